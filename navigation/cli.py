@@ -1,0 +1,76 @@
+"""The ``igcs`` command line: one sub-command per job.
+
+Thin by design: each sub-command lives in ``navigation.commands.<name>`` with
+``add_arguments(parser)`` and ``run(args) -> int`` and is imported only when used, so
+``igcs --version`` and ``igcs --help`` stay fast. Errors the user can fix (bad input, missing
+files) end in one clear line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from navigation import __version__
+
+#: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
+COMMANDS: tuple[tuple[str, str], ...] = ()
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line without a traceback."""
+
+
+def _command_module(name: str) -> ModuleType:
+    return importlib.import_module(f"navigation.commands.{name.replace('-', '_')}")
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only the chosen sub-command's module is imported."""
+    parser = argparse.ArgumentParser(
+        prog="igcs",
+        description="Imaging-guided cancer surgery: plan, register, track, fluoresce, navigate. "
+        "Units are millimetres; patient coordinates are LPS.",
+    )
+    parser.add_argument("--version", action="version", version=f"igcs {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
+    for name, help_text in COMMANDS:
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            _command_module(name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``igcs`` console script; returns the process exit status."""
+    import logging
+
+    from registration.checks import InputError
+
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(_command_module(args.command).run(args) or 0)
+    except (UserError, InputError, FileNotFoundError, FileExistsError) as error:
+        print(f"igcs {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"igcs {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
