@@ -1,0 +1,1 @@
+"""The planner's pipeline: phantom, segmentation, meshing, label tables and the plan folder."""

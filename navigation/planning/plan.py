@@ -1,0 +1,184 @@
+"""The plan folder's contract: ``PLAN/plan.json`` and what it points to, read into :class:`Plan`.
+
+Layout written by ``igcs plan`` (all positions LPS mm)::
+
+    PLAN/plan.json            this schema (see PLAN_SCHEMA_VERSION)
+    PLAN/labels.seg.nrrd      Slicer segmentation (space left-posterior-superior)
+    PLAN/labels.nii.gz        the same label map as NIfTI
+    PLAN/meshes/<name>.vtp    one surface per label, vertices in LPS mm (also <name>.stl)
+    PLAN/fiducials.mrk.json   Slicer markups (coordinateSystem stated)
+
+``plan.json`` fields::
+
+    schema: "igcs-plan", schema_version: 1, software_version, created_utc,
+    coordinate_system: "LPS", units: "mm",
+    source: {kind: "dicom"|"file", path, modality, series_instance_uid, study_instance_uid,
+             frame_of_reference_uid, files: [{name, sha256}]},
+    geometry: ImageGeometry.to_dict() of the planning volume,
+    labels: [{name, value, color: [r, g, b] in 0..1, mesh: "meshes/<name>.vtp" | null,
+              volume_ml}],
+    files: {seg_nrrd, nifti, fiducials},
+    fiducials: [{name, position_lps_mm: [x, y, z]}],
+    tumour: {label, centroid_lps_mm, volume_ml, seed_lps_mm} | null,
+    targets: [{name, position_lps_mm}]     (the tumour centroid first, when there is one)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from registration.checks import Float64Array, InputError, check_points
+from registration.geometry import ImageGeometry
+
+PLAN_SCHEMA = "igcs-plan"
+PLAN_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LabelEntry:
+    """One row of the label table: name, integer value, display colour (r, g, b in 0..1)."""
+
+    name: str
+    value: int
+    color: tuple[float, float, float]
+    mesh: str | None = None  # path relative to the plan folder
+    volume_ml: float | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A named point of interest in LPS mm (the tumour centroid, a node...)."""
+
+    name: str
+    position_lps_mm: Float64Array
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A loaded plan folder. Paths are absolute; positions are LPS mm."""
+
+    root: Path
+    geometry: ImageGeometry
+    labels: tuple[LabelEntry, ...]
+    fiducial_names: tuple[str, ...]
+    fiducials_lps_mm: Float64Array  # (N, 3)
+    targets: tuple[Target, ...]
+    tumour_centroid_lps_mm: Float64Array | None
+    tumour_volume_ml: float | None
+    source: dict[str, Any]
+    raw: dict[str, Any]
+
+    def label(self, name: str) -> LabelEntry:
+        """The label table row called ``name``; clear error when absent."""
+        for entry in self.labels:
+            if entry.name == name:
+                return entry
+        known = ", ".join(e.name for e in self.labels)
+        raise InputError(f"plan {self.root} has no label {name!r} (labels: {known}).")
+
+    def mesh_path(self, name: str) -> Path:
+        """Absolute path of label ``name``'s mesh (``.vtp``, LPS mm)."""
+        entry = self.label(name)
+        if entry.mesh is None:
+            raise InputError(f"plan {self.root}: label {name!r} has no mesh.")
+        return self.root / entry.mesh
+
+    def file_path(self, key: str) -> Path:
+        """Absolute path of one of ``plan.json``'s ``files`` (seg_nrrd, nifti, fiducials)."""
+        files = self.raw.get("files", {})
+        if key not in files:
+            raise InputError(f"plan {self.root}: plan.json lists no file {key!r}.")
+        return self.root / files[key]
+
+
+def _require(mapping: dict[str, Any], key: str, where: str) -> Any:
+    if key not in mapping:
+        raise InputError(
+            f"{where} is missing the field {key!r}; re-create the plan with igcs plan."
+        )
+    return mapping[key]
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan folder (or its ``plan.json``) and validate it.
+
+    Raises :class:`InputError` naming the file and field when something is missing or wrong.
+    """
+    root = Path(path)
+    if root.is_file():
+        root = root.parent
+    plan_json = root / "plan.json"
+    if not plan_json.is_file():
+        raise InputError(
+            f"{root} is not a plan folder (no plan.json); create one with `igcs plan INPUT --out "
+            f"{root}`."
+        )
+    try:
+        raw = json.loads(plan_json.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{plan_json} is not valid JSON ({error}); re-create the plan.") from None
+    where = str(plan_json)
+    if raw.get("schema") != PLAN_SCHEMA:
+        raise InputError(f"{where}: schema is {raw.get('schema')!r}, expected {PLAN_SCHEMA!r}.")
+    version = raw.get("schema_version")
+    if version != PLAN_SCHEMA_VERSION:
+        raise InputError(
+            f"{where}: schema_version {version!r} is not supported (this igcs reads "
+            f"{PLAN_SCHEMA_VERSION}); re-create the plan with this version of igcs."
+        )
+    if raw.get("coordinate_system") != "LPS" or raw.get("units") != "mm":
+        raise InputError(f"{where}: coordinate_system/units must be LPS/mm.")
+    g = _require(raw, "geometry", where)
+    geometry = ImageGeometry(
+        size_ijk=tuple(g["size_ijk"]),
+        origin_lps_mm=np.asarray(g["origin_lps_mm"], dtype=np.float64),
+        spacing_mm=np.asarray(g["spacing_mm"], dtype=np.float64),
+        direction=np.asarray(g["direction"], dtype=np.float64).reshape(3, 3),
+    )
+    labels = tuple(
+        LabelEntry(
+            name=str(e["name"]),
+            value=int(e["value"]),
+            color=(float(e["color"][0]), float(e["color"][1]), float(e["color"][2])),
+            mesh=e.get("mesh"),
+            volume_ml=e.get("volume_ml"),
+        )
+        for e in _require(raw, "labels", where)
+    )
+    fiducials = _require(raw, "fiducials", where)
+    names = tuple(str(f["name"]) for f in fiducials)
+    points = (
+        check_points([f["position_lps_mm"] for f in fiducials], f"{where} fiducials")
+        if fiducials
+        else np.zeros((0, 3))
+    )
+    targets = tuple(
+        Target(str(t["name"]), check_points(t["position_lps_mm"], f"{where} target")[0])
+        for t in raw.get("targets", [])
+    )
+    tumour = raw.get("tumour")
+    centroid = (
+        check_points(tumour["centroid_lps_mm"], f"{where} tumour.centroid_lps_mm")[0]
+        if tumour
+        else None
+    )
+    volume_ml = (
+        float(tumour["volume_ml"]) if tumour and tumour.get("volume_ml") is not None else None
+    )
+    return Plan(
+        root=root.resolve(),
+        geometry=geometry,
+        labels=labels,
+        fiducial_names=names,
+        fiducials_lps_mm=points,
+        targets=targets,
+        tumour_centroid_lps_mm=centroid,
+        tumour_volume_ml=volume_ml,
+        source=dict(raw.get("source", {})),
+        raw=raw,
+    )

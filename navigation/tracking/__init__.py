@@ -1,0 +1,1 @@
+"""OpenIGTLink tracking that never lies: wire protocol, transport, pose store, recording, replay."""
