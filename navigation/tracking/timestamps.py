@@ -11,9 +11,11 @@ reason (REFERENCE.md, fault 2). Faults:
 - ``frozen``: the same timestamp as this device's previous message;
 - ``backwards``: earlier than this device's previous message;
 - ``jump``: the mapped time is more than ``max_deviation_s`` away from the arrival time (the
-  sender's clock jumped, was reset, or is far from the local clock in a way the offset does not
-  explain). After ``relock_samples`` consecutive samples that agree on a new offset, the mapper
-  re-locks on it (a sender clock reset is then followed again).
+  sender's clock jumped, or is far from the local clock in a way the offset does not explain).
+
+Backwards and jumping samples do not move the estimate; but after ``relock_samples``
+consecutive ones that agree on a new offset, the mapper re-locks on it (a sender whose clock
+was reset or stepped is then followed again).
 
 Offset estimate: ``offset = arrival - sender`` is the clock offset plus a non-negative
 transport delay, so the minimum over a sliding window of recent samples is the least-delayed
@@ -124,15 +126,22 @@ class TimestampMapper:
         """
         if not math.isfinite(arrival_s):
             raise InputError(f"arrival_s must be finite; got {arrival_s} for {device_name!r}.")
-        fault = self._order_fault(device_name, timestamp_s)
-        if fault is not None:
-            return self._fallback(device_name, fault, arrival_s)
+        if not math.isfinite(timestamp_s):
+            return self._fallback(device_name, TimestampFault.NOT_FINITE, arrival_s)
+        if timestamp_s <= 0.0:
+            return self._fallback(device_name, TimestampFault.ZERO, arrival_s)
+        previous = self._last_sender.get(device_name)
+        if previous is not None and timestamp_s == previous:
+            return self._fallback(device_name, TimestampFault.FROZEN, arrival_s)
         offset = arrival_s - timestamp_s
         if not self._offsets:
             self._offsets.append(offset)
+            self._last_sender[device_name] = timestamp_s
             return StampedTime(arrival_s, TimeSource.SENDER)
+        backwards = previous is not None and timestamp_s < previous
         mapped = timestamp_s + min(self._offsets)
-        if abs(mapped - arrival_s) > self.policy.max_deviation_s:
+        if backwards or abs(mapped - arrival_s) > self.policy.max_deviation_s:
+            # Not believed now; a new sender clock if enough consecutive samples agree on it.
             self._candidates.append(offset)
             recent = self._candidates[-self.policy.relock_samples :]
             if (
@@ -142,31 +151,19 @@ class TimestampMapper:
                 log.warning(
                     "sender clock of %r moved by %.3f s; following it from now on.",
                     device_name,
-                    min(recent) - min(self._offsets),
+                    min(self._offsets) - min(recent),
                 )
                 self._offsets.clear()
                 self._offsets.extend(recent)
                 self._candidates.clear()
+                self._last_sender = {device_name: timestamp_s}
                 return StampedTime(timestamp_s + min(self._offsets), TimeSource.SENDER)
-            return self._fallback(device_name, TimestampFault.JUMP, arrival_s)
+            fault = TimestampFault.BACKWARDS if backwards else TimestampFault.JUMP
+            return self._fallback(device_name, fault, arrival_s)
         self._candidates.clear()
         self._offsets.append(offset)
-        return StampedTime(timestamp_s + min(self._offsets), TimeSource.SENDER)
-
-    def _order_fault(self, device_name: str, timestamp_s: float) -> TimestampFault | None:
-        if not math.isfinite(timestamp_s):
-            return TimestampFault.NOT_FINITE
-        if timestamp_s <= 0.0:
-            return TimestampFault.ZERO
-        previous = self._last_sender.get(device_name)
         self._last_sender[device_name] = timestamp_s
-        if previous is None:
-            return None
-        if timestamp_s == previous:
-            return TimestampFault.FROZEN
-        if timestamp_s < previous:
-            return TimestampFault.BACKWARDS
-        return None
+        return StampedTime(timestamp_s + min(self._offsets), TimeSource.SENDER)
 
     def _fallback(self, device_name: str, fault: TimestampFault, arrival_s: float) -> StampedTime:
         key = (device_name, fault)
