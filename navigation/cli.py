@@ -17,7 +17,9 @@ from types import ModuleType
 from navigation import __version__
 
 #: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
-COMMANDS: tuple[tuple[str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("simulate", "serve a simulated tracking scenario for a plan over OpenIGTLink (PLUS-style)"),
+)
 
 
 class UserError(Exception):

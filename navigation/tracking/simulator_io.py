@@ -72,7 +72,7 @@ def write_truth(path: str | Path, scenario: Scenario) -> None:
 
 def serve_scenario(
     scenario: Scenario,
-    send: Callable[[IgtlMessage], None],
+    send: Callable[[IgtlMessage], object],
     *,
     speed: float = 1.0,
     duration_s: float | None = None,

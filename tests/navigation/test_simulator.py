@@ -279,3 +279,29 @@ def test_bad_inputs_are_refused(tmp_path, plan_folder):
     (small / "plan.json").write_text(json.dumps(payload))
     with pytest.raises(InputError, match="has 2 fiducials; the simulator needs at least 3"):
         scenario_from_plan(small)
+
+
+def test_serve_scenario_paces_and_restamps(plan_folder):
+    """Paced at 10x: 1.5 s of scenario takes about 0.15 s; timestamps become wall-clock."""
+    import threading
+    import time
+
+    from navigation.tracking.simulator_io import serve_scenario
+
+    scenario = scenario_from_plan(
+        plan_folder, SimulationConfig(seed=1, **SMALL_FRAMES), duration_s=1.5
+    )
+    expected = sum(1 for _ in scenario.timeline())
+    received = []
+    before_wall, before = time.time(), time.monotonic()
+    sent = serve_scenario(scenario, received.append, speed=10.0)
+    elapsed = time.monotonic() - before
+    assert sent == len(received) == expected
+    assert 0.13 < elapsed < 1.0
+    stamps = [m.timestamp_s for m in received]
+    assert stamps == sorted(stamps) and before_wall <= stamps[0] and stamps[-1] <= time.time()
+    stop = threading.Event()
+    stop.set()
+    assert serve_scenario(scenario, received.append, speed=1.0, stop=stop) == 0
+    with pytest.raises(InputError, match="speed must be a positive"):
+        serve_scenario(scenario, received.append, speed=0.0)
