@@ -5,7 +5,7 @@ returns a (rows, columns) uint16 frame for the camera's true pose (image LPS mm,
 frame: x right, y down, z forward) at a time. :class:`TumourBlobFrames` is the simple one used
 until the fluorescence image model replaces it: the tumour mesh's vertices projected with the
 intrinsics (no distortion), their convex hull filled as a bright blob on a dark background,
-blurred, with deterministic noise, in 12-bit counts. Drawing uses scikit-image
+blurred, over a background with deterministic noise, in 12-bit counts. Drawing uses scikit-image
 (``skimage.draw.polygon``) and SciPy (``ConvexHull``, ``gaussian_filter``).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -26,6 +27,7 @@ from registration.transforms import apply_transform, invert_rigid
 
 #: Largest value of a 12-bit camera.
 MAX_COUNT_12_BIT = 4095
+_NOISE_MARGIN = 64
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class TumourBlobFrames:
     background_counts, tumour_counts : mean levels, 12-bit counts.
     noise_counts : standard deviation of the additive Gaussian noise, counts.
     blur_px : Gaussian blur of the blob edge (tissue scattering), pixels.
-    seed : noise seed; the noise of a frame depends only on the seed and the timestamp.
+    seed : noise seed; a frame depends only on the seed, the pose and the timestamp.
     """
 
     tumour_vertices_in_image: Float64Array
@@ -52,26 +54,36 @@ class TumourBlobFrames:
     def __call__(self, image_from_camera: ArrayLike, timestamp_s: float) -> np.ndarray:
         """(rows, columns) uint16 frame seen from ``image_from_camera`` (4, 4) at a time (s)."""
         width, height = self.intrinsics.image_size_px
-        signal = np.zeros((height, width), dtype=np.float32)
+        rng = np.random.default_rng([self.seed, round(timestamp_s * 1e6) & 0xFFFFFFFF])
+        dy, dx = (int(v) for v in rng.integers(0, _NOISE_MARGIN, 2))
+        frame = self._background[dy : dy + height, dx : dx + width].copy()
         blob = self._blob(image_from_camera, (height, width))
         if blob is not None:
             rows, columns = blob
-            # Blur only around the blob: the rest of the signal is zero.
+            # Only around the blob: elsewhere the frame is background and noise.
             margin = math.ceil(4 * self.blur_px) + 1
             top, bottom = max(rows.min() - margin, 0), min(rows.max() + margin + 1, height)
             left, right = max(columns.min() - margin, 0), min(columns.max() + margin + 1, width)
-            signal[rows, columns] = 1.0
+            signal = np.zeros((bottom - top, right - left), dtype=np.float32)
+            signal[rows - top, columns - left] = 1.0
             if self.blur_px > 0:
-                window = signal[top:bottom, left:right]
-                signal[top:bottom, left:right] = gaussian_filter(window, self.blur_px)
-        rng = np.random.default_rng([self.seed, round(timestamp_s * 1e6) & 0xFFFFFFFF])
-        noise = rng.standard_normal(signal.shape, dtype=np.float32)
-        frame = (
-            np.float32(self.background_counts)
-            + np.float32(self.tumour_counts - self.background_counts) * signal
-            + np.float32(self.noise_counts) * noise
+                signal = gaussian_filter(signal, self.blur_px)
+            region = frame[top:bottom, left:right].astype(np.float32)
+            region += np.float32(self.tumour_counts - self.background_counts) * signal
+            frame[top:bottom, left:right] = np.clip(np.rint(region), 0, MAX_COUNT_12_BIT)
+        return frame
+
+    @cached_property
+    def _background(self) -> np.ndarray:
+        """Background plus noise, larger than a frame; each frame crops it at a seeded offset
+        (a fresh noise field per frame costs ~10x more at 1280x1024)."""
+        width, height = self.intrinsics.image_size_px
+        rng = np.random.default_rng(self.seed)
+        shape = (height + _NOISE_MARGIN, width + _NOISE_MARGIN)
+        field = self.background_counts + self.noise_counts * rng.standard_normal(
+            shape, dtype=np.float32
         )
-        return np.clip(np.rint(frame), 0, MAX_COUNT_12_BIT).astype(np.uint16)
+        return np.clip(np.rint(field), 0, MAX_COUNT_12_BIT).astype(np.uint16)
 
     def _blob(
         self, image_from_camera: ArrayLike, shape: tuple[int, int]

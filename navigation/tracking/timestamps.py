@@ -104,11 +104,17 @@ class TimestampMapper:
         self._last_sender: dict[str, float] = {}
         self._logged: set[tuple[str, TimestampFault]] = set()
         self._counts: dict[tuple[str, TimestampFault], int] = {}
+        self._relocks = 0
 
     @property
     def offset_s(self) -> float | None:
         """Current estimate of ``local - sender`` in seconds (None before the first sample)."""
         return min(self._offsets) if self._offsets else None
+
+    @property
+    def relock_count(self) -> int:
+        """How many times the mapper followed a jump of the sender's clock."""
+        return self._relocks
 
     @property
     def fault_counts(self) -> dict[tuple[str, TimestampFault], int]:
@@ -148,10 +154,14 @@ class TimestampMapper:
                 len(recent) == self.policy.relock_samples
                 and max(recent) - min(recent) <= self.policy.max_deviation_s
             ):
-                log.warning(
-                    "sender clock of %r moved by %.3f s; following it from now on.",
+                self._relocks += 1
+                log.log(
+                    logging.WARNING if self._relocks == 1 else logging.DEBUG,
+                    "sender clock of %r moved by %.3f s; following it from now on (re-lock %d; "
+                    "later ones are logged at debug level).",
                     device_name,
                     min(self._offsets) - min(recent),
+                    self._relocks,
                 )
                 self._offsets.clear()
                 self._offsets.extend(recent)
