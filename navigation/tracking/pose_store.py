@@ -145,6 +145,8 @@ class PoseStoreConfig:
     max_relative_skew_s : two poses are combined into a relative pose only when their
         timestamps are at most this far apart (s).
     event_queue_size : events kept for :meth:`PoseStore.drain_events`.
+    max_tools : tool names kept; further new names are ignored (memory stays bounded whatever
+        a sender sends).
     timestamps : the timestamp policy.
     """
 
@@ -154,6 +156,7 @@ class PoseStoreConfig:
     identity_means_out_of_view: bool = True
     max_relative_skew_s: float = 0.1
     event_queue_size: int = 1000
+    max_tools: int = 256
     timestamps: TimestampPolicy = field(default_factory=TimestampPolicy)
 
     def __post_init__(self) -> None:
@@ -256,6 +259,7 @@ class PoseStore:
         self._subscribers: list[Callable[[ToolStateEvent], None]] = []
         self._watchdog: threading.Thread | None = None
         self._watchdog_stop = threading.Event()
+        self._refused_tools = 0
 
     # ----------------------------------------------------------------- feeding
     def ingest(self, message: IgtlMessage) -> bool:
@@ -270,6 +274,7 @@ class PoseStore:
         if not samples:
             return False
         events: list[ToolStateEvent] = []
+        updated = False
         with self._lock:
             if message.type == "STATUS":
                 stamped = StampedTime(arrival, TimeSource.ARRIVAL)
@@ -280,6 +285,16 @@ class PoseStore:
                 record = self._records.get(name)
                 if message.type == "STATUS" and (record is None or state is ToolState.OK):
                     continue  # a STATUS only ever takes a known tool out of OK
+                if record is None and len(self._records) >= self.config.max_tools:
+                    if not self._refused_tools:
+                        log.warning(
+                            "more than %d tool names received; ignoring new ones such as %r "
+                            "(a misbehaving sender?).",
+                            self.config.max_tools,
+                            name,
+                        )
+                    self._refused_tools += 1
+                    continue
                 repeated = (
                     stamped.fault is TimestampFault.FROZEN
                     and record is not None
@@ -297,9 +312,10 @@ class PoseStore:
                         record.timestamp_s = stamped.time_s
                     record.arrival_s, record.fresh_s = arrival, fresh
                 record.repeated = repeated
+                updated = True
                 events.extend(self._changes(now, [name]))
         self._publish(events)
-        return True
+        return updated
 
     def set_connected(self, connected: bool, reason: str = "") -> None:
         """Tell the store the transport went down (all tools DISCONNECTED) or came back
@@ -316,6 +332,10 @@ class PoseStore:
                 self._link_reason = reason or "transport disconnected"
             events = self._changes(now, list(self._records))
         self._publish(events)
+
+    def on_connection(self, connected: bool, peer: str = "") -> None:
+        """Adapter for a transport's ``on_connection(connected, peer)`` callback."""
+        self.set_connected(connected, "" if connected else f"link to {peer or 'peer'} lost")
 
     @property
     def connected(self) -> bool:

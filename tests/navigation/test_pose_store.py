@@ -154,7 +154,7 @@ def test_out_of_view_from_status_message(clock, pose_a):
     assert pose.state is ToolState.OUT_OF_VIEW and "STATUS code 13" in pose.reason
     # A STATUS about an unknown device creates no tool.
     unknown = IgtlMessage("STATUS", "Server", StatusBody(2, 0, "Err", "x"), arrival_s=clock.now)
-    store.ingest(unknown)
+    assert not store.ingest(unknown)
     assert store.tool_names() == ("PointerToTracker",)
 
 
@@ -400,3 +400,13 @@ def test_thread_safety_under_a_producer_thread(pose_a, rng):
     assert errors == []
     assert produced[0] > 100
     assert set(store.tool_names()) == {"PointerToTracker", "ReferenceToTracker"}
+
+
+def test_tool_names_are_bounded(clock, pose_a, caplog):
+    store = PoseStore(PoseStoreConfig(max_tools=3), clock=clock)
+    for index in range(10):
+        store.ingest(transform_message(f"Tool{index}ToTracker", pose_a, clock))
+    assert store.tool_names() == ("Tool0ToTracker", "Tool1ToTracker", "Tool2ToTracker")
+    assert sum("ignoring new ones" in r.getMessage() for r in caplog.records) == 1
+    store.on_connection(False, "127.0.0.1:18944")
+    assert store.pose("Tool0ToTracker").reason == "link to 127.0.0.1:18944 lost"
