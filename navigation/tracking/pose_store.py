@@ -12,14 +12,15 @@ fiducial collector and the recorder from any thread. Each tool (a PLUS transform
 - ``STALE``: no update for longer than ``stale_timeout_s`` (default 250 ms; REFERENCE.md:
   IBIS 0.2 s, CustusX 0.5 s), never received, no update since the link came back, or a sender
   repeating the same sample with a frozen timestamp;
-- ``INVALID``: NaN/Inf, non-rigid (|R^T R - I| or |det R - 1| > ``rigid_tolerance``, default
-  1e-3, see :data:`TRACKER_RIGID_TOLERANCE`; catches scaling, shear and reflections), a
-  non-unit quaternion, or a translation beyond the tracker's working volume;
+- ``INVALID``: NaN/Inf, non-rigid (rigidity error above 1e-3 by default, see
+  :data:`~navigation.tracking.pose_validation.TRACKER_RIGID_TOLERANCE`; catches scaling, shear
+  and reflections), a non-unit quaternion, or a translation beyond the working volume;
 - ``DISCONNECTED``: the transport is down (``set_connected(False)``).
 
-Queries return frozen :class:`ToolPose` snapshots; ``matrix`` is set only when the state is
-OK, so an old pose can never be shown as current. Staleness is checked against an injectable
-monotonic ``clock`` at query time, so it holds even when nobody polls. State changes are
+The per-sample checks are in :mod:`navigation.tracking.pose_validation`. Queries return frozen
+:class:`ToolPose` snapshots; ``matrix`` is set only when the state is OK, so an old pose can
+never be shown as current. Staleness is checked against an injectable monotonic ``clock`` at
+query time, so it holds even when nobody polls. State changes are
 :class:`ToolStateEvent` s, delivered to subscribers and to a bounded queue; time-driven changes
 (STALE) are found by :meth:`PoseStore.update_states`, which the app calls from its timer or
 which :meth:`PoseStore.start_watchdog` calls from a thread.
@@ -34,19 +35,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import Enum
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from navigation.tracking.messages import (
-    IgtlMessage,
-    PositionBody,
-    QuaternionTrackingDataBody,
-    StatusBody,
-    TrackingDataBody,
-    TransformBody,
-    transform_name_to_frames,
+from navigation.tracking.messages import IgtlMessage, transform_name_to_frames
+from navigation.tracking.pose_validation import (
+    PoseValidation,
+    ToolState,
+    tool_samples,
 )
 from navigation.tracking.timestamps import (
     StampedTime,
@@ -56,31 +52,12 @@ from navigation.tracking.timestamps import (
     TimestampPolicy,
 )
 from registration.checks import Float64Array, check_positive
-from registration.transforms import invert_rigid, rigidity_error
+from registration.transforms import invert_rigid
 
 log = logging.getLogger(__name__)
 
-_IDENTITY = np.eye(4)
-_IDENTITY.setflags(write=False)
-_QUATERNION_TOLERANCE = 1e-3
-
-#: Largest rigidity error (|R^T R - I|, |det R - 1|, bottom row) accepted from a tracker. Real
-#: PLUS recordings measure up to 5.3e-4 (median 2e-4 to 4e-4: the tracker's own rounding), so
-#: the 1e-4 of :data:`registration.transforms.RIGID_TOLERANCE`, right for transforms igcs
-#: computes, would reject nearly every real sample. 1e-3 still refuses a 0.1 % scaling.
-TRACKER_RIGID_TOLERANCE = 1e-3
 #: Which state wins when two poses are combined (the first listed wins).
 _SEVERITY = ("DISCONNECTED", "INVALID", "OUT_OF_VIEW", "STALE", "OK")
-
-
-class ToolState(Enum):
-    """The state of one tool's pose (see the module docstring)."""
-
-    OK = "OK"
-    OUT_OF_VIEW = "OUT_OF_VIEW"
-    STALE = "STALE"
-    INVALID = "INVALID"
-    DISCONNECTED = "DISCONNECTED"
 
 
 @dataclass(frozen=True)
@@ -125,23 +102,11 @@ class ToolStateEvent:
 
 
 @dataclass(frozen=True)
-class WorkingVolume:
-    """Where a tracker can measure: translations farther than ``max_translation_mm`` from
-    the tracker's origin are INVALID. 3 m covers the large volumes of optical trackers (the
-    PLUS recordings place tools at z = -1.5 m); set it from the tracker's data sheet."""
-
-    max_translation_mm: float = 3000.0
-
-
-@dataclass(frozen=True)
 class PoseStoreConfig:
     """Thresholds of the pose store.
 
     stale_timeout_s : a tool not updated for longer is STALE (s).
-    rigid_tolerance : largest accepted rigidity error of a received matrix
-        (:func:`registration.transforms.rigidity_error`).
-    working_volume : translations beyond it are INVALID.
-    identity_means_out_of_view : treat an exact identity as PLUS's placeholder for "invalid".
+    validation : per-sample checks (rigidity tolerance, working volume, identity rule).
     max_relative_skew_s : two poses are combined into a relative pose only when their
         timestamps are at most this far apart (s).
     event_queue_size : events kept for :meth:`PoseStore.drain_events`.
@@ -151,9 +116,7 @@ class PoseStoreConfig:
     """
 
     stale_timeout_s: float = 0.25
-    rigid_tolerance: float = TRACKER_RIGID_TOLERANCE
-    working_volume: WorkingVolume = field(default_factory=WorkingVolume)
-    identity_means_out_of_view: bool = True
+    validation: PoseValidation = field(default_factory=PoseValidation)
     max_relative_skew_s: float = 0.1
     event_queue_size: int = 1000
     max_tools: int = 256
@@ -161,59 +124,7 @@ class PoseStoreConfig:
 
     def __post_init__(self) -> None:
         check_positive(self.stale_timeout_s, "stale_timeout_s")
-        check_positive(self.rigid_tolerance, "rigid_tolerance")
-        check_positive(self.working_volume.max_translation_mm, "max_translation_mm")
         check_positive(self.max_relative_skew_s, "max_relative_skew_s")
-
-
-def classify_matrix(
-    matrix: np.ndarray, *, config: PoseStoreConfig | None = None
-) -> tuple[ToolState, str]:
-    """Whether a received 4x4 may be used: ``(ToolState.OK, "")`` or the state and reason.
-
-    Checks, in order: shape and finiteness (INVALID), rigidity with
-    :func:`registration.transforms.rigidity_error` (INVALID: scaled, sheared, reflected),
-    translation within the working volume (INVALID), and an exact identity (OUT_OF_VIEW, when
-    ``identity_means_out_of_view``).
-    """
-    cfg = config or PoseStoreConfig()
-    m = np.asarray(matrix)
-    if m.shape != (4, 4):
-        return ToolState.INVALID, f"matrix has shape {m.shape}, not (4, 4)"
-    if not np.isfinite(m).all():
-        return ToolState.INVALID, "matrix contains NaN or Inf"
-    error = rigidity_error(m)
-    if error > cfg.rigid_tolerance:
-        determinant = float(np.linalg.det(m[:3, :3]))
-        kind = "a reflection" if determinant < 0 else "not rigid (scaled or sheared)"
-        return (
-            ToolState.INVALID,
-            f"matrix is {kind}: rigidity error {error:.3g}, det {determinant:.3g}",
-        )
-    distance = float(np.linalg.norm(m[:3, 3]))
-    if distance > cfg.working_volume.max_translation_mm:
-        return (
-            ToolState.INVALID,
-            f"translation {distance:.0f} mm is beyond the working volume "
-            f"({cfg.working_volume.max_translation_mm:.0f} mm)",
-        )
-    if cfg.identity_means_out_of_view and np.array_equal(m, _IDENTITY):
-        return ToolState.OUT_OF_VIEW, "identity matrix (PLUS's placeholder for an invalid pose)"
-    return ToolState.OK, ""
-
-
-def quaternion_matrix(position_mm: np.ndarray, quaternion_xyzw: np.ndarray) -> np.ndarray | None:
-    """(4, 4) from a position (mm) and unit quaternion (x, y, z, w); None if not unit/finite."""
-    q = np.asarray(quaternion_xyzw, dtype=np.float64)
-    p = np.asarray(position_mm, dtype=np.float64)
-    if q.shape != (4,) or p.shape != (3,) or not (np.isfinite(q).all() and np.isfinite(p).all()):
-        return None
-    if abs(float(np.linalg.norm(q)) - 1.0) > _QUATERNION_TOLERANCE:
-        return None
-    m = np.eye(4)
-    m[:3, :3] = Rotation.from_quat(q).as_matrix()
-    m[:3, 3] = p
-    return m
 
 
 @dataclass
@@ -270,7 +181,7 @@ class PoseStore:
         other types are ignored. Never raises on bad content: a bad pose becomes INVALID.
         """
         arrival = message.arrival_s if math.isfinite(message.arrival_s) else self._clock()
-        samples = list(_samples(message, self.config))
+        samples = tool_samples(message, self.config.validation)
         if not samples:
             return False
         events: list[ToolStateEvent] = []
@@ -281,7 +192,13 @@ class PoseStore:
             else:
                 stamped = self._mapper.stamp(message.device_name, message.timestamp_s, arrival)
             now = self._clock()
-            for name, state, matrix, reason in samples:
+            for sample in samples:
+                name, state, matrix, reason = (
+                    sample.name,
+                    sample.state,
+                    sample.matrix,
+                    sample.reason,
+                )
                 record = self._records.get(name)
                 if message.type == "STATUS" and (record is None or state is ToolState.OK):
                     continue  # a STATUS only ever takes a known tool out of OK
@@ -510,69 +427,6 @@ class PoseStore:
                 bases.setdefault(frames[1], set()).add(frames[0])
         shared = bases.get(to_frame, set()) & bases.get(from_frame, set())
         return sorted(shared)[0] if shared else None
-
-
-def _samples(
-    message: IgtlMessage, config: PoseStoreConfig
-) -> Iterable[tuple[str, ToolState, Float64Array | None, str]]:
-    """(tool name, state, read-only matrix or None, reason) for each tool in a message."""
-    body = message.body
-    if isinstance(body, TransformBody):
-        yield _sample(message.device_name, body.matrix, message, config)
-    elif isinstance(body, PositionBody):
-        matrix = quaternion_matrix(body.position_mm, body.quaternion_xyzw)
-        if matrix is None:
-            yield (
-                message.device_name,
-                ToolState.INVALID,
-                None,
-                "position/quaternion not finite or not unit",
-            )
-        else:
-            yield _sample(message.device_name, matrix, message, config)
-    elif isinstance(body, TrackingDataBody):
-        for element in body.elements:
-            yield _sample(element.name, element.matrix, None, config)
-    elif isinstance(body, QuaternionTrackingDataBody):
-        for q_element in body.elements:
-            matrix = quaternion_matrix(q_element.position_mm, q_element.quaternion_xyzw)
-            if matrix is None:
-                yield q_element.name, ToolState.INVALID, None, "quaternion not finite or not unit"
-            else:
-                yield _sample(q_element.name, matrix, None, config)
-    elif isinstance(body, StatusBody):
-        if body.code == 1:
-            yield message.device_name, ToolState.OK, None, ""
-        else:
-            reason = f"STATUS code {body.code} {body.error_name}: {body.message}".strip()
-            yield message.device_name, ToolState.OUT_OF_VIEW, None, reason
-
-
-def _sample(
-    name: str, matrix: np.ndarray, message: IgtlMessage | None, config: PoseStoreConfig
-) -> tuple[str, ToolState, Float64Array | None, str]:
-    if message is not None:
-        status = _metadata_status(message)
-        if status is not None:
-            return name, ToolState.OUT_OF_VIEW, None, status
-    state, reason = classify_matrix(matrix, config=config)
-    if state is not ToolState.OK:
-        return name, state, None, reason
-    copy = np.array(matrix, dtype=np.float64)
-    copy.setflags(write=False)
-    return name, state, copy, ""
-
-
-def _metadata_status(message: IgtlMessage) -> str | None:
-    """The sender's "not OK" as a reason, from PLUS's TransformStatus/TransformValid."""
-    for key, value in message.metadata.items():
-        lowered = key.lower()
-        text = str(value).strip()
-        if lowered.endswith("transformstatus") and text.upper() != "OK":
-            return f"sender reports {key} = {text}"
-        if lowered.endswith("transformvalid") and text.lower() in ("0", "false", "no"):
-            return f"sender reports {key} = {text}"
-    return None
 
 
 def _renamed(pose: ToolPose, name: str, matrix: Float64Array | None) -> ToolPose:

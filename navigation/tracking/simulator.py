@@ -41,10 +41,22 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.spatial.transform import Rotation, Slerp
+from scipy.spatial.transform import Rotation
 
 from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody, TransformBody
 from navigation.tracking.simulated_frames import TumourBlobFrames
+from navigation.tracking.simulated_motion import (
+    CameraOrbit,
+    Segment,
+    Still,
+    Sweep,
+    Travel,
+    frame_from_z,
+    pointer_pose,
+    sweep_path,
+    touch_rotation,
+    unit,
+)
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_points, check_positive
 from registration.transforms import invert_rigid, make_rigid, random_rigid
@@ -59,9 +71,6 @@ REFERENCE, POINTER, CAMERA = "ReferenceToTracker", "PointerToTracker", "CameraTo
 
 FrameSource = Callable[[Float64Array, float], np.ndarray]
 
-_LIFT_MM = 30.0
-_CAMERA_CONE_DEG = 20.0
-_CAMERA_PERIOD_S = 20.0
 _OK = MappingProxyType({"TransformStatus": "OK"})
 _INVALID = MappingProxyType({"TransformStatus": "INVALID"})
 _NONE: MappingProxyType[str, str] = MappingProxyType({})
@@ -331,7 +340,7 @@ def build_scenario(
     # Where things are.
     centroid = fiducials.mean(axis=0)
     fiducial_normals = normals[_nearest(skin, fiducials)]
-    exposed = _unit(fiducial_normals.mean(axis=0), fallback=np.array([0.0, -1.0, 0.0]))
+    exposed = unit(fiducial_normals.mean(axis=0), fallback=np.array([0.0, -1.0, 0.0]))
     target = tumour.mean(axis=0) if len(tumour) else centroid
     tracker_from_image = random_rigid(geometry_rng, max_translation_mm=0.0)
     placed = np.array(
@@ -343,7 +352,7 @@ def build_scenario(
     )
     tracker_from_image[:3, 3] = placed - tracker_from_image[:3, :3] @ centroid
     image_from_reference = random_rigid(geometry_rng, max_translation_mm=0.0)
-    image_from_reference[:3, 3] = centroid + 150.0 * _unit(geometry_rng.normal(size=3))
+    image_from_reference[:3, 3] = centroid + 150.0 * unit(geometry_rng.normal(size=3))
     tracker_from_reference = tracker_from_image @ image_from_reference
     cameramarker_from_camera = random_rigid(
         geometry_rng, max_angle_deg=20.0, max_translation_mm=0.0
@@ -359,54 +368,52 @@ def build_scenario(
     # The pointer's story as keyframed segments.
     fle = fle_rng.normal(0.0, cfg.fle_rms_mm / math.sqrt(3.0), fiducials.shape)
     touched = fiducials + fle
-    touch_rotations = [_touch_rotation(n, geometry_rng) for n in fiducial_normals]
+    touch_rotations = [touch_rotation(n, geometry_rng) for n in fiducial_normals]
     extent = float(np.linalg.norm(skin - centroid, axis=1).max())
     rest_tip = centroid + exposed * (extent + 120.0)
-    rest_rotation = _frame_from_z(exposed)
-    path_indices = _sweep_path(
-        skin, normals, exposed, touched[-1], cfg.sweep_point_count, sweep_rng
-    )
+    rest_rotation = frame_from_z(exposed)
+    path_indices = sweep_path(skin, normals, exposed, touched[-1], cfg.sweep_point_count, sweep_rng)
     sweep_points = skin[path_indices]
-    sweep_rotations = [_frame_from_z(n) for n in normals[path_indices]]
+    sweep_rotations = [frame_from_z(n) for n in normals[path_indices]]
     rest = (rest_tip, rest_rotation)
-    segments: list[_Segment] = [_Still(0.0, cfg.rest_s, rest_tip, rest_rotation)]
+    segments: list[Segment] = [Still(0.0, cfg.rest_s, rest_tip, rest_rotation)]
     t = cfg.rest_s
     previous = rest
     dwell_intervals = []
-    travels: list[_Segment] = []
+    travels: list[Segment] = []
 
     def travel_to(pose: tuple[Float64Array, Float64Array]) -> None:
         nonlocal t, previous
-        travels.append(_Travel(t, t + cfg.travel_s, previous, pose))
+        travels.append(Travel(t, t + cfg.travel_s, previous, pose))
         segments.append(travels[-1])
         t += cfg.travel_s
         previous = pose
 
     for tip, rotation in zip(touched, touch_rotations, strict=True):
         travel_to((tip, rotation))
-        segments.append(_Still(t, t + cfg.dwell_s, tip, rotation))
+        segments.append(Still(t, t + cfg.dwell_s, tip, rotation))
         dwell_intervals.append([t, t + cfg.dwell_s])
         t += cfg.dwell_s
     sweep_interval = np.array([t, t])
     if len(sweep_points) >= 2:
         travel_to((sweep_points[0], sweep_rotations[0]))
         sweep_interval = np.array([t, t + cfg.sweep_s])
-        segments.append(_Sweep(t, t + cfg.sweep_s, sweep_points, sweep_rotations))
+        segments.append(Sweep(t, t + cfg.sweep_s, sweep_points, sweep_rotations))
         t += cfg.sweep_s
         previous = (sweep_points[-1], sweep_rotations[-1])
     travel_to(rest)
-    segments.append(_Still(t, t + cfg.rest_s, rest_tip, rest_rotation))
+    segments.append(Still(t, t + cfg.rest_s, rest_tip, rest_rotation))
     scripted = t + cfg.rest_s
     duration = scripted + 1.0 if duration_s is None else check_positive(duration_s, "duration_s")
 
     # True poses at every tracker tick.
     ticks = np.arange(0.0, duration, 1.0 / cfg.tracker_rate_hz)
     image_from_pointer = np.array(
-        [_pointer_pose(segments, float(tt), tip_in_pointer) for tt in ticks]
+        [pointer_pose(segments, float(tt), tip_in_pointer) for tt in ticks]
     )
     tracker_from_pointer = tracker_from_image @ image_from_pointer
     marker_from_camera_inverse = invert_rigid(cameramarker_from_camera)
-    orbit = _CameraOrbit(target, exposed, cfg.camera_distance_mm)
+    orbit = CameraOrbit(target, exposed, cfg.camera_distance_mm)
     tracker_from_marker = tracker_from_image @ orbit.poses(ticks) @ marker_from_camera_inverse
     measured = {
         REFERENCE: _jitter(
@@ -451,110 +458,6 @@ def build_scenario(
 
 
 # --------------------------------------------------------------------------- internals
-class _Segment:
-    """A piece of the pointer's story on ``[start_s, end_s)``: tip (image mm) and rotation."""
-
-    def __init__(self, start_s: float, end_s: float) -> None:
-        self.start_s, self.end_s = start_s, end_s
-
-    def progress(self, t: float) -> float:
-        return float(np.clip((t - self.start_s) / (self.end_s - self.start_s), 0.0, 1.0))
-
-    def tip_and_rotation(self, t: float) -> tuple[Float64Array, Float64Array]:
-        raise NotImplementedError
-
-
-class _Still(_Segment):
-    def __init__(self, start_s: float, end_s: float, tip: Float64Array, rotation: Float64Array):
-        super().__init__(start_s, end_s)
-        self.tip, self.rotation = tip, rotation
-
-    def tip_and_rotation(self, t: float) -> tuple[Float64Array, Float64Array]:
-        return self.tip, self.rotation
-
-
-class _Travel(_Segment):
-    """Minimum-jerk move between two poses, lifting the tip off the skin on the way."""
-
-    def __init__(
-        self,
-        start_s: float,
-        end_s: float,
-        origin: tuple[Float64Array, Float64Array],
-        destination: tuple[Float64Array, Float64Array],
-    ) -> None:
-        super().__init__(start_s, end_s)
-        (self.tip_from, rotation_from), (self.tip_to, rotation_to) = origin, destination
-        self.lift = _unit(rotation_from[:, 2] + rotation_to[:, 2])
-        self.slerp = Slerp([0.0, 1.0], Rotation.from_matrix([rotation_from, rotation_to]))
-
-    def tip_and_rotation(self, t: float) -> tuple[Float64Array, Float64Array]:
-        tau = self.progress(t)
-        s = 10 * tau**3 - 15 * tau**4 + 6 * tau**5  # minimum-jerk profile
-        tip = (
-            self.tip_from
-            + (self.tip_to - self.tip_from) * s
-            + _LIFT_MM * math.sin(math.pi * s) * self.lift
-        )
-        return tip, self.slerp(s).as_matrix()
-
-
-class _Sweep(_Segment):
-    """Constant speed along a polyline of skin vertices, the shaft along their normals."""
-
-    def __init__(
-        self, start_s: float, end_s: float, points: Float64Array, rotations: list[Float64Array]
-    ) -> None:
-        super().__init__(start_s, end_s)
-        self.points = points
-        self.arc = np.concatenate(
-            [[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))]
-        )
-        self.slerp = Slerp(self.arc, Rotation.from_matrix(rotations))
-
-    def tip_and_rotation(self, t: float) -> tuple[Float64Array, Float64Array]:
-        s = self.progress(t) * self.arc[-1]
-        tip = np.array([np.interp(s, self.arc, self.points[:, axis]) for axis in range(3)])
-        return tip, self.slerp(s).as_matrix()
-
-
-class _CameraOrbit:
-    """The camera circles the target in a cone about the exposed direction."""
-
-    def __init__(self, target: Float64Array, exposed: Float64Array, distance_mm: float) -> None:
-        self.target, self.exposed, self.distance = target, exposed, distance_mm
-        self.side = _frame_from_z(exposed)[:, 0]
-
-    def image_from_camera(self, t: float) -> Float64Array:
-        """``image_from_camera`` at time ``t`` (s)."""
-        return self.poses(np.array([t]))[0]
-
-    def poses(self, times: np.ndarray) -> Float64Array:
-        """(T, 4, 4) ``image_from_camera`` at ``times`` (s)."""
-        azimuth = 2 * math.pi * np.asarray(times, dtype=np.float64) / _CAMERA_PERIOD_S
-        tilt = Rotation.from_rotvec(self.side * math.radians(_CAMERA_CONE_DEG))
-        spin = Rotation.from_rotvec(np.outer(azimuth, self.exposed))
-        direction = (spin * tilt).apply(self.exposed).reshape(-1, 3)
-        forward = -direction
-        right = np.cross(forward, self.exposed)
-        right /= np.linalg.norm(right, axis=1, keepdims=True)  # the cone keeps them apart
-        down = np.cross(forward, right)
-        out = np.tile(np.eye(4), (len(direction), 1, 1))
-        out[:, :3, :3] = np.stack([right, down, forward], axis=2)
-        out[:, :3, 3] = self.target + self.distance * direction
-        return out
-
-
-def _pointer_pose(segments: list[_Segment], t: float, tip_in_pointer: Float64Array) -> Float64Array:
-    segment = segments[-1]
-    for candidate in segments:
-        if t < candidate.end_s:
-            segment = candidate
-            break
-    tip, rotation = segment.tip_and_rotation(t)
-    return make_rigid(rotation, tip - rotation @ tip_in_pointer)
-
-
 def _jitter(poses: np.ndarray, cfg: SimulationConfig, rng: np.random.Generator) -> Float64Array:
     count = len(poses)
     translation = rng.normal(0.0, cfg.jitter_rms_mm / math.sqrt(3.0), (count, 3))
@@ -566,7 +469,7 @@ def _jitter(poses: np.ndarray, cfg: SimulationConfig, rng: np.random.Generator) 
 
 
 def _dropouts(
-    cfg: SimulationConfig, travels: list[_Segment], scripted_s: float, rng: np.random.Generator
+    cfg: SimulationConfig, travels: list[Segment], scripted_s: float, rng: np.random.Generator
 ) -> tuple[Dropout, ...]:
     wanted: list[tuple[str, str, bool]] = []
     for k in range(cfg.out_of_view_count):
@@ -595,54 +498,9 @@ def _dropouts(
     return tuple(sorted(dropouts, key=lambda d: d.start_s))
 
 
-def _sweep_path(
-    skin: Float64Array,
-    normals: Float64Array,
-    exposed: Float64Array,
-    start_near: Float64Array,
-    count: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Indices of ``count`` skin vertices on the exposed side, in nearest-neighbour order."""
-    if count < 2:
-        return np.zeros(0, dtype=int)
-    facing = np.flatnonzero(normals @ exposed > 0.5)
-    if len(facing) < count:
-        facing = np.argsort(-(normals @ exposed))[: max(count, 2)]
-    chosen = rng.choice(facing, size=min(count, len(facing)), replace=False)
-    remaining = list(chosen)
-    current = int(
-        remaining.pop(int(np.argmin(np.linalg.norm(skin[remaining] - start_near, axis=1))))
-    )
-    path = [current]
-    while remaining:
-        nearest = int(np.argmin(np.linalg.norm(skin[remaining] - skin[current], axis=1)))
-        current = int(remaining.pop(nearest))
-        path.append(current)
-    return np.array(path, dtype=int)
-
-
-def _touch_rotation(normal: Float64Array, rng: np.random.Generator) -> Float64Array:
-    """Pointer orientation on a fiducial: shaft along the outward normal, tilted up to 15
-    degrees, with a random roll."""
-    base = _frame_from_z(normal)
-    roll = Rotation.from_rotvec(base[:, 2] * rng.uniform(0.0, 2 * math.pi))
-    tilt_axis = _unit(np.cross(base[:, 2], rng.normal(size=3)))
-    tilt = Rotation.from_rotvec(tilt_axis * math.radians(rng.uniform(0.0, 15.0)))
-    return (tilt * roll).as_matrix() @ base
-
-
-def _frame_from_z(z_axis: Float64Array) -> Float64Array:
-    """A rotation whose third column is ``z_axis`` (continuous for z away from +-L)."""
-    z = _unit(z_axis)
-    helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    x = _unit(np.cross(helper, z))
-    return np.column_stack([x, np.cross(z, x), z])
-
-
 def _normals(skin: Float64Array, normals: ArrayLike | None) -> Float64Array:
     if normals is None:
-        return np.array([_unit(v) for v in skin - skin.mean(axis=0)])
+        return np.array([unit(v) for v in skin - skin.mean(axis=0)])
     array = check_points(normals, "skin_normals_in_image")
     if array.shape != skin.shape:
         raise InputError(f"skin_normals_in_image has shape {array.shape}; expected {skin.shape}.")
@@ -652,11 +510,3 @@ def _normals(skin: Float64Array, normals: ArrayLike | None) -> Float64Array:
 
 def _nearest(points: Float64Array, queries: Float64Array) -> np.ndarray:
     return np.array([int(np.argmin(np.linalg.norm(points - q, axis=1))) for q in queries])
-
-
-def _unit(vector: ArrayLike, fallback: Float64Array | None = None) -> Float64Array:
-    v = np.asarray(vector, dtype=np.float64)
-    norm = float(np.linalg.norm(v))
-    if norm < 1e-9:
-        return fallback if fallback is not None else np.array([0.0, 0.0, 1.0])
-    return v / norm

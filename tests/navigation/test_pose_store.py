@@ -20,13 +20,8 @@ from navigation.tracking.messages import (
     TrackingElement,
     TransformBody,
 )
-from navigation.tracking.pose_store import (
-    PoseStore,
-    PoseStoreConfig,
-    ToolState,
-    WorkingVolume,
-    classify_matrix,
-)
+from navigation.tracking.pose_store import PoseStore, PoseStoreConfig, ToolState
+from navigation.tracking.pose_validation import PoseValidation, classify_matrix
 from registration.checks import InputError
 from registration.transforms import invert_rigid, make_rigid, random_rigid, rotation_about
 
@@ -135,7 +130,9 @@ def test_out_of_view_from_identity_for_invalid(clock, pose_a):
     store.ingest(transform_message("PointerToTracker", np.eye(4), clock))
     pose = store.pose("PointerToTracker")
     assert pose.state is ToolState.OUT_OF_VIEW and "identity" in pose.reason
-    relaxed = PoseStore(PoseStoreConfig(identity_means_out_of_view=False), clock=clock)
+    relaxed = PoseStore(
+        PoseStoreConfig(validation=PoseValidation(identity_means_out_of_view=False)), clock=clock
+    )
     relaxed.ingest(transform_message("CalibrationToTracker", np.eye(4), clock))
     assert relaxed.pose("CalibrationToTracker").state is ToolState.OK
 
@@ -183,10 +180,13 @@ def test_invalid_matrices(clock, pose_a, corrupt, reason):
 def test_working_volume_is_configurable(pose_a):
     far = make_rigid(translation_mm=[0.0, 0.0, -2500.0])
     assert classify_matrix(far)[0] is ToolState.OK
-    small = PoseStoreConfig(working_volume=WorkingVolume(max_translation_mm=2000.0))
-    assert classify_matrix(far, config=small)[0] is ToolState.INVALID
+    small = PoseValidation(max_translation_mm=2000.0)
+    assert classify_matrix(far, validation=small)[0] is ToolState.INVALID
+    store = PoseStore(PoseStoreConfig(validation=small))
+    store.ingest(IgtlMessage("TRANSFORM", "FarToTracker", TransformBody(far)))
+    assert "beyond the working volume (2000 mm)" in store.pose("FarToTracker").reason
     with pytest.raises(InputError, match="max_translation_mm"):
-        PoseStoreConfig(working_volume=WorkingVolume(max_translation_mm=-1.0))
+        PoseValidation(max_translation_mm=-1.0)
 
 
 def test_disconnected_then_stale_until_the_next_sample(clock, pose_a):
