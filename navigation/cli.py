@@ -17,7 +17,10 @@ from types import ModuleType
 from navigation import __version__
 
 #: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
-COMMANDS: tuple[tuple[str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("register", "register tracked fiducials to image fiducials; FRE and predicted TRE"),
+    ("accuracy", "Monte Carlo accuracy study of a plan's fiducial layout (report, TRE maps)"),
+)
 
 
 class UserError(Exception):

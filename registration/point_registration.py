@@ -128,7 +128,7 @@ def register_points(
     planar = _coplanar_message(tracker, image)
     if planar:
         messages.append((CoplanarFiducialsWarning, planar))
-    mirror = _mirror_message(tracker, image, w)
+    mirror = None if planar else _mirror_message(tracker, image, w)
     if mirror:
         messages.append((MirroredFiducialsWarning, mirror))
     threshold = None
@@ -315,7 +315,8 @@ def _mirror_message(
     tracker: Float64Array, image: Float64Array, weights: Float64Array | None
 ) -> str | None:
     """A proper rotation costs 4 s3 (singular value of the weighted cross-covariance) more
-    than the best reflection; warn when the reflection would remove over half the residual."""
+    than the best reflection; warn when the reflection would remove over half the residual.
+    Only asked of sets that are not near-coplanar (a mirror of those fits as well)."""
     w = np.full(len(tracker), 1.0) if weights is None else weights
     w = w / w.sum()
     p = tracker - w @ tracker
