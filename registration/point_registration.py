@@ -188,14 +188,20 @@ def fit_rigid_batch(
     p = moving - moving_centroid[:, np.newaxis, :]
     q = fixed - fixed_centroid[:, np.newaxis, :]
     h = np.matmul((p * w[..., np.newaxis]).transpose(0, 2, 1), q)  # sum_i w_i p_i q_i^T
+    rotation = rotations_from_cross_covariance(h)
+    translation = fixed_centroid - np.einsum("bij,bj->bi", rotation, moving_centroid)
+    return rotation, translation
+
+
+def rotations_from_cross_covariance(h: Float64Array) -> Float64Array:
+    """(B, 3, 3) proper rotations R maximising trace(R H) for cross-covariances H (B, 3, 3)
+    = sum_i w_i p_i q_i^T: R = V diag(1, 1, det(U) det(V)) U^T with H = U S V^T (Umeyama)."""
     u, _, vt = np.linalg.svd(h)
     sign = np.sign(np.linalg.det(u) * np.linalg.det(vt))
     sign[sign == 0] = 1.0
     v = vt.transpose(0, 2, 1).copy()
     v[:, :, 2] *= sign[:, np.newaxis]
-    rotation = np.matmul(v, u.transpose(0, 2, 1))
-    translation = fixed_centroid - np.einsum("bij,bj->bi", rotation, moving_centroid)
-    return rotation, translation
+    return np.matmul(v, u.transpose(0, 2, 1))
 
 
 def leave_one_out_errors(
@@ -206,18 +212,28 @@ def leave_one_out_errors(
 ) -> Float64Array:
     """(N,) distance in mm of each image fiducial from its tracker fiducial mapped by the
     registration of the other N - 1 pairs; NaN for every fiducial when N < 4. Inputs (N, 3)
-    are assumed validated (see :func:`register_points`)."""
+    are assumed validated (see :func:`register_points`).
+
+    Exact and O(N): with coordinates centred on the full weighted centroids, removing pair i
+    (weight w_i of total W) changes the cross-covariance by a rank-one term,
+    H_-i = H - (w_i W / (W - w_i)) p_i q_i^T, and the centroids to -w_i p_i / (W - w_i) (and
+    likewise for q); one batched 3x3 SVD gives all N rotations.
+    """
     n = fiducials_in_tracker.shape[0]
     if n < 4:
         return np.full(n, np.nan)
-    keep = ~np.eye(n, dtype=bool)
-    index = np.nonzero(keep)[1].reshape(n, n - 1)
-    w = None if weights is None else weights[index]
-    rotation, translation = fit_rigid_batch(
-        fiducials_in_tracker[index], fiducials_in_image[index], w
-    )
-    mapped = np.einsum("bij,bj->bi", rotation, fiducials_in_tracker) + translation
-    return np.linalg.norm(mapped - fiducials_in_image, axis=1)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = w.sum()
+    p = fiducials_in_tracker - (w @ fiducials_in_tracker) / total
+    q = fiducials_in_image - (w @ fiducials_in_image) / total
+    h = (p * w[:, np.newaxis]).T @ q
+    rest = total - w
+    h_without = h - (w * total / rest)[:, np.newaxis, np.newaxis] * np.einsum("ni,nj->nij", p, q)
+    p_centroid = -(w / rest)[:, np.newaxis] * p
+    q_centroid = -(w / rest)[:, np.newaxis] * q
+    rotation = rotations_from_cross_covariance(h_without)
+    mapped = np.einsum("nij,nj->ni", rotation, p - p_centroid) + q_centroid
+    return np.linalg.norm(mapped - q, axis=1)
 
 
 def configuration_singular_values(points: Float64Array) -> Float64Array:

@@ -89,11 +89,12 @@ def predict_tre_rms(
     if fle < 0:
         raise InputError(f"fle_rms_mm must be >= 0; got {fle}.")
     centroid, axes, f_squared = principal_axes(fiducials)
-    along = (targets - centroid) @ axes  # (M, 3) coordinates along the principal axes
-    along_sq = along * along
-    d_squared = along_sq.sum(axis=1, keepdims=True) - along_sq  # distance^2 from each axis
-    ratio = d_squared @ (1.0 / f_squared)
-    return np.sqrt((fle * fle / len(fiducials)) * (1.0 + ratio / 3.0))
+    # With y the target's coordinates along the principal axes, d_k^2 = |y|^2 - y_k^2, so
+    # sum_k d_k^2 / f_k^2 = sum_j y_j^2 (S - 1 / f_j^2), S = sum_k 1 / f_k^2: one pass over y^2.
+    inverse = 1.0 / f_squared
+    scale = fle * fle / len(fiducials)
+    along = targets @ axes - centroid @ axes  # (M, 3)
+    return np.sqrt(scale + (along * along) @ ((inverse.sum() - inverse) * (scale / 3.0)))
 
 
 def predict_tre_covariance(
@@ -138,8 +139,8 @@ def predict_tre_covariance(
     pose_covariance = normal_inverse @ middle @ normal_inverse
 
     b = _jacobians(targets - centroid)  # (M, 3, 6)
-    tre_covariance = np.einsum("mki,ij,mlj->mkl", b, pose_covariance, b)
-    tre_rms = np.sqrt(np.clip(np.einsum("mkk->m", tre_covariance), 0.0, None))
+    tre_covariance = np.matmul(b @ pose_covariance, b.transpose(0, 2, 1))
+    tre_rms = np.sqrt(np.clip(np.trace(tre_covariance, axis1=1, axis2=2), 0.0, None))
 
     # Residual r_i = e_i + A_i theta, theta = -M^-1 sum_j w_j A_j^T e_j; <FRE^2> = mean tr cov r_i
     gain = -np.einsum("ij,n,nkj->nik", normal_inverse, w, a)  # (N, 6, 3): theta = sum G_j e_j

@@ -156,7 +156,7 @@ def tre_map(
     values = tre_rms_mm[::stride]
     # (horizontal axis, vertical axis, depth axis, draw far-to-near sign, title)
     views = ((0, 2, 1, -1, "anterior"), (1, 2, 0, 1, "left lateral"), (0, 1, 2, 1, "superior"))
-    figure = Figure(figsize=(13, 4.2))
+    figure = Figure(figsize=(14, 4.4), layout="constrained")
     axis_names = ("L (mm)", "P (mm)", "S (mm)")
     scatter = None
     for j, (h, v, depth, sign, title) in enumerate(views):
@@ -177,5 +177,5 @@ def tre_map(
         axes.set_ylabel(axis_names[v])
         axes.set_title(f"{name}: {title} view", fontsize=9)
     if scatter is not None:
-        figure.colorbar(scatter, ax=figure.axes, label="predicted RMS TRE (mm)", shrink=0.8)
+        figure.colorbar(scatter, ax=figure.axes, label="predicted RMS TRE (mm)", shrink=0.9)
     return _png(figure)

@@ -129,6 +129,15 @@ def test_leave_one_out_matches_explicit_registrations(rng, head_layout):
         )
         assert result.leave_one_out_mm[k] == pytest.approx(error, rel=1e-9)
     assert (result.leave_one_out_mm > result.residuals_mm).all()
+    weights = np.array([1.0, 4.0, 0.5, 2.0, 1.0, 3.0])
+    weighted = register_points(tracker, head_layout, weights=weights)
+    for k in range(6):
+        keep = np.arange(6) != k
+        rotation, translation = fit_rigid_batch(
+            tracker[keep][None], head_layout[keep][None], weights[keep]
+        )
+        error = np.linalg.norm(rotation[0] @ tracker[k] + translation[0] - head_layout[k])
+        assert weighted.leave_one_out_mm[k] == pytest.approx(error, rel=1e-9)
 
 
 def test_noise_free_leave_one_out_is_zero(rng, head_layout):
