@@ -137,8 +137,11 @@ def register_points(
         from registration.tre import expected_fre_rms
 
         fle = float(check_finite(fle_rms_mm, "fle_rms_mm"))
-        if fle < 0:
-            raise InputError(f"fle_rms_mm must be >= 0; got {fle}.")
+        if fle <= 0:
+            raise InputError(
+                f"fle_rms_mm must be > 0 (with no localisation error every FRE would be "
+                f"implausible); got {fle}. Omit it to skip the FRE test."
+            )
         threshold = fre_alarm_factor(n) * expected_fre_rms(n, fle)
         if fre > threshold:
             suspects, text = _explain_high_fre(tracker, image, w, loo, labels, threshold)

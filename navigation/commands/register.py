@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     tracker = read_point_file(args.tracker_fiducials)
     names, image_points, tracker_points, matched_by = match_fiducials(image, tracker)
     fle_total = None if args.fle is None else float(np.hypot(args.fle, args.fle_image))
+    if fle_total == 0.0:
+        raise UserError("--fle must be > 0 mm (a pointer always has some localisation error).")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RegistrationWarning)  # printed from the result below
         result = register_points(tracker_points, image_points, fle_rms_mm=fle_total, names=names)

@@ -147,6 +147,7 @@ def test_swapped_fiducials_are_reported(tmp_path, touched, capsys):
         ("count", "paired by order, but"),
         ("collinear", "collinear"),
         ("negative-fle", "--fle must be a non-negative number"),
+        ("zero-fle", "--fle must be > 0 mm"),
         ("missing", "does not exist"),
     ],
 )
@@ -171,6 +172,8 @@ def test_register_refusals(tmp_path, touched, capsys, change, message):
         args += ["--plan", str(make_plan(tmp_path / "plan"))]
     if change == "negative-fle":
         args += ["--fle", "-1"]
+    if change == "zero-fle":
+        args += ["--fle", "0"]
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "reg.json").exists()

@@ -194,8 +194,10 @@ def test_refuses_bad_weights_and_names(head_layout):
         register_points(head_layout, head_layout, weights=[1, 1, 1, 0, 1, 1])
     with pytest.raises(InputError, match="names has 2 entries for 6 fiducials"):
         register_points(head_layout, head_layout, names=["a", "b"])
-    with pytest.raises(InputError, match="fle_rms_mm must be >= 0"):
+    with pytest.raises(InputError, match="fle_rms_mm must be > 0"):
         register_points(head_layout, head_layout, fle_rms_mm=-1.0)
+    with pytest.raises(InputError, match="Omit it to skip the FRE test"):
+        register_points(head_layout, head_layout, fle_rms_mm=0.0)
 
 
 def test_mirrored_set_warns(rng):
