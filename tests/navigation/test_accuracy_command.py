@@ -68,9 +68,14 @@ def test_accuracy_report_in_process(tmp_path, capsys):
 def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     from distributed import LocalCluster
 
+    from navigation.cli import build_parser
+    from navigation.commands.accuracy import study_from_plan
+    from navigation.planning.plan import load_plan
+    from registration.accuracy import run_study
+
     plan = make_plan(tmp_path / "plan")
-    assert _run(plan, tmp_path / "here", "--workers", "0", "--no-drop") == 0
-    assert _run(plan, tmp_path / "local", "--workers", "2", "--no-drop") == 0
+    common = ["--trials", "400", "--no-drop"]
+    assert _run(plan, tmp_path / "local", "--workers", "2", *common) == 0  # worker processes
     with LocalCluster(
         n_workers=1,
         threads_per_worker=1,
@@ -81,15 +86,16 @@ def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         assert (
-            _run(plan, tmp_path / "remote", "--scheduler", cluster.scheduler_address, "--no-drop")
-            == 0
+            _run(plan, tmp_path / "remote", "--scheduler", cluster.scheduler_address, *common) == 0
         )
-    reference = json.loads((tmp_path / "here" / "summary.json").read_text())
+    argv = ["accuracy", "--plan", str(plan), "--fle", "0.3", "--out", "x", "--seed", "3", *common]
+    args = build_parser(argv).parse_args(argv)
+    here = run_study(study_from_plan(load_plan(plan), args), progress=False).main
     for name in ("local", "remote"):
         summary = json.loads((tmp_path / name / "summary.json").read_text())
-        assert summary["fre_rms_mm"] == reference["fre_rms_mm"]
-        assert summary["targets"] == reference["targets"]
-    assert (tmp_path / "here" / "results.csv").read_text() == (
+        assert summary["fre_rms_mm"] == here.fre_rms_mm
+        assert [t["tre_rms_mm"] for t in summary["targets"]] == here.tre_rms_mm.tolist()
+    assert (tmp_path / "local" / "results.csv").read_text() == (
         tmp_path / "remote" / "results.csv"
     ).read_text()
 
