@@ -17,7 +17,9 @@ from types import ModuleType
 from navigation import __version__
 
 #: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
-COMMANDS: tuple[tuple[str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
+)
 
 
 class UserError(Exception):
