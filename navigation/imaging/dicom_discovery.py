@@ -37,6 +37,12 @@ UNDECODABLE_SYNTAXES = {
     **{f"1.2.840.10008.1.2.7.{n}": "SMPTE ST 2110" for n in (1, 2, 3)},
 }
 _AXES = ("sagittal", "coronal", "axial")
+_KIND_NAMES = {
+    "not_dicom": "non-DICOM files",
+    "non_image": "non-image DICOM objects",
+    "dicomdir": "DICOMDIR indexes",
+    "unreadable": "unreadable files",
+}
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class DicomStack:
         kind = " localizer" if self.is_localizer else ""
         frames = f", {h.number_of_frames} frames" if h.number_of_frames > 1 else ""
         return (
-            f"{h.modality}{kind} series{number}{text}: {self.count} file(s) in "
+            f"{h.modality}{kind} series{number}{text}: {self.count + len(self.broken)} file(s) in "
             f"{_folder(self.headers[0].path if self.headers else h.path, root)}, "
             f"{h.columns}x{h.rows}{frames}, {self.orientation_label}, "
             f"uid {h.series_instance_uid or '(none)'}"
@@ -98,8 +104,12 @@ class DicomStack:
 
 @dataclass(frozen=True)
 class DicomDiscovery:
-    """Everything found under ``root``: image stacks and every other file with its reason."""
+    """Everything found under ``root``: image stacks and every other file with its reason.
 
+    ``source`` is the path given (a folder, then equal to ``root``, or one file in ``root``).
+    """
+
+    source: Path
     root: Path
     stacks: tuple[DicomStack, ...]
     others: tuple[FileFinding, ...]
@@ -129,7 +139,7 @@ def discover_dicom(path: Path) -> DicomDiscovery:
             grouped[_stack_key(finding.header)].append(finding)
     stacks = [_make_stack(members) for members in grouped.values()]
     stacks.sort(key=lambda s: (s.series_instance_uid, -s.count, str(s.first.path)))
-    return DicomDiscovery(root, tuple(stacks), tuple(others), len(files))
+    return DicomDiscovery(path, root, tuple(stacks), tuple(others), len(files))
 
 
 def choose_stack(discovery: DicomDiscovery, series_uid: str | None = None) -> StackChoice:
@@ -263,9 +273,16 @@ def _summarise_findings(findings: Sequence[FileFinding], root: Path) -> list[str
 
 
 def _nothing_found(discovery: DicomDiscovery) -> str:
-    root = discovery.root
+    root, source = discovery.root, discovery.source
     if discovery.file_count == 0:
-        return f"{root} is empty: no files to read. Point at the folder holding the DICOM series."
+        return f"{source} is empty: no files to read. Point at the folder holding the DICOM series."
+    if source.is_file() and len(discovery.others) == 1:
+        finding = discovery.others[0]
+        what = "not a DICOM file" if finding.kind == "not_dicom" else "not a DICOM image"
+        return (
+            f"{source} is {what} ({finding.reason}). IGCS reads DICOM folders or files and NIfTI "
+            "(.nii, .nii.gz), NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) files."
+        )
     kinds: dict[str, list[str]] = defaultdict(list)
     for finding in discovery.others:
         kinds[finding.kind].append(f"{_name(finding.path, root)} ({finding.reason})")
@@ -273,13 +290,13 @@ def _nothing_found(discovery: DicomDiscovery) -> str:
         images = [_name(f.path, root) for f in discovery.others if image_file_kind(f.path)]
         hint = f" Image files here can be loaded directly: {_names(images, 5)}." if images else ""
         return (
-            f"no DICOM files in {root} ({discovery.file_count} file(s) looked at, e.g. "
+            f"no DICOM files in {source} ({discovery.file_count} file(s) looked at, e.g. "
             f"{_names(kinds['not_dicom'], 3)}).{hint} IGCS reads DICOM folders and NIfTI "
             "(.nii, .nii.gz), NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) files."
         )
-    found = "; ".join(f"{kind.replace('_', ' ')}: {_names(v, 3)}" for kind, v in kinds.items())
+    found = "; ".join(f"{_KIND_NAMES[kind]}: {_names(v, 3)}" for kind, v in kinds.items())
     return (
-        f"no DICOM image series in {root}. Found {found}. Point at the folder holding the "
+        f"no DICOM image series in {source}. Found {found}. Point at the folder holding the "
         "CT/MR image files (a DICOMDIR or RT objects alone are not images)."
     )
 

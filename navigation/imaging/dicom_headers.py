@@ -166,7 +166,11 @@ def _classify(path: Path, dataset: Dataset, has_preamble: bool) -> FileFinding:
     meta = getattr(dataset, "file_meta", None)
     media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
     if media_class == _DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in dataset:
-        return FileFinding(path, "dicomdir", "DICOMDIR index (lists files, holds no image)")
+        return FileFinding(
+            path,
+            "dicomdir",
+            "DICOMDIR index (lists files, holds no image; load its folder instead)",
+        )
     known = ("SOPClassUID", "Modality", "SeriesInstanceUID", "StudyInstanceUID", "Rows")
     if not any(keyword in dataset for keyword in known):
         if has_preamble:

@@ -79,11 +79,16 @@ def read_stack(stack: DicomStack, *, root: Path, allow_resampling: bool = True) 
     padding = _padding(first, array)
     resampled = False
     if geometry.count == 1:
-        source = "SpacingBetweenSlices" if first.spacing_between_slices_mm else "SliceThickness"
+        source = (
+            "SpacingBetweenSlices"
+            if first.spacing_between_slices_mm
+            else "SliceThickness"
+            if first.slice_thickness_mm
+            else "no tag (1 mm assumed)"
+        )
         warnings.append(
             f"a single slice ({names[0]}): its thickness along the normal, {single_step:g} mm, "
-            f"comes from {source if first.slice_thickness_mm else 'no tag (1 mm assumed)'}; "
-            "to load the whole series, pass its folder"
+            f"comes from {source}; to load the whole series, pass its folder"
         )
     if geometry.is_regular:
         step = geometry.uniform_step_mm
