@@ -94,11 +94,12 @@ class DicomStack:
         text = f" '{h.series_description}'" if h.series_description else ""
         kind = " localizer" if self.is_localizer else ""
         frames = f", {h.number_of_frames} frames" if h.number_of_frames > 1 else ""
+        paths = [header.path for header in self.headers] + [f.path for f in self.broken]
+        names = f" ({', '.join(p.name for p in paths)})" if len(paths) <= 3 else ""
         return (
-            f"{h.modality}{kind} series{number}{text}: {self.count + len(self.broken)} file(s) in "
-            f"{_folder(self.headers[0].path if self.headers else h.path, root)}, "
-            f"{h.columns}x{h.rows}{frames}, {self.orientation_label}, "
-            f"uid {h.series_instance_uid or '(none)'}"
+            f"{h.modality}{kind} series{number}{text}: {len(paths)} file(s){names} in "
+            f"{_folder(paths[0], root)}, {h.columns}x{h.rows}{frames}, "
+            f"{self.orientation_label}, uid {h.series_instance_uid or '(none)'}"
         )
 
 
