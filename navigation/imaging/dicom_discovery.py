@@ -223,6 +223,7 @@ def _choice_warnings(
     ]
     if siblings:
         left_out = [_name(h.path, root) for s in siblings for h in s.headers]
+        left_out += [_name(f.path, root) for s in siblings for f in s.broken]
         warnings.append(
             f"mixed series: {len(left_out)} file(s) of the chosen series differ from its main "
             "stack (localizer/scout, other orientation, size or spacing, or multi-frame) and were "

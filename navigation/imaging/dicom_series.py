@@ -131,7 +131,7 @@ def read_stack(stack: DicomStack, *, root: Path, allow_resampling: bool = True) 
     files = tuple(h.path for h in headers)
     metadata = _metadata(headers, root, files, padding, resampled, warnings)
     modality = first.modality if first.modality in ("CT", "MR") else "OT"
-    volume = Volume(_compact(array), grid, modality, metadata)
+    volume = Volume(array, grid, modality, metadata)
     return SeriesRead(volume, tuple(warnings), resampled, files)
 
 
@@ -155,27 +155,53 @@ def _check_same_patient_and_frame(headers: Sequence[DicomHeader], root: Path) ->
 
 
 def _read_pixels(headers: Sequence[DicomHeader], root: Path) -> np.ndarray:
-    """(N, rows, columns) rescaled pixels of the sorted files, decoded by GDCM."""
+    """(N, rows, columns) rescaled pixels of the sorted files, decoded by GDCM; int16 or float32.
+
+    GDCM picks a pixel type wide enough for any stored value after rescale (often int32 for
+    CT); asking for int16 up front when the header ranges prove it is enough, and compacting
+    from a view otherwise, keeps the peak memory near two copies of the int16 volume.
+    """
     reader = sitk.ImageSeriesReader()
     reader.SetImageIO("GDCMImageIO")
     reader.SetFileNames([str(h.path) for h in headers])
     reader.SetSpacingWarningRelThreshold(1e9)  # spacing is checked from the headers instead
-    rescales = {(h.rescale_slope, h.rescale_intercept) for h in headers}
-    if len(rescales) > 1:  # per-slice rescale: read every slice as float so none is truncated
-        reader.SetOutputPixelType(sitk.sitkFloat32)
+    output_type = _output_pixel_type(headers)
+    if output_type is not None:
+        reader.SetOutputPixelType(output_type)
     try:
         image = reader.Execute()
     except RuntimeError as error:
         raise _decode_error(headers, root, error) from None
-    array = sitk.GetArrayFromImage(image)
+    view = sitk.GetArrayViewFromImage(image)
     expected = (len(headers), headers[0].rows, headers[0].columns)
-    if array.shape != expected:
+    if view.shape != expected:
         raise ImagingError(
             f"decoded pixels of {relative_name(headers[0].path, root)}... have shape "
-            f"{array.shape}, but the headers announce {expected} (slices, rows, columns); the "
+            f"{view.shape}, but the headers announce {expected} (slices, rows, columns); the "
             "files are inconsistent. Re-export the series."
         )
-    return array
+    return _compact(view)
+
+
+def _output_pixel_type(headers: Sequence[DicomHeader]) -> int | None:
+    """sitkFloat32 for non-integer or per-slice rescale, sitkInt16 when every possible
+    rescaled stored value fits int16, else None (GDCM's choice, compacted afterwards)."""
+    rescales = {(h.rescale_slope, h.rescale_intercept) for h in headers}
+    integral = all(float(v).is_integer() for pair in rescales for v in pair)
+    if len(rescales) > 1 or not integral:
+        return int(sitk.sitkFloat32)
+    slope, intercept = rescales.pop()
+    first = headers[0]
+    bits = first.bits_stored
+    low, high = (
+        (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        if first.pixel_representation
+        else (0, 2**bits - 1)
+    )
+    ends = (low * slope + intercept, high * slope + intercept)
+    if _INT16.min <= min(ends) and max(ends) <= _INT16.max:
+        return int(sitk.sitkInt16)
+    return None
 
 
 def _decode_error(headers: Sequence[DicomHeader], root: Path, error: RuntimeError) -> ImagingError:
@@ -254,14 +280,19 @@ def _padding(header: DicomHeader, array: np.ndarray) -> float:
 
 
 def _compact(array: np.ndarray) -> np.ndarray:
-    """int16 when every value is an integer in int16's range, else float32."""
+    """A new int16 array when every value is an integer in int16's range, else float32.
+
+    ``array`` may be a view of memory owned by SimpleITK; the result never is.
+    """
     if array.dtype == np.int16:
-        return array
+        return np.array(array, copy=True)
     low, high = float(array.min()), float(array.max())
     fits = _INT16.min <= low and high <= _INT16.max
-    if fits and (np.issubdtype(array.dtype, np.integer) or np.array_equal(array, np.round(array))):
+    if fits and np.issubdtype(array.dtype, np.floating):
+        fits = all(np.array_equal(plane, np.round(plane)) for plane in array)  # slice by slice
+    if fits:
         return array.astype(np.int16)
-    return array.astype(np.float32, copy=False)
+    return np.array(array, dtype=np.float32, copy=True)
 
 
 def _metadata(

@@ -344,6 +344,42 @@ def test_undecodable_transfer_syntax_refused_by_name(tmp_path):
         load_volume(path)
 
 
+def test_compressed_series_decode_like_the_uncompressed(tmp_path):
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, RLELossless
+
+    spec = SeriesSpec(count=4)
+    paths = write_series(tmp_path, spec)
+    for index, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        if index % 2:
+            ds.compress(RLELossless)
+        else:
+            ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        ds.save_as(path, enforce_file_format=True)
+    syntaxes = {
+        str(pydicom.dcmread(p, stop_before_pixels=True).file_meta.TransferSyntaxUID) for p in paths
+    }
+    assert syntaxes == {RLELossless, DeflatedExplicitVRLittleEndian}
+    volume = load_volume(tmp_path).volume
+    assert_grid(volume, spec, step_mm=2.5, count=4)
+    assert check_values(volume, spec) == volume.array.size
+
+
+def test_corrupt_compressed_pixels_refused_by_name(tmp_path):
+    import pydicom
+    from pydicom.uid import JPEG2000Lossless
+
+    spec = SeriesSpec(count=3)
+    paths = write_series(tmp_path, spec)
+    ds = pydicom.dcmread(paths[1])
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\x00" * 60])  # a J2K start, then junk
+    ds.save_as(paths[1], enforce_file_format=True)
+    with pytest.raises(ImagingError, match=rf"{paths[1].name}: the pixel data cannot be decoded"):
+        load_volume(tmp_path)
+
+
 def test_mixed_frames_of_reference_refused(tmp_path):
     spec = SeriesSpec(count=4)
     paths = write_series(tmp_path, spec)
