@@ -37,6 +37,8 @@ UNDECODABLE_SYNTAXES = {
     **{f"1.2.840.10008.1.2.7.{n}": "SMPTE ST 2110" for n in (1, 2, 3)},
 }
 _AXES = ("sagittal", "coronal", "axial")
+#: Largest difference of direction cosines (IOP) or pixel spacing (mm) within one stack.
+_SAME_GEOMETRY = 1e-4
 _KIND_NAMES = {
     "not_dicom": "non-DICOM files",
     "non_image": "non-image DICOM objects",
@@ -138,7 +140,9 @@ def discover_dicom(path: Path) -> DicomDiscovery:
             others.append(finding)
         else:
             grouped[_stack_key(finding.header)].append(finding)
-    stacks = [_make_stack(members) for members in grouped.values()]
+    stacks = [
+        _make_stack(cluster) for members in grouped.values() for cluster in _by_geometry(members)
+    ]
     stacks.sort(key=lambda s: (s.series_instance_uid, -s.count, str(s.first.path)))
     return DicomDiscovery(path, root, tuple(stacks), tuple(others), len(files))
 
@@ -304,18 +308,37 @@ def _nothing_found(discovery: DicomDiscovery) -> str:
 
 
 def _stack_key(header: DicomHeader) -> tuple[object, ...]:
-    orientation = tuple(np.round(header.orientation, 3)) if header.orientation else None
-    spacing = tuple(np.round(header.pixel_spacing_mm, 4)) if header.pixel_spacing_mm else None
     return (
         header.series_instance_uid,
         header.rows,
         header.columns,
-        orientation,
-        spacing,
+        header.orientation is None,
+        header.pixel_spacing_mm is None,
         header.is_localizer,
         header.is_multiframe,
         header.samples_per_pixel,
     )
+
+
+def _by_geometry(members: Sequence[FileFinding]) -> list[list[FileFinding]]:
+    """Split files into clusters of equal orientation and pixel spacing (within tolerance).
+
+    A tolerance rather than rounding, so that values written with different precision do not
+    fall on two sides of a rounding boundary.
+    """
+    clusters: list[tuple[np.ndarray, list[FileFinding]]] = []
+    for finding in members:
+        header = finding.header
+        if header is None:  # not reached: only files with headers are grouped
+            continue
+        key = np.array([*(header.orientation or ()), *(header.pixel_spacing_mm or ())])
+        for reference, cluster in clusters:
+            if key.shape == reference.shape and np.abs(key - reference).max() <= _SAME_GEOMETRY:
+                cluster.append(finding)
+                break
+        else:
+            clusters.append((key, [finding]))
+    return [cluster for _, cluster in clusters]
 
 
 def _make_stack(members: Sequence[FileFinding]) -> DicomStack:

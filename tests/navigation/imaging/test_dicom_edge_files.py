@@ -35,7 +35,8 @@ EXPECTED = {
     "rtplan_truncated.dcm": r"RTPLAN",
     "rtdose.dcm": r"RTDOSE: RT dose grid",
     "badVR.dcm": r"RTDOSE",
-    "ExplVR_BigEndNoMeta.dcm": r"RTPLAN",
+    "ExplVR_BigEndNoMeta.dcm": r"RTPLAN",  # read without preamble or file meta, big endian
+    "ExplVR_LitEndNoMeta.dcm": r"RTPLAN",
     "image_dfl.dcm": r"image_dfl\.dcm has no ImagePositionPatient and ImageOrientationPatient",
     "JPEG2000-embedded-sequence-delimiter.dcm": r"has no ImagePositionPatient",
     "dicomdirtests/DICOMDIR": r"DICOMDIR index .*load its folder instead",

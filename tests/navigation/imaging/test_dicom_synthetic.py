@@ -125,6 +125,18 @@ def test_oblique_orthogonal_stack_is_not_resampled(tmp_path):
     assert check_values(loaded.volume, spec) == loaded.volume.array.size
 
 
+def test_orientation_written_with_other_precision_stays_one_stack(tmp_path):
+    import pydicom
+
+    spec = SeriesSpec(count=5)
+    paths = write_series(tmp_path, spec)
+    ds = pydicom.dcmread(paths[2])
+    ds.ImageOrientationPatient = ["0.99999999", "0.00005", "0", "-0.00005", "1", "0"]
+    ds.save_as(paths[2], enforce_file_format=True)
+    loaded = load_volume(tmp_path)
+    assert loaded.volume.geometry.size_ijk == (32, 32, 5) and loaded.report.warnings == ()
+
+
 def test_per_slice_rescale_applied_to_each_slice(tmp_path):
     spec = SeriesSpec(count=4)
     paths = write_series(tmp_path / "s", spec)
