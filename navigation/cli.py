@@ -20,6 +20,7 @@ from navigation import __version__
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("register", "register tracked fiducials to image fiducials; FRE and predicted TRE"),
     ("accuracy", "Monte Carlo accuracy study of a plan's fiducial layout (report, TRE maps)"),
+    ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
 )
 
 
