@@ -14,20 +14,12 @@ from navigation.tracking.plus_sequence import (
 )
 from navigation.tracking.pose_store import PoseStore, ToolState
 from registration.checks import InputError
+from registration.point_registration import register_points
 
 LANDMARKS = "tracking-plus/EightLandmarkPointsTrackedForPhantomRegistration.igs.mha"
 DEVICE_SET = "tracking-plus/PlusDeviceSet_fCal_Sim_RecordPhantomLandmarks.xml"
 INTERPOLATION = "tracking-plus/TransformInterpolationTest.igs.mha"
 WATER_TANK = "tracking-plus/WaterTankBottomTranslationTrackerBuffer-trimmed.igs.mha"
-
-
-def kabsch(moving, fixed):
-    """Rigid least squares fixed ~ R moving + t (Arun 1987 with Umeyama's reflection fix)."""
-    mc, fc = moving.mean(axis=0), fixed.mean(axis=0)
-    u, _, vt = np.linalg.svd((moving - mc).T @ (fixed - fc))
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))])
-    rotation = vt.T @ d @ u.T
-    return rotation, fc - rotation @ mc
 
 
 class ReplayClock:
@@ -90,12 +82,10 @@ def test_eight_landmarks_register_to_the_phantom_at_about_0_35_mm(shared_data):
     assert len(periods) == 10 and len(dwells) == 8
     assert all(p.spread_mm < 1.1 for p in dwells)
     measured = np.array([p.mean for p in dwells])
-    rotation, translation = kabsch(measured, device_set.landmarks_in_phantom)
-    residuals = np.linalg.norm(
-        measured @ rotation.T + translation - device_set.landmarks_in_phantom, axis=1
-    )
-    fre = float(np.sqrt(np.mean(residuals**2)))
-    assert 0.25 < fre < 0.45
+    result = register_points(measured, device_set.landmarks_in_phantom, fle_rms_mm=0.5)
+    assert result.warnings == ()
+    assert 0.25 < result.fre_rms_mm < 0.45
+    residuals = result.residuals_mm
     assert residuals.max() < 0.6
 
 
