@@ -17,7 +17,10 @@ from types import ModuleType
 from navigation import __version__
 
 #: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
-COMMANDS: tuple[tuple[str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("record", "record an OpenIGTLink stream (HOST:PORT) to a session file"),
+    ("replay", "re-serve a recorded session over OpenIGTLink with its original timing"),
+)
 
 
 class UserError(Exception):

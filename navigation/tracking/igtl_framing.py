@@ -87,6 +87,13 @@ class IgtlFramer:
         """Bytes held for a message not yet complete."""
         return len(self._buffer)
 
+    @property
+    def awaiting(self) -> int:
+        """Bytes still needed to complete the body of the header being read (0 if none)."""
+        if self._header is None:
+            return 0
+        return max(0, self._header.body_size - len(self._buffer))
+
     def feed(
         self, data: bytes | bytearray | memoryview, *, arrival_s: float | None = None
     ) -> list[IgtlMessage]:
