@@ -177,6 +177,8 @@ class IgtlClient(Endpoint):
             self._connection = None
             if not self.reconnect:
                 return
+            # A dying server's kernel may still complete one more handshake; do not race it.
+            self._stop.wait(self.backoff_initial_s)
 
 
 class IgtlServer(Endpoint):
@@ -225,6 +227,7 @@ class IgtlServer(Endpoint):
         self.max_clients = max_clients
         self._listener: socket.socket | None = None
         self._bound_port = 0
+        self._bound_host = host
         self._accept_thread: threading.Thread | None = None
         self._reader_threads: list[threading.Thread] = []
 
@@ -235,6 +238,11 @@ class IgtlServer(Endpoint):
     def port(self) -> int:
         """The listening port (the chosen one when created with port 0 and started)."""
         return self._bound_port or self._requested_port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)`` (after :meth:`start`)."""
+        return self._bound_host, self.port
 
     @property
     def clients(self) -> tuple[str, ...]:
@@ -267,7 +275,7 @@ class IgtlServer(Endpoint):
             listener.close()
             raise
         self._listener = listener
-        self._bound_port = int(listener.getsockname()[1])
+        self._bound_host, self._bound_port = listener.getsockname()[:2]
         self._accept_thread = threading.Thread(
             target=self._accept_loop, name=f"igtl-server-{self.port}", daemon=True
         )
@@ -310,13 +318,14 @@ class IgtlServer(Endpoint):
                 listener.shutdown(socket.SHUT_RDWR)  # wakes accept() at once on Linux
             with contextlib.suppress(OSError):
                 listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)  # no new connections after this
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
             connection.close()
-        threads = [*self._reader_threads, self._accept_thread]
-        for thread in threads:
-            if thread is not None:
+        for thread in [self._accept_thread, *self._reader_threads]:
+            if thread is not None and thread.ident is not None:
                 thread.join(timeout)
                 if thread.is_alive():
                     log.warning("%r: thread %s did not stop in %.1f s", self, thread.name, timeout)
@@ -352,9 +361,9 @@ class IgtlServer(Endpoint):
                 name=f"igtl-peer-{peer}",
                 daemon=True,
             )
+            thread.start()
             self._reader_threads = [t for t in self._reader_threads if t.is_alive()]
             self._reader_threads.append(thread)
-            thread.start()
 
     def _refuse(self, sock: socket.socket, peer: str, reason: str) -> None:
         self._count("refused")
