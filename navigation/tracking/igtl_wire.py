@@ -211,7 +211,7 @@ def decode_timestamp(stamp: int) -> float:
 
 
 def encode_timestamp(timestamp_s: float) -> int:
-    """The 64-bit header timestamp; the fraction uses igtl_util.c's ``igtl_nanosec_to_frac``."""
+    """The 64-bit header timestamp; the fraction as OpenIGTLink 3's ``igtl_nanosec_to_frac``."""
     if timestamp_s == 0.0:
         return 0
     if not math.isfinite(timestamp_s) or timestamp_s < 0 or timestamp_s >= 2**32:
@@ -222,7 +222,7 @@ def encode_timestamp(timestamp_s: float) -> int:
 
 
 def _nanosec_to_frac(nanoseconds: int) -> int:
-    # Same binary expansion as the C library so that our timestamps are byte-identical to it.
+    # The binary expansion of OpenIGTLink 3's igtl_util.c (as pyigtl): byte-identical stamps.
     base = 1_000_000_000
     mask = 0x80000000
     fraction = 0
