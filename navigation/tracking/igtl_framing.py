@@ -73,6 +73,8 @@ class IgtlFramer:
         self._caps = dict(body_caps) if body_caps else None
         self._buffer = bytearray()
         self._header: wire.IgtlHeader | None = None
+        self._parts: list[bytes] = []
+        self._parts_size = 0
         self._scanning = False
         self._counts = dict.fromkeys(FramerCounters.__dataclass_fields__, 0)
         self._logged: dict[str, int] = {}
@@ -85,14 +87,14 @@ class IgtlFramer:
     @property
     def buffered(self) -> int:
         """Bytes held for a message not yet complete."""
-        return len(self._buffer)
+        return len(self._buffer) + self._parts_size
 
     @property
     def awaiting(self) -> int:
         """Bytes still needed to complete the body of the header being read (0 if none)."""
         if self._header is None:
             return 0
-        return max(0, self._header.body_size - len(self._buffer))
+        return self._header.body_size - self._parts_size
 
     def feed(
         self, data: bytes | bytearray | memoryview, *, arrival_s: float | None = None
@@ -104,9 +106,14 @@ class IgtlFramer:
         """
         stamp = time.monotonic() if arrival_s is None else arrival_s
         self._counts["bytes_in"] += len(data)
-        buffer = self._buffer
-        buffer += data
         messages: list[IgtlMessage] = []
+        view = memoryview(data)
+        if self._header is not None and not self._buffer:
+            # A body in progress takes its bytes straight from the input (large frames: the
+            # bytes are copied once here and once when joined, never re-buffered).
+            view = self._collect_body(view, stamp, messages)
+        buffer = self._buffer
+        buffer += view
         while True:
             if self._header is None:
                 if self._scanning and not self._scan():
@@ -119,16 +126,32 @@ class IgtlFramer:
                     continue
                 self._header = wire.parse_header(buffer)
                 del buffer[: wire.HEADER_SIZE]
-            header = self._header
-            if len(buffer) < header.body_size:
+            with memoryview(buffer) as pending:
+                taken = len(pending) - len(self._collect_body(pending, stamp, messages))
+            del buffer[:taken]
+            if self._header is not None:
                 break
-            body = bytes(buffer[: header.body_size])
-            del buffer[: header.body_size]
+        return messages
+
+    def _collect_body(
+        self, view: memoryview, stamp: float, messages: list[IgtlMessage]
+    ) -> memoryview:
+        """Move the pending body's bytes from ``view``; decode when complete; return the rest."""
+        header = self._header
+        assert header is not None
+        take = min(len(view), header.body_size - self._parts_size)
+        if take:
+            self._parts.append(bytes(view[:take]))
+            self._parts_size += take
+        if self._parts_size == header.body_size:
+            body = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+            self._parts.clear()
+            self._parts_size = 0
             self._header = None
             message = self._decode(header, body, stamp)
             if message is not None:
                 messages.append(message)
-        return messages
+        return view[take:]
 
     def _decode(self, header: wire.IgtlHeader, body: bytes, stamp: float) -> IgtlMessage | None:
         if wire.crc64(body) != header.crc:
