@@ -5,11 +5,11 @@ POINT, STRING and the GET_/STT_/STP_/RTS_ requests; anything else is passed thro
 raw content as ``body`` (bytes) and logged once per type. Header v1 and v2 (metadata, message
 id) via :mod:`navigation.tracking.igtl_wire`.
 
-The struct packing is our own (numpy structured dtypes), not pyigtl's message classes: pyigtl
-0.3.4 has no TDATA/QTDATA/STATUS/requests, packs POSITION as a POINT-like record, fails on
-non-ASCII text and raises on sub-volume and big-endian images, and its per-message Python
-overhead halves throughput. Its packing of TRANSFORM, IMAGE, POINT, ASCII STRING and v2
-metadata is right; the tests compare our bytes with it byte for byte.
+The struct packing is our own (struct and numpy structured dtypes), not pyigtl's message
+classes: pyigtl 0.3.4 has no TDATA/QTDATA/STATUS/requests, packs POSITION as a POINT-like
+record, raises UnicodeEncodeError when packing non-ASCII text, raises on sub-volume images and
+returns big-endian pixels in a non-native dtype. Its packing of TRANSFORM, IMAGE, POINT, ASCII
+STRING and v2 metadata is right: the tests compare our bytes with it byte for byte.
 
 Conventions: matrices are sent as float32 (the protocol's type); decoded arrays are float64 and
 read-only. NaN/Inf values decode as they are (the pose store rejects them), never "fixed".
