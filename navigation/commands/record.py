@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         port,
         on_connection=on_connection,
         header_version=args.header_version,
-        queue_size=1 << 16,
+        queue_size=4096,  # full: the oldest is dropped and counted
         requests_on_connect=requests,
     )
     writer.write_event("record_started", {"address": source, "out": str(args.out)})

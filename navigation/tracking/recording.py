@@ -15,9 +15,10 @@ registrations, connection changes). Directions: 0 = received, 1 = sent, 2 = loca
 time (``created_unix_s + arrival_s - created_monotonic_s``).
 
 Flush policy: each record is handed to the kernel with one unbuffered ``os.writev`` as it is
-written, so a crash or ``kill -9`` of the recorder loses nothing already written; the file is
-fsynced at most once per ``fsync_interval_s`` (default 1 s, so a power loss loses at most about
-a second) and on close. Memory does not grow with the session: nothing is kept in memory.
+written, so a crash or ``kill -9`` of the recorder loses nothing already written; a background
+thread fsyncs the file every ``fsync_interval_s`` (default 1 s, so a power loss loses at most
+about a second; the writer itself never waits for the disk) and ``close`` fsyncs. Memory
+does not grow with the session: nothing is kept in memory.
 
 Reading stops at the first incomplete or corrupt record (a torn last record after a crash):
 :class:`SessionReader` logs a warning and reports the unread bytes in ``unreadable_bytes``.
@@ -105,8 +106,15 @@ class SessionWriter:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
         self._fd: int | None = os.open(self.path, flags, 0o644)
         self._lock = threading.Lock()
-        self._fsync_interval_s = fsync_interval_s
-        self._last_fsync = time.monotonic()
+        self._closing = threading.Event()
+        self._syncer: threading.Thread | None = None
+        if fsync_interval_s is not None:
+            self._syncer = threading.Thread(
+                target=self._sync_periodically,
+                args=(float(fsync_interval_s),),
+                name=f"session-fsync-{self.path.name}",
+                daemon=True,
+            )
         self.created_unix_s = time.time()
         self.created_monotonic_s = time.monotonic()
         self.records = 0
@@ -118,6 +126,8 @@ class SessionWriter:
                 )
             ]
         )
+        if self._syncer is not None:
+            self._syncer.start()
 
     def write(
         self,
@@ -154,12 +164,27 @@ class SessionWriter:
 
     def close(self) -> None:
         """fsync and close; further writes raise ValueError."""
+        self._closing.set()
+        if self._syncer is not None and self._syncer.ident is not None:
+            self._syncer.join()
         with self._lock:
             if self._fd is None:
                 return
             os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+
+    def _sync_periodically(self, interval: float) -> None:
+        # fsync off the writing thread: a slow disk never stalls whoever records (the link).
+        synced = -1
+        while not self._closing.wait(interval):
+            fd, records = self._fd, self.records
+            if fd is not None and records != synced:
+                try:
+                    os.fsync(fd)
+                except OSError:  # closed meanwhile
+                    return
+                synced = records
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -182,12 +207,6 @@ class SessionWriter:
         with self._lock:
             self._write_all([head, source_bytes, payload, RECORD_TAIL.pack(crc)])
             self.records += 1
-            now = time.monotonic()
-            interval = self._fsync_interval_s
-            if interval is not None and now - self._last_fsync >= interval:
-                assert self._fd is not None
-                os.fsync(self._fd)
-                self._last_fsync = now
 
     def _write_all(self, parts: list[bytes]) -> None:
         if self._fd is None:
