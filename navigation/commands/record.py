@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=(1, 2),
         default=1,
-        help="OpenIGTLink header version we speak (2 to get PLUS's status metadata)",
+        help="OpenIGTLink header version we send; PLUS sends status metadata only to clients "
+        "that sent it a v2 message, so combine 2 with --start-tracking",
     )
     parser.add_argument(
         "--start-tracking",

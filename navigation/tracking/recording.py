@@ -237,6 +237,8 @@ class SessionReader:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"session {self.path} does not exist (igcs record writes one).")
         with open(self.path, "rb") as handle:
             head = handle.read(FILE_HEADER.size)
         if len(head) < FILE_HEADER.size or not head.startswith(MAGIC):
