@@ -51,12 +51,10 @@ sock, _ = listener.accept()
 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 start = time.monotonic()
 for index in range(count):
-    if rate > 0:
-        due = start + index / rate
-        if due - time.monotonic() > 0.0005:
-            time.sleep(due - time.monotonic() - 0.0003)
-        while time.monotonic() < due:
-            pass
+    if rate > 0:  # sleep (not spin) until due: the sender must not take a core from the receiver
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
     now = time.monotonic()
     seconds = int(now)
     data[34:42] = struct.pack(">Q", (seconds << 32) | int((now - seconds) * 4294967296.0))
