@@ -420,7 +420,8 @@ def _encode_image(body: ImageBody) -> bytes:
         0,
         *size_ijk,
     )
-    return head + np.ascontiguousarray(pixels).tobytes()
+    data = np.ascontiguousarray(pixels).view(np.uint8).reshape(-1)  # no copy: raw bytes
+    return b"".join((head, data.data))
 
 
 def _encode_request(type_name: str, body: RequestBody) -> bytes:
@@ -494,4 +495,4 @@ def encode_message(message: IgtlMessage, *, header_version: int | None = None) -
     else:
         body = content
     header = wire.pack_header(version, message.type, message.device_name, message.timestamp_s, body)
-    return header + body
+    return b"".join((header, body))
