@@ -103,8 +103,11 @@ class SessionWriter:
                 f"session {self.path} already exists; choose another name or remove it."
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Created under a temporary name and renamed once its file header is written, so a
+        # reader never finds a session without one.
+        creating = self.path.with_name(f".{self.path.name}.creating")
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-        self._fd: int | None = os.open(self.path, flags, 0o644)
+        self._fd: int | None = os.open(creating, flags, 0o644)
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._syncer: threading.Thread | None = None
@@ -126,6 +129,7 @@ class SessionWriter:
                 )
             ]
         )
+        os.replace(creating, self.path)
         if self._syncer is not None:
             self._syncer.start()
 
