@@ -21,6 +21,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("register", "register tracked fiducials to image fiducials; FRE and predicted TRE"),
     ("accuracy", "Monte Carlo accuracy study of a plan's fiducial layout (report, TRE maps)"),
     ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
+    ("record", "record an OpenIGTLink stream (HOST:PORT) to a session file"),
+    ("replay", "re-serve a recorded session over OpenIGTLink with its original timing"),
     ("simulate", "serve a simulated tracking scenario for a plan over OpenIGTLink (PLUS-style)"),
 )
 
