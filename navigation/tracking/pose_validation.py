@@ -142,6 +142,9 @@ def tool_samples(
     if isinstance(body, TransformBody):
         return [_sample(message.device_name, body.matrix, message, limits)]
     if isinstance(body, PositionBody):
+        if body.quaternion_xyzw is None:
+            reason = "POSITION without orientation (position-only): not a pose"
+            return [ToolSample(message.device_name, ToolState.INVALID, None, reason)]
         matrix = quaternion_matrix(body.position_mm, body.quaternion_xyzw)
         if matrix is None:
             reason = "position/quaternion not finite or not unit"

@@ -298,6 +298,16 @@ def test_tdata_qtdata_and_position_feed_one_tool_per_element(clock):
         )
     )
     np.testing.assert_allclose(store.pose("NeedleToTracker").matrix, matrix, atol=1e-12)
+    store.ingest(
+        IgtlMessage(
+            "POSITION",
+            "NeedleToTracker",
+            PositionBody(np.array([1.0, 2.0, -800.0]), None),
+            timestamp_s=7000.3,
+            arrival_s=clock.now,
+        )
+    )
+    assert "position-only" in store.pose("NeedleToTracker").reason
     assert not store.ingest(IgtlMessage("STRING", "Note", StringBody("hello"), arrival_s=clock.now))
 
 
