@@ -22,7 +22,8 @@ store marks the sample INVALID instead of this reader guessing).
 PLUS writes the identity matrix for a transform it could not measure, together with
 ``TransformStatus = INVALID``; the messages produced here keep that status as the header-v2
 metadata ``TransformStatus``, exactly as PLUS streams it, so the pose store reports the sample
-as OUT_OF_VIEW.
+as OUT_OF_VIEW. :func:`write_sequence_session` turns a sequence into an igcs session file for
+``igcs replay``.
 """
 
 from __future__ import annotations
@@ -233,6 +234,25 @@ def sequence_messages(
                     metadata=MappingProxyType({"ImageStatus": "OK"}),
                 ),
             )
+
+
+def write_sequence_session(
+    sequence: PlusSequence, path: str | Path, *, overwrite: bool = False
+) -> int:
+    """Write the sequence's messages (:func:`sequence_messages`) as an igcs session file, so
+    ``igcs replay`` re-serves a PLUS recording with its original timing. Each message's
+    ``arrival_s`` is its frame timestamp (the recording device's clock; replay uses only the
+    differences). Returns the number of messages written.
+    """
+    from navigation.tracking.recording import SessionWriter
+
+    count = 0
+    with SessionWriter(path, overwrite=overwrite, fsync_interval_s=None) as writer:
+        writer.write_event("plus_sequence", {"file": str(sequence.path)}, arrival_s=0.0)
+        for timestamp, message in sequence_messages(sequence):
+            writer.write(message, timestamp, source=f"plus:{sequence.path.name}")
+            count += 1
+    return count
 
 
 def parse_matrix_text(text: str, where: str) -> Float64Array:
