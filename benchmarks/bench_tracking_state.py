@@ -81,6 +81,46 @@ def bench_ingest(count: int = 50_000) -> list[tuple[str, str]]:
     ]
 
 
+def bench_socket_to_store() -> list[tuple[str, str]]:
+    """TRANSFORM from a sender process over loopback through ``IgtlClient`` into the store:
+    latency = after ``PoseStore.ingest`` returns minus the send time (the sender of
+    ``bench_igtl.py`` stamps ``time.monotonic()`` into each header)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_igtl import Recorder, percentiles_ms, run_sender, throughput, timeout
+
+    from navigation.tracking.igtl_transport import IgtlClient
+
+    rows = []
+    for label, count, rate in (
+        ("flood", 20_000, 0.0),
+        ("at 1000/s", 5000, 1000.0),
+        ("at 5000/s", 25_000, 5000.0),
+    ):
+        store = PoseStore()
+        recorder = Recorder(count)
+
+        def deliver(
+            message: IgtlMessage, store: PoseStore = store, recorder: Recorder = recorder
+        ) -> None:
+            store.ingest(message)
+            recorder(message.timestamp_s)
+
+        process, port = run_sender("transform", count, rate)
+        client = IgtlClient("127.0.0.1", port, on_message=deliver).start()
+        recorder.done.wait(timeout(count, rate))
+        client.stop()
+        process.wait()
+        p50, p99 = percentiles_ms(recorder)
+        rows.append(
+            (
+                f"socket -> PoseStore TRANSFORM, {label}",
+                f"{throughput(recorder):,.0f} msg/s; p50 {p50:.3f} ms, p99 {p99:.3f} ms; "
+                f"{recorder.received}/{count} delivered",
+            )
+        )
+    return rows
+
+
 def bench_plus() -> list[tuple[str, str]]:
     path = SHARED / "tracking-plus" / "EightLandmarkPointsTrackedForPhantomRegistration.igs.mha"
     if not path.is_file():
@@ -124,7 +164,7 @@ def bench_simulator() -> list[tuple[str, str]]:
 
 
 def main() -> int:
-    rows = bench_ingest() + bench_plus() + bench_simulator()
+    rows = bench_ingest() + bench_socket_to_store() + bench_plus() + bench_simulator()
     width = max(len(name) for name, _ in rows)
     print(f"{'benchmark'.ljust(width)}  result")
     print(f"{'-' * width}  {'-' * 60}")

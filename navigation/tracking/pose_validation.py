@@ -16,6 +16,7 @@ read-only copy of its matrix) or says why not:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -39,8 +40,7 @@ from registration.transforms import rigidity_error
 #: computes, would reject nearly every real sample. 1e-3 still refuses a 0.1 % scaling.
 TRACKER_RIGID_TOLERANCE = 1e-3
 
-_IDENTITY = np.eye(4)
-_IDENTITY.setflags(write=False)
+_IDENTITY_VALUES = np.eye(4).ravel().tolist()
 _QUATERNION_TOLERANCE = 1e-3
 _STATUS_OK = 1
 
@@ -97,24 +97,25 @@ def classify_matrix(
     m = np.asarray(matrix)
     if m.shape != (4, 4):
         return ToolState.INVALID, f"matrix has shape {m.shape}, not (4, 4)"
-    if not np.isfinite(m).all():
+    values = m.ravel().tolist()  # Python floats: cheaper than numpy calls on a 4x4
+    if not all(math.isfinite(v) for v in values):
         return ToolState.INVALID, "matrix contains NaN or Inf"
     error = rigidity_error(m)
     if error > limits.rigid_tolerance:
-        determinant = float(np.linalg.det(m[:3, :3]))
+        determinant = float(np.linalg.det(np.asarray(m, dtype=np.float64)[:3, :3]))
         kind = "a reflection" if determinant < 0 else "not rigid (scaled or sheared)"
         return (
             ToolState.INVALID,
             f"matrix is {kind}: rigidity error {error:.3g}, det {determinant:.3g}",
         )
-    distance = float(np.linalg.norm(m[:3, 3]))
+    distance = math.hypot(values[3], values[7], values[11])
     if distance > limits.max_translation_mm:
         return (
             ToolState.INVALID,
             f"translation {distance:.0f} mm is beyond the working volume "
             f"({limits.max_translation_mm:.0f} mm)",
         )
-    if limits.identity_means_out_of_view and np.array_equal(m, _IDENTITY):
+    if limits.identity_means_out_of_view and values == _IDENTITY_VALUES:
         return ToolState.OUT_OF_VIEW, "identity matrix (PLUS's placeholder for an invalid pose)"
     return ToolState.OK, ""
 
@@ -187,11 +188,17 @@ def _sample(
 
 def _metadata_status(message: IgtlMessage) -> str | None:
     """The sender's "not OK" as a reason, from PLUS's TransformStatus/TransformValid."""
-    for key, value in message.metadata.items():
+    metadata = message.metadata
+    if not metadata:
+        return None
+    for key, value in metadata.items():
         lowered = key.lower()
-        text = str(value).strip()
-        if lowered.endswith("transformstatus") and text.upper() != "OK":
-            return f"sender reports {key} = {text}"
-        if lowered.endswith("transformvalid") and text.lower() in ("0", "false", "no"):
-            return f"sender reports {key} = {text}"
+        if lowered.endswith("transformstatus"):
+            text = str(value).strip()
+            if text.upper() != "OK":
+                return f"sender reports {key} = {text}"
+        elif lowered.endswith("transformvalid"):
+            text = str(value).strip()
+            if text.lower() in ("0", "false", "no"):
+                return f"sender reports {key} = {text}"
     return None
