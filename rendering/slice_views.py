@@ -9,7 +9,10 @@ at the edges are read back from the camera that drew the slice.
 Resampling uses ``vtkImageReslice`` (multithreaded C++) on the volume in index space, with the
 reslice axes ``ijk_from_lps @ lps_from_slice`` built from
 :class:`~registration.geometry.ImageGeometry`: oblique or flipped directions are handled by the
-one geometry object, never by VTK's image origin/spacing/direction fields.
+one geometry object, never by VTK's image origin/spacing/direction fields. The slice is sampled
+at about one sample per screen pixel and composed in numpy into one opaque RGB picture (grey
+image, label fill, label outlines on the sample boundaries), drawn as a single textured plane:
+the software renderer's cost per slice is one quad, whatever the number of labels.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ RGB = tuple[float, float, float]
 
 #: Opacity of the label fill under the outlines.
 LABEL_FILL_OPACITY = 0.25
-#: Distances (mm) towards the viewer at which the layers sit above the image plane.
-_OUTLINE_OFFSET_MM, _TIP_OFFSET_MM = 0.3, 0.6
+#: Distance (mm) towards the viewer at which the tip marker sits above the slice picture.
+_TIP_OFFSET_MM = 0.6
 _CAMERA_DISTANCE_MM = 1000.0
 _SUPPORTED_LABEL_TYPES = (np.uint8, np.uint16, np.int16, np.int32)
 
@@ -91,6 +94,68 @@ class SliceVolumes:
             object.__setattr__(self, "background_window", (float(window[0]), float(window[1])))
 
 
+@dataclass(frozen=True, eq=False)
+class LabelPalette:
+    """Per label value: display colour, fill opacity and outline priority.
+
+    colours : (L, 3) float32, 0..255; alpha : (L,) float32 fill opacity (0 = not drawn);
+    rank : (L,) float, higher wins a shared outline; -1 = never outlined. Index L - 1 stands
+    for every label value beyond the table (not drawn).
+    """
+
+    colours: np.ndarray
+    alpha: np.ndarray
+    rank: np.ndarray
+
+    @classmethod
+    def from_volumes(cls, volumes: SliceVolumes, *, fill_opacity: float = LABEL_FILL_OPACITY):
+        """Colours from the plan; the smaller structure wins a shared outline (the tumour
+        inside the skin keeps the tumour's colour)."""
+        top = max(volumes.label_colors, default=0)
+        size = top + 2
+        counts = np.bincount(
+            np.clip(volumes.labels.ravel(), 0, size - 1).astype(np.intp), minlength=size
+        )
+        colours = np.zeros((size, 3), np.float32)
+        alpha = np.zeros(size, np.float32)
+        rank = np.full(size, -1.0)
+        for value, rgb in volumes.label_colors.items():
+            colours[value] = np.asarray(rgb) * 255.0
+            alpha[value] = fill_opacity
+            rank[value] = 1.0 / (1.0 + counts[value])
+        return cls(colours, alpha, rank)
+
+
+def compose_slice_picture(
+    labels: np.ndarray, palette: LabelPalette, grey: np.ndarray | None = None
+) -> np.ndarray:
+    """The slice picture: grey image, labels filled faintly, label boundaries outlined.
+
+    labels : (rows, cols) integer label samples. grey : (rows, cols) float 0..255 or None
+    (black). Returns (rows, cols, 3) uint8. A boundary between two samples with different
+    labels is drawn on both samples (2 samples wide) in the colour of the label that ranks
+    higher in ``palette``; boundaries between undrawn labels are not drawn.
+    """
+    top = len(palette.rank) - 1
+    index = np.where((labels < 0) | (labels > top), top, labels).astype(np.intp)
+    base = np.zeros(index.shape, np.float32) if grey is None else grey.astype(np.float32)
+    a = palette.alpha[index][..., np.newaxis]
+    picture = base[..., np.newaxis] * (1.0 - a) + palette.colours[index] * a
+    owner = np.zeros(index.shape, np.intp)
+    rank = palette.rank
+    for first, second, on_first, on_second in (
+        (index[:, :-1], index[:, 1:], owner[:, :-1], owner[:, 1:]),
+        (index[:-1, :], index[1:, :], owner[:-1, :], owner[1:, :]),
+    ):
+        winner = np.where(rank[first] >= rank[second], first, second)
+        edge = (first != second) & (rank[winner] >= 0)
+        on_first[edge] = winner[edge]
+        on_second[edge] = winner[edge]
+    outlined = owner > 0
+    picture[outlined] = palette.colours[owner[outlined]]
+    return np.clip(picture, 0.0, 255.0).astype(np.uint8)
+
+
 def _index_image(array: np.ndarray) -> vtk.vtkImageData:
     """A vtkImageData over ``array`` (k, j, i) in index space: origin 0, spacing 1 (shares
     memory; the caller keeps ``array`` alive)."""
@@ -105,25 +170,6 @@ def _matrix(m: np.ndarray) -> vtk.vtkMatrix4x4:
     matrix = vtk.vtkMatrix4x4()
     matrix.DeepCopy(np.asarray(m, dtype=np.float64).ravel().tolist())
     return matrix
-
-
-def _label_table(
-    colors: Mapping[int, RGB], alpha: float, *, on_black: bool = False
-) -> vtk.vtkLookupTable:
-    """Label value -> colour; with ``on_black`` the colour is pre-blended over black, opaque."""
-    top = max(colors, default=1)
-    table = vtk.vtkLookupTable()
-    table.SetNumberOfTableValues(top + 1)
-    table.SetTableRange(-0.5, top + 0.5)
-    for value in range(top + 1):
-        table.SetTableValue(value, 0.0, 0.0, 0.0, 1.0 if on_black else 0.0)
-    for value, rgb in colors.items():
-        if on_black:
-            table.SetTableValue(value, *(alpha * c for c in rgb), 1.0)
-        else:
-            table.SetTableValue(value, *rgb, alpha)
-    table.Build()
-    return table
 
 
 class SliceView:
@@ -142,78 +188,33 @@ class SliceView:
         self.orientation = orientation
         self.view = SLICE_ORIENTATIONS[orientation]
         self.volumes = volumes
+        self.palette = LabelPalette.from_volumes(volumes)
         renderer.SetBackground(0.0, 0.0, 0.0)
         geometry = volumes.geometry
         self._corners_lps = _grid_corners(geometry)
         self._sample_floor_mm = float(geometry.spacing_mm.min()) / 2.0
         self.lps_from_slice: Float64Array = np.eye(4)
+        self._last_cut: tuple[float, ...] | None = None
 
         self._label_image = _index_image(volumes.labels)
         self._label_reslice = _reslice(self._label_image, linear=False, fill=0.0)
-        # Outlines: surface nets on the resliced labels (no smoothing: the lines follow the
-        # sample boundaries exactly). A line between two labels takes the colour of the
-        # smaller structure (the tumour inside the skin shows the tumour's colour).
-        self._nets = vtk.vtkSurfaceNets2D()
-        self._nets.SetInputConnection(self._label_reslice.GetOutputPort())
-        for index, value in enumerate(sorted(volumes.label_colors)):
-            self._nets.SetValue(index, value)
-        self._nets.SetBackgroundLabel(0)
-        self._nets.SmoothingOff()
-        self._nets.ComputeScalarsOn()
-        self._rank = _priority_by_size(volumes.labels, volumes.label_colors)
-        self._outline_poly = vtk.vtkPolyData()
-        mapper = vtk.vtkPolyDataMapper()
-        mapper.SetInputData(self._outline_poly)
-        mapper.SetLookupTable(_label_table(volumes.label_colors, 1.0))
-        mapper.UseLookupTableScalarRangeOn()
-        mapper.SetScalarModeToUseCellData()
-        self._outline = vtk.vtkActor()
-        self._outline.SetMapper(mapper)
-        self._outline.GetProperty().SetLineWidth(2.5)
-        self._outline.GetProperty().LightingOff()
-
-        # The slice picture: labels filled faintly over the grey image (or over black), one
-        # opaque RGB image (no translucent pass in the renderer).
-        fill = vtk.vtkImageMapToColors()
-        fill.SetInputConnection(self._label_reslice.GetOutputPort())
         self._background_reslice: vtk.vtkImageReslice | None = None
+        self._window = (0.0, 1.0)
         if volumes.background is not None and volumes.background_window is not None:
             self._background_image = _index_image(volumes.background)
-            low, high = volumes.background_window
-            self._background_reslice = _reslice(self._background_image, linear=True, fill=low)
-            grey = vtk.vtkImageMapToColors()
-            grey.SetInputConnection(self._background_reslice.GetOutputPort())
-            table = vtk.vtkLookupTable()
-            table.SetTableRange(low, high)
-            table.SetSaturationRange(0.0, 0.0)
-            table.SetHueRange(0.0, 0.0)
-            table.SetValueRange(0.0, 1.0)
-            table.SetRampToLinear()
-            table.Build()
-            grey.SetLookupTable(table)
-            grey.SetOutputFormatToRGB()
-            fill.SetLookupTable(_label_table(volumes.label_colors, LABEL_FILL_OPACITY))
-            fill.SetOutputFormatToRGBA()
-            picture = vtk.vtkImageBlend()
-            picture.AddInputConnection(grey.GetOutputPort())
-            picture.AddInputConnection(fill.GetOutputPort())
-            picture.SetOpacity(1, 1.0)
-        else:
-            fill.SetLookupTable(
-                _label_table(volumes.label_colors, LABEL_FILL_OPACITY, on_black=True)
+            self._window = volumes.background_window
+            self._background_reslice = _reslice(
+                self._background_image, linear=True, fill=self._window[0]
             )
-            fill.SetOutputFormatToRGB()
-            picture = fill
+        self._picture_image = vtk.vtkImageData()
+        self._picture_pixels: np.ndarray | None = None
         self._picture = vtk.vtkImageActor()
-        self._picture.GetMapper().SetInputConnection(picture.GetOutputPort())
+        self._picture.GetMapper().SetInputData(self._picture_image)
         self._picture.InterpolateOff()
-        layers: list[vtk.vtkProp] = [self._picture, self._outline]
-
         self._tip = _tip_marker_actor()
         self._tip.VisibilityOff()
-        layers.append(self._tip)
-        for prop in layers:
-            renderer.AddViewProp(prop)
+        renderer.AddViewProp(self._picture)
+        renderer.AddViewProp(self._tip)
 
         camera = renderer.GetActiveCamera()
         camera.ParallelProjectionOn()
@@ -240,8 +241,8 @@ class SliceView:
         toward = self.view.towards_viewer
         point = snapshot.slice_point_lps_mm
         if point is None:
-            point = self.volumes.geometry.ijk_to_lps((np.asarray(self.volumes.geometry.size_ijk)
-                                                      - 1) / 2.0)  # fmt: skip
+            centre_ijk = (np.asarray(self.volumes.geometry.size_ijk) - 1) / 2.0
+            point = self.volumes.geometry.ijk_to_lps(centre_ijk)
         point = np.asarray(point, dtype=np.float64)
         width_px, height_px = (max(1, n) for n in self.renderer.GetSize())
         aspect = width_px / height_px
@@ -264,21 +265,12 @@ class SliceView:
         lps_from_slice[:3, 0], lps_from_slice[:3, 1], lps_from_slice[:3, 2] = right, up, toward
         lps_from_slice[:3, 3] = right * centre_u + up * centre_v + toward * float(point @ toward)
         self.lps_from_slice = lps_from_slice
-        axes = _matrix(self.volumes.geometry.ijk_from_lps @ lps_from_slice)
         origin = (-(n_u - 1) * spacing / 2, -(n_v - 1) * spacing / 2, 0.0)
-        reslices = [self._label_reslice]
-        if self._background_reslice is not None:
-            reslices.append(self._background_reslice)
-        for reslice in reslices:
-            reslice.SetResliceAxes(axes)
-            reslice.SetOutputSpacing(spacing, spacing, 1.0)
-            reslice.SetOutputOrigin(*origin)
-            reslice.SetOutputExtent(0, n_u - 1, 0, n_v - 1, 0, 0)
-        self._update_outline()
-        for prop, offset in ((self._picture, 0.0), (self._outline, _OUTLINE_OFFSET_MM)):
-            shifted = lps_from_slice.copy()
-            shifted[:3, 3] += toward * offset
-            prop.SetUserMatrix(_matrix(shifted))
+        cut = (*lps_from_slice[:3, 3], spacing, float(n_u), float(n_v))
+        if cut != self._last_cut:  # a still pointer costs no reslicing
+            self._cut(lps_from_slice, spacing, origin, n_u, n_v)
+            self._last_cut = cut
+        self._picture.SetUserMatrix(_matrix(lps_from_slice))
 
         if snapshot.pointer_ok:
             marker = lps_from_slice.copy()
@@ -302,32 +294,40 @@ class SliceView:
         letter = orientation_letter(unit if coordinate >= 0 else -unit)
         self.position_text.SetInput(f"{self.orientation} {letter} {abs(coordinate):.1f} mm")
 
-    def _update_outline(self) -> None:
-        """Run the outline pipeline and colour each line by its label of highest priority."""
-        self._nets.Update()
-        lines = self._nets.GetOutput()
-        self._outline_poly.ShallowCopy(lines)
-        boundary = lines.GetCellData().GetArray("BoundaryLabels")
-        if boundary is None or lines.GetNumberOfCells() == 0:
-            return
-        pairs = vtk_to_numpy(boundary).reshape(-1, 2).astype(np.int64)
-        pairs = np.clip(pairs, 0, len(self._rank) - 1)
-        first_wins = self._rank[pairs[:, 0]] >= self._rank[pairs[:, 1]]
-        chosen = np.where(first_wins, pairs[:, 0], pairs[:, 1]).astype(np.float32)
-        scalars = numpy_to_vtk(chosen, deep=True)
-        scalars.SetName("OutlineLabel")
-        self._outline_poly.GetCellData().SetScalars(scalars)
-
-
-def _priority_by_size(labels: np.ndarray, colors: Mapping[int, RGB]) -> np.ndarray:
-    """Rank per label value (index): smaller structures rank higher; 0 and undrawn labels
-    rank lowest."""
-    top = max(colors, default=1)
-    counts = np.bincount(np.clip(labels.ravel(), 0, top + 1).astype(np.int64), minlength=top + 2)
-    rank = np.full(top + 2, -1.0)
-    for value in colors:
-        rank[value] = 1.0 / (1.0 + counts[value])
-    return rank
+    def _cut(
+        self,
+        lps_from_slice: np.ndarray,
+        spacing: float,
+        origin: tuple[float, float, float],
+        n_u: int,
+        n_v: int,
+    ) -> None:
+        """Resample the volumes on the slice grid and compose the picture."""
+        axes = _matrix(self.volumes.geometry.ijk_from_lps @ lps_from_slice)
+        samples = []
+        for reslice in (self._label_reslice, self._background_reslice):
+            if reslice is None:
+                samples.append(None)
+                continue
+            reslice.SetResliceAxes(axes)
+            reslice.SetOutputSpacing(spacing, spacing, 1.0)
+            reslice.SetOutputOrigin(*origin)
+            reslice.SetOutputExtent(0, n_u - 1, 0, n_v - 1, 0, 0)
+            reslice.Update()
+            samples.append(vtk_to_numpy(reslice.GetOutput().GetPointData().GetScalars()))
+        labels = samples[0].reshape(n_v, n_u)  # row 0 = lowest v (VTK images are y-up)
+        grey = None
+        if samples[1] is not None:
+            low, high = self._window
+            grey = (samples[1].reshape(n_v, n_u) - low) * (255.0 / (high - low))
+        pixels = compose_slice_picture(labels, self.palette, grey)
+        self._picture_pixels = pixels  # the VTK array below shares this memory
+        image = self._picture_image
+        image.SetDimensions(n_u, n_v, 1)
+        image.SetOrigin(*origin)
+        image.SetSpacing(spacing, spacing, 1.0)
+        image.GetPointData().SetScalars(numpy_to_vtk(pixels.reshape(-1, 3), deep=False))
+        image.Modified()
 
 
 def _reslice(image: vtk.vtkImageData, *, linear: bool, fill: float) -> vtk.vtkImageReslice:
@@ -352,25 +352,32 @@ def _grid_corners(geometry: ImageGeometry) -> Float64Array:
 
 
 def _tip_marker_actor(radius_mm: float = 1.5, arm_mm: float = 12.0) -> vtk.vtkActor:
-    """A filled disc and a gapped cross-hair in the slice plane, centred on the origin."""
+    """A filled disc and a gapped cross-hair (thin filled bars) in the slice plane, centred on
+    the origin; polygons only, so it costs a handful of triangles."""
     append = vtk.vtkAppendPolyData()
     disc = vtk.vtkRegularPolygonSource()
     disc.SetNumberOfSides(32)
     disc.SetRadius(radius_mm)
     disc.GeneratePolygonOn()
+    disc.GeneratePolylineOff()
     append.AddInputConnection(disc.GetOutputPort())
-    gap = 2.5 * radius_mm
-    for direction in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        line = vtk.vtkLineSource()
-        line.SetPoint1(direction[0] * gap, direction[1] * gap, 0.0)
-        line.SetPoint2(direction[0] * (gap + arm_mm), direction[1] * (gap + arm_mm), 0.0)
-        append.AddInputConnection(line.GetOutputPort())
+    gap, half_width = 2.5 * radius_mm, 0.35
+    for x0, x1, y0, y1 in (
+        (gap, gap + arm_mm, -half_width, half_width),
+        (-gap - arm_mm, -gap, -half_width, half_width),
+        (-half_width, half_width, gap, gap + arm_mm),
+        (-half_width, half_width, -gap - arm_mm, -gap),
+    ):
+        bar = vtk.vtkPlaneSource()
+        bar.SetOrigin(x0, y0, 0.0)
+        bar.SetPoint1(x1, y0, 0.0)
+        bar.SetPoint2(x0, y1, 0.0)
+        append.AddInputConnection(bar.GetOutputPort())
     mapper = vtk.vtkPolyDataMapper()
     mapper.SetInputConnection(append.GetOutputPort())
     actor = vtk.vtkActor()
     actor.SetMapper(mapper)
     prop = actor.GetProperty()
     prop.SetColor(*TIP_RGB)
-    prop.SetLineWidth(2.0)
     prop.LightingOff()
     return actor

@@ -34,13 +34,21 @@ GEOMETRY = ImageGeometry(
 
 def label_map(geometry: ImageGeometry = GEOMETRY) -> np.ndarray:
     """(k, j, i) int16 labels of the skin, tumour and marker, sampled at voxel centres."""
-    k, j, i = np.indices(geometry.shape_kji)
-    ijk = np.stack([i, j, k], axis=-1).reshape(-1, 3)
-    lps = geometry.ijk_to_lps(ijk).reshape(*geometry.shape_kji, 3)
+    n_k, n_j, n_i = geometry.shape_kji
+    k = np.arange(n_k, dtype=float)[:, None, None]
+    j = np.arange(n_j, dtype=float)[None, :, None]
+    i = np.arange(n_i, dtype=float)[None, None, :]
+    m = geometry.lps_from_ijk  # per axis, broadcast: the same affine as ijk_to_lps
+    x, y, z = (m[a, 3] + m[a, 0] * i + m[a, 1] * j + m[a, 2] * k for a in range(3))
     labels = np.zeros(geometry.shape_kji, dtype=np.int16)
-    labels[(((lps / SKIN_SEMI_AXES_MM) ** 2).sum(axis=-1)) <= 1.0] = SKIN
-    labels[np.linalg.norm(lps - TUMOUR_CENTRE, axis=-1) <= TUMOUR_RADIUS_MM] = TUMOUR
-    labels[np.linalg.norm(lps - MARKER_CENTRE, axis=-1) <= MARKER_RADIUS_MM] = MARKER
+    a, b, c = SKIN_SEMI_AXES_MM
+    labels[(x / a) ** 2 + (y / b) ** 2 + (z / c) ** 2 <= 1.0] = SKIN
+    for value, centre, radius in (
+        (TUMOUR, TUMOUR_CENTRE, TUMOUR_RADIUS_MM),
+        (MARKER, MARKER_CENTRE, MARKER_RADIUS_MM),
+    ):
+        inside = (x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2 <= radius**2
+        labels[inside] = value
     return labels
 
 

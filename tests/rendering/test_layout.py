@@ -195,7 +195,8 @@ def test_fluorescence_colours_only_where_seen(layout):
     assert unseen.mean() > 0.3 * 255 * NEUTRAL_RGB[0]
     # Nowhere in the tumour's screen region on the unseen side is any band colour.
     centre_col, centre_row = layout.pixel_of(plan.TUMOUR_CENTRE, "3d")
-    edge_col, _ = layout.pixel_of([*plan.TUMOUR_CENTRE, plan.TUMOUR_RADIUS_MM, 0, 0], "3d")
+    edge = plan.TUMOUR_CENTRE + np.array([plan.TUMOUR_RADIUS_MM, 0.0, 0.0])
+    edge_col, _ = layout.pixel_of(edge, "3d")
     radius_px = edge_col - centre_col
     half = image[
         int(centre_row - 0.8 * radius_px) : int(centre_row + 0.8 * radius_px),
