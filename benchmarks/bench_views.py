@@ -28,15 +28,15 @@ from collections.abc import Callable
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
 
-import numpy as np  # noqa: E402
-import pyvista as pv  # noqa: E402
-import vtk  # noqa: E402
+import numpy as np
+import pyvista as pv
+import vtk
 
-from registration.geometry import ImageGeometry  # noqa: E402
-from rendering.layout import NavigationLayout  # noqa: E402
-from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel  # noqa: E402
-from rendering.slice_views import SliceVolumes  # noqa: E402
-from rendering.view_state import DisplayOptions, FluorescenceMap, Guidance, ViewSnapshot  # noqa: E402
+from registration.geometry import ImageGeometry
+from rendering.layout import NavigationLayout
+from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel
+from rendering.slice_views import SliceVolumes
+from rendering.view_state import DisplayOptions, FluorescenceMap, Guidance, ViewSnapshot
 
 WINDOW = (1280, 1024)
 SKIN_OPACITY = 0.35

@@ -248,29 +248,37 @@ class SliceView:
         aspect = width_px / height_px
         u_all, v_all = self._corners_lps @ right, self._corners_lps @ up
         fov = snapshot.display.slice_field_of_view_mm
-        if fov is None:
-            centre_u, centre_v = (u_all.min() + u_all.max()) / 2, (v_all.min() + v_all.max()) / 2
-            width_mm = float(u_all.max() - u_all.min())
-            height_mm = float(v_all.max() - v_all.min())
-        else:
-            centre_u, centre_v = float(point @ right), float(point @ up)
-            width_mm, height_mm = fov * aspect, fov
-        # Show the whole region: widen whichever side the viewport's aspect leaves short.
-        height_mm = max(height_mm, width_mm / aspect)
+        if fov is None:  # the whole volume, fitted
+            centre_u = float(u_all.min() + u_all.max()) / 2
+            centre_v = float(v_all.min() + v_all.max()) / 2
+            height_mm = max(float(np.ptp(v_all)), float(np.ptp(u_all)) / aspect)
+        else:  # a window of fov mm around the slice point
+            centre_u, centre_v, height_mm = float(point @ right), float(point @ up), fov
         width_mm = height_mm * aspect
-        spacing = max(width_mm / width_px, height_mm / height_px, self._sample_floor_mm)
-        n_u, n_v = int(np.ceil(width_mm / spacing)), int(np.ceil(height_mm / spacing))
+        spacing = max(height_mm / height_px, self._sample_floor_mm)
+        # Sample only the part of the visible region the volume covers (no fill cost for the
+        # empty margins), in slice coordinates centred on the view.
+        u0 = max(float(u_all.min()), centre_u - width_mm / 2) - centre_u
+        u1 = min(float(u_all.max()), centre_u + width_mm / 2) - centre_u
+        v0 = max(float(v_all.min()), centre_v - height_mm / 2) - centre_v
+        v1 = min(float(v_all.max()), centre_v + height_mm / 2) - centre_v
+        n_u, n_v = int(np.ceil((u1 - u0) / spacing)), int(np.ceil((v1 - v0) / spacing))
 
         lps_from_slice = np.eye(4)
         lps_from_slice[:3, 0], lps_from_slice[:3, 1], lps_from_slice[:3, 2] = right, up, toward
         lps_from_slice[:3, 3] = right * centre_u + up * centre_v + toward * float(point @ toward)
         self.lps_from_slice = lps_from_slice
-        origin = (-(n_u - 1) * spacing / 2, -(n_v - 1) * spacing / 2, 0.0)
-        cut = (*lps_from_slice[:3, 3], spacing, float(n_u), float(n_v))
-        if cut != self._last_cut:  # a still pointer costs no reslicing
-            self._cut(lps_from_slice, spacing, origin, n_u, n_v)
-            self._last_cut = cut
-        self._picture.SetUserMatrix(_matrix(lps_from_slice))
+        if n_u < 2 or n_v < 2:
+            self._picture.VisibilityOff()  # the volume is out of this window
+            self._last_cut = None
+        else:
+            origin = (u0 + spacing / 2, v0 + spacing / 2, 0.0)
+            cut = (*lps_from_slice[:3, 3], *origin, spacing, float(n_u), float(n_v))
+            if cut != self._last_cut:  # a still pointer costs no reslicing
+                self._cut(lps_from_slice, spacing, origin, n_u, n_v)
+                self._last_cut = cut
+            self._picture.SetUserMatrix(_matrix(lps_from_slice))
+            self._picture.VisibilityOn()
 
         if snapshot.pointer_ok:
             marker = lps_from_slice.copy()
@@ -304,7 +312,7 @@ class SliceView:
     ) -> None:
         """Resample the volumes on the slice grid and compose the picture."""
         axes = _matrix(self.volumes.geometry.ijk_from_lps @ lps_from_slice)
-        samples = []
+        samples: list[np.ndarray | None] = []
         for reslice in (self._label_reslice, self._background_reslice):
             if reslice is None:
                 samples.append(None)
@@ -315,6 +323,7 @@ class SliceView:
             reslice.SetOutputExtent(0, n_u - 1, 0, n_v - 1, 0, 0)
             reslice.Update()
             samples.append(vtk_to_numpy(reslice.GetOutput().GetPointData().GetScalars()))
+        assert samples[0] is not None
         labels = samples[0].reshape(n_v, n_u)  # row 0 = lowest v (VTK images are y-up)
         grey = None
         if samples[1] is not None:

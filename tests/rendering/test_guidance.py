@@ -44,20 +44,20 @@ def test_sign_is_right_for_a_mesh_with_inward_faces(sphere):
     inward = sphere.copy()
     inward.flip_faces(inplace=True)
     surface = SurfaceDistance(inward)
-    inside, outside = CENTRE + [0.0, 0.0, 5.0], CENTRE + [0.0, 0.0, 25.0]
+    inside, outside = CENTRE + np.array([0.0, 0.0, 5.0]), CENTRE + np.array([0.0, 0.0, 25.0])
     assert surface.signed_distance_mm(inside)[0] == pytest.approx(-10.0, abs=0.01)
     assert surface.signed_distance_mm(outside)[0] == pytest.approx(10.0, abs=0.01)
 
 
 def test_closest_point_lies_on_the_sphere_along_the_ray(sphere):
-    closest = SurfaceDistance(sphere).closest_point_lps_mm(CENTRE + [30.0, 0.0, 0.0])
-    assert np.allclose(closest, CENTRE + [RADIUS, 0.0, 0.0], atol=0.05)
+    closest = SurfaceDistance(sphere).closest_point_lps_mm(CENTRE + np.array([30.0, 0.0, 0.0]))
+    assert np.allclose(closest, CENTRE + np.array([RADIUS, 0.0, 0.0]), atol=0.05)
 
 
 def test_guidance_warns_within_the_margin_and_inside(sphere):
     surface = SurfaceDistance(sphere)
-    far = tip_guidance(CENTRE + [0, 0, RADIUS + 8.0], surface, tre_at_tip_mm=0.8)
-    near = tip_guidance(CENTRE + [0, 0, RADIUS + 3.0], surface, warning_distance_mm=5.0)
+    far = tip_guidance(CENTRE + np.array([0, 0, RADIUS + 8.0]), surface, tre_at_tip_mm=0.8)
+    near = tip_guidance(CENTRE + np.array([0, 0, RADIUS + 3.0]), surface, warning_distance_mm=5.0)
     inside = tip_guidance(CENTRE, surface)
     assert far.signed_distance_mm == pytest.approx(8.0, abs=0.01) and not far.margin_warning
     assert far.tre_at_tip_mm == 0.8

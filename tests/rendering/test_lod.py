@@ -75,7 +75,7 @@ def test_budget_is_shared_by_size_and_small_meshes_are_kept():
 def test_bad_meshes_are_refused():
     with pytest.raises(InputError, match="no surface triangles"):
         decimate(pv.PolyData(np.random.default_rng(0).random((10, 3))), 100, name="cloud")
-    with pytest.raises(InputError, match="must be a pyvista.PolyData"):
+    with pytest.raises(InputError, match=r"must be a pyvista\.PolyData"):
         decimate(pv.ImageData(dimensions=(3, 3, 3)), 100)
     with pytest.raises(InputError, match="max_triangles must be >= 4"):
         decimate(pv.Sphere(), 2)
