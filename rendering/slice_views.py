@@ -142,15 +142,19 @@ def compose_slice_picture(
     a = palette.alpha[index][..., np.newaxis]
     picture = base[..., np.newaxis] * (1.0 - a) + palette.colours[index] * a
     owner = np.zeros(index.shape, np.intp)
+    best = np.full(index.shape, -np.inf)  # rank of the outline colour a sample carries so far
     rank = palette.rank
-    for first, second, on_first, on_second in (
-        (index[:, :-1], index[:, 1:], owner[:, :-1], owner[:, 1:]),
-        (index[:-1, :], index[1:, :], owner[:-1, :], owner[1:, :]),
+    for first, second, targets in (
+        (index[:, :-1], index[:, 1:], ((np.s_[:, :-1]), (np.s_[:, 1:]))),
+        (index[:-1, :], index[1:, :], ((np.s_[:-1, :]), (np.s_[1:, :]))),
     ):
         winner = np.where(rank[first] >= rank[second], first, second)
-        edge = (first != second) & (rank[winner] >= 0)
-        on_first[edge] = winner[edge]
-        on_second[edge] = winner[edge]
+        winner_rank = rank[winner]
+        edge = (first != second) & (winner_rank >= 0)
+        for target in targets:
+            better = edge & (winner_rank > best[target])
+            owner[target][better] = winner[better]
+            best[target][better] = winner_rank[better]
     outlined = owner > 0
     picture[outlined] = palette.colours[owner[outlined]]
     return np.clip(picture, 0.0, 255.0).astype(np.uint8)
@@ -268,8 +272,9 @@ class SliceView:
         lps_from_slice[:3, 0], lps_from_slice[:3, 1], lps_from_slice[:3, 2] = right, up, toward
         lps_from_slice[:3, 3] = right * centre_u + up * centre_v + toward * float(point @ toward)
         self.lps_from_slice = lps_from_slice
-        if n_u < 2 or n_v < 2:
-            self._picture.VisibilityOff()  # the volume is out of this window
+        depths = self._corners_lps @ toward
+        if n_u < 2 or n_v < 2 or not depths.min() <= point @ toward <= depths.max():
+            self._picture.VisibilityOff()  # the plane or the window misses the volume
             self._last_cut = None
         else:
             origin = (u0 + spacing / 2, v0 + spacing / 2, 0.0)
