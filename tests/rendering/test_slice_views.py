@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pyvista as pv
 import pytest
+import pyvista as pv
 import SimpleITK as sitk
 from skimage.measure import marching_cubes
 
