@@ -247,7 +247,10 @@ class Scene3D:
         if self._fluorescence_model not in (None, name):
             self.actors[str(self._fluorescence_model)].GetMapper().ScalarVisibilityOff()
         display = self.display_meshes[name]
-        values = display.transfer(fluorescence.values)
+        try:
+            values = display.transfer(fluorescence.values)
+        except InputError as error:
+            raise InputError(f"fluorescence on model {name!r}: {error}") from None
         point_data = display.mesh.GetPointData()
         array = numpy_to_vtk(values, deep=True)
         array.SetName(FLUORESCENCE_ARRAY)

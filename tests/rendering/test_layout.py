@@ -60,6 +60,14 @@ def layout():
     view.close()
 
 
+@pytest.fixture(scope="module")
+def decimated_layout():
+    """The same plan drawn with a small triangle budget: every model is decimated."""
+    view = NavigationLayout(plan.models(), plan.volumes(), triangle_budget=8_000)
+    yield view
+    view.close()
+
+
 @pytest.fixture(autouse=True)
 def anterior(layout):
     layout.apply_camera_preset("anterior")
@@ -161,8 +169,13 @@ def _tumour_values(mesh) -> np.ndarray:
     return np.where(x < plan.TUMOUR_CENTRE[0], 3.0, np.nan)
 
 
-def test_fluorescence_colours_only_where_seen(layout):
+@pytest.mark.parametrize("which", ["layout", "decimated_layout"])
+def test_fluorescence_colours_only_where_seen(request, which):
+    layout = request.getfixturevalue(which)
+    layout.apply_camera_preset("anterior")
     tumour = plan.tumour_mesh()
+    drawn = layout.scene.display_meshes["tumour"].triangle_count
+    assert (drawn < tumour.n_cells) == (which == "decimated_layout")
     values = _tumour_values(tumour)
     fluorescence = FluorescenceMap("tumour", values, positive_threshold=2.0, close_threshold=1.5)
     frame = snapshot(
@@ -351,3 +364,8 @@ def test_heartbeat_changes_every_frame(layout):
 def test_unknown_view_is_refused(layout):
     with pytest.raises(InputError, match="unknown view"):
         layout.pixel_of(TIP, "oblique")
+
+
+def test_fluorescence_of_the_wrong_length_is_refused(layout):
+    with pytest.raises(InputError, match="fluorescence on model 'tumour'.*one entry per mesh"):
+        layout.render(snapshot(fluorescence=FluorescenceMap("tumour", np.ones(5))))
