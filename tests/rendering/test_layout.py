@@ -367,5 +367,5 @@ def test_unknown_view_is_refused(layout):
 
 
 def test_fluorescence_of_the_wrong_length_is_refused(layout):
-    with pytest.raises(InputError, match="fluorescence on model 'tumour'.*one entry per mesh"):
+    with pytest.raises(InputError, match=r"fluorescence on model 'tumour'.*one entry per mesh"):
         layout.render(snapshot(fluorescence=FluorescenceMap("tumour", np.ones(5))))
