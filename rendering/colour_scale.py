@@ -70,14 +70,23 @@ def colour_bar(table: vtk.vtkLookupTable, title: str) -> vtk.vtkScalarBarActor:
     bar = vtk.vtkScalarBarActor()
     bar.SetLookupTable(table)
     bar.SetTitle(title)
-    bar.SetNumberOfLabels(4)
-    bar.SetDrawAnnotations(True)
+    # Tick labels exactly at 0, the two thresholds and the top: the band edges are labelled.
+    low, high = table.GetTableRange()
+    ticks = vtk.vtkDoubleArray()
+    for index in range(table.GetNumberOfAnnotatedValues()):
+        ticks.InsertNextValue(table.GetAnnotatedValue(index).ToDouble())
+    for value in (low, high):
+        ticks.InsertNextValue(value)
+    bar.SetUseCustomLabels(True)
+    bar.SetCustomLabels(ticks)
+    bar.SetLabelFormat("%.3g")
+    bar.SetDrawAnnotations(False)
     bar.SetDrawNanAnnotation(True)
     bar.SetNanAnnotation("not seen")
     bar.SetOrientationToVertical()
-    bar.SetPosition(0.86, 0.08)
+    bar.SetPosition(0.86, 0.2)
     bar.SetWidth(0.12)
-    bar.SetHeight(0.55)
+    bar.SetHeight(0.5)
     bar.SetMaximumWidthInPixels(120)
     for text in (bar.GetTitleTextProperty(), bar.GetLabelTextProperty()):
         text.SetColor(1.0, 1.0, 1.0)
@@ -88,3 +97,13 @@ def colour_bar(table: vtk.vtkLookupTable, title: str) -> vtk.vtkScalarBarActor:
     bar.GetAnnotationTextProperty().SetColor(1.0, 1.0, 1.0)
     bar.GetAnnotationTextProperty().SetFontSize(14)
     return bar
+
+
+def legend_text(fluorescence: FluorescenceMap) -> str:
+    """The words under the colour bar: what each band and the grey swatch mean."""
+    return (
+        f"red-magenta: positive >= {fluorescence.positive_threshold:g}\n"
+        f"amber: close >= {fluorescence.close_threshold:g}\n"
+        f"blue: below close\n"
+        f"grey: not seen"
+    )

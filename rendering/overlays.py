@@ -157,12 +157,11 @@ class GuidancePanel:
         self.distance.GetTextProperty().SetVerticalJustificationToCentered()
         self.distance.GetTextProperty().SetBackgroundOpacity(1.0)
         self.distance.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-        self.distance.SetPosition(0.02, 0.5)
-        self.tre = _text_actor(24)
-        self.tre.GetTextProperty().SetJustificationToRight()
+        self.distance.SetPosition(0.02, 0.66)
+        self.tre = _text_actor(20)
         self.tre.GetTextProperty().SetVerticalJustificationToCentered()
         self.tre.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-        self.tre.SetPosition(0.98, 0.5)
+        self.tre.SetPosition(0.02, 0.22)
         renderer.AddViewProp(self.distance)
         renderer.AddViewProp(self.tre)
 
@@ -191,7 +190,9 @@ class GuidancePanel:
         prop.SetColor(1.0, 1.0, 1.0)
         self.distance.SetInput(text)
         tre = guidance.tre_at_tip_mm
-        self.tre.SetInput("" if tre is None else f"TRE at tip {tre:.1f} mm")
+        self.tre.SetInput(
+            "predicted TRE at tip: unknown" if tre is None else f"predicted TRE at tip {tre:.1f} mm"
+        )
 
     @property
     def text(self) -> str:

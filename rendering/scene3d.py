@@ -17,7 +17,7 @@ from vtkmodules.util.numpy_support import numpy_to_vtk
 
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import InputError
-from rendering.colour_scale import colour_bar, lookup_table
+from rendering.colour_scale import colour_bar, legend_text, lookup_table
 from rendering.lod import DisplayMesh, decimate, split_budget, triangles_of
 from rendering.orientation import CAMERA_PRESETS
 from rendering.overlays import EdgeLetters
@@ -115,6 +115,16 @@ class Scene3D:
         self.colour_bar = colour_bar(vtk.vtkLookupTable(), "")
         self.colour_bar.VisibilityOff()
         renderer.AddViewProp(self.colour_bar)
+        self.legend = vtk.vtkTextActor()
+        prop = self.legend.GetTextProperty()
+        prop.SetFontSize(16)
+        prop.SetBold(True)
+        prop.SetJustificationToRight()
+        prop.SetColor(1.0, 1.0, 1.0)
+        self.legend.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+        self.legend.SetPosition(0.985, 0.03)
+        self.legend.VisibilityOff()
+        renderer.AddViewProp(self.legend)
         self.letters = EdgeLetters(renderer)
         self.apply_camera_preset(preset)
 
@@ -223,6 +233,7 @@ class Scene3D:
             self._fluorescence_model = None
             self._fluorescence_key = None
             self.colour_bar.VisibilityOff()
+            self.legend.VisibilityOff()
             return
         name = fluorescence.mesh_name
         if name not in self.display_meshes:
@@ -264,9 +275,11 @@ class Scene3D:
         mapper.SetScalarModeToUsePointFieldData()
         mapper.SelectColorArray(FLUORESCENCE_ARRAY)
         mapper.ScalarVisibilityOn()
-        self.colour_bar.SetLookupTable(table)
-        self.colour_bar.SetTitle(fluorescence.quantity)
-        self.colour_bar.VisibilityOn()
+        self.renderer.RemoveViewProp(self.colour_bar)  # its tick marks belong to the old scale
+        self.colour_bar = colour_bar(table, fluorescence.quantity)
+        self.renderer.AddViewProp(self.colour_bar)
+        self.legend.SetInput(legend_text(fluorescence))
+        self.legend.VisibilityOn()
         self._fluorescence_key = key
         self._fluorescence_model = name
 

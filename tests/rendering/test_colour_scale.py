@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rendering.colour_scale import NEUTRAL_RGB, band_colours, colour_bar, lookup_table
+from rendering.colour_scale import NEUTRAL_RGB, band_colours, colour_bar, legend_text, lookup_table
 from rendering.view_state import FluorescenceMap
 
 MAP = FluorescenceMap("tumour", np.zeros(3), positive_threshold=2.0, close_threshold=1.5)
@@ -38,3 +38,14 @@ def test_lookup_table_agrees_with_band_colours_and_marks_thresholds():
     assert annotations == {"close 1.5", "positive 2"}
     bar = colour_bar(table, "SBR")
     assert bar.GetDrawNanAnnotation() and bar.GetNanAnnotation() == "not seen"
+
+
+def test_colour_bar_ticks_sit_on_the_thresholds_and_the_legend_names_them():
+    bar = colour_bar(lookup_table(MAP), "SBR")
+    ticks = bar.GetCustomLabels()
+    assert bar.GetUseCustomLabels()
+    assert sorted(ticks.GetValue(i) for i in range(ticks.GetNumberOfTuples())) == [
+        0.0, 1.5, 2.0, 3.0
+    ]  # fmt: skip
+    text = legend_text(MAP)
+    assert "positive >= 2" in text and "close >= 1.5" in text and "not seen" in text
