@@ -119,19 +119,26 @@ def decimate(mesh: pv.PolyData, max_triangles: int, *, name: str = "mesh") -> Di
 def split_budget(triangle_counts: Sequence[int], budget: int) -> list[int]:
     """Share a total triangle ``budget`` among meshes, proportionally to their size.
 
-    Meshes of at most :data:`MIN_TRIANGLES_PER_MESH` triangles keep all of theirs; when the
-    total fits in the budget, every mesh keeps all of its triangles.
+    No mesh gets fewer than :data:`MIN_TRIANGLES_PER_MESH` triangles (or all of its own, if it
+    has fewer), even when those floors alone exceed the budget; when the total fits in the
+    budget, every mesh keeps all of its triangles.
     """
     counts = [int(n) for n in triangle_counts]
     if sum(counts) <= budget:
         return counts
-    small = [n if n <= MIN_TRIANGLES_PER_MESH else 0 for n in counts]
-    remaining = max(budget - sum(small), MIN_TRIANGLES_PER_MESH)
-    large_total = sum(n for n, s in zip(counts, small, strict=True) if s == 0)
-    return [
-        s if s else max(MIN_TRIANGLES_PER_MESH, int(remaining * n / large_total))
-        for n, s in zip(counts, small, strict=True)
-    ]
+    # Meshes whose proportional share would fall under the floor get the floor (or all of
+    # theirs); the rest share what remains, until no share changes.
+    fixed: dict[int, int] = {}
+    while True:
+        remaining = max(budget - sum(fixed.values()), 0)
+        free = [i for i in range(len(counts)) if i not in fixed]
+        free_total = sum(counts[i] for i in free)
+        shares = {i: int(remaining * counts[i] / free_total) for i in free} if free_total else {}
+        low = {i: min(counts[i], MIN_TRIANGLES_PER_MESH) for i, s in shares.items()
+               if s < min(counts[i], MIN_TRIANGLES_PER_MESH)}  # fmt: skip
+        if not low:
+            return [fixed[i] if i in fixed else shares[i] for i in range(len(counts))]
+        fixed.update(low)
 
 
 def _with_normals(mesh: pv.PolyData) -> pv.PolyData:
