@@ -36,6 +36,8 @@ BADGE_STYLES: dict[str, BadgeStyle] = {
 }
 
 _BADGE_CHARS = 12
+#: States from harmless to worst (an overflow badge shows the worst it hides).
+_SEVERITY = ("OK", "OUT_OF_VIEW", "STALE", "INVALID", "DISCONNECTED")
 _WARNING_BACKGROUND: RGB = (0.85, 0.0, 0.0)
 _BLANK_TEXT: RGB = (0.6, 0.6, 0.6)
 
@@ -57,9 +59,11 @@ class StatusBar:
 
     The heartbeat shows the frame counter, the snapshot time and the app's frame rate, with a
     square that alternates bright/dim every frame: if it stops changing, the view is frozen.
+    Up to five badges at full size, up to nine smaller; beyond that the last badge reads
+    "+N more" in the colour of the worst state among the tools it stands for.
     """
 
-    max_badges = 6
+    max_badges = 9
 
     def __init__(self, renderer: vtk.vtkRenderer) -> None:
         self.renderer = renderer
@@ -82,19 +86,28 @@ class StatusBar:
         self._pulse = _square_actor()
         renderer.AddViewProp(self._pulse)
         self._badge_names: list[str] = []
+        self._font_cache: dict[tuple[int, int], int] = {}
 
     def update(self, snapshot: ViewSnapshot) -> None:
-        names = list(snapshot.tool_states)[: self.max_badges]
-        self._badge_names = names
-        slot = min(0.16, 0.78 / max(len(names), 1))
+        states = dict(snapshot.tool_states)
+        names = list(states)
+        badges = [(name, states[name]) for name in names[: self.max_badges]]
+        if len(names) > self.max_badges:
+            hidden = [states[name] for name in names[self.max_badges - 1 :]]
+            worst = max(hidden, key=_SEVERITY.index)
+            badges[-1] = (f"+{len(hidden)} more", worst)
+        self._badge_names = [name for name, _ in badges]
+        slot = 0.79 / max(len(badges), 5)
+        font = self._font_size(len(badges), slot)
         for index, actor in enumerate(self._badges):
-            if index >= len(names):
+            if index >= len(badges):
                 actor.VisibilityOff()
                 continue
-            name = names[index]
-            style = BADGE_STYLES[snapshot.tool_states[name]]
+            name, state = badges[index]
+            style = BADGE_STYLES[state]
             actor.SetInput(f"{name[:_BADGE_CHARS]:^{_BADGE_CHARS}}\n{style.label:^{_BADGE_CHARS}}")
             prop = actor.GetTextProperty()
+            prop.SetFontSize(font)
             prop.SetBackgroundColor(*style.background)
             prop.SetColor(*style.text)
             actor.SetPosition(0.01 + slot * (index + 0.5), 0.1)
@@ -107,6 +120,27 @@ class StatusBar:
         self._pulse.GetProperty().SetColor(*((0.2, 1.0, 0.2) if bright else (0.1, 0.3, 0.1)))
         size = self.renderer.GetSize()
         self._pulse.SetPosition(size[0] * 0.975, size[1] * 0.5 - 10)
+
+    def _font_size(self, count: int, slot: float) -> int:
+        """The largest badge font (26 pt down to 12 pt) whose widest badge fits its slot."""
+        width = self.renderer.GetSize()[0]
+        key = (count, width)
+        if key not in self._font_cache:
+            probe = self._badges[0]
+            saved_text, saved_size = probe.GetInput(), probe.GetTextProperty().GetFontSize()
+            probe.SetInput(f"{'M' * _BADGE_CHARS}\n{'M' * _BADGE_CHARS}")
+            chosen = 12
+            for size in (26, 24, 22, 20, 18, 16, 14, 12):
+                probe.GetTextProperty().SetFontSize(size)
+                box = [0.0, 0.0, 0.0, 0.0]
+                probe.GetBoundingBox(self.renderer, box)
+                if box[1] - box[0] <= slot * width - 6:
+                    chosen = size
+                    break
+            probe.SetInput(saved_text or "")
+            probe.GetTextProperty().SetFontSize(saved_size)
+            self._font_cache[key] = chosen
+        return self._font_cache[key]
 
     def badge_text(self, tool_name: str) -> str:
         """The text the badge of ``tool_name`` shows now (for tests and logs)."""

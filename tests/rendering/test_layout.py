@@ -7,6 +7,8 @@ colours of unlit glyphs (the tip is pure cyan) or by dominant hue.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -369,3 +371,15 @@ def test_unknown_view_is_refused(layout):
 def test_fluorescence_of_the_wrong_length_is_refused(layout):
     with pytest.raises(InputError, match=r"fluorescence on model 'tumour'.*one entry per mesh"):
         layout.render(snapshot(fluorescence=FluorescenceMap("tumour", np.ones(5))))
+
+
+def test_many_tools_still_show_every_problem(layout):
+    tools = {f"Tool{i}": "OK" for i in range(11)}
+    tools["Tool10"] = "DISCONNECTED"  # hidden behind the overflow badge
+    layout.render(snapshot(tool_states={"Pointer": "OK", **tools}))
+    overflow = layout.status.badge_text("+4 more")
+    assert "DISCONNECTED" in overflow
+    assert "OK" in layout.status.badge_text("Pointer")
+    boxes = [layout.status.badge_box(name) for name in layout.status._badge_names]
+    for (_, right, _, _), (left, _, _, _) in itertools.pairwise(boxes):
+        assert right <= left  # badges do not overlap
