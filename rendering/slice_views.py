@@ -18,7 +18,7 @@ the software renderer's cost per slice is one quad, whatever the number of label
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import vtk
@@ -106,6 +106,16 @@ class LabelPalette:
     colours: np.ndarray
     alpha: np.ndarray
     rank: np.ndarray
+    colours_u8: np.ndarray = field(init=False, repr=False)
+    fill_on_black_u8: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        colours = np.asarray(self.colours, dtype=np.float32)
+        alpha = np.asarray(self.alpha, dtype=np.float32)
+        object.__setattr__(self, "colours_u8", np.round(colours).astype(np.uint8))
+        object.__setattr__(
+            self, "fill_on_black_u8", np.round(colours * alpha[:, np.newaxis]).astype(np.uint8)
+        )
 
     @classmethod
     def from_volumes(cls, volumes: SliceVolumes, *, fill_opacity: float = LABEL_FILL_OPACITY):
@@ -134,30 +144,43 @@ def compose_slice_picture(
     labels : (rows, cols) integer label samples. grey : (rows, cols) float 0..255 or None
     (black). Returns (rows, cols, 3) uint8. A boundary between two samples with different
     labels is drawn on both samples (2 samples wide) in the colour of the label that ranks
-    higher in ``palette``; boundaries between undrawn labels are not drawn.
+    higher in ``palette``; a sample on several boundaries takes the highest-ranked colour;
+    boundaries between undrawn labels are not drawn. Boundaries are sparse, so the outline
+    work runs on the boundary samples only.
     """
     top = len(palette.rank) - 1
-    index = np.where((labels < 0) | (labels > top), top, labels).astype(np.intp)
-    base = np.zeros(index.shape, np.float32) if grey is None else grey.astype(np.float32)
-    a = palette.alpha[index][..., np.newaxis]
-    picture = base[..., np.newaxis] * (1.0 - a) + palette.colours[index] * a
-    owner = np.zeros(index.shape, np.intp)
-    best = np.full(index.shape, -np.inf)  # rank of the outline colour a sample carries so far
+    index = np.clip(labels, 0, top)  # beyond the table -> the undrawn last entry
+    picture = np.empty((*index.shape, 3), np.uint8)
+    if grey is None:
+        for channel in range(3):  # per-channel 1-D takes: much faster than an (L, 3) gather
+            np.take(palette.fill_on_black_u8[:, channel], index, out=picture[..., channel])
+    else:
+        # grey * (1 - alpha) + colour * alpha, per label from small tables (undrawn: 1, 0)
+        keep = np.take(1.0 - palette.alpha, index)
+        shaded = np.clip(grey, 0.0, 255.0).astype(np.float32) * keep + 0.5
+        tint = palette.colours * palette.alpha[:, np.newaxis]
+        for channel in range(3):
+            picture[..., channel] = shaded + np.take(tint[:, channel], index)
     rank = palette.rank
-    for first, second, targets in (
-        (index[:, :-1], index[:, 1:], ((np.s_[:, :-1]), (np.s_[:, 1:]))),
-        (index[:-1, :], index[1:, :], ((np.s_[:-1, :]), (np.s_[1:, :]))),
-    ):
-        winner = np.where(rank[first] >= rank[second], first, second)
-        winner_rank = rank[winner]
-        edge = (first != second) & (winner_rank >= 0)
-        for target in targets:
-            better = edge & (winner_rank > best[target])
-            owner[target][better] = winner[better]
-            best[target][better] = winner_rank[better]
+    best = np.full(index.shape, -np.inf)  # rank of the outline colour a sample carries so far
+    owner = np.zeros(index.shape, np.intp)
+    for step in ((0, 1), (1, 0)):
+        first = index[: index.shape[0] - step[0], : index.shape[1] - step[1]]
+        second = index[step[0] :, step[1] :]
+        rows, cols = np.nonzero(first != second)
+        a, b = first[rows, cols], second[rows, cols]
+        rank_a, rank_b = rank[a], rank[b]
+        winner = np.where(rank_a >= rank_b, a, b)
+        winner_rank = np.maximum(rank_a, rank_b)
+        keep = winner_rank >= 0
+        rows, cols, winner, winner_rank = rows[keep], cols[keep], winner[keep], winner_rank[keep]
+        for r, c in ((rows, cols), (rows + step[0], cols + step[1])):
+            better = winner_rank > best[r, c]
+            best[r[better], c[better]] = winner_rank[better]
+            owner[r[better], c[better]] = winner[better]
     outlined = owner > 0
-    picture[outlined] = palette.colours[owner[outlined]]
-    return np.clip(picture, 0.0, 255.0).astype(np.uint8)
+    picture[outlined] = palette.colours_u8[owner[outlined]]
+    return picture
 
 
 def _index_image(array: np.ndarray) -> vtk.vtkImageData:
