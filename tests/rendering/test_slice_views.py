@@ -8,6 +8,7 @@ import pyvista as pv
 import SimpleITK as sitk
 from skimage.measure import marching_cubes
 
+from registration.checks import InputError
 from registration.geometry import ImageGeometry
 from rendering.layout import NavigationLayout
 from rendering.scene3d import SurfaceModel
@@ -140,3 +141,19 @@ def test_slice_picture_stays_on_the_volume(fov):
             assert not layout.slices[name]._picture.GetVisibility()
     finally:
         layout.close()
+
+
+def test_bad_slice_volumes_are_refused():
+    geometry = ImageGeometry((4, 4, 4), np.zeros(3), np.ones(3))
+    labels = np.zeros((4, 4, 4), np.int16)
+    with pytest.raises(InputError, match="integer"):
+        SliceVolumes(geometry, labels.astype(float), {1: RED})
+    with pytest.raises(InputError, match=r"shape \(4, 4, 4\)"):
+        SliceVolumes(geometry, np.zeros((4, 4, 5), np.int16), {1: RED})
+    with pytest.raises(InputError, match=r"label_colors\[1\]"):
+        SliceVolumes(geometry, labels, {1: (2.0, 0.0, 0.0)})
+    with pytest.raises(InputError, match="background has shape"):
+        SliceVolumes(geometry, labels, {1: RED}, background=np.zeros((3, 4, 4)))
+    with pytest.raises(InputError, match="low < high"):
+        SliceVolumes(geometry, labels, {1: RED}, background=np.zeros((4, 4, 4)),
+                     background_window=(5.0, 5.0))  # fmt: skip
