@@ -383,3 +383,31 @@ def test_many_tools_still_show_every_problem(layout):
     boxes = [layout.status.badge_box(name) for name in layout.status._badge_names]
     for (_, right, _, _), (left, _, _, _) in itertools.pairwise(boxes):
         assert right <= left  # badges do not overlap
+
+
+def test_an_oblique_grid_draws_the_anatomy_in_place():
+    """Voxels stored on a grid rotated 30 degrees about z (an oblique acquisition) are resliced
+    through ImageGeometry: in every slice the marker is drawn where its LPS position projects,
+    as on the axis-aligned grid."""
+    from registration.transforms import rotation_about
+
+    direction = rotation_about([0.0, 0.0, 1.0], 30.0)
+    size = np.array([141, 161, 147])
+    spacing = np.full(3, 1.5)
+    origin = -direction @ ((size - 1) * spacing / 2)
+    oblique = ImageGeometry(tuple(size), origin, spacing, direction)
+    views = [
+        NavigationLayout(plan.models(), plan.volumes(), window_size=(640, 512)),
+        NavigationLayout(plan.models(), plan.volumes(oblique), window_size=(640, 512)),
+    ]
+    try:
+        for view in views:
+            view.render(_laterality_frame())
+            image = view.screenshot()
+            for name in SLICE_NAMES:
+                found = _blue_columns(crop(image, view, name)).mean() + view.viewport_box(name)[0]
+                assert abs(found - view.pixel_of(plan.MARKER_CENTRE, name)[0]) < 3.0, name
+        assert views[1].slices["axial"].letters.letters["right"] == "L"
+    finally:
+        for view in views:
+            view.close()
