@@ -17,7 +17,11 @@ from types import ModuleType
 from navigation import __version__
 
 #: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
-COMMANDS: tuple[tuple[str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("pivot", "pivot calibration of a tracked pointer from recorded 4x4 poses"),
+    ("camera-calibration", "camera intrinsics from chessboard or ChArUco photos"),
+    ("hand-eye", "tracked camera marker to camera (hand-eye) calibration"),
+)
 
 
 class UserError(Exception):
