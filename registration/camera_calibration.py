@@ -232,7 +232,8 @@ def calibrate_camera(
     """
     names = _names(names, len(detections))
     gate_px = check_positive(gate_px, "gate_px")
-    used = [i for i, d in enumerate(detections) if d is not None and len(d.corner_ids) >= 4]
+    found = {i: d for i, d in enumerate(detections) if d is not None and len(d.corner_ids) >= 4}
+    used = list(found)
     rejected = tuple(names[i] for i in range(len(detections)) if i not in used)
     if len(used) < min_views:
         missing = ", ".join(rejected) if rejected else "none"
@@ -248,11 +249,8 @@ def calibrate_camera(
             f"calibration needs at least {min_views}. Not found in: {missing}.{hint}"
         )
     all_corners = board.corners_in_board().astype(np.float32)
-    object_points = [all_corners[detections[i].corner_ids] for i in used]  # type: ignore[union-attr]
-    image_points = [
-        detections[i].corners_px.astype(np.float32).reshape(-1, 1, 2)  # type: ignore[union-attr]
-        for i in used
-    ]
+    object_points = [all_corners[found[i].corner_ids] for i in used]
+    image_points = [found[i].corners_px.astype(np.float32).reshape(-1, 1, 2) for i in used]
     width, height = (int(v) for v in image_size_px)
     try:
         rms, camera_matrix, distortion, rvecs, tvecs = cv2.calibrateCamera(
