@@ -171,7 +171,7 @@ def register_surface(
                 break
     hit = locator.closest(apply_transform(current, points))
 
-    weights, cutoff = _robust_weights(hit.distances_mm, outliers, trim_fraction, min_scale_mm)
+    _, cutoff = _robust_weights(hit.distances_mm, outliers, trim_fraction, min_scale_mm)
     inliers = hit.distances_mm <= cutoff
     rms = float(np.sqrt(np.mean(hit.distances_mm[inliers] ** 2))) if inliers.any() else np.inf
     distances = hit.distances_mm.copy()

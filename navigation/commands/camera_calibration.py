@@ -48,6 +48,8 @@ def add_board_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("images", nargs="+", type=Path, help="board photos or folders of them")
     add_board_arguments(parser)
     parser.add_argument("--gate", type=float, default=DEFAULT_GATE_PX, metavar="PX")

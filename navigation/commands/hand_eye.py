@@ -31,8 +31,10 @@ from registration.hand_eye import HAND_EYE_METHODS, calibrate_hand_eye
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("images", type=Path, help="folder of the board photos")
-    parser.add_argument("poses", type=Path, help="image name + 16 numbers per line (see help)")
+    parser.add_argument("poses", type=Path, help="image name + 16 numbers per line (format above)")
     parser.add_argument("--intrinsics", type=Path, required=True, help="camera intrinsics JSON")
     add_board_arguments(parser)
     parser.add_argument("--method", choices=tuple(HAND_EYE_METHODS), default="tsai")

@@ -21,6 +21,8 @@ PIVOT_SCHEMA = "igcs-pivot-calibration"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("poses", type=Path, help="text file of 4x4 tracker_from_pointer matrices")
     parser.add_argument(
         "--method",
