@@ -16,9 +16,10 @@ RMS reprojection error over all corners is reported and gated (default 1 px), wi
 own RMS so that a bad view can be found and removed.
 
 Frames: the board frame has its origin at a chessboard's first inner corner (OpenCV's order,
-along the board's width first; the corner whose diagonal outer square is black when the board
-has an odd number of squares in total, so that the frame does not flip between views) or at a
-ChArUco board's outer corner (OpenCV's ``getChessboardCorners``), z = 0 on the board, mm.
+along the board's width first; when the board has an odd number of squares in total, the corner
+whose diagonal outer square is white, which is the sector-based detector's own choice, enforced
+so that the frame cannot flip between views) or at a ChArUco board's outer corner (OpenCV's
+``getChessboardCorners``), z = 0 on the board, mm.
 Pixels and the camera frame follow OpenCV (see :mod:`registration.camera_intrinsics`). Images
 are numpy arrays; reading files is the caller's business.
 """
@@ -45,7 +46,8 @@ MIN_CORNERS_PER_VIEW = 6
 #: A view whose own RMS exceeds this multiple of the median view's (and the gate) is suspect.
 SUSPECT_FACTOR = 3.0
 
-_CHESSBOARD_FLAGS = cv2.CALIB_CB_ACCURACY | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_EXHAUSTIVE
+#: findChessboardCornersSB flags: none (see the module docstring).
+_CHESSBOARD_FLAGS = 0
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,7 @@ def calibrate_camera(
 def _orient_chessboard(
     grey: NDArray[np.uint8], corners_px: Float64Array, board: CalibrationBoard
 ) -> Float64Array:
-    """Put corner 0 where the board frame's origin is: beside the black square diagonal to it.
+    """Put corner 0 where the board frame's origin is: beside the white square diagonal to it.
 
     A detector may return the grid from either end (a 180 deg turn); with an odd total of
     squares (columns + rows odd) the colour of the square beyond corner 0 tells them apart.
@@ -322,7 +324,7 @@ def _orient_chessboard(
             return corners_px
         values.append(float(grey[row - 1 : row + 2, column - 1 : column + 2].mean()))
     outer, neighbour = values
-    return corners_px[::-1].copy() if outer > neighbour else corners_px
+    return corners_px[::-1].copy() if outer < neighbour else corners_px
 
 
 def _grey(image: NDArray[Any]) -> NDArray[np.uint8]:

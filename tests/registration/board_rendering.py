@@ -32,7 +32,7 @@ def board_image(board: CalibrationBoard, px_per_mm: float) -> tuple[np.ndarray, 
         image = np.full((height, width), 255, dtype=np.uint8)
         for j in range(rows):
             for i in range(columns):
-                if (i + j) % 2 == 0:
+                if (i + j) % 2 == 1:  # white beyond the first inner corner (our convention)
                     y0, x0 = margin + j * square, margin + i * square
                     image[y0 : y0 + square, x0 : x0 + square] = 0
         origin_px = margin + square  # first inner corner

@@ -105,6 +105,24 @@ def test_rendered_views_recover_known_intrinsics_and_poses(rng, board):
         assert np.abs(estimated[:3, :3] - true[:3, :3]).max() < 0.01
 
 
+def test_a_chessboard_detected_from_the_other_end_is_turned_round(rng):
+    """The board frame must not flip by 180 deg between views (the hand-eye chain relies on
+    it): corners handed over in reverse order come back in the board's order."""
+    from registration.camera_calibration import _orient_chessboard
+
+    board = CalibrationBoard("chessboard", (10, 7), 20.0)
+    pose = look_at_board(rng, board.corners_in_board().mean(axis=0), distance_mm=(450.0, 500.0))
+    image = render_view(board_image(board, 8.0), K_TRUE, pose, (640, 480), rng)
+    detection = detect_board(image, board)
+    assert detection is not None
+    turned = _orient_chessboard(image, detection.corners_px[::-1].copy(), board)
+    np.testing.assert_array_equal(turned, detection.corners_px)
+    # a symmetric board (columns + rows even) cannot be told apart: the order is left alone
+    symmetric = CalibrationBoard("chessboard", (9, 7), 20.0)
+    reversed_corners = detection.corners_px[::-1].copy()
+    assert _orient_chessboard(image, reversed_corners, symmetric) is reversed_corners
+
+
 def test_partly_hidden_charuco_board_is_still_detected(rng):
     board = CalibrationBoard("charuco", (10, 7), 20.0)
     picture = board_image(board, 8.0)
