@@ -8,9 +8,13 @@ Method: point-to-plane ICP (Chen & Medioni 1992; linearised Gauss-Newton step as
 closest points on the mesh triangles (:mod:`registration.closest_point`, scipy's cKDTree) and
 iteratively reweighted least squares for outliers (Tukey's biweight or Huber on the distances,
 scale = 1.4826 x median absolute distance; or a trimmed fit keeping the closest fraction,
-Chetverikov et al. 2002). Before iterating, the sweep is refused when it cannot constrain the
-pose: too few points, too small an extent, or a near-singular 6x6 point-to-plane normal matrix
-(a flat, spherical or cylindrical patch leaves a translation or rotation free).
+Chetverikov et al. 2002). Large sweeps first converge on a subset (multi-resolution). Inner
+iterations use approximate closest points and switch to exact ones near convergence; a fit
+that stops improving (2-cycles from points hopping between triangles or across the inlier
+cutoff) gets exact points, then frozen weights, then damped steps. Before iterating, the sweep
+is refused when it cannot constrain the pose: too few points, too small an extent, or a
+near-singular 6x6 point-to-plane normal matrix (a flat, spherical or cylindrical patch leaves a
+translation or rotation free).
 
 Frames: sweep points in the tracker frame, mesh in the image LPS frame, millimetres.
 """
@@ -38,6 +42,9 @@ REPORT_CUTOFF_SIGMAS = 3.0
 _MAD_TO_SIGMA = 1.4826
 #: The coarse (subset) phase of multi-resolution ICP stops at this multiple of the tolerance.
 COARSE_TOLERANCE_FACTOR = 10.0
+#: Below this step (mm), or when a step is not smaller than the one before, ICP switches from
+#: approximate to exact (certified) closest points.
+EXACT_BELOW_MM = 0.05
 
 
 @dataclass(frozen=True)
@@ -154,21 +161,42 @@ def register_surface(
     current = start
     converged = False
     iterations = 0
+    exact = False  # approximate closest points while far; exact ones near convergence
     for phase, subset in enumerate(subsets, start=1 - len(subsets)):
         sweep = points[subset]
         phase_tolerance = tolerance_mm if phase == 0 else COARSE_TOLERANCE_FACTOR * tolerance_mm
         converged = False
+        previous = np.inf
+        frozen = False
+        damping = 1.0
         while iterations < max_iterations:
             iterations += 1
             moved = apply_transform(current, sweep)
-            hit = locator.closest(moved, exact=False)
+            hit = locator.closest(moved, exact=exact)
             residuals = np.einsum("nk,nk->n", hit.normals, moved - hit.points)
-            weights, _ = _robust_weights(hit.distances_mm, outliers, trim_fraction, min_scale_mm)
-            increment, displacement = _gauss_newton_step(moved, hit.normals, residuals, weights)
+            if not frozen:
+                weights, _ = _robust_weights(
+                    hit.distances_mm, outliers, trim_fraction, min_scale_mm
+                )
+            increment, displacement = _gauss_newton_step(
+                moved, hit.normals, residuals, weights, damping
+            )
             current = increment @ current
             if displacement < phase_tolerance:
                 converged = True
                 break
+            # Three things can trap the fit in a 2-cycle: an approximate closest point flipping
+            # between two triangles, a point flipping in and out of the inliers at the cutoff,
+            # and a point hopping across a concave crease of the mesh. Each time a step is not
+            # smaller than the last: go exact, then freeze the weights, then halve the steps
+            # (which settles the fit within the size of the cycle, ~0.01 mm on real skin).
+            if displacement >= previous:
+                if frozen:
+                    damping *= 0.5
+                frozen = exact
+                exact = True
+            exact = exact or displacement < EXACT_BELOW_MM
+            previous = displacement
     hit = locator.closest(apply_transform(current, points))
 
     _, cutoff = _robust_weights(hit.distances_mm, outliers, trim_fraction, min_scale_mm)
@@ -261,13 +289,18 @@ def _constraint(
 
 
 def _gauss_newton_step(
-    points: Float64Array, normals: Float64Array, residuals: Float64Array, weights: Float64Array
+    points: Float64Array,
+    normals: Float64Array,
+    residuals: Float64Array,
+    weights: Float64Array,
+    damping: float = 1.0,
 ) -> tuple[Float64Array, float]:
-    """One weighted point-to-plane Gauss-Newton update (4x4, image frame) and the largest
-    displacement (mm) it causes on the points."""
+    """One weighted point-to-plane Gauss-Newton update (4x4, image frame; the step scaled by
+    ``damping``) and the largest displacement (mm) it causes on the points."""
     jacobian, radius, centre = _jacobian(points, normals)
     weighted = jacobian * weights[:, np.newaxis]
     step = np.linalg.lstsq(weighted.T @ jacobian, -(weighted.T @ residuals), rcond=None)[0]
+    step *= damping
     rotation = Rotation.from_rotvec(step[:3] / radius).as_matrix()
     increment = np.eye(4)
     increment[:3, :3] = rotation

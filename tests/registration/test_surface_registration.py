@@ -45,7 +45,7 @@ def test_converges_from_10_deg_10_mm_on_a_real_head(head, rng, outliers):
     tracker_from_image = random_rigid(rng)
     true_image_from_tracker = invert_rigid(tracker_from_image)
     points_in_tracker = apply_transform(tracker_from_image, points_in_image)
-    for _ in range(3):
+    for _ in range(5):
         start = perturbed(true_image_from_tracker, points_in_image.mean(axis=0), rng)
         result = register_surface(
             points_in_tracker,
