@@ -161,7 +161,6 @@ def register_surface(
     current = start
     converged = False
     iterations = 0
-    exact = False  # approximate closest points while far; exact ones near convergence
     for phase, subset in enumerate(subsets, start=1 - len(subsets)):
         sweep = points[subset]
         phase_tolerance = tolerance_mm if phase == 0 else COARSE_TOLERANCE_FACTOR * tolerance_mm
@@ -169,6 +168,7 @@ def register_surface(
         previous = np.inf
         frozen = False
         damping = 1.0
+        exact = False  # approximate closest points while far; exact ones near convergence
         while iterations < max_iterations:
             iterations += 1
             moved = apply_transform(current, sweep)
