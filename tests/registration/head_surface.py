@@ -2,11 +2,11 @@
 ICP benchmark.
 
 The CT is VTK's classic ``headsq`` (``../shared/data/vtk-head-volumes/headsq``): 93 raw
-little-endian int16 slices of 64 x 64, spacing 3.2 x 3.2 x 1.5 mm. Its NRRD header mixes
-``space`` with ``spacings``, which both ITK and pynrrd refuse, so the slices are read here
-directly and wrapped as a SimpleITK image (identity direction, origin 0: the "image" frame of
-these tests). The skin is the 500 iso-surface (the value VTK's Medical examples use for skin)
-of the Gaussian-smoothed volume, meshed with scikit-image's marching cubes.
+int16 slices of 64 x 64, spacing 3.2 x 3.2 x 1.5 mm, read with igcs's own loader
+(``navigation.imaging.loading.load_volume``: identity direction, origin 0, which is the "image"
+frame of these tests; the face looks towards -y). The skin is the 500 iso-surface (the value
+VTK's Medical examples use for skin) of the Gaussian-smoothed volume, meshed with
+scikit-image's marching cubes.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ class SkinMesh:
 
 
 def load_headsq(folder: Path) -> sitk.Image:
-    """The headsq CT as a SimpleITK image (origin 0, identity direction, 3.2/3.2/1.5 mm)."""
-    slices = [np.fromfile(folder / f"quarter.{k}", dtype="<i2") for k in range(1, 94)]
-    array = np.stack([s.reshape(64, 64) for s in slices]).astype(np.float32)
-    image = sitk.GetImageFromArray(array)
-    image.SetSpacing(SPACING_IJK_MM)
-    return image
+    """The headsq CT as a float SimpleITK image (origin 0, identity direction, 3.2/3.2/1.5 mm)."""
+    from navigation.imaging.loading import load_volume
+
+    image = load_volume(folder / "quarter.nhdr").volume.to_sitk()
+    if image.GetSpacing() != SPACING_IJK_MM or image.GetDirection() != (1, 0, 0, 0, 1, 0, 0, 0, 1):
+        raise AssertionError(f"unexpected headsq geometry {image.GetSpacing()}")
+    return sitk.Cast(image, sitk.sitkFloat32)
 
 
 def skin_mesh(image: sitk.Image, *, level: float = SKIN_LEVEL, sigma_mm: float = 1.0) -> SkinMesh:
