@@ -23,6 +23,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
     ("record", "record an OpenIGTLink stream (HOST:PORT) to a session file"),
     ("replay", "re-serve a recorded session over OpenIGTLink with its original timing"),
+    ("pivot", "pivot calibration of a tracked pointer from recorded 4x4 poses"),
+    ("camera-calibration", "camera intrinsics from chessboard or ChArUco photos"),
+    ("hand-eye", "tracked camera marker to camera (hand-eye) calibration"),
     ("simulate", "serve a simulated tracking scenario for a plan over OpenIGTLink (PLUS-style)"),
 )
 
