@@ -203,11 +203,12 @@ class GuidancePanel:
         guidance = snapshot.guidance
         prop = self.distance.GetTextProperty()
         if not snapshot.pointer_ok or guidance is None:
-            reason = (
-                f"{snapshot.pointer_name} {BADGE_STYLES[snapshot.pointer_state].label}"
-                if not snapshot.pointer_ok
-                else "no tumour model"
-            )
+            if snapshot.placement_note is not None:
+                reason = snapshot.placement_note
+            elif not snapshot.pointer_ok:
+                reason = f"{snapshot.pointer_name} {BADGE_STYLES[snapshot.pointer_state].label}"
+            else:
+                reason = "no tumour model"
             self.distance.SetInput(f"No guidance: {reason}")
             prop.SetColor(*_BLANK_TEXT)
             prop.SetBackgroundColor(0.08, 0.08, 0.1)

@@ -177,6 +177,10 @@ class ViewSnapshot:
         centroid); None = the volume's centre.
     render_fps : the app's measured frame rate, shown by the heartbeat when given.
     display : the surgeon's display choices.
+    placement_note : why tracked tools cannot be placed in the image although the tracker may
+        see them (e.g. "not registered" before a registration is accepted); while set, no
+        pointer glyph, tip marker, frustum or guidance is drawn (whatever the tool states) and
+        the guidance panel shows the note. None when the tools can be placed.
 
     Nothing of a tool that is not ``"OK"`` is drawn, whatever pose it carries.
     """
@@ -195,6 +199,7 @@ class ViewSnapshot:
     focus_lps_mm: Float64Array | None = None
     render_fps: float | None = None
     display: DisplayOptions = field(default_factory=DisplayOptions)
+    placement_note: str | None = None
 
     def __post_init__(self) -> None:
         if int(self.frame_index) != self.frame_index or self.frame_index < 0:
@@ -225,9 +230,9 @@ class ViewSnapshot:
             _optional_point(self.pointer_tip_lps_mm, "pointer_tip_lps_mm"),
         )
         object.__setattr__(self, "focus_lps_mm", _optional_point(self.focus_lps_mm, "focus_lps_mm"))
-        if self.pointer_state == "OK" and (
-            self.pointer_tip_lps_mm is None or self.image_from_pointer is None
-        ):
+        if self.placement_note is not None and not str(self.placement_note).strip():
+            raise InputError("placement_note must be None or a non-empty reason.")
+        if self.pointer_ok and (self.pointer_tip_lps_mm is None or self.image_from_pointer is None):
             raise InputError(
                 f"tool {self.pointer_name!r} is OK but image_from_pointer or pointer_tip_lps_mm "
                 "is None; pass the pose of an OK pointer, or its real state."
@@ -247,13 +252,14 @@ class ViewSnapshot:
     @property
     def pointer_ok(self) -> bool:
         """True when the pointer glyph, tip marker and guidance may be drawn."""
-        return self.pointer_state == "OK"
+        return self.pointer_state == "OK" and self.placement_note is None
 
     @property
     def camera_ok(self) -> bool:
         """True when the NIR camera frustum can be drawn (OK, posed and calibrated)."""
         return (
             self.tool_states.get(self.camera_name) == "OK"
+            and self.placement_note is None
             and self.image_from_camera is not None
             and self.camera_intrinsics is not None
         )

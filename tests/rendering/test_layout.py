@@ -145,6 +145,19 @@ def test_pointer_not_ok_badge_glyph_and_guidance(layout, state):
         assert np.array_equal(crop(with_pose, layout, view), crop(without_pose, layout, view))
 
 
+def test_placement_note_hides_an_ok_pointer_and_says_why(layout):
+    """Before a registration is accepted an OK pointer cannot be placed in the image: no tip
+    in any view, no frustum, and the guidance panel gives the note instead of numbers."""
+    layout.render(snapshot("OK", display=NO_SKIN, placement_note="not registered"))
+    image = layout.screenshot()
+    for view in TIP_VIEWS:
+        assert cyan_mask(crop(image, layout, view)).sum() == 0, f"tip drawn in {view}"
+    assert layout.guidance.text == "No guidance: not registered"
+    assert "OK" in layout.status.badge_text("Pointer")
+    layout.render(snapshot("OK", display=NO_SKIN))
+    assert cyan_mask(crop(layout.screenshot(), layout, "3d")).sum() > 15
+
+
 def test_ok_pointer_shows_shaft_and_guidance(layout):
     layout.render(snapshot("OK", tool_states={"Pointer": "OK"}))
     with_pointer = crop(layout.screenshot(), layout, "3d")

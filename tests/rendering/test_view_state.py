@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import InputError
 from rendering.view_state import (
     TOOL_STATES,
@@ -116,3 +117,17 @@ def test_guidance_and_display_validation():
         DisplayOptions(skin_opacity=1.5)
     with pytest.raises(InputError, match="slice_field_of_view_mm"):
         DisplayOptions(slice_field_of_view_mm=0.0)
+
+
+def test_placement_note_blanks_pointer_and_camera():
+    cam = CameraIntrinsics(
+        np.array([[500.0, 0, 160], [0, 500, 128], [0, 0, 1]]), np.zeros(5), (320, 256)
+    )
+    noted = ViewSnapshot(
+        0, 0.0, {"Pointer": "OK", "NIRCamera": "OK"}, placement_note="not registered",
+        image_from_camera=np.eye(4), camera_intrinsics=cam, focus_lps_mm=TIP,
+    )  # fmt: skip
+    assert not noted.pointer_ok and not noted.camera_ok
+    assert np.array_equal(noted.slice_point_lps_mm, TIP)
+    with pytest.raises(InputError, match="placement_note"):
+        ViewSnapshot(0, 0.0, {}, placement_note="  ")
