@@ -1,0 +1,173 @@
+"""What the navigation views show of a plan: its surfaces, its label map and its tumour.
+
+The I/O edge of the app's static content: reads the plan folder's meshes (``meshes/*.vtp``,
+LPS mm, with pyvista) and its label map (``labels.nii.gz`` through
+:func:`navigation.imaging.image_files.read_image_file`, SimpleITK, geometry in LPS mm) once,
+and hands the views :class:`~rendering.scene3d.SurfaceModel` s and
+:class:`~rendering.slice_views.SliceVolumes`, the guidance its tumour
+:class:`~rendering.guidance.SurfaceDistance`, and surface registration the skin triangles.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyvista as pv
+
+from navigation.imaging.errors import ImagingError
+from navigation.imaging.image_files import read_image_file
+from navigation.planning.plan import Plan, load_plan
+from registration.checks import Float64Array, InputError
+from rendering.guidance import SurfaceDistance
+from rendering.lod import triangles_of
+from rendering.scene3d import SurfaceModel
+from rendering.slice_views import SliceVolumes
+
+log = logging.getLogger(__name__)
+
+#: Plan label name -> display role (label names of ``navigation.planning.labels``).
+ROLE_OF_LABEL = {"skin": "skin", "bone": "bone", "tumour": "tumour", "node": "node"}
+#: Labels drawn half transparent in 3-D (they would hide what is behind them).
+TRANSLUCENT_LABELS = {"airway": 0.5}
+LABEL_MAP_FILE = "labels.nii.gz"
+
+
+@dataclass(frozen=True, eq=False)
+class SkinSurface:
+    """The skin mesh for surface (ICP) registration, image LPS mm.
+
+    vertices : (V, 3) float. triangles : (T, 3) int vertex indices. normals : (V, 3) unit.
+    """
+
+    vertices: Float64Array
+    triangles: np.ndarray
+    normals: Float64Array
+
+
+@dataclass(frozen=True, eq=False)
+class PlanScene:
+    """A plan read for navigation (all positions image LPS mm).
+
+    plan : the plan folder's content.
+    models : the surfaces drawn in 3-D, one per label with a mesh.
+    volumes : the label map cut by the slice views.
+    tumour : signed distance to the tumour surface (None without a closed tumour mesh).
+    tumour_model : name of the tumour's model (the fluorescence map lives on it), or None.
+    skin : the skin surface for surface registration, or None.
+    focus_lps_mm : (3,) where the slices cut while the pointer is not placed: the tumour
+        centroid, else the centre of the planning volume.
+    """
+
+    plan: Plan
+    models: tuple[SurfaceModel, ...]
+    volumes: SliceVolumes
+    tumour: SurfaceDistance | None
+    tumour_model: str | None
+    skin: SkinSurface | None
+    focus_lps_mm: Float64Array
+
+    @property
+    def tumour_target_lps_mm(self) -> Float64Array | None:
+        """(3,) the tumour centroid (where the TRE at the tumour is predicted), or None."""
+        return self.plan.tumour_centroid_lps_mm
+
+    def model(self, name: str) -> SurfaceModel:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise InputError(f"the plan has no model {name!r}.")
+
+
+def load_plan_scene(plan: Plan | str | Path) -> PlanScene:
+    """Read a plan folder's meshes and label map for the navigation views.
+
+    Raises :class:`InputError` naming the file when the plan has no label map or no meshes.
+    """
+    loaded = plan if isinstance(plan, Plan) else load_plan(plan)
+    models = []
+    meshes: dict[str, pv.PolyData] = {}
+    for entry in loaded.labels:
+        if entry.mesh is None:
+            continue
+        mesh = _read_surface(loaded.root / entry.mesh)
+        meshes[entry.name] = mesh
+        models.append(
+            SurfaceModel(
+                entry.name,
+                mesh,
+                entry.color,
+                role=ROLE_OF_LABEL.get(entry.name, "other"),
+                opacity=TRANSLUCENT_LABELS.get(entry.name, 1.0),
+            )
+        )
+    if not models:
+        raise InputError(f"plan {loaded.root} has no meshes; re-create it with igcs plan.")
+    volumes = _label_volumes(loaded)
+    tumour_label = (loaded.raw.get("tumour") or {}).get("label")
+    tumour = None
+    tumour_model = None
+    if tumour_label and tumour_label in meshes:
+        tumour_model = str(tumour_label)
+        try:
+            tumour = SurfaceDistance(meshes[tumour_model], name=f"tumour mesh {tumour_model!r}")
+        except InputError as error:
+            log.warning("no distance guidance: %s", error)
+    skin = _skin_surface(meshes["skin"]) if "skin" in meshes else None
+    focus = loaded.tumour_centroid_lps_mm
+    if focus is None:
+        geometry = loaded.geometry
+        centre_ijk = (np.asarray(geometry.size_ijk, dtype=np.float64) - 1.0) / 2.0
+        focus = (geometry.lps_from_ijk @ np.append(centre_ijk, 1.0))[:3]
+    return PlanScene(
+        plan=loaded,
+        models=tuple(models),
+        volumes=volumes,
+        tumour=tumour,
+        tumour_model=tumour_model,
+        skin=skin,
+        focus_lps_mm=np.asarray(focus, dtype=np.float64),
+    )
+
+
+def _read_surface(path: Path) -> pv.PolyData:
+    if not path.is_file():
+        raise InputError(f"mesh {path} does not exist; re-create the plan with igcs plan.")
+    try:
+        mesh = pv.read(path)
+    except Exception as error:  # VTK readers raise assorted errors on corrupt files
+        raise InputError(f"cannot read mesh {path}: {error}") from None
+    surface = mesh if isinstance(mesh, pv.PolyData) else mesh.extract_surface()
+    if surface.n_points == 0 or surface.GetNumberOfPolys() == 0:
+        raise InputError(f"mesh {path} has no surface triangles; re-create the plan.")
+    return surface
+
+
+def _label_volumes(plan: Plan) -> SliceVolumes:
+    files = plan.raw.get("files") or {}
+    path = plan.root / files["nifti"] if "nifti" in files else plan.root / LABEL_MAP_FILE
+    if not path.is_file():
+        raise InputError(
+            f"plan {plan.root} has no label map ({path.name}); the slice views need it. "
+            "Re-create the plan with igcs plan."
+        )
+    try:
+        volume = read_image_file(path).volume
+    except ImagingError as error:
+        raise InputError(f"cannot read the plan's label map {path}: {error}") from None
+    if not np.issubdtype(volume.array.dtype, np.integer):
+        raise InputError(f"{path} holds {volume.array.dtype} values; a label map is integer.")
+    colors = {entry.value: entry.color for entry in plan.labels}
+    return SliceVolumes(volume.geometry, volume.array, colors)
+
+
+def _skin_surface(mesh: pv.PolyData) -> SkinSurface:
+    oriented = mesh.compute_normals(
+        point_normals=True, cell_normals=False, auto_orient_normals=True, split_vertices=False
+    )
+    triangles = triangles_of(oriented, "skin mesh")
+    vertices = np.asarray(oriented.points, dtype=np.float64)
+    normals = np.asarray(oriented.point_data["Normals"], dtype=np.float64)
+    return SkinSurface(vertices, triangles, normals)
