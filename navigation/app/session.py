@@ -35,6 +35,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,12 +54,16 @@ from navigation.tracking.igtl_transport import IgtlClient
 from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody
 from navigation.tracking.pose_store import PoseStore, PoseStoreConfig, ToolPose, ToolStateEvent
 from navigation.tracking.recording import SessionWriter
+from registration.atomic_files import write_json_atomic
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError
 from registration.transforms import check_rigid
 from rendering.view_state import DisplayOptions, FluorescenceMap
 
 log = logging.getLogger(__name__)
+
+#: Schema of the accepted-registration file written beside a recording.
+REGISTRATION_SCHEMA = "igcs-navigation-registration"
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,8 @@ class NavigationSession:
     intrinsics : the NIR camera's intrinsics (frustum, AR view, fluorescence), or None.
     cameramarker_from_camera : hand-eye calibration (4, 4), or None.
     recorder : where to record the session, or None.
+    registration_path : where to write the accepted registration as JSON (atomically, at
+        every accept), or None.
     clock : monotonic clock (s) shared with the pose store.
     """
 
@@ -143,9 +150,11 @@ class NavigationSession:
         intrinsics: CameraIntrinsics | None = None,
         cameramarker_from_camera: ArrayLike | None = None,
         recorder: SessionWriter | None = None,
+        registration_path: str | Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scene = scene
+        self.registration_path = None if registration_path is None else Path(registration_path)
         self.config = config or NavigationConfig()
         self.intrinsics = intrinsics
         self.cameramarker_from_camera = (
@@ -473,6 +482,18 @@ class NavigationSession:
             reference = self.store.pose(self._reference_name)
             self._tracker_from_reference_at_accept = reference.matrix
         self.record_event("registration_accepted", result.to_dict())
+        if self.registration_path is not None:
+            write_json_atomic(
+                self.registration_path,
+                {
+                    "schema": REGISTRATION_SCHEMA,
+                    "schema_version": 1,
+                    "plan": str(self.scene.plan.root),
+                    "units": "mm",
+                    "frames": "image_from_reference: patient reference frame to image LPS",
+                    **result.to_dict(),
+                },
+            )
         return result
 
     def pointer_history(self, since_s: float = -math.inf) -> tuple[Float64Array, Float64Array]:

@@ -1,0 +1,146 @@
+"""``igcs navigate --headless``: the same session and views, offscreen, for a fixed time.
+
+:func:`run_headless` renders the session's newest state into an offscreen
+:class:`~rendering.layout.NavigationLayout` (VTK's EGL window) at the target rate for
+``duration_s`` seconds, optionally drives the registration automatically
+(:mod:`navigation.app.auto_register`), writes a PNG every ``screenshot_every_s`` seconds and
+of the last frame, and ``summary.json`` (:mod:`navigation.app.summary`). No Qt is imported.
+
+The session must be fed already (connected to a tracker, or fed by the caller); the caller
+closes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from navigation.app.auto_register import AutoRegistrar, AutoRegistrationConfig
+from navigation.app.pictures import write_png
+from navigation.app.render_loop import FrameRecord, RenderLoop
+from navigation.app.session import NavigationSession
+from navigation.app.summary import GuidanceTally, session_summary
+from registration.atomic_files import write_json_atomic
+from registration.checks import InputError, check_positive
+from rendering.offscreen import configure_offscreen
+from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
+
+log = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
+LAST_PICTURE = "last.png"
+
+
+@dataclass(frozen=True)
+class HeadlessOptions:
+    """What a headless run does.
+
+    duration_s : how long to render (s). output_dir : where PNGs and summary.json go.
+    screenshot_every_s : one PNG this often (plus the last frame); None: only the last.
+    target_fps : render cadence. window_size : (width, height) pixels.
+    triangle_budget : triangles drawn for the models. preset : 3-D camera preset.
+    auto_register : drive the registration from the pointer's dwells (plan order), or None.
+    """
+
+    duration_s: float
+    output_dir: Path
+    screenshot_every_s: float | None = 5.0
+    target_fps: float = 12.0
+    window_size: tuple[int, int] = (1280, 1024)
+    triangle_budget: int = DEFAULT_TRIANGLE_BUDGET
+    preset: str = "anterior"
+    auto_register: AutoRegistrationConfig | None = None
+
+    def __post_init__(self) -> None:
+        check_positive(self.duration_s, "duration_s")
+        check_positive(self.target_fps, "target_fps")
+        if self.screenshot_every_s is not None:
+            check_positive(self.screenshot_every_s, "screenshot_every_s")
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+
+
+@dataclass(frozen=True)
+class HeadlessResult:
+    """The summary written, its path and the pictures (paths, in order)."""
+
+    summary: dict[str, Any]
+    summary_path: Path
+    screenshots: tuple[Path, ...]
+
+
+def run_headless(
+    session: NavigationSession,
+    options: HeadlessOptions,
+    *,
+    stop: threading.Event | None = None,
+    on_frame: Callable[[FrameRecord], None] | None = None,
+) -> HeadlessResult:
+    """Render ``session`` offscreen for ``options.duration_s`` s; write PNGs and summary.json.
+
+    stop : set it to end early. on_frame : called after every frame (progress bars, tests).
+    """
+    configure_offscreen()
+    from rendering.layout import NavigationLayout
+
+    out = options.output_dir
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder; choose another --screenshot path.")
+    out.mkdir(parents=True, exist_ok=True)
+    scene = session.scene
+    layout = NavigationLayout(
+        list(scene.models),
+        scene.volumes,
+        window_size=options.window_size,
+        triangle_budget=options.triangle_budget,
+        preset=options.preset,
+    )
+    loop = RenderLoop(session, layout, target_fps=options.target_fps, clock=session.clock)
+    auto = (
+        AutoRegistrar(session, options.auto_register)
+        if options.auto_register is not None
+        else None
+    )
+    tally = GuidanceTally()
+    pictures: list[Path] = []
+    next_shot = [session.clock() + (options.screenshot_every_s or float("inf"))]
+
+    def frame_done(record: FrameRecord) -> None:
+        if loop.last_frame is not None:
+            tally.add(loop.last_frame)
+        if auto is not None:
+            auto.step()
+        if options.screenshot_every_s is not None and record.presented_s >= next_shot[0]:
+            path = out / f"frame_{record.index:06d}.png"
+            write_png(path, layout.screenshot())
+            pictures.append(path)
+            next_shot[0] += options.screenshot_every_s
+        if on_frame is not None:
+            on_frame(record)
+
+    started = time.monotonic()
+    try:
+        loop.start_watchdog()
+        stats = loop.run_for(options.duration_s, on_frame=frame_done, stop=stop)
+        last = out / LAST_PICTURE
+        write_png(last, layout.screenshot())
+        pictures.append(last)
+    finally:
+        loop.stop_watchdog()
+        layout.close()
+    summary = session_summary(
+        session,
+        render=stats,
+        guidance=tally,
+        duration_s=time.monotonic() - started,
+        auto_registration=None if auto is None else {"phase": auto.phase, "message": auto.message},
+        screenshots=[p.name for p in pictures],
+    )
+    summary_path = out / SUMMARY_FILE
+    write_json_atomic(summary_path, summary)
+    log.info("headless navigation: %d frames, summary in %s", stats.frames, summary_path)
+    return HeadlessResult(summary, summary_path, tuple(pictures))

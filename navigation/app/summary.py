@@ -1,0 +1,114 @@
+"""The numbers of a navigation session, as JSON (``summary.json`` and the ``session_end`` event).
+
+Schema ``igcs-navigation-summary`` version 1::
+
+    {schema, schema_version, plan, duration_s,
+     registration: null | {accepted: true, method, fre_mm, residuals_mm: {name: mm},
+                           leave_one_out_mm, tre_at_tumour_predicted_mm, fle_rms_mm,
+                           expected_fre_mm, warnings, surface, image_from_reference, fiducials},
+     fre_mm, tre_at_tumour_predicted_mm,                  (copies, null before acceptance)
+     distances: {frames_with_guidance, tip_to_tumour_last_mm, tip_to_tumour_min_mm,
+                 margin_warning_frames, frames_pointer_hidden},
+     tools: {states: {PLUS name: state}, state_changes: {PLUS name: {state: count}}},
+     messages: {type: count}, camera_frames,
+     fluorescence: null | {...metrics...},
+     render: {frames, render_fps, frame_ms_p50, frame_ms_p95, latency_ms_p50, latency_ms_p95,
+              latency_samples, slow_frames, stalls, longest_stall_ms, target_fps},
+     render_fps, latency_ms_p50, latency_ms_p95,          (copies)
+     auto_registration: null | {phase, message},
+     screenshots: [file names]}
+
+Distances are the signed tip-to-tumour distances shown (mm, negative inside).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from navigation.app.frame_builder import FrameState
+from navigation.app.render_loop import RenderStats
+from navigation.app.session import NavigationSession
+
+SUMMARY_SCHEMA = "igcs-navigation-summary"
+
+
+@dataclass
+class GuidanceTally:
+    """Accumulates what the guidance panel showed, frame by frame."""
+
+    frames: int = 0
+    with_guidance: int = 0
+    pointer_hidden: int = 0
+    margin_warnings: int = 0
+    last_mm: float = math.nan
+    min_mm: float = math.inf
+    distances: list[float] = field(default_factory=list)
+
+    def add(self, frame: FrameState) -> None:
+        self.frames += 1
+        snapshot = frame.snapshot
+        if not snapshot.pointer_ok:
+            self.pointer_hidden += 1
+            return
+        guidance = snapshot.guidance
+        if guidance is None:
+            return
+        self.with_guidance += 1
+        self.last_mm = guidance.signed_distance_mm
+        self.min_mm = min(self.min_mm, guidance.signed_distance_mm)
+        self.margin_warnings += int(guidance.margin_warning)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frames_with_guidance": self.with_guidance,
+            "frames_pointer_hidden": self.pointer_hidden,
+            "tip_to_tumour_last_mm": _finite(self.last_mm),
+            "tip_to_tumour_min_mm": _finite(self.min_mm),
+            "margin_warning_frames": self.margin_warnings,
+        }
+
+
+def session_summary(
+    session: NavigationSession,
+    *,
+    render: RenderStats | None = None,
+    guidance: GuidanceTally | None = None,
+    duration_s: float | None = None,
+    fluorescence: dict[str, Any] | None = None,
+    auto_registration: dict[str, Any] | None = None,
+    screenshots: list[str] | None = None,
+) -> dict[str, Any]:
+    """The JSON-ready summary (schema in the module docstring)."""
+    status = session.status()
+    accepted = session.workflow.accepted
+    registration = None if accepted is None else {"accepted": True, **accepted.to_dict()}
+    render_dict = None if render is None else render.to_dict()
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "schema_version": 1,
+        "plan": str(session.scene.plan.root),
+        "duration_s": duration_s,
+        "registration": registration,
+        "fre_mm": None if accepted is None else accepted.fre_mm,
+        "tre_at_tumour_predicted_mm": (
+            None if accepted is None else accepted.tre_at_tumour_predicted_mm
+        ),
+        "distances": None if guidance is None else guidance.to_dict(),
+        "tools": {"states": status.tool_states, "state_changes": status.state_changes},
+        "messages": status.messages,
+        "camera_frames": status.camera_frames,
+        "reference_motion_since_accept_mm": status.reference_motion_mm,
+        "fluorescence": fluorescence,
+        "render": render_dict,
+        "render_fps": None if render_dict is None else render_dict["render_fps"],
+        "latency_ms_p50": None if render_dict is None else render_dict["latency_ms_p50"],
+        "latency_ms_p95": None if render_dict is None else render_dict["latency_ms_p95"],
+        "auto_registration": auto_registration,
+        "screenshots": list(screenshots or []),
+    }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

@@ -1,0 +1,228 @@
+"""``igcs navigate --plan PLAN --igtl HOST:PORT [...]``: the surgeon's navigation window.
+
+Loads the plan's meshes and label map, connects to the tracker (an OpenIGTLink server: PLUS,
+or ``igcs simulate``), and opens the Qt window (:mod:`navigation.app.window`; F11 full
+screen, keyboard shortcuts listed in the window). With ``--headless --screenshot DIR
+--duration S`` the same session and views run offscreen without Qt and write PNGs and
+``summary.json`` (:mod:`navigation.app.headless`); ``--auto-register`` then collects the
+pointer's dwells in plan order (:mod:`navigation.app.auto_register`).
+
+``--record SESSION`` records every message and app event (``igcs replay`` re-serves it) and
+writes the accepted registration to ``SESSION.registration.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from navigation.cli import UserError
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", required=True, type=Path, help="plan folder (igcs plan)")
+    parser.add_argument(
+        "--igtl", required=True, metavar="HOST:PORT", help="OpenIGTLink server (PLUS, simulator)"
+    )
+    parser.add_argument("--camera-intrinsics", type=Path, metavar="JSON", help="NIR camera")
+    parser.add_argument("--hand-eye", type=Path, metavar="JSON", help="camera marker to camera")
+    parser.add_argument(
+        "--record", type=Path, metavar="SESSION", help="record the session to this file"
+    )
+    parser.add_argument(
+        "--fle", type=float, default=1.0, metavar="MM", help="FLE for TRE predictions (1.0)"
+    )
+    parser.add_argument(
+        "--pointer-tip",
+        metavar="X,Y,Z",
+        help="tip in the pointer frame, mm (default: the tracker's PointerTipToPointer STRING)",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=5.0, metavar="MM", help="margin warning distance (5)"
+    )
+    parser.add_argument(
+        "--tool-names",
+        default="Pointer,Reference,Camera,Tracker",
+        metavar="P,R,C,T",
+        help="pointer, reference, camera and tracker frame names (PLUS: PointerToTracker...)",
+    )
+    parser.add_argument("--fps", type=float, default=12.0, help="render rate target (12)")
+    parser.add_argument(
+        "--window-size", default="1280x1024", metavar="WxH", help="view size (1280x1024)"
+    )
+    parser.add_argument(
+        "--triangle-budget", type=int, default=None, help="triangles drawn (level of detail)"
+    )
+    parser.add_argument("--fullscreen", action="store_true", help="open full screen (F11)")
+    headless = parser.add_argument_group("headless (no window; offscreen views)")
+    headless.add_argument("--headless", action="store_true", help="run offscreen, no Qt")
+    headless.add_argument("--screenshot", type=Path, metavar="DIR", help="PNGs + summary.json")
+    headless.add_argument("--duration", type=float, metavar="S", help="seconds to run")
+    headless.add_argument(
+        "--screenshot-every", type=float, default=5.0, metavar="S", help="a PNG every S s (5)"
+    )
+    headless.add_argument(
+        "--auto-register",
+        action="store_true",
+        help="collect the pointer's dwells as the plan's fiducials IN PLAN ORDER, register and "
+        "accept (for simulators and scripted phantom runs only)",
+    )
+    headless.add_argument(
+        "--auto-sweep",
+        type=float,
+        metavar="S",
+        help="with --auto-register: then sweep the skin for S s and refine (surface ICP)",
+    )
+    parser.add_argument(
+        "--connect-timeout", type=float, default=10.0, metavar="S", help="wait for the tracker"
+    )
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--igtl must be HOST:PORT (e.g. 127.0.0.1:18944); got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--window-size must look like 1280x1024; got {text!r}") from None
+    if width < 320 or height < 240:
+        raise UserError(f"--window-size must be at least 320x240; got {text!r}")
+    return width, height
+
+
+def _tip(text: str | None) -> tuple[float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        x, y, z = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--pointer-tip must be X,Y,Z in mm; got {text!r}") from None
+    return x, y, z
+
+
+def run(args: argparse.Namespace) -> int:
+    from navigation.app.auto_register import AutoRegistrationConfig
+    from navigation.app.config import NavigationConfig
+    from navigation.app.plan_scene import load_plan_scene
+    from navigation.app.session import NavigationSession
+    from navigation.tracking.recording import SessionWriter
+    from registration.camera_intrinsics import CameraIntrinsics
+    from registration.hand_eye import HandEye
+
+    host, port = _host_port(args.igtl)
+    size = _window_size(args.window_size)
+    if args.headless and (args.screenshot is None or args.duration is None):
+        raise UserError("--headless needs --screenshot DIR and --duration S")
+    if not args.headless and (args.auto_register or args.screenshot is not None):
+        raise UserError("--auto-register and --screenshot are for --headless runs")
+    if args.auto_sweep is not None and not args.auto_register:
+        raise UserError("--auto-sweep needs --auto-register")
+    names = [n.strip() for n in args.tool_names.split(",")]
+    if len(names) != 4:
+        raise UserError(f"--tool-names needs 4 names (P,R,C,T); got {args.tool_names!r}")
+    config = NavigationConfig(
+        pointer=names[0],
+        reference=names[1],
+        camera=names[2],
+        tracker=names[3],
+        fle_rms_mm=args.fle,
+        margin_warning_mm=args.margin,
+        pointer_tip_mm=_tip(args.pointer_tip),
+    )
+    intrinsics = CameraIntrinsics.load(args.camera_intrinsics) if args.camera_intrinsics else None
+    hand_eye = HandEye.load(args.hand_eye).cameramarker_from_camera if args.hand_eye else None
+    print(f"loading plan {args.plan} ...", file=sys.stderr)
+    scene = load_plan_scene(args.plan)
+    recorder = SessionWriter(args.record) if args.record else None
+    registration_path = (
+        args.record.with_name(args.record.name + ".registration.json") if args.record else None
+    )
+    session = NavigationSession(
+        scene,
+        config,
+        intrinsics=intrinsics,
+        cameramarker_from_camera=hand_eye,
+        recorder=recorder,
+        registration_path=registration_path,
+    )
+    try:
+        client = session.connect(host, port)
+        if not client.wait_connected(args.connect_timeout):
+            log.warning(
+                "no tracker at %s:%d after %.0f s; still trying (tools show DISCONNECTED)",
+                host,
+                port,
+                args.connect_timeout,
+            )
+        if args.headless:
+            return _run_headless(args, session, size)
+        from navigation.app.window import WindowOptions, run_window
+
+        return run_window(
+            session,
+            WindowOptions(
+                target_fps=args.fps,
+                view_size=size,
+                fullscreen=args.fullscreen,
+                **({"triangle_budget": args.triangle_budget} if args.triangle_budget else {}),
+            ),
+        )
+    finally:
+        session.close()
+
+
+def _run_headless(args: argparse.Namespace, session, size: tuple[int, int]) -> int:  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    from navigation.app.auto_register import AutoRegistrationConfig
+    from navigation.app.headless import HeadlessOptions, run_headless
+
+    auto = AutoRegistrationConfig(sweep_s=args.auto_sweep) if args.auto_register else None
+    options = HeadlessOptions(
+        duration_s=args.duration,
+        output_dir=args.screenshot,
+        screenshot_every_s=args.screenshot_every,
+        target_fps=args.fps,
+        window_size=size,
+        auto_register=auto,
+        **({"triangle_budget": args.triangle_budget} if args.triangle_budget else {}),
+    )
+    progress = tqdm(total=round(args.duration), unit=" s", file=sys.stderr, desc="navigating")
+    start = [None]
+
+    def advance(record) -> None:  # type: ignore[no-untyped-def]
+        if start[0] is None:
+            start[0] = record.start_s
+        progress.n = min(round(args.duration), int(record.presented_s - start[0]))
+        progress.refresh()
+
+    try:
+        result = run_headless(session, options, on_frame=advance)
+    finally:
+        progress.close()
+    summary = result.summary
+    print(f"summary: {result.summary_path}", file=sys.stderr)
+    if summary["fre_mm"] is not None:
+        print(
+            f"registration: FRE {summary['fre_mm']:.2f} mm, predicted TRE at tumour "
+            f"{summary['tre_at_tumour_predicted_mm'] or float('nan'):.2f} mm",
+            file=sys.stderr,
+        )
+    else:
+        print("registration: none accepted", file=sys.stderr)
+    render = summary["render"]
+    print(
+        f"render: {render['frames']} frames, {render['render_fps'] or 0:.1f} fps, latency p95 "
+        f"{render['latency_ms_p95'] or float('nan'):.0f} ms",
+        file=sys.stderr,
+    )
+    return 0
