@@ -5,10 +5,11 @@ its volume is 0.15-2.5x that of a sphere of the expected diameter, its bounding 
 larger than 1.5 diameters + 2 voxels along every axis, and (when the outside air is known) air
 outside the body lies within one diameter of it: markers sit on the skin, teeth and bone do
 not. Each marker's centre is the intensity-weighted centroid of ``max(I - T, 0)`` over its
-neighbourhood, with T halfway between the marker's level (90th percentile of its core) and the
-brightest of its surroundings (90th percentile of the voxels more than d/2 + 1.5 mm from its
-centre: air, skin, or fat in T1 MR): partial-volume voxels weigh by how much marker they hold,
-so the centroid is sub-voxel (< 0.1 mm on the phantom at 1 mm voxels). The voxels above T that
+neighbourhood, with T halfway between the marker's level (90th percentile of its core) and its
+surroundings (the median of the voxels more than d/2 + 1.5 mm from its centre: mostly air; if
+the voxels above that T reach that far, as into fat in T1 MR, their 90th percentile):
+partial-volume voxels weigh by how much marker they hold, so the centroid is sub-voxel
+(< 0.15 mm on the phantom at 1 mm voxels). The voxels above T that
 touch the core form the marker's label.
 """
 
@@ -34,6 +35,7 @@ class FiducialDetection:
     volumes_mm3: Float64Array  # (N,) volume of each marker's label
     regions: tuple[RegionMask, ...]
     threshold: float
+    surface_thresholds: Float64Array  # (N,) each marker's half level T (its label's edge)
     rejected: tuple[str, ...]  # why other bright components were not taken
 
     @property
@@ -73,7 +75,7 @@ def detect_fiducials(
     boxes = ndimage.find_objects(labels)
     margin = np.ceil((0.5 * diameter + 1.5) / spacing_kji).astype(int) + 1
     reach = np.ceil(diameter / spacing_kji).astype(int)
-    found: list[tuple[Float64Array, float, RegionMask]] = []
+    found: list[tuple[Float64Array, float, RegionMask, float]] = []
     rejected: list[str] = []
     for index, box in enumerate(boxes, start=1):
         if box is None:
@@ -104,12 +106,15 @@ def detect_fiducials(
         grid: tuple[np.ndarray, ...] = tuple(np.indices(values.shape, sparse=True))
         offsets = [(a - c) * s for a, c, s in zip(grid, centre, spacing_kji, strict=True)]
         shell = offsets[0] ** 2 + offsets[1] ** 2 + offsets[2] ** 2 > (0.5 * diameter + 1.5) ** 2
-        background = float(np.percentile(values[shell], 90)) if shell.any() else float(values.min())
-        half = 0.5 * (level + background)
-        above = values > half
-        parts = cc3d.connected_components(above, connectivity=26)
-        keep = np.isin(parts, np.unique(parts[core_here & above]))
-        keep &= above
+        half, keep = level, core_here
+        for percentile in (50, 90):  # air around the marker; else its brightest surroundings
+            background = float(np.percentile(values[shell], percentile))
+            half = 0.5 * (level + background)
+            above = values > half
+            parts = cc3d.connected_components(above, connectivity=26)
+            keep = np.isin(parts, np.unique(parts[core_here & above])) & above
+            if not (keep & shell).any():
+                break
         weights = np.where(keep, values - half, 0.0)
         kji = np.argwhere(weights > 0)
         w = weights[weights > 0]
@@ -119,7 +124,7 @@ def detect_fiducials(
             tuple(int(a + s.start) for a, s in zip(region.offset_kji, area, strict=True)),  # type: ignore[arg-type]
             region.mask,
         )
-        found.append((geometry.kji_to_lps(centre_kji), keep.sum() * voxel_mm3, region))
+        found.append((geometry.kji_to_lps(centre_kji), keep.sum() * voxel_mm3, region, half))
     found.sort(key=lambda item: (-round(float(item[0][2]), 1), -float(item[0][0])))
     centroids = np.array([f[0] for f in found]).reshape(-1, 3)
     return FiducialDetection(
@@ -128,5 +133,6 @@ def detect_fiducials(
         volumes_mm3=np.array([f[1] for f in found], dtype=np.float64),
         regions=tuple(f[2] for f in found),
         threshold=float(threshold),
+        surface_thresholds=np.array([f[3] for f in found], dtype=np.float64),
         rejected=tuple(rejected),
     )

@@ -41,6 +41,7 @@ class GrownRegion:
     centroid_lps_mm: Float64Array  # (3,)
     volume_ml: float
     touches_search_box: bool
+    smoothing_mm: float
 
 
 def _describe_extent(geometry: ImageGeometry) -> str:
@@ -193,4 +194,5 @@ def grow_region(
         centroid_lps_mm=cropped.centroid_lps_mm(geometry),
         volume_ml=cropped.volume_ml(geometry),
         touches_search_box=touches,
+        smoothing_mm=smoothing_mm,
     )

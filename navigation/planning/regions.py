@@ -66,6 +66,16 @@ class RegionMask:
         return geometry.kji_to_lps(kji.mean(axis=0) + np.asarray(self.offset_kji))
 
 
+@dataclass(frozen=True)
+class SurfaceLevel:
+    """How a label was thresholded: the label lies where the image (Gaussian-smoothed by
+    ``smoothing_mm`` when > 0) is above ``threshold`` (``bright``) or below it."""
+
+    threshold: float
+    bright: bool = True
+    smoothing_mm: float = 0.0
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 6-connected component of a boolean (k, j, i) mask (empty stays empty)."""
     labels, count = cc3d.connected_components(mask, connectivity=6, return_N=True)

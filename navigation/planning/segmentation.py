@@ -40,6 +40,7 @@ from navigation.planning.plan import LabelEntry
 from navigation.planning.region_growing import GrownRegion, check_seed, grow_region
 from navigation.planning.regions import (
     RegionMask,
+    SurfaceLevel,
     fill_holes_per_slice,
     largest_component,
     remove_small_components,
@@ -83,6 +84,7 @@ class Segmentation:
     table: tuple[LabelEntry, ...]
     regions: dict[str, RegionMask]
     modality: str
+    surface_levels: dict[str, SurfaceLevel] = field(default_factory=dict)
     fiducials: FiducialDetection | None = None
     tumour: GrownRegion | None = None
     node: GrownRegion | None = None
@@ -186,6 +188,7 @@ def segment_volume(
     if not body.any():
         raise InputError(f"no body found above {body_threshold:g}; is this a {modality} image?")
     regions: dict[str, RegionMask] = {SKIN: RegionMask.from_full(body)}
+    levels: dict[str, SurfaceLevel] = {SKIN: SurfaceLevel(body_threshold)}
     table = [canonical_entry(SKIN)]
 
     step("fiducials")
@@ -220,6 +223,7 @@ def segment_volume(
         bone = (array > preset.bone_hu) & body & ~near_markers
         bone = remove_small_components(bone, int(np.ceil(preset.min_bone_ml / voxel_ml)))
         regions[BONE] = RegionMask.from_full(bone)
+        levels[BONE] = SurfaceLevel(preset.bone_hu)
         table.append(canonical_entry(BONE))
         step("airway")
         airway = (array < preset.air_hu) & body
@@ -227,6 +231,7 @@ def segment_volume(
             airway, int(np.ceil(preset.min_airway_ml / voxel_ml)), connectivity=6
         )
         regions[AIRWAY] = RegionMask.from_full(airway)
+        levels[AIRWAY] = SurfaceLevel(preset.air_hu, bright=False)
         table.append(canonical_entry(AIRWAY))
 
     step("tumour")
@@ -237,6 +242,11 @@ def segment_volume(
         if grown is None:
             continue
         regions[grown.name] = grown.region
+        levels[grown.name] = SurfaceLevel(
+            grown.lower if grown.inside_level >= grown.surround_level else grown.upper,
+            bright=grown.inside_level >= grown.surround_level,
+            smoothing_mm=grown.smoothing_mm,
+        )
         table.append(canonical_entry(grown.name))
         if grown.touches_search_box:
             warnings.append(
@@ -244,12 +254,15 @@ def segment_volume(
                 f"into neighbouring tissue): check the seed or give a box"
             )
     regions[FIDUCIALS] = RegionMask.from_full(markers)
+    if fiducials.count:
+        levels[FIDUCIALS] = SurfaceLevel(float(np.median(fiducials.surface_thresholds)))
     table.append(canonical_entry(FIDUCIALS))
     return Segmentation(
         geometry=geometry,
         table=check_table(tuple(table)),
         regions=regions,
         modality=modality,
+        surface_levels=levels,
         fiducials=fiducials,
         tumour=tumour,
         node=node,
