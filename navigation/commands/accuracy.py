@@ -1,0 +1,175 @@
+"""``igcs accuracy``: the engineer's Monte Carlo accuracy study of a plan's fiducial layout.
+
+Builds an :class:`registration.accuracy.AccuracyStudy` from the plan (fiducials, targets with
+the tumour centroid first) and any extra ``--layout`` point files, runs it in-process
+(``--workers 0``), on a local Dask cluster (default, ``--workers 2``) or on an existing
+scheduler (``--scheduler tcp://HOST:PORT``; its workers need igcs installed), computes the
+predicted TRE over the plan's skin and tumour meshes (read here with pyvista; vertices are LPS
+mm), and writes into ``--out``: report.html, results.csv, summary.json, the PNG figures and
+``tre_map_<label>.vtp`` (the mesh with point data ``tre_rms_predicted_mm``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from navigation.cli import UserError
+from navigation.planning.markups import read_point_file
+from navigation.planning.plan import Plan, load_plan
+from registration.accuracy import (
+    AccuracyStudy,
+    Layout,
+    StudyTarget,
+    dask_client,
+    run_study,
+    surface_tre_maps,
+    write_report,
+)
+from registration.atomic_files import atomic_path
+from registration.checks import InputError
+
+#: Plan labels whose meshes get a TRE map.
+MAP_LABELS = ("skin", "tumour")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", required=True, type=Path, help="plan folder (igcs plan)")
+    parser.add_argument(
+        "--fle",
+        required=True,
+        type=float,
+        nargs="+",
+        metavar="MM",
+        help="RMS 3-D FLE of the tracked fiducials, sqrt(<FLE^2>) in mm, isotropic; several "
+        "values study several levels",
+    )
+    parser.add_argument(
+        "--fle-image",
+        type=float,
+        default=0.0,
+        metavar="MM",
+        help="RMS 3-D FLE of the image fiducials, mm (default 0)",
+    )
+    parser.add_argument("--trials", type=int, default=10_000, help="registrations per case")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="REPORT",
+        help="output folder (created; files in it are replaced)",
+    )
+    parser.add_argument(
+        "--layout",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="another fiducial layout to compare (point file, repeatable)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="run on this existing Dask scheduler"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="local Dask workers (default 2; 0 runs in this process)",
+    )
+    parser.add_argument("--no-drop", action="store_true", help="skip the drop-each-fiducial cases")
+
+
+def study_from_plan(plan: Plan, args: argparse.Namespace) -> AccuracyStudy:
+    """The study the command runs: the plan's layout first, then the --layout files."""
+    if len(plan.fiducial_names) < 3:
+        raise UserError(
+            f"plan {plan.root} has {len(plan.fiducial_names)} fiducials; an accuracy study "
+            "needs at least 3. Place fiducials in the plan first."
+        )
+    layouts = [Layout("plan", plan.fiducial_names, plan.fiducials_lps_mm)]
+    for path in args.layout:
+        points = read_point_file(path)
+        layouts.append(Layout(path.name, points.names, points.points_lps_mm))
+    targets = [StudyTarget(t.name, t.position_lps_mm) for t in plan.targets]
+    centroid = plan.tumour_centroid_lps_mm
+    if centroid is not None and not any(
+        np.allclose(t.position_lps_mm, centroid, atol=1e-6) for t in targets
+    ):
+        targets.insert(0, StudyTarget("tumour centroid", centroid))
+    if not targets:
+        targets = [StudyTarget("fiducial centroid", plan.fiducials_lps_mm.mean(axis=0))]
+    return AccuracyStudy(
+        layouts=tuple(layouts),
+        fle_rms_mm=tuple(args.fle),
+        targets=tuple(targets),
+        trials=args.trials,
+        fle_image_rms_mm=args.fle_image,
+        seed=args.seed,
+        drop_each_fiducial=not args.no_drop,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    for value in [*args.fle, args.fle_image]:
+        if not math.isfinite(value) or value < 0:
+            raise UserError(f"FLE values must be non-negative numbers of mm; got {value}.")
+    if args.trials < 2:
+        raise UserError(f"--trials must be at least 2; got {args.trials}.")
+    if args.workers < 0:
+        raise UserError(f"--workers must be >= 0; got {args.workers}.")
+    plan = load_plan(args.plan)
+    study = study_from_plan(plan, args)
+    import pyvista
+
+    meshes = {}
+    for label in MAP_LABELS:
+        try:
+            path = plan.mesh_path(label)
+        except InputError as error:
+            print(f"No TRE map for {label}: {error}")
+            continue
+        if not path.is_file():
+            raise UserError(f"plan mesh {path} for label {label!r} is missing.")
+        meshes[label] = pyvista.read(path)
+
+    if args.workers == 0 and not args.scheduler:
+        results = run_study(study)
+    else:
+        where = args.scheduler or f"a local Dask cluster of {args.workers} workers"
+        print(f"Running {len(study.cases())} cases x {study.trials} trials on {where}.")
+        try:
+            with dask_client(args.scheduler, workers=max(args.workers, 1)) as client:
+                results = run_study(study, client=client)
+        except OSError as error:
+            raise UserError(f"cannot reach the Dask scheduler {args.scheduler}: {error}") from None
+
+    maps = surface_tre_maps(
+        results,
+        {label: np.asarray(mesh.points, dtype=np.float64) for label, mesh in meshes.items()},
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    for surface in maps:
+        mesh = meshes[surface.name].copy()
+        mesh.point_data["tre_rms_predicted_mm"] = surface.tre_rms_mm
+        with atomic_path(args.out / f"tre_map_{surface.name}.vtp") as tmp:
+            mesh.save(tmp)
+    files = write_report(args.out, results, maps=maps)
+
+    main = results.main
+    print(f"FRE RMS: simulated {main.fre_rms_mm:.3f} mm, theory {main.fre_rms_predicted_mm:.3f} mm")
+    for j, target in enumerate(study.targets):
+        print(
+            f"TRE RMS at {target.name}: simulated {main.tre_rms_mm[j]:.3f} mm, theory "
+            f"{main.tre_rms_predicted_mm[j]:.3f} mm, P95 {main.tre_percentile_mm(95)[j]:.3f} mm"
+        )
+    for surface in maps:
+        print(
+            f"Predicted TRE over {surface.name}: {surface.tre_rms_mm.min():.3f}-"
+            f"{surface.tre_rms_mm.max():.3f} mm"
+        )
+    print(f"Wrote {files['report']}")
+    return 0

@@ -1,0 +1,400 @@
+"""Finding DICOM series in a folder tree and choosing the one to load.
+
+Every file under the folder is read once with pydicom (header only, see
+:mod:`navigation.imaging.dicom_headers`) and grouped by SeriesInstanceUID, the same key as
+GDCM's series IDs in SimpleITK (``ImageSeriesReader.GetGDCMSeriesIDs``). GDCM's discovery is
+not used itself because it looks at one directory at a time, does not say why it skipped a file,
+and would read every header a second time. A series whose files differ in size, orientation,
+pixel spacing or kind (localizer/scout, multi-frame) is split into *stacks*; a stack is the unit
+that can become one volume.
+
+Without a requested SeriesInstanceUID the largest axial CT or MR stack is chosen (non-localizer
+stacks first, then CT/MR, then axial, then the most slices), and everything else found is listed
+with the reason it was not chosen.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from navigation.imaging.dicom_checks import slice_plane
+from navigation.imaging.dicom_headers import DicomHeader, FileFinding, read_header
+from navigation.imaging.errors import ImagingError
+from navigation.imaging.image_files import image_file_kind
+
+#: Transfer syntaxes that SimpleITK's GDCM cannot decode (video, HTJ2K, JPEG XL, JPIP, SMPTE).
+UNDECODABLE_SYNTAXES = {
+    **{f"1.2.840.10008.1.2.4.{n}": "MPEG/HEVC video" for n in range(100, 109)},
+    **{f"1.2.840.10008.1.2.4.{n}": "JPEG XL" for n in (110, 111, 112)},
+    **{f"1.2.840.10008.1.2.4.{n}": "High-Throughput JPEG 2000" for n in (201, 202, 203)},
+    "1.2.840.10008.1.2.4.94": "JPIP referenced",
+    "1.2.840.10008.1.2.4.95": "JPIP referenced deflate",
+    **{f"1.2.840.10008.1.2.7.{n}": "SMPTE ST 2110" for n in (1, 2, 3)},
+}
+_AXES = ("sagittal", "coronal", "axial")
+#: Largest difference of direction cosines (IOP) or pixel spacing (mm) within one stack.
+_SAME_GEOMETRY = 1e-4
+_KIND_NAMES = {
+    "not_dicom": "non-DICOM files",
+    "non_image": "non-image DICOM objects",
+    "dicomdir": "DICOMDIR indexes",
+    "unreadable": "unreadable files",
+}
+
+
+@dataclass(frozen=True)
+class DicomStack:
+    """Image files of one series that share size, orientation, spacing and kind.
+
+    ``problem`` is empty when the stack can be read, else why it cannot (multi-frame, no
+    patient geometry, colour, truncated files, an undecodable transfer syntax...).
+    ``broken`` holds files of this stack whose header was readable but whose data is not.
+    """
+
+    headers: tuple[DicomHeader, ...]
+    broken: tuple[FileFinding, ...] = ()
+    problem: str = ""
+
+    @property
+    def first(self) -> DicomHeader:
+        return self.headers[0] if self.headers else self.broken[0].header  # type: ignore[return-value]
+
+    @property
+    def series_instance_uid(self) -> str:
+        return self.first.series_instance_uid
+
+    @property
+    def count(self) -> int:
+        return len(self.headers)
+
+    @property
+    def is_localizer(self) -> bool:
+        return self.first.is_localizer
+
+    @property
+    def orientation_label(self) -> str:
+        """ "axial", "sagittal", "coronal", "oblique axial" (> 1 deg off)..., or "unknown"."""
+        if self.first.orientation is None:
+            return "unknown"
+        try:
+            normal = slice_plane(self.first.orientation, where="").normal
+        except ImagingError:
+            return "unknown"
+        axis = int(np.argmax(np.abs(normal)))
+        oblique = np.degrees(np.arccos(min(1.0, abs(float(normal[axis]))))) > 1.0
+        return ("oblique " if oblique else "") + _AXES[axis]
+
+    def describe(self, root: Path) -> str:
+        """One line for the user: modality, series number and description, size, UID."""
+        h = self.first
+        number = f" #{h.series_number}" if h.series_number is not None else ""
+        text = f" '{h.series_description}'" if h.series_description else ""
+        kind = " localizer" if self.is_localizer else ""
+        frames = f", {h.number_of_frames} frames" if h.number_of_frames > 1 else ""
+        paths = [header.path for header in self.headers] + [f.path for f in self.broken]
+        names = f" ({', '.join(p.name for p in paths)})" if len(paths) <= 3 else ""
+        return (
+            f"{h.modality}{kind} series{number}{text}: {len(paths)} file(s){names} in "
+            f"{_folder(paths[0], root)}, {h.columns}x{h.rows}{frames}, "
+            f"{self.orientation_label}, uid {h.series_instance_uid or '(none)'}"
+        )
+
+
+@dataclass(frozen=True)
+class DicomDiscovery:
+    """Everything found under ``root``: image stacks and every other file with its reason.
+
+    ``source`` is the path given (a folder, then equal to ``root``, or one file in ``root``).
+    """
+
+    source: Path
+    root: Path
+    stacks: tuple[DicomStack, ...]
+    others: tuple[FileFinding, ...]
+    file_count: int
+
+
+@dataclass(frozen=True)
+class StackChoice:
+    """The chosen stack, what else was found (and why not chosen), and warnings about it."""
+
+    stack: DicomStack
+    others: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def discover_dicom(path: Path) -> DicomDiscovery:
+    """Read every file's header under ``path`` (a folder, searched recursively, or one file)."""
+    root = path if path.is_dir() else path.parent
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    findings = [read_header(file) for file in files]
+    grouped: dict[tuple[object, ...], list[FileFinding]] = defaultdict(list)
+    others: list[FileFinding] = []
+    for finding in findings:
+        if finding.header is None:
+            others.append(finding)
+        else:
+            grouped[_stack_key(finding.header)].append(finding)
+    stacks = [
+        _make_stack(cluster) for members in grouped.values() for cluster in _by_geometry(members)
+    ]
+    stacks.sort(key=lambda s: (s.series_instance_uid, -s.count, str(s.first.path)))
+    return DicomDiscovery(path, root, tuple(stacks), tuple(others), len(files))
+
+
+def choose_stack(discovery: DicomDiscovery, series_uid: str | None = None) -> StackChoice:
+    """Pick the stack to load (see the module docstring); raise :class:`ImagingError` when none
+    can be loaded, saying what was found."""
+    root = discovery.root
+    candidates = list(discovery.stacks)
+    if series_uid is not None:
+        candidates = [s for s in candidates if s.series_instance_uid == series_uid.strip()]
+        if not candidates:
+            available = sorted({s.series_instance_uid for s in discovery.stacks})
+            raise ImagingError(
+                f"no series with SeriesInstanceUID {series_uid} under {root}; series found: "
+                + (", ".join(available) if available else "none")
+                + ". Pass one of these (igcs: --series UID)."
+            )
+    if not candidates:
+        raise ImagingError(_nothing_found(discovery))
+    loadable = [s for s in candidates if not s.problem]
+    if not loadable:
+        largest = max(candidates, key=lambda s: s.count + len(s.broken))
+        raise ImagingError(f"cannot load {largest.describe(root)}: {largest.problem}")
+    preferred = [s for s in loadable if not s.is_localizer] if series_uid is None else loadable
+    if not preferred:
+        listing = "; ".join(s.describe(root) for s in loadable)
+        raise ImagingError(
+            f"only localizer/scout images found under {root} ({listing}); these are not a "
+            "volume. Add the CT/MR series, or pass series_uid (igcs: --series UID) to load one."
+        )
+    chosen = max(preferred, key=_preference)
+    others = [
+        _why_not(s, chosen, root, series_uid is not None)
+        for s in discovery.stacks
+        if s is not chosen
+    ]
+    others += _summarise_findings(discovery.others, root)
+    warnings = _choice_warnings(discovery, chosen, series_uid)
+    return StackChoice(chosen, tuple(others), tuple(warnings))
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when inside it, else the file name."""
+    return _name(path, root)
+
+
+def _preference(stack: DicomStack) -> tuple[bool, bool, int]:
+    cross_sectional = stack.first.modality in ("CT", "MR")
+    return (cross_sectional, stack.orientation_label.endswith("axial"), stack.count)
+
+
+def _why_not(stack: DicomStack, chosen: DicomStack, root: Path, requested: bool) -> str:
+    if stack.problem:
+        reason = f"cannot be loaded: {stack.problem}"
+    elif stack.series_instance_uid == chosen.series_instance_uid:
+        reason = "left out of the chosen series (different size, orientation or kind)"
+    elif requested:
+        reason = "not the requested series"
+    elif stack.is_localizer:
+        reason = "localizer/scout"
+    else:
+        mine, theirs = _preference(stack), _preference(chosen)
+        if not mine[0] and theirs[0]:
+            reason = "not CT/MR"
+        elif not mine[1] and theirs[1]:
+            reason = "not axial"
+        else:
+            reason = "fewer slices than the chosen series"
+    return f"{stack.describe(root)} - {reason}"
+
+
+def _choice_warnings(
+    discovery: DicomDiscovery, chosen: DicomStack, series_uid: str | None
+) -> list[str]:
+    root = discovery.root
+    warnings: list[str] = []
+    siblings = [
+        s
+        for s in discovery.stacks
+        if s is not chosen and s.series_instance_uid == chosen.series_instance_uid
+    ]
+    if siblings:
+        left_out = [_name(h.path, root) for s in siblings for h in s.headers]
+        left_out += [_name(f.path, root) for s in siblings for f in s.broken]
+        warnings.append(
+            f"mixed series: {len(left_out)} file(s) of the chosen series differ from its main "
+            "stack (localizer/scout, other orientation, size or spacing, or multi-frame) and were "
+            "left out: " + _names(left_out)
+        )
+    series = {s.series_instance_uid for s in discovery.stacks if s.count and not s.is_localizer}
+    if series_uid is None and len(series) > 1:
+        warnings.append(
+            f"{len(series)} image series found; chose {chosen.series_instance_uid} (the largest "
+            "axial CT/MR). If that is not the one to plan on, pass series_uid "
+            "(igcs: --series UID); the others are listed in the report."
+        )
+    patients = {s.first.patient_id for s in discovery.stacks}
+    if len(patients) > 1:
+        warnings.append(
+            f"files of {len(patients)} different patients (PatientID "
+            + ", ".join(sorted(repr(p) for p in patients))
+            + f") are in {root}; check that the chosen series is the right patient's."
+        )
+    unreadable = [f for f in discovery.others if f.kind == "unreadable"]
+    if unreadable:
+        warnings.append(
+            f"{len(unreadable)} unreadable file(s) skipped (their series cannot be told; if they "
+            "belong to the chosen series, slices are missing): "
+            + _names([f"{_name(f.path, root)} ({f.reason})" for f in unreadable])
+        )
+    lossy = [h for h in chosen.headers if h.lossy_compressed]
+    if lossy:
+        warnings.append(
+            f"{len(lossy)} slice(s) were lossy-compressed (LossyImageCompression 01): pixel "
+            f"values are approximations, e.g. {_name(lossy[0].path, root)}"
+        )
+    return warnings
+
+
+def _summarise_findings(findings: Sequence[FileFinding], root: Path) -> list[str]:
+    """One line per file, or per folder and reason when more than three files share them."""
+    grouped: dict[tuple[Path, str], list[FileFinding]] = defaultdict(list)
+    for finding in findings:
+        grouped[(finding.path.parent, finding.reason)].append(finding)
+    lines = []
+    for (folder, reason), members in grouped.items():
+        if len(members) > 3:
+            names = _names([f.path.name for f in members], 3)
+            lines.append(f"{_name(folder, root)}: {len(members)} files ({names}): {reason}")
+        else:
+            lines += [f"{_name(f.path, root)}: {reason}" for f in members]
+    return lines
+
+
+def _nothing_found(discovery: DicomDiscovery) -> str:
+    root, source = discovery.root, discovery.source
+    if discovery.file_count == 0:
+        return f"{source} is empty: no files to read. Point at the folder holding the DICOM series."
+    if source.is_file() and len(discovery.others) == 1:
+        finding = discovery.others[0]
+        what = "not a DICOM file" if finding.kind == "not_dicom" else "not a DICOM image"
+        return (
+            f"{source} is {what} ({finding.reason}). IGCS reads DICOM folders or files and NIfTI "
+            "(.nii, .nii.gz), NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) files."
+        )
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for finding in discovery.others:
+        kinds[finding.kind].append(f"{_name(finding.path, root)} ({finding.reason})")
+    if set(kinds) == {"not_dicom"}:
+        images = [_name(f.path, root) for f in discovery.others if image_file_kind(f.path)]
+        hint = f" Image files here can be loaded directly: {_names(images, 5)}." if images else ""
+        return (
+            f"no DICOM files in {source} ({discovery.file_count} file(s) looked at, e.g. "
+            f"{_names(kinds['not_dicom'], 3)}).{hint} IGCS reads DICOM folders and NIfTI "
+            "(.nii, .nii.gz), NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) files."
+        )
+    found = "; ".join(f"{_KIND_NAMES[kind]}: {_names(v, 3)}" for kind, v in kinds.items())
+    return (
+        f"no DICOM image series in {source}. Found {found}. Point at the folder holding the "
+        "CT/MR image files (a DICOMDIR or RT objects alone are not images)."
+    )
+
+
+def _stack_key(header: DicomHeader) -> tuple[object, ...]:
+    return (
+        header.series_instance_uid,
+        header.rows,
+        header.columns,
+        header.orientation is None,
+        header.pixel_spacing_mm is None,
+        header.is_localizer,
+        header.is_multiframe,
+        header.samples_per_pixel,
+    )
+
+
+def _by_geometry(members: Sequence[FileFinding]) -> list[list[FileFinding]]:
+    """Split files into clusters of equal orientation and pixel spacing (within tolerance).
+
+    A tolerance rather than rounding, so that values written with different precision do not
+    fall on two sides of a rounding boundary.
+    """
+    clusters: list[tuple[np.ndarray, list[FileFinding]]] = []
+    for finding in members:
+        header = finding.header
+        if header is None:  # not reached: only files with headers are grouped
+            continue
+        key = np.array([*(header.orientation or ()), *(header.pixel_spacing_mm or ())])
+        for reference, cluster in clusters:
+            if key.shape == reference.shape and np.abs(key - reference).max() <= _SAME_GEOMETRY:
+                cluster.append(finding)
+                break
+        else:
+            clusters.append((key, [finding]))
+    return [cluster for _, cluster in clusters]
+
+
+def _make_stack(members: Sequence[FileFinding]) -> DicomStack:
+    headers = tuple(f.header for f in members if f.kind == "image" and f.header is not None)
+    broken = tuple(f for f in members if f.kind != "image")
+    return DicomStack(headers, broken, _stack_problem(headers, broken))
+
+
+def _stack_problem(headers: Sequence[DicomHeader], broken: Sequence[FileFinding]) -> str:
+    if broken:
+        return "unreadable file(s): " + _names([f"{f.path.name} ({f.reason})" for f in broken])
+    first = headers[0]
+    name = first.path.name
+    if first.is_multiframe:
+        return (
+            f"{name} is a multi-frame file ({first.number_of_frames} frames); IGCS reads "
+            "single-frame series. Convert it (e.g. dcm2niix to NIfTI, or the scanner's "
+            "'classic' single-frame export) and load that"
+        )
+    if first.samples_per_pixel != 1:
+        return f"{name} is a colour image ({first.samples_per_pixel} samples per pixel)"
+    if first.position_lps_mm is None or first.orientation is None:
+        missing = "ImagePositionPatient" if first.position_lps_mm is None else ""
+        missing += (" and " if missing else "") + (
+            "ImageOrientationPatient" if first.orientation is None else ""
+        )
+        return (
+            f"{name} has no {missing}: its position in the patient is unknown (a projection "
+            "radiograph, secondary capture or screenshot), so it cannot be planned on"
+        )
+    if first.pixel_spacing_mm is None or min(first.pixel_spacing_mm) <= 0:
+        return f"{name} has no valid PixelSpacing: the voxel size is unknown"
+    undecodable = [h for h in headers if h.transfer_syntax_uid in UNDECODABLE_SYNTAXES]
+    if undecodable:
+        syntax = undecodable[0].transfer_syntax_uid
+        return (
+            f"{undecodable[0].path.name} uses the transfer syntax "
+            f"{UNDECODABLE_SYNTAXES[syntax]} ({syntax}), which IGCS (GDCM) cannot decode. "
+            "Re-export the series uncompressed (or convert it, e.g. with dcmdjpeg/gdcmconv --raw)"
+        )
+    return ""
+
+
+def _folder(path: Path, root: Path) -> str:
+    parent = _name(path.parent, root) if path.parent != root else "."
+    return parent
+
+
+def _name(path: Path, root: Path) -> str:
+    try:
+        relative = path.relative_to(root)
+        return str(relative) if str(relative) != "." else path.name
+    except ValueError:
+        return path.name
+
+
+def _names(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

@@ -1,0 +1,155 @@
+"""``igcs accuracy`` end to end: a plan folder with meshes, in-process, a local Dask cluster and
+an existing scheduler, all with the same numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import pyvista
+
+from navigation.cli import main
+from navigation.planning.markups import write_markups_fiducials
+from registration.tre import expected_fre_rms, predict_tre_rms
+from tests.navigation.plan_factory import FIDUCIALS, TUMOUR_CENTRE, make_plan
+
+
+def _run(plan, out, *extra):
+    return main(
+        [
+            "accuracy",
+            "--plan",
+            str(plan),
+            "--fle",
+            "0.3",
+            "--trials",
+            "2000",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            *extra,
+        ]
+    )
+
+
+def test_accuracy_report_in_process(tmp_path, capsys):
+    plan = make_plan(tmp_path / "plan")
+    out = tmp_path / "report"
+    assert _run(plan, out, "--workers", "0", "--fle-image", "0.2") == 0
+    printed = capsys.readouterr().out
+    total = float(np.hypot(0.3, 0.2))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["fre_rms_predicted_mm"] == pytest.approx(expected_fre_rms(6, total))
+    assert summary["fre_rms_mm"] == pytest.approx(summary["fre_rms_predicted_mm"], rel=0.05)
+    tumour = summary["targets"][0]
+    assert tumour["name"] == "tumour centroid"
+    np.testing.assert_allclose(tumour["position_lps_mm"], TUMOUR_CENTRE)
+    expected = predict_tre_rms(FIDUCIALS, TUMOUR_CENTRE, fle_rms_mm=total)[0]
+    assert tumour["tre_rms_predicted_mm"] == pytest.approx(expected)
+    assert tumour["tre_rms_mm"] == pytest.approx(expected, rel=0.1)
+    assert [t["name"] for t in summary["targets"]] == ["tumour centroid", "neck level II L"]
+    assert len(summary["cases"]) == 1 + 6  # plan layout + each fiducial dropped
+    assert {s["name"] for s in summary["surfaces"]} == {"skin", "tumour"}
+
+    skin = pyvista.read(out / "tre_map_skin.vtp")
+    np.testing.assert_allclose(
+        skin["tre_rms_predicted_mm"],
+        predict_tre_rms(FIDUCIALS, np.asarray(skin.points, float), fle_rms_mm=total),
+        rtol=1e-6,
+    )
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 7  # 5 study plots (one FLE level) + 2 maps
+    assert (out / "results.csv").read_text().startswith("case,layout,dropped_fiducial")
+    assert "TRE RMS at tumour centroid" in printed
+
+
+def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
+    from distributed import LocalCluster
+
+    from navigation.cli import build_parser
+    from navigation.commands.accuracy import study_from_plan
+    from navigation.planning.plan import load_plan
+    from registration.accuracy import run_study
+
+    plan = make_plan(tmp_path / "plan")
+    common = ["--trials", "400", "--no-drop"]
+    assert _run(plan, tmp_path / "local", "--workers", "2", *common) == 0  # worker processes
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert (
+            _run(plan, tmp_path / "remote", "--scheduler", cluster.scheduler_address, *common) == 0
+        )
+    argv = ["accuracy", "--plan", str(plan), "--fle", "0.3", "--out", "x", "--seed", "3", *common]
+    args = build_parser(argv).parse_args(argv)
+    here = run_study(study_from_plan(load_plan(plan), args), progress=False).main
+    for name in ("local", "remote"):
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["fre_rms_mm"] == here.fre_rms_mm
+        assert [t["tre_rms_mm"] for t in summary["targets"]] == here.tre_rms_mm.tolist()
+    assert (tmp_path / "local" / "results.csv").read_text() == (
+        tmp_path / "remote" / "results.csv"
+    ).read_text()
+
+
+def test_extra_layout_and_fle_levels(tmp_path):
+    plan = make_plan(tmp_path / "plan", with_tumour=False)
+    wide = FIDUCIALS + np.array(
+        [[0, 0, 40], [30, 0, 0], [-30, 0, 0], [0, 20, 0], [0, 20, 0], [0, 0, -20]]
+    )
+    write_markups_fiducials(tmp_path / "wide.mrk.json", [f"W{i}" for i in range(6)], wide)
+    out = tmp_path / "report"
+    assert (
+        main(
+            [
+                "accuracy",
+                "--plan",
+                str(plan),
+                "--fle",
+                "0.2",
+                "0.4",
+                "--trials",
+                "500",
+                "--out",
+                str(out),
+                "--workers",
+                "0",
+                "--no-drop",
+                "--layout",
+                str(tmp_path / "wide.mrk.json"),
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    cases = [(c["layout"], c["fle_rms_mm"]) for c in summary["cases"]]
+    assert cases == [("plan", 0.2), ("plan", 0.4), ("wide.mrk.json", 0.2), ("wide.mrk.json", 0.4)]
+    assert summary["targets"][0]["name"] == "neck level II L"  # no tumour in this plan
+    assert [s["name"] for s in summary["surfaces"]] == ["skin"]
+    assert (out / "fle_levels.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trials", "1"], "--trials must be at least 2"),
+        (["--fle", "-0.3"], "FLE values must be non-negative"),
+        (["--plan", "nowhere"], "is not a plan folder"),
+    ],
+)
+def test_accuracy_refusals(tmp_path, capsys, args, message):
+    plan = make_plan(tmp_path / "plan")
+    base = {"--plan": str(plan), "--fle": "0.3", "--trials": "100", "--out": str(tmp_path / "o")}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value if flag != "--plan" else str(tmp_path / value)
+    argv = ["accuracy", "--workers", "0"] + [x for pair in base.items() for x in pair]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,179 @@
+"""``igcs register`` end to end on real point files (markups JSON, FCSV in RAS, CSV)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from navigation.cli import main
+from navigation.planning.markups import write_markups_fiducials
+from registration.transforms import apply_transform, invert_rigid, lps_to_ras, random_rigid
+from registration.tre import expected_fre_rms, predict_tre_rms
+from tests.navigation.plan_factory import FIDUCIAL_NAMES, FIDUCIALS, TUMOUR_CENTRE, make_plan
+
+
+def _write_csv(path, names, points, columns=("name", "x", "y", "z")):
+    lines = [",".join(columns)]
+    for name, p in zip(names, points, strict=True):
+        values = [f"{v:.6f}" for v in p]
+        lines.append(
+            ",".join([name, *values] if names is not None and "name" in columns else values)
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write_fcsv_ras(path, names, points_lps):
+    ras = lps_to_ras(points_lps)
+    rows = [
+        "# Markups fiducial file version = 4.11",
+        "# CoordinateSystem = RAS",
+        "# columns = id,x,y,z,ow,ox,oy,oz,vis,sel,lock,label,desc,associatedNodeID",
+    ]
+    rows += [
+        f"vtkMRMLMarkupsFiducialNode_{i},{r[0]},{r[1]},{r[2]},0,0,0,1,1,1,1,{n},,"
+        for i, (n, r) in enumerate(zip(names, ras, strict=True))
+    ]
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def touched(rng):
+    """The truth and the tracker-frame touches of the plan fiducials (0.25 mm noise)."""
+    image_from_tracker = random_rigid(rng, max_translation_mm=400.0)
+    tracker = apply_transform(invert_rigid(image_from_tracker), FIDUCIALS)
+    return image_from_tracker, tracker + rng.normal(0.0, 0.25 / np.sqrt(3), tracker.shape)
+
+
+def test_register_by_name_with_plan(tmp_path, touched, capsys):
+    truth, tracker = touched
+    plan = make_plan(tmp_path / "plan")
+    write_markups_fiducials(tmp_path / "image.mrk.json", FIDUCIAL_NAMES, FIDUCIALS)
+    order = [3, 0, 5, 1, 4, 2]  # touched in another order: pairing must use the names
+    _write_csv(tmp_path / "tracker.csv", [FIDUCIAL_NAMES[i] for i in order], tracker[order])
+    out = tmp_path / "reg.json"
+    status = main(
+        [
+            "register",
+            "--image-fiducials",
+            str(tmp_path / "image.mrk.json"),
+            "--tracker-fiducials",
+            str(tmp_path / "tracker.csv"),
+            "--out",
+            str(out),
+            "--plan",
+            str(plan),
+            "--fle",
+            "0.25",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "Matched 6 fiducials by name" in printed
+    reg = json.loads(out.read_text())
+    m = np.array(reg["image_from_tracker"])
+    assert m.shape == (4, 4)
+    assert np.abs(m[:3, 3] - truth[:3, 3]).max() < 1.0  # noise of 0.25 mm, lever ~0.5 m
+    np.testing.assert_allclose(apply_transform(m, tracker), FIDUCIALS, atol=1.0)
+    assert reg["fre_mm"] == pytest.approx(np.sqrt(np.mean(np.square(reg["residuals_mm"]))))
+    assert 0.05 < reg["fre_mm"] < 0.4
+    assert [f["name"] for f in reg["fiducials"]] == list(FIDUCIAL_NAMES)
+    expected = predict_tre_rms(FIDUCIALS, TUMOUR_CENTRE, fle_rms_mm=0.25)[0]
+    assert reg["predicted_tre_mm_at_tumour"] == pytest.approx(expected)
+    assert reg["predicted_fre_mm"] == pytest.approx(expected_fre_rms(6, 0.25))
+    assert f"tumour centroid: {expected:.3f} mm" in printed
+    assert reg["warnings"] == []
+
+
+def test_ras_file_is_converted_and_order_pairing_is_announced(tmp_path, touched, capsys):
+    _, tracker = touched
+    _write_fcsv_ras(tmp_path / "image.fcsv", FIDUCIAL_NAMES, FIDUCIALS)
+    _write_csv(tmp_path / "tracker.csv", [""] * 6, tracker, columns=("x", "y", "z"))
+    out = tmp_path / "reg.json"
+    status = main(
+        [
+            "register",
+            "--image-fiducials",
+            str(tmp_path / "image.fcsv"),
+            "--tracker-fiducials",
+            str(tmp_path / "tracker.csv"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    assert "by order (no shared names)" in capsys.readouterr().out
+    reg = json.loads(out.read_text())
+    assert reg["inputs"]["image_file_coordinate_system"] == "RAS"
+    np.testing.assert_allclose(
+        apply_transform(np.array(reg["image_from_tracker"]), tracker), FIDUCIALS, atol=1.0
+    )
+    assert "predicted_tre_mm_at_tumour" not in reg
+
+
+def test_swapped_fiducials_are_reported(tmp_path, touched, capsys):
+    _, tracker = touched
+    write_markups_fiducials(tmp_path / "image.mrk.json", FIDUCIAL_NAMES, FIDUCIALS)
+    names = list(FIDUCIAL_NAMES)
+    names[0], names[5] = names[5], names[0]  # nasion and chin labelled the wrong way round
+    _write_csv(tmp_path / "tracker.csv", names, tracker)
+    out = tmp_path / "reg.json"
+    assert (
+        main(
+            [
+                "register",
+                "--image-fiducials",
+                str(tmp_path / "image.mrk.json"),
+                "--tracker-fiducials",
+                str(tmp_path / "tracker.csv"),
+                "--out",
+                str(out),
+                "--fle",
+                "0.25",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "WARNING: FRE" in printed and "nasion and chin look swapped" in printed
+    assert json.loads(out.read_text())["warnings"][0].startswith("FRE")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("plan-without-fle", "--plan needs --fle MM"),
+        ("count", "paired by order, but"),
+        ("collinear", "collinear"),
+        ("negative-fle", "--fle must be a non-negative number"),
+        ("zero-fle", "--fle must be > 0 mm"),
+        ("missing", "does not exist"),
+    ],
+)
+def test_register_refusals(tmp_path, touched, capsys, change, message):
+    _, tracker = touched
+    image_points = FIDUCIALS.copy()
+    if change == "collinear":
+        image_points = np.outer(np.arange(6.0), [10.0, 0.0, 3.0])
+    write_markups_fiducials(tmp_path / "image.mrk.json", FIDUCIAL_NAMES, image_points)
+    rows = tracker[:5] if change == "count" else tracker
+    _write_csv(tmp_path / "tracker.csv", [""] * len(rows), rows, columns=("x", "y", "z"))
+    args = [
+        "register",
+        "--image-fiducials",
+        str(tmp_path / "image.mrk.json"),
+        "--tracker-fiducials",
+        str(tmp_path / ("absent.csv" if change == "missing" else "tracker.csv")),
+        "--out",
+        str(tmp_path / "reg.json"),
+    ]
+    if change == "plan-without-fle":
+        args += ["--plan", str(make_plan(tmp_path / "plan"))]
+    if change == "negative-fle":
+        args += ["--fle", "-1"]
+    if change == "zero-fle":
+        args += ["--fle", "0"]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "reg.json").exists()
