@@ -21,6 +21,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("register", "register tracked fiducials to image fiducials; FRE and predicted TRE"),
     ("accuracy", "Monte Carlo accuracy study of a plan's fiducial layout (report, TRE maps)"),
     ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
+    ("phantom", "write the digital head-and-neck phantom (DICOM series + truth.json)"),
+    ("plan", "segment, mesh and save a Slicer-readable plan from a CT/MR or label maps"),
+    ("demo", "plan the bundled phantom and render its meshes to a PNG"),
 )
 
 

@@ -35,9 +35,11 @@ def assign_layers(segmentation: Segmentation) -> dict[str, int]:
     layers: dict[str, int] = {}
     for entry in segmentation.table:
         region = segmentation.regions[entry.name]
-        for index, layer in enumerate(occupied):
-            if not layer[region.slices][region.mask].any():
-                break
+        free = [
+            n for n, layer in enumerate(occupied) if not layer[region.slices][region.mask].any()
+        ]
+        if free:
+            index = free[0]
         else:
             occupied.append(np.zeros(shape, dtype=bool))
             index = len(occupied) - 1
@@ -147,7 +149,7 @@ def read_label_files(path: str | Path) -> tuple[Volume, Segmentation]:
         files = [source]
     else:
         raise InputError(f"label input {source} does not exist.")
-    volumes = []
+    volumes: list[tuple[Path, Volume]] = []
     for file in files:
         try:
             image = sitk.ReadImage(str(file))

@@ -58,7 +58,7 @@ def _image_data(block: np.ndarray) -> vtk.vtkImageData:
     scalars = numpy_support.numpy_to_vtk(block.ravel(), deep=False)
     scalars.SetName("mask")
     image.GetPointData().SetScalars(scalars)
-    image._numpy_reference = block  # type: ignore[attr-defined]  # keep the buffer alive
+    image._numpy_reference = block  # keep the buffer alive
     return image
 
 

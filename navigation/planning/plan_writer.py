@@ -167,7 +167,11 @@ def _write_meshes(
     image = volume.array if volume.modality.upper() != "LABEL" else None
     rows = []
     for entry in tqdm(
-        segmentation.table, desc="meshes", unit="label", leave=False, file=sys.stderr,
+        segmentation.table,
+        desc="meshes",
+        unit="label",
+        leave=False,
+        file=sys.stderr,
         disable=not progress,
     ):
         region = segmentation.regions[entry.name]
