@@ -1,16 +1,18 @@
 """Automatic detection of skin fiducial markers: bright, compact blobs of a known size.
 
 Candidates are the 26-connected components above ``threshold``. A component is a marker when
-its volume is 0.15-2.5x that of a sphere of the expected diameter, its bounding box is no
-larger than 1.5 diameters + 2 voxels along every axis, and (when the outside air is known) air
-outside the body lies within one diameter of it: markers sit on the skin, teeth and bone do
-not. Each marker's centre is the intensity-weighted centroid of ``max(I - T, 0)`` over its
-neighbourhood, with T halfway between the marker's level (90th percentile of its core) and its
-surroundings (the median of the voxels more than d/2 + 1.5 mm from its centre: mostly air; if
-the voxels above that T reach that far, as into fat in T1 MR, their 90th percentile):
+its volume is 0.15-2.5x that of a sphere of the expected diameter d, its bounding box is no
+larger than 1.5 d + 2 voxels along every axis, (when the outside air is known) air outside
+the body lies within d of it (markers sit on the skin; teeth and bone do not), and the voxels
+above its half level T stay within d/2 + 1.5 mm of its centre (a bright spot of bone
+continues into the bone).
+
+T lies halfway between the marker's level (90th percentile of its core) and its surroundings
+(the median of the voxels more than d/2 + 1.5 mm from its centre, mostly air; if the voxels
+above that T reach that far, as into fat in T1 MR, their 90th percentile). The centre is the
+intensity-weighted centroid of ``max(I - T, 0)`` over the voxels above T that touch the core:
 partial-volume voxels weigh by how much marker they hold, so the centroid is sub-voxel
-(< 0.15 mm on the phantom at 1 mm voxels). The voxels above T that
-touch the core form the marker's label.
+(< 0.15 mm on the phantom at 1 mm voxels). Those voxels form the marker's label.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def detect_fiducials(
         ).round(1)
         size_mm = np.array([s.stop - s.start for s in box]) * spacing_kji
         if not 0.15 * expected_mm3 <= volume <= 2.5 * expected_mm3:
-            if volume >= 0.05 * expected_mm3:
+            if 0.5 * expected_mm3 <= volume <= 5.0 * expected_mm3:
                 rejected.append(
                     f"blob at {where.tolist()} mm: {volume:.0f} mm3 is not marker-sized"
                 )
@@ -115,6 +117,9 @@ def detect_fiducials(
             keep = np.isin(parts, np.unique(parts[core_here & above])) & above
             if not (keep & shell).any():
                 break
+        if (keep & shell).any():
+            rejected.append(f"blob at {where.tolist()} mm: part of a larger bright structure")
+            continue
         weights = np.where(keep, values - half, 0.0)
         kji = np.argwhere(weights > 0)
         w = weights[weights > 0]

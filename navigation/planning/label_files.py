@@ -122,6 +122,14 @@ def _structure_name(path: Path) -> str:
     return path.stem
 
 
+def _values(array: np.ndarray) -> list[int]:
+    """The non-zero values of an integer array (few values: compare, faster than np.unique)."""
+    low, high = int(array.min()), int(array.max())
+    if low >= 0 and high <= 64:
+        return [v for v in range(1, high + 1) if (array == v).any()]
+    return [int(v) for v in np.unique(array) if v != 0]
+
+
 LABEL_SUFFIXES = (".nrrd", ".nii", ".nii.gz", ".mha", ".mhd")
 
 
@@ -149,7 +157,9 @@ def read_label_files(path: str | Path) -> tuple[Volume, Segmentation]:
         files = [source]
     else:
         raise InputError(f"label input {source} does not exist.")
-    volumes: list[tuple[Path, Volume]] = []
+    geometry: ImageGeometry | None = None
+    regions: dict[str, RegionMask] = {}
+    table: list[LabelEntry] = []
     for file in files:
         try:
             image = sitk.ReadImage(str(file))
@@ -159,18 +169,15 @@ def read_label_files(path: str | Path) -> tuple[Volume, Segmentation]:
         volume = Volume.from_sitk(image, modality="LABEL")
         if not np.issubdtype(volume.array.dtype, np.integer):
             raise InputError(f"{file} holds {volume.array.dtype} voxels; a label map is integer.")
-        if volumes and not _same_grid(volume.geometry, volumes[0][1].geometry):
+        if geometry is None:
+            geometry = volume.geometry
+        elif not _same_grid(volume.geometry, geometry):
             raise InputError(
-                f"{file} is on a different grid from {volumes[0][0]} (size, origin, spacing or "
+                f"{file} is on a different grid from {files[0]} (size, origin, spacing or "
                 "direction differ); label files of one plan must share one grid."
             )
-        volumes.append((file, volume))
-    geometry = volumes[0][1].geometry
-    regions: dict[str, RegionMask] = {}
-    table: list[LabelEntry] = []
-    for file, volume in volumes:
-        values = [int(v) for v in np.unique(volume.array) if v != 0]
-        if len(volumes) > 1 or len(values) <= 1:
+        values = _values(volume.array)
+        if len(files) > 1 or len(values) <= 1:
             names = [(_structure_name(file), volume.array != 0)]
         else:
             names = [(f"label_{v}", volume.array == v) for v in values]
@@ -179,11 +186,12 @@ def read_label_files(path: str | Path) -> tuple[Volume, Segmentation]:
                 raise InputError(f"two label files define {name!r}; rename one.")
             regions[name] = RegionMask.from_full(mask)
             table.append(LabelEntry(name, len(table) + 1, PALETTE[len(table) % len(PALETTE)]))
+    assert geometry is not None
     label_volume = Volume(
         np.zeros(geometry.shape_kji, dtype=np.uint8 if len(table) < 256 else np.uint16),
         geometry,
         "LABEL",
-        {"files": [str(f) for f, _v in volumes]},
+        {"files": [str(f) for f in files]},
     )
     for entry in table:
         region = regions[entry.name]

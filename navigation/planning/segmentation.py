@@ -3,10 +3,12 @@
 CT presets in Hounsfield units (:class:`CtPreset`):
 
 - ``skin`` (the body): HU > -500 (halfway between air and fat), largest 6-connected
-  component, holes filled slice by slice (so the airway and sinuses belong to the body);
+  component, holes filled slice by slice (so the airway and sinuses belong to the body; a head
+  holder pressed against the scalp stays attached and is reported as body);
 - ``bone``: HU > 300 inside the body, components under 0.05 ml dropped;
 - ``airway``: HU < -500 inside the filled body, components under 0.5 ml dropped;
-- ``fiducials``: bright compact skin markers (:mod:`fiducial_detection`), HU > 1500;
+- ``fiducials``: bright compact skin markers (:mod:`fiducial_detection`), HU > 2000 (above
+  cortical bone), next to outside air (HU > -1200: not the scanner's padding value);
 - ``tumour`` / ``node``: seeded region growing (:mod:`region_growing`) from an LPS seed.
 
 MR (:class:`MrPreset`, T1-like): the body by the isodata threshold (Ridler and Calvard 1978)
@@ -56,7 +58,7 @@ class CtPreset:
     body_hu: float = -500.0
     bone_hu: float = 300.0
     air_hu: float = -500.0
-    marker_hu: float = 1500.0
+    marker_hu: float = 2000.0
     marker_diameter_mm: float = 4.0
     min_bone_ml: float = 0.05
     min_airway_ml: float = 0.5
@@ -197,12 +199,15 @@ def segment_volume(
     else:
         tissue = np.percentile(array[body], 99.5)
         marker_threshold = float(tissue + 0.5 * (float(array.max()) - tissue))
+    outside = ~body
+    if isinstance(preset, CtPreset):
+        outside &= array > -1200  # air, not padding outside the reconstructed field
     fiducials = detect_fiducials(
         array,
         geometry,
         threshold=marker_threshold,
         diameter_mm=preset.marker_diameter_mm,
-        outside=~body,
+        outside=outside,
     )
     markers = np.zeros(geometry.shape_kji, dtype=bool)
     near_markers = np.zeros(geometry.shape_kji, dtype=bool)  # markers + 2 voxels
