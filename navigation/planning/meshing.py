@@ -23,6 +23,13 @@ to closed surface conversion):
 4. decimation to at most ``target_triangles`` with ``fast_simplification`` (quadric error
    metrics, Garland and Heckbert 1997; ~10x faster than vtkQuadricDecimation here);
 5. outward orientation (positive signed volume) and point normals (``vtkPolyDataNormals``).
+
+Voxels much finer than ``MeshOptions.contour_spacing_mm`` (1 mm by default) are first averaged
+in blocks of floor(contour_spacing / spacing) along each axis (0.5 mm pixels in pairs): the
+mask by majority, the image by its mean (the coarser voxel's partial volume). A 512x512x300
+CT's skin then makes ~0.3 M instead of ~1.2 M triangles before decimation to the same target,
+four times less smoothing and decimation work, for a surface that is decimated to ~1 mm edges
+anyway. Set ``contour_spacing_mm=0`` to contour at the native resolution.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class MeshOptions:
     strong_smoothing: tuple[int, float] = (20, 0.01)  # (iterations, pass band)
     light_smoothing: tuple[int, float] = (10, 0.1)
     target_triangles: int = 150_000
+    contour_spacing_mm: float = 1.0  # see the module docstring
 
 
 def _image_data(block: np.ndarray) -> vtk.vtkImageData:
@@ -67,17 +75,29 @@ def _signed_volume(points: np.ndarray, triangles: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
+def _block_mean(block: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Mean over non-overlapping factor-sized blocks (the block is edge-padded to fit)."""
+    pad = [(0, (-n) % f) for n, f in zip(block.shape, factors, strict=True)]
+    block = np.pad(block, pad, mode="edge") if any(p for _a, p in pad) else block
+    k, j, i = (n // f for n, f in zip(block.shape, factors, strict=True))
+    fk, fj, fi = factors
+    return block.reshape(k, fk, j, fj, i, fi).mean(axis=(1, 3, 5), dtype=np.float32)
+
+
 def _field(
     region: RegionMask,
     image: np.ndarray | None,
     level: SurfaceLevel | None,
     geometry: ImageGeometry,
+    factors: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The signed field (float32, (k, j, i)) around ``region`` and its block's (k, j, i) origin
-    in the full grid (may be -1 where the block extends beyond the image)."""
+    """The signed field (float32, (k, j, i)) around ``region``, averaged over ``factors``
+    voxels per axis, with one shell of negative voxels around it; and the full-grid (k, j, i)
+    index of the field's voxel (1, 1, 1)'s first fine voxel."""
     shape = geometry.shape_kji
-    grown = [
-        (max(s.start - 1, 0), min(s.stop + 1, n)) for s, n in zip(region.slices, shape, strict=True)
+    grown = [  # one (averaged) voxel of margin around the label
+        (max(s.start - f, 0), min(s.stop + f, n))
+        for s, n, f in zip(region.slices, shape, factors, strict=True)
     ]
     where = tuple(slice(a, b) for a, b in grown)
     mask = np.zeros([b - a for a, b in grown], dtype=bool)
@@ -85,9 +105,8 @@ def _field(
         slice(s.start - a, s.stop - a) for s, (a, _b) in zip(region.slices, grown, strict=True)
     )
     mask[inner] = region.mask
-    if image is None or level is None:
-        field = mask.astype(np.float32) - np.float32(0.5)
-    else:
+    values: np.ndarray | None = None
+    if image is not None and level is not None:
         if level.smoothing_mm > 0:
             sigma = level.smoothing_mm / geometry.spacing_mm[::-1]
             margin = np.ceil(4 * sigma).astype(int)
@@ -102,18 +121,43 @@ def _field(
                 tuple(slice(a - w, b - w) for (a, b), (w, _x) in zip(grown, wide, strict=True))
             ]
         else:
-            values = np.asarray(image[where], dtype=np.float32)
-        field = values - np.float32(level.threshold)
+            values = np.array(image[where], dtype=np.float32)  # a copy: the input stays intact
+        values -= np.float32(level.threshold)
         if not level.bright:
-            field = -field
+            np.negative(values, out=values)
+    fraction = mask.astype(np.float32)
+    if np.any(factors > 1):
+        fraction = _block_mean(mask, factors)
+        if values is None:
+            mask = fraction > 0.5
+        else:  # blocks partly in the label: the image's mean decides, as partial volume does
+            values = _block_mean(values, factors)
+            mask = (fraction >= 1.0) | ((fraction > 0.0) & (values > 0))
+    if values is None:
+        values = fraction - np.float32(0.5)
+    else:
+        # Where the image disagrees with the mask (holes the label filled, majority vs mean
+        # after averaging), the mask decides the sign and the magnitude is the mask's own
+        # (|2 fraction - 1|, at least 0.1, times the block's typical |I - T|): vertices there
+        # fall back to the mask's halfway placement instead of piling up on a voxel centre.
+        disagree = mask != (values > 0)
+        if disagree.any():
+            scale = np.float32(np.median(np.abs(values.ravel()[::97])) + 1e-6)
+            weight = np.maximum(np.abs(2.0 * fraction[disagree] - 1.0), 0.1) * scale
+            values[disagree] = np.where(mask[disagree], weight, -weight)
         tiny = np.float32(1e-3)
-        field = np.where(mask, np.maximum(field, tiny), np.minimum(field, -tiny))
-    field = np.pad(field, 1, mode="edge")
-    shell = np.ones(field.shape, dtype=bool)
-    shell[1:-1, 1:-1, 1:-1] = False
-    field[shell] = -np.abs(field[shell])
-    origin_kji = np.array([a for a, _b in grown]) - 1
-    return np.ascontiguousarray(field, dtype=np.float32), origin_kji
+        np.maximum(values, tiny, out=values, where=mask)
+        np.minimum(values, -tiny, out=values, where=~mask)
+    field = np.full([n + 2 for n in values.shape], -1.0, dtype=np.float32)
+    field[1:-1, 1:-1, 1:-1] = values
+    for axis in range(3):  # the shell just outside each face: negative, mirroring the face
+        for side, face in ((0, 0), (-1, -1)):
+            target = [slice(1, -1)] * 3
+            target[axis] = slice(side, side + 1) if side == 0 else slice(-1, None)
+            source = [slice(None)] * 3
+            source[axis] = slice(face, face + 1) if face == 0 else slice(-1, None)
+            field[tuple(target)] = -np.abs(values[tuple(source)])
+    return field, np.array([a for a, _b in grown])
 
 
 def mesh_region(
@@ -133,7 +177,9 @@ def mesh_region(
     options = options or MeshOptions()
     if region.voxel_count == 0:
         return pv.PolyData()
-    block, origin_kji = _field(region, image, level, geometry)
+    spacing_kji = geometry.spacing_mm[::-1]
+    factors = np.maximum((options.contour_spacing_mm / spacing_kji + 1e-6).astype(int), 1)
+    block, first_kji = _field(region, image, level, geometry, factors)
     contour = vtk.vtkFlyingEdges3D()
     contour.SetInputData(_image_data(block))
     contour.SetValue(0, 0.0)
@@ -143,7 +189,9 @@ def mesh_region(
     contour.Update()
     surface = pv.wrap(contour.GetOutput())
     ijk = np.asarray(surface.points, dtype=np.float64)
-    ijk += origin_kji[::-1].astype(np.float64)
+    # field index p holds fine voxels first + (p - 1) * f ... + f - 1: its centre's index
+    factors_ijk = factors[::-1].astype(np.float64)
+    ijk = (ijk - 1.0) * factors_ijk + (factors_ijk - 1.0) / 2.0 + first_kji[::-1]
     surface.points = geometry.ijk_to_lps(ijk)
     light = image is not None and level is not None and level.smoothing_mm == 0
     iterations, pass_band = options.light_smoothing if light else options.strong_smoothing

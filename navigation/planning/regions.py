@@ -2,8 +2,9 @@
 
 A :class:`RegionMask` keeps a structure's voxels as a boolean block plus the block's (k, j, i)
 offset in the full grid, so a 4-mm marker or a tumour costs kilobytes, not the whole volume.
-Connected components use ``cc3d`` (connected-components-3d) and hole filling ``fill_voids``:
-on a 512x512x300 mask they take ~0.3 s where scipy.ndimage and SimpleITK take 2-7 s.
+Connected components use ``cc3d`` (connected-components-3d), their sizes ``fastremap`` and hole
+filling ``fill_voids``: on a 512x512x300 mask they take ~0.3 s each where scipy.ndimage and
+SimpleITK take 2-7 s.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import cc3d
+import fastremap
 import fill_voids
 import numpy as np
 
@@ -76,14 +78,22 @@ class SurfaceLevel:
     smoothing_mm: float = 0.0
 
 
+def _components(
+    mask: np.ndarray, connectivity: Literal[6, 18, 26]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Component labels of a mask and (labels, sizes) of its components (fastremap counts)."""
+    labels = cc3d.connected_components(mask, connectivity=connectivity)
+    values, sizes = fastremap.unique(labels, return_counts=True)
+    keep = values != 0
+    return labels, values[keep], sizes[keep]
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 6-connected component of a boolean (k, j, i) mask (empty stays empty)."""
-    labels, count = cc3d.connected_components(mask, connectivity=6, return_N=True)
-    if count == 0:
+    labels, values, sizes = _components(mask, 6)
+    if values.size == 0:
         return np.zeros_like(mask, dtype=bool)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    sizes[0] = 0
-    return labels == np.argmax(sizes)
+    return labels == values[np.argmax(sizes)]
 
 
 def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
@@ -101,4 +111,8 @@ def remove_small_components(
     """Drop connected components smaller than ``min_voxels`` voxels."""
     if min_voxels <= 1:
         return np.asarray(mask, dtype=bool)
-    return cc3d.dust(mask, threshold=min_voxels, connectivity=connectivity, in_place=False) > 0
+    labels, values, sizes = _components(mask, connectivity)
+    small = values[sizes < min_voxels]
+    if small.size:
+        labels = fastremap.mask(labels, small.tolist(), in_place=True)
+    return labels > 0

@@ -45,8 +45,11 @@ def test_vertices_land_on_the_sphere_in_lps_with_any_direction_matrix(flip):
 def test_decimation_reaches_the_target_and_empty_masks_give_empty_meshes(tmp_path):
     geometry = ImageGeometry((60, 60, 60), np.zeros(3), np.full(3, 0.5))
     _image, region = _sphere_image(geometry, geometry.ijk_to_lps([30, 30, 30]), 12.0)
-    full = mesh_region(region, geometry)
-    small = mesh_region(region, geometry, options=MeshOptions(target_triangles=2000))
+    native = MeshOptions(contour_spacing_mm=0.0)
+    full = mesh_region(region, geometry, options=native)
+    small = mesh_region(
+        region, geometry, options=MeshOptions(target_triangles=2000, contour_spacing_mm=0.0)
+    )
     assert full.n_cells > 10_000 and small.n_cells <= 2000
     radial = np.linalg.norm(np.asarray(small.points) - geometry.ijk_to_lps([30, 30, 30]), axis=1)
     assert np.abs(radial - 12.0).max() < 0.3  # 0.6 voxel after 10x decimation
@@ -60,3 +63,26 @@ def test_decimation_reaches_the_target_and_empty_masks_give_empty_meshes(tmp_pat
     np.testing.assert_allclose(pv.read(tmp_path / "s.stl").bounds, small.bounds, atol=1e-4)
     with pytest.raises(InputError, match=r"must end in .vtp or .stl"):
         save_mesh(small, tmp_path / "s.obj")
+
+
+def test_fine_voxels_are_contoured_on_a_coarser_grid_without_losing_the_surface():
+    """0.5 mm voxels, contour spacing 1 mm: 2x2x2 blocks averaged, a quarter of the
+    triangles, vertices still within half a (fine) voxel of the sphere."""
+    geometry = ImageGeometry((80, 80, 80), np.array([-20.0, 5.0, 7.0]), np.full(3, 0.5))
+    centre = geometry.ijk_to_lps([41.3, 38.6, 40.2])
+    image, region = _sphere_image(geometry, centre, 12.0)
+    fine = mesh_region(
+        region,
+        geometry,
+        image=image,
+        level=SurfaceLevel(0.5),
+        options=MeshOptions(contour_spacing_mm=0.0),
+    )
+    before = image.copy()
+    coarse = mesh_region(region, geometry, image=image, level=SurfaceLevel(0.5))
+    np.testing.assert_array_equal(image, before)  # the float32 input is not modified
+    assert coarse.n_cells < 0.35 * fine.n_cells
+    for mesh in (fine, coarse):
+        radial = np.linalg.norm(np.asarray(mesh.points) - centre, axis=1)
+        assert np.abs(radial - 12.0).max() < 0.25
+        np.testing.assert_allclose(np.asarray(mesh.points).mean(axis=0), centre, atol=0.05)
