@@ -28,8 +28,11 @@ class RegionMask:
     mask: np.ndarray
 
     @classmethod
-    def from_full(cls, full: np.ndarray) -> RegionMask:
-        """Crop a full-grid boolean mask to its bounding box (empty gives a 0-size block)."""
+    def from_full(
+        cls, full: np.ndarray, offset_kji: tuple[int, int, int] = (0, 0, 0)
+    ) -> RegionMask:
+        """Crop a boolean mask to its bounding box (empty gives a 0-size block); the mask
+        itself sits at ``offset_kji`` in the full grid (default: it is the full grid)."""
         full = np.asarray(full, dtype=bool)
         spans = []
         for axis in range(3):
@@ -37,7 +40,8 @@ class RegionMask:
             hit = np.flatnonzero(full.any(axis=other))
             spans.append((int(hit[0]), int(hit[-1]) + 1) if hit.size else (0, 0))
         block = full[tuple(slice(a, b) for a, b in spans)]
-        return cls((spans[0][0], spans[1][0], spans[2][0]), np.ascontiguousarray(block))
+        k, j, i = (int(a) + int(o) for (a, _b), o in zip(spans, offset_kji, strict=True))
+        return cls((k, j, i), np.ascontiguousarray(block))
 
     @property
     def slices(self) -> tuple[slice, slice, slice]:

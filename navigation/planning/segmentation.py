@@ -224,18 +224,20 @@ def segment_volume(
         warnings.append("no fiducial markers found")
 
     if isinstance(preset, CtPreset):
-        step("bone")
-        bone = (array > preset.bone_hu) & body & ~near_markers
+        step("bone")  # within the body's bounding box: less work than the whole volume
+        box, inside = regions[SKIN].slices, regions[SKIN].mask
+        offset = regions[SKIN].offset_kji
+        bone = (array[box] > preset.bone_hu) & inside & ~near_markers[box]
         bone = remove_small_components(bone, int(np.ceil(preset.min_bone_ml / voxel_ml)))
-        regions[BONE] = RegionMask.from_full(bone)
+        regions[BONE] = RegionMask.from_full(bone, offset)
         levels[BONE] = SurfaceLevel(preset.bone_hu)
         table.append(canonical_entry(BONE))
         step("airway")
-        airway = (array < preset.air_hu) & body
+        air = RegionMask.from_full((array[box] < preset.air_hu) & inside, offset)
         airway = remove_small_components(
-            airway, int(np.ceil(preset.min_airway_ml / voxel_ml)), connectivity=6
+            air.mask, int(np.ceil(preset.min_airway_ml / voxel_ml)), connectivity=6
         )
-        regions[AIRWAY] = RegionMask.from_full(airway)
+        regions[AIRWAY] = RegionMask.from_full(airway, air.offset_kji)
         levels[AIRWAY] = SurfaceLevel(preset.air_hu, bright=False)
         table.append(canonical_entry(AIRWAY))
 
