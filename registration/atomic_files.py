@@ -15,6 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()  # read once at import (os.umask can only be read by setting it)
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once at import (os.umask can only be read by setting it)
 
@@ -39,6 +48,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
         yield tmp
@@ -81,6 +91,7 @@ def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -
             f"{target} already exists; choose another output folder or pass --overwrite."
         )
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; others may read the finished folder
     try:
         yield tmp
         if target.exists():
