@@ -39,7 +39,13 @@ from numpy.typing import ArrayLike
 from registration.checks import Float64Array, InputError, check_positive
 from registration.transforms import check_rigid
 from rendering.camera_model import CameraModel
-from rendering.rasterizer import NEAR_MM, bucket_triangles, project_to_grid, rasterize, ray_hit
+from rendering.rasterizer import (
+    NEAR_MM,
+    bucket_triangles,
+    project_to_grid,
+    rasterize_into,
+    ray_hit,
+)
 from rendering.surface_mesh import SurfaceMesh
 
 #: Vertex status codes in :attr:`Visibility.status`.
@@ -126,6 +132,25 @@ def compute_visibility(
         inverse of ``image_from_camera``).
     Returns a :class:`Visibility`; see the module docstring for the method.
     """
+    grid = camera.pinhole_grid()
+    inverse_depth = np.empty((grid.height, grid.width), dtype=np.float32)
+    triangle_id = np.empty((grid.height, grid.width), dtype=np.int32)
+    return visibility_into(
+        mesh, camera, camera_from_image, inverse_depth, triangle_id, options=options
+    )
+
+
+def visibility_into(
+    mesh: SurfaceMesh,
+    camera: CameraModel,
+    camera_from_image: ArrayLike,
+    inverse_depth: np.ndarray,
+    triangle_id: np.ndarray,
+    *,
+    options: VisibilityOptions | None = None,
+) -> Visibility:
+    """:func:`compute_visibility` reusing preallocated (H, W) float32 and int32 buffers of
+    ``camera.pinhole_grid()``'s size (filled with the nearest-surface buffers on return)."""
     opts = options or VisibilityOptions()
     pose = check_rigid(camera_from_image, "camera_from_image")
     grid = camera.pinhole_grid()
@@ -137,7 +162,16 @@ def compute_visibility(
         k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2],
         grid.offset_x, grid.offset_y, 1.0,
     )  # fmt: skip
-    _, triangle_id = rasterize(grid_xy, cam, mesh.triangles, grid.width, grid.height)
+    if inverse_depth.shape != (grid.height, grid.width) or triangle_id.shape != (
+        grid.height,
+        grid.width,
+    ):
+        raise InputError(
+            f"visibility buffers must have the pinhole grid's shape {(grid.height, grid.width)}."
+        )
+    rasterize_into(
+        grid_xy, cam, mesh.triangles, inverse_depth, triangle_id, numba.get_num_threads()
+    )
     k1, k2, p1, p2, k3 = camera.intrinsics.distortion
     width, height = camera.image_size_px
     status, uv, cos_view = _classify(
