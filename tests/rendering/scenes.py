@@ -138,3 +138,123 @@ def corrugated_scene(spacing_mm: float = 0.5, half_size_mm: float = 40.0) -> Sur
     normals = np.concatenate([sheet_normals, np.asarray(sphere.point_data["Normals"], float)])
     triangles = np.concatenate([grid_triangles(count, count), sphere_faces])
     return SurfaceMesh(vertices, triangles, normals)
+
+
+# --- the glowing bump: analytic truth for the mapping tests -------------------------------------
+
+PATCH_RADIUS_MM = 10.0
+PATCH_BLUR_MM = 1.0
+PATCH_PEAK = 1.0
+PATCH_BACKGROUND = 0.25
+
+
+def true_positive_radius(sbr: float = 2.0) -> float:
+    """Distance from the apex where the true emission over the background equals ``sbr``:
+    b + (p - b) erfc(u) / 2 = sbr * b, so
+    d* = R + sqrt(2) sigma erfcinv(2 (sbr - 1) b / (p - b))."""
+    from scipy.special import erfcinv
+
+    b, p = PATCH_BACKGROUND, PATCH_PEAK
+    return PATCH_RADIUS_MM + np.sqrt(2.0) * PATCH_BLUR_MM * float(
+        erfcinv(2.0 * (sbr - 1.0) * b / (p - b))
+    )
+
+
+class BumpScene:
+    """The tissue sheet with a glowing bump, placed in the image frame by a fixed rigid
+    transform (so nothing is axis-aligned by luck)."""
+
+    def __init__(self, spacing_mm: float = 0.5, half_size_mm: float = 60.0, emission=None):
+        from registration.transforms import make_rigid, rotation_about
+        from rendering.nir_camera import glowing_patch_emission
+
+        self.vertices, self.triangles, self.normals = bump_surface(spacing_mm, half_size_mm)
+        self.apex = np.array([0.0, 0.0, float(bump_height(0.0, 0.0))])
+        self.distance_to_apex = np.linalg.norm(self.vertices - self.apex, axis=1)
+        self.image_from_scene = make_rigid(
+            rotation_about([0.3, -1.0, 0.4], 57.0), [12.0, -140.0, 35.0]
+        )
+        self.mesh = placed_mesh(self.vertices, self.triangles, self.normals, self.image_from_scene)
+        if emission is None:
+            emission = glowing_patch_emission(
+                self.distance_to_apex - PATCH_RADIUS_MM,
+                peak=PATCH_PEAK,
+                background=PATCH_BACKGROUND,
+                blur_mm=PATCH_BLUR_MM,
+            )
+        self.emission = emission
+        self.tumour = self.distance_to_apex <= PATCH_RADIUS_MM
+
+    def camera_pose(
+        self, distance_mm: float, tilt_deg: float, azimuth_deg: float, target=(0.0, 0.0)
+    ) -> np.ndarray:
+        """image_from_camera looking at the sheet point above ``target`` (x, y; default the
+        apex) from ``distance_mm``, tilted ``tilt_deg`` from the sheet's normal towards
+        azimuth ``azimuth_deg``."""
+        from rendering.nir_camera import image_from_camera_looking_at
+
+        tilt, azimuth = np.radians(tilt_deg), np.radians(azimuth_deg)
+        direction = np.array(
+            [np.sin(tilt) * np.cos(azimuth), np.sin(tilt) * np.sin(azimuth), np.cos(tilt)]
+        )
+        aim = np.array([target[0], target[1], float(bump_height(target[0], target[1]))])
+        position = aim + distance_mm * direction
+        image_from_scene = self.image_from_scene
+        up = np.cross(direction, [np.cos(azimuth + 1.0), np.sin(azimuth + 1.0), 0.0])
+        return image_from_camera_looking_at(
+            apply_transform(image_from_scene, position),
+            apply_transform(image_from_scene, aim),
+            up_in_image=image_from_scene[:3, :3] @ up,
+        )
+
+    def true_boundary(self, radius_mm: float, samples: int = 4000) -> np.ndarray:
+        """(samples, 3) points (scene frame) on the surface at distance ``radius_mm`` from
+        the apex: the true boundary curve of the positive region."""
+        from scipy.optimize import brentq
+
+        points = []
+        for phi in np.linspace(0.0, 2 * np.pi, samples, endpoint=False):
+            c, s = np.cos(phi), np.sin(phi)
+
+            def gap(rho, c=c, s=s):
+                x, y = rho * c, rho * s
+                return np.linalg.norm([x, y, bump_height(x, y) - self.apex[2]]) - radius_mm
+
+            rho = brentq(gap, 0.0, 2.0 * radius_mm, xtol=1e-10)
+            points.append([rho * c, rho * s, bump_height(rho * c, rho * s)])
+        return np.array(points)
+
+
+def mapped_boundary(vertices, triangles, sbr, threshold) -> np.ndarray:
+    """Points where the per-vertex SBR crosses ``threshold`` along mesh edges (linear
+    interpolation between two seen vertices on either side): the mapped boundary curve."""
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    a, b = sbr[edges[:, 0]], sbr[edges[:, 1]]
+    crossing = np.isfinite(a) & np.isfinite(b) & ((a >= threshold) != (b >= threshold))
+    a, b, e = a[crossing], b[crossing], edges[crossing]
+    fraction = ((threshold - a) / (b - a))[:, None]
+    return vertices[e[:, 0]] + fraction * (vertices[e[:, 1]] - vertices[e[:, 0]])
+
+
+def boundary_errors(mapped: np.ndarray, true_curve: np.ndarray) -> tuple[float, float]:
+    """Mean distance mapped -> true curve and true curve -> mapped points (mm)."""
+    from scipy.spatial import cKDTree
+
+    forward = cKDTree(true_curve).query(mapped)[0].mean()
+    backward = cKDTree(mapped).query(true_curve)[0].mean()
+    return float(forward), float(backward)
+
+
+def kabsch(points_in_b: np.ndarray, points_in_a: np.ndarray) -> np.ndarray:
+    """a_from_b least-squares rigid fit (Arun 1987 with Umeyama's reflection fix); a test
+    helper until the registration slice lands on main."""
+    cb, ca = points_in_b.mean(0), points_in_a.mean(0)
+    h = (points_in_b - cb).T @ (points_in_a - ca)
+    u, _, vt = np.linalg.svd(h)
+    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))])
+    rotation = vt.T @ d @ u.T
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = ca - rotation @ cb
+    return pose
