@@ -110,7 +110,7 @@ def write_fluorescence_png(
     poly = fluorescence_polydata(mesh, fused, background_mean=background_mean, thresholds=limits)
     plotter = pyvista.Plotter(off_screen=True, window_size=list(window_size))
     try:
-        plotter.set_background("white")
+        plotter.set_background("white")  # type: ignore[arg-type]
         plotter.add_mesh(
             poly,
             scalars="fluorescence_sbr",

@@ -174,8 +174,8 @@ def test_uniform_surface_is_flat_after_correction():
 
 def test_fused_views_leave_no_seam():
     """Five partly overlapping views of a uniform 280 mm bump surface fused; the light model
-    is deliberately not the corrector's (the simulated excitation falls off as r^-1.8 and cos^1.2, the mapper corrects
-    r^2 and cos^1), so every view carries its own bias.
+    is deliberately not the corrector's (the simulated excitation falls off as r^-1.8 and
+    cos^1.2, the mapper corrects r^2 and cos^1), so every view carries its own bias.
 
     Seam discontinuity of view k: over the mesh edges (i, j) that cross view k's footprint (i
     sampled by view k, j not, both in the fused map), the mean of (f_i - f_j), over the mean
