@@ -62,11 +62,20 @@ class PinholeGrid:
 class CameraModel:
     """A calibrated OpenCV camera: intrinsics plus cached undistortion tables.
 
-    Build with ``CameraModel(intrinsics)`` or :meth:`load` (the calibration JSON).
+    Build with ``CameraModel(intrinsics)`` or :meth:`load` (the calibration JSON). A non-zero
+    skew is refused: OpenCV's model has none.
     """
 
     intrinsics: CameraIntrinsics
     _cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        skew = float(self.intrinsics.camera_matrix[0, 1])
+        if skew != 0.0:
+            raise InputError(
+                f"camera_matrix has skew {skew:g}; OpenCV's pinhole model (and cv2.projectPoints, "
+                "which ignores it) has none. Recalibrate with OpenCV or set the skew to 0."
+            )
 
     @classmethod
     def load(cls, path: str) -> CameraModel:

@@ -96,7 +96,6 @@ def ray_cast_occluded(mesh: SurfaceMesh, camera_from_image, indices) -> np.ndarr
     poly.SetPolys(cells)
     tree = vtk.vtkOBBTree()
     tree.SetDataSet(poly)
-    tree.SetTolerance(1e-9)
     tree.BuildLocator()
     hits = vtk.vtkPoints()
     ids = vtk.vtkIdList()
@@ -116,7 +115,9 @@ def camera_from_image_of(image_from_camera) -> np.ndarray:
     return invert_rigid(image_from_camera)
 
 
-def corrugated_scene(spacing_mm: float = 0.5, half_size_mm: float = 40.0) -> SurfaceMesh:
+def corrugated_scene(
+    spacing_mm: float = 0.5, half_size_mm: float = 40.0, sphere_resolution: int = 120
+) -> SurfaceMesh:
     """A self-occluding test mesh in its own frame: a sheet with deep ridges
     z = 8 sin(2 pi x / 20) (normals +z side), plus a sphere (r 12 mm) floating 35 mm above it,
     overlapping, triangle soup with outward normals. Concave everywhere between the ridges."""
@@ -131,7 +132,10 @@ def corrugated_scene(spacing_mm: float = 0.5, half_size_mm: float = 40.0) -> Sur
     sheet_normals /= np.linalg.norm(sheet_normals, axis=1)[:, None]
     sheet = np.stack([x, y, z], -1).reshape(-1, 3)
     sphere = pyvista.Sphere(
-        radius=12.0, center=(5.0, 0.0, 35.0), theta_resolution=120, phi_resolution=120
+        radius=12.0,
+        center=(5.0, 0.0, 35.0),
+        theta_resolution=sphere_resolution,
+        phi_resolution=sphere_resolution,
     ).compute_normals(point_normals=True)
     sphere_faces = np.asarray(sphere.faces).reshape(-1, 4)[:, 1:] + len(sheet)
     vertices = np.concatenate([sheet, np.asarray(sphere.points, float)])
