@@ -44,7 +44,7 @@ def test_holds_the_end_within_the_extrapolation_limit_and_refuses_beyond():
     track = PoseTrack(np.array([0.0, 0.02]), poses, max_extrapolation_s=0.01)
     np.testing.assert_allclose(track.at(0.029), poses[1])
     np.testing.assert_allclose(track.at(-0.005), poses[0])
-    with pytest.raises(InputError, match="extrapolation is limited to 0.01 s"):
+    with pytest.raises(InputError, match=r"extrapolation is limited to 0\.01 s"):
         track.at(0.031)
     with pytest.raises(InputError, match=r"track covers \[0.000000, 0.020000\]"):
         track.at(-0.5)
@@ -55,7 +55,7 @@ def test_refuses_to_interpolate_across_a_gap():
     track = PoseTrack(np.array([0.0, 0.01, 0.5]), poses, max_gap_s=0.1)
     track.at(0.005)
     track.at(0.5)  # on a sample: fine even next to the gap
-    with pytest.raises(InputError, match="0.490 s gap"):
+    with pytest.raises(InputError, match=r"0\.490 s gap"):
         track.at(0.2)
 
 

@@ -46,7 +46,7 @@ def test_projection_with_other_coefficients_and_skew_refused(rng):
         np.array([[900.0, 1.5, 320.0], [0.0, 880.0, 250.0], [0.0, 0.0, 1.0]]), np.zeros(5),
         (640, 480),
     )  # fmt: skip
-    with pytest.raises(InputError, match="skew 1.5"):
+    with pytest.raises(InputError, match=r"skew 1\.5"):
         CameraModel(skewed)
 
 

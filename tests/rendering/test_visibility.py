@@ -28,8 +28,8 @@ def test_no_occluded_vertex_is_visible_on_a_concave_mesh(position):
     obliquely: every vertex the ray caster finds occluded must not be visible; agreement on
     all front-facing in-view vertices is exact here (>= 99.9 % asserted)."""
     mesh = scenes.corrugated_scene(1.0, sphere_resolution=70)
-    camera_from_image = invert_rigid(image_from_camera_looking_at(position, (0, 0, 0),
-                                                                  up_in_image=(0, 1, 0)))  # fmt: skip
+    image_from_camera = image_from_camera_looking_at(position, (0, 0, 0), up_in_image=(0, 1, 0))
+    camera_from_image = invert_rigid(image_from_camera)
     visibility = compute_visibility(mesh, scenes.camera(), camera_from_image)
     candidates = np.flatnonzero(np.isin(visibility.status, (VISIBLE, OCCLUDED)))
     occluded_by_rays = scenes.ray_cast_occluded(mesh, camera_from_image, candidates)
