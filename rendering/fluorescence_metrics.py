@@ -90,8 +90,8 @@ def ring_mask(
     """(N,) bool: vertices whose distance to the target region lies in [inner_mm, outer_mm].
 
     target_mask : (N,) bool, the target vertices (e.g. the tumour label on the model).
-    geodesic : distance along the surface (Dijkstra on mesh edges, slightly longer than the
-        true geodesic on coarse meshes) if True, else straight-line distance in mm.
+    geodesic : distance along the surface (Dijkstra on mesh edges and chords across them, a
+        few per cent longer than the true geodesic) if True, else straight-line distance, mm.
     The target's own vertices are never in the ring.
     """
     target = _mask(target_mask, mesh.vertex_count, "target_mask")

@@ -122,10 +122,23 @@ def write_fluorescence_png(
                 limits.close_sbr: f"close {limits.close_sbr:g}",
                 limits.positive_sbr: f"positive {limits.positive_sbr:g}",
             },
-            scalar_bar_args={"title": "SBR", "color": "black", "n_labels": 5},
+            scalar_bar_args={
+                "title": "SBR",
+                "color": "black",
+                "n_labels": 5,
+                "vertical": True,
+                "position_x": 0.84,
+                "position_y": 0.15,
+                "height": 0.7,
+                "width": 0.07,
+            },
         )
         plotter.add_text(CAPTION + f"\nthresholds: {limits.source}", font_size=9, color="black")
-        plotter.camera_position = camera_position or _default_view(mesh, fused)
+        if camera_position is None:
+            plotter.camera_position = _default_view(mesh, fused)
+            plotter.reset_camera()
+        else:
+            plotter.camera_position = camera_position
         image = np.asarray(plotter.screenshot(return_img=True))
     finally:
         plotter.close()

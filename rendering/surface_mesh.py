@@ -109,12 +109,26 @@ class SurfaceMesh:
         return mesh
 
     def edge_graph(self) -> sparse.csr_matrix:
-        """(N, N) sparse symmetric matrix of edge lengths in mm (for geodesic distances)."""
+        """(N, N) sparse symmetric matrix of path lengths in mm for geodesic distances.
+
+        Holds the mesh edges plus, for each edge shared by two triangles, the straight chord
+        between the two opposite vertices: shortest paths then need not zig-zag along edges
+        (on a regular triangulated grid the Dijkstra overestimate drops from up to 41 % to
+        about 3 %).
+        """
         if "edges" not in self._cache:
             t = self.triangles
             a = np.concatenate([t[:, 0], t[:, 1], t[:, 2]])
             b = np.concatenate([t[:, 1], t[:, 2], t[:, 0]])
-            lengths = np.linalg.norm(self.vertices_in_image[a] - self.vertices_in_image[b], axis=1)
+            opposite = np.concatenate([t[:, 2], t[:, 0], t[:, 1]])
+            key = np.minimum(a, b).astype(np.int64) * self.vertex_count + np.maximum(a, b)
+            order = np.argsort(key, kind="stable")
+            shared = np.flatnonzero(key[order][1:] == key[order][:-1])
+            first, second = opposite[order][shared], opposite[order][shared + 1]
+            a = np.concatenate([a, first])
+            b = np.concatenate([b, second])
+            v = self.vertices_in_image
+            lengths = np.linalg.norm(v[a] - v[b], axis=1)
             n = self.vertex_count
             graph = sparse.coo_matrix((lengths, (a, b)), shape=(n, n)).tocsr()
             graph = graph.maximum(graph.T).tocsr()
