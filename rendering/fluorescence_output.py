@@ -136,7 +136,7 @@ def write_fluorescence_png(
         plotter.add_text(CAPTION + f"\nthresholds: {limits.source}", font_size=9, color="black")
         if camera_position is None:
             plotter.camera_position = _default_view(mesh, fused)
-            plotter.reset_camera()
+            plotter.reset_camera()  # type: ignore[call-arg]
         else:
             plotter.camera_position = camera_position
         image = np.asarray(plotter.screenshot(return_img=True))

@@ -51,7 +51,7 @@ def test_vtp_round_trip(tmp_path, half_seen):
     assert set(np.unique(flags)) == {-1, 0, 2}
     assert read.field_data["positive_sbr"][0] == 2.0
     assert "device-specific" in str(read.field_data["thresholds_source"][0])
-    with pytest.raises(InputError, match="written as .vtp"):
+    with pytest.raises(InputError, match=r"written as \.vtp"):
         write_fluorescence_vtp(tmp_path / "x.vtk", mesh, fused)
 
 

@@ -47,7 +47,7 @@ def test_excitation_falls_with_distance_and_incidence(plane):
     sensor = NirSensorModel(supersample=1, psf_sigma_px=0.0)
     emission = np.ones(plane.vertex_count)
     camera = scenes.camera()
-    cx, cy = (int(round(c)) for c in camera.intrinsics.camera_matrix[:2, 2])
+    cx, cy = (round(float(c)) for c in camera.intrinsics.camera_matrix[:2, 2])
 
     def centre(pose):
         frame = render_nir_frame(plane, emission, camera, pose, sensor=sensor)
