@@ -186,7 +186,7 @@ def _trace(
         mesh.vertices_in_image, rotation, np.ascontiguousarray(camera_from_image[:3, 3]),
         k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2], grid.offset_x, grid.offset_y, grid.scale,
     )  # fmt: skip
-    _, triangle_id = rasterize(grid_xy, cam, mesh.triangles, grid.width, grid.height)
+    _, triangle_id, _ = rasterize(grid_xy, mesh.triangles, grid.width, grid.height)
     normals = np.ascontiguousarray(mesh.normals @ rotation.T)
     lens = np.array([k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2], grid.offset_x, grid.offset_y])
     return _shade(

@@ -29,10 +29,11 @@ NEAR_MM = 1.0
 def project_to_grid(
     vertices, rotation, translation, fx, fy, skew, cx, cy, offset_x, offset_y, scale
 ):
-    """Camera-frame points (N, 3) and pinhole grid coordinates (N, 2) of image-frame vertices."""
+    """Camera-frame points (N, 3) and screen coordinates (N, 3) of image-frame vertices: pinhole
+    grid coordinates (gx, gy) and inverse depth 1/z; NaN for vertices at z <= NEAR_MM."""
     n = vertices.shape[0]
     cam = np.empty((n, 3))
-    grid = np.empty((n, 2))
+    grid = np.empty((n, 3))
     for i in prange(n):
         for r in range(3):
             cam[i, r] = (
@@ -47,79 +48,124 @@ def project_to_grid(
             y = cam[i, 1] / z
             grid[i, 0] = (fx * x + skew * y + cx - offset_x) * scale
             grid[i, 1] = (fy * y + cy - offset_y) * scale
+            grid[i, 2] = 1.0 / z
         else:
             grid[i, 0] = np.nan
             grid[i, 1] = np.nan
+            grid[i, 2] = np.nan
     return cam, grid
 
 
-def rasterize(grid, cam, triangles, width, height):
-    """Nearest-surface buffers of a (height, width) grid: float32 inverse depth 1/z (0 = empty)
-    and int32 triangle index (-1 = empty), sampled at pixel centres (integer grid coordinates).
+def rasterize(grid, triangles, width, height):
+    """Nearest-surface buffers of a (height, width) grid, sampled at pixel centres (integer grid
+    coordinates): float64 inverse depth 1/z (0 = empty), int64 triangle index (-1 = empty), and
+    the triangles' pixel boxes (see :func:`rasterize_into`).
 
-    grid : (N, 2) float grid coordinates of the vertices; cam : (N, 3) camera-frame vertices, mm;
+    grid : (N, 3) float, screen coordinates (gx, gy, 1/z) from :func:`project_to_grid`;
     triangles : (M, 3) int64.
     """
-    inverse_depth = np.empty((height, width), dtype=np.float32)
-    triangle_id = np.empty((height, width), dtype=np.int32)
-    rasterize_into(grid, cam, triangles, inverse_depth, triangle_id, numba.get_num_threads())
-    return inverse_depth, triangle_id
+    packed = np.empty((height, width), dtype=np.uint64)
+    boxes = np.empty((triangles.shape[0], 4), dtype=np.int32)
+    rasterize_into(grid, triangles, packed, boxes, numba.get_num_threads())
+    triangle_id = np.where(packed == 0, -1, (packed & np.uint64(_ID_MASK)).astype(np.int64))
+    inverse_depth = (packed >> np.uint64(32)).astype(np.float64) / _DEPTH_SCALE
+    return inverse_depth, triangle_id, boxes
+
+
+_EMPTY = 1 << 30
+_ID_MASK = 0xFFFFFFFF
+#: Inverse depth (< 1 since z > 1 mm) is stored as a 32-bit fixed-point fraction: a step of
+#: 2.3e-10 / mm, i.e. 2e-5 mm of depth at 300 mm.
+_DEPTH_SCALE = 4294967296.0
+
+
+@numba.njit(cache=True, inline="always")
+def triangle_at(packed, row, column):
+    """The triangle index stored in a packed buffer pixel, -1 if empty."""
+    key = packed[row, column]
+    return -1 if key == 0 else np.int64(key & np.uint64(_ID_MASK))
 
 
 @numba.njit(parallel=True, cache=True)
-def rasterize_into(grid, cam, triangles, inverse_depth, triangle_id, bands):
-    """:func:`rasterize` into preallocated buffers (cleared here), ``bands`` horizontal bands in
-    parallel (one per thread: no two threads write the same row)."""
-    height = inverse_depth.shape[0]
+def rasterize_into(grid, triangles, packed, boxes, bands):
+    """Rasterise into a preallocated (H, W) uint64 buffer (cleared here): each pixel holds
+    ``(fixed-point 1/z) << 32 | triangle`` of the nearest surface, 0 if empty, so the depth test
+    and the write are one branch-free ``max`` (the visibility-buffer packing of GPU
+    rasterisers). ``bands`` horizontal bands run in parallel (no two threads write a row).
+
+    ``boxes`` (M, 4) int32 receives each triangle's pixel-centre bounds (ceil(min gx),
+    floor(max gx), ceil(min gy), floor(max gy)), clamped to +-2^29; the continuous bounding box
+    lies within these bounds widened by one pixel. Triangles with a corner at z <= NEAR_MM get
+    the empty box (2^30, -2^30, 2^30, -2^30) and are not drawn. At most 2^32 triangles.
+    """
+    height = packed.shape[0]
     for row in prange(height):
-        inverse_depth[row, :] = 0.0
-        triangle_id[row, :] = -1
+        packed[row, :] = 0
+    limit = 1 << 29
+    for t in prange(triangles.shape[0]):
+        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+        if not (grid[a, 2] > 0.0 and grid[b, 2] > 0.0 and grid[c, 2] > 0.0):  # NaN-safe
+            boxes[t, 0] = _EMPTY
+            boxes[t, 1] = -_EMPTY
+            boxes[t, 2] = _EMPTY
+            boxes[t, 3] = -_EMPTY
+            continue
+        low_x = min(max(min(grid[a, 0], grid[b, 0], grid[c, 0]), -limit), limit)
+        high_x = min(max(max(grid[a, 0], grid[b, 0], grid[c, 0]), -limit), limit)
+        low_y = min(max(min(grid[a, 1], grid[b, 1], grid[c, 1]), -limit), limit)
+        high_y = min(max(max(grid[a, 1], grid[b, 1], grid[c, 1]), -limit), limit)
+        boxes[t, 0] = math.ceil(low_x)
+        boxes[t, 1] = math.floor(high_x)
+        boxes[t, 2] = math.ceil(low_y)
+        boxes[t, 3] = math.floor(high_y)
     band_height = (height + bands - 1) // bands
     for band in prange(bands):
         top = band * band_height
-        _rasterize_band(
-            grid,
-            cam,
-            triangles,
-            inverse_depth,
-            triangle_id,
-            top,
-            min(height, top + band_height) - 1,
-        )
+        _rasterize_band(grid, triangles, boxes, packed, top, min(height, top + band_height) - 1)
 
 
 @numba.njit(cache=True)
-def _rasterize_band(grid, cam, triangles, inverse_depth, triangle_id, top, bottom):
-    width = inverse_depth.shape[1]
+def _rasterize_band(grid, triangles, boxes, packed, top, bottom):
+    width = packed.shape[1]
+    shift = np.uint64(32)
     for t in range(triangles.shape[0]):
+        row0 = max(boxes[t, 2], top)
+        row1 = min(boxes[t, 3], bottom)
+        col0 = max(boxes[t, 0], 0)
+        col1 = min(boxes[t, 1], width - 1)
+        if row0 > row1 or col0 > col1:
+            continue
         a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
-        za, zb, zc = cam[a, 2], cam[b, 2], cam[c, 2]
-        if not (za > NEAR_MM and zb > NEAR_MM and zc > NEAR_MM):
-            continue
-        ya, yb, yc = grid[a, 1], grid[b, 1], grid[c, 1]
-        row0 = max(math.ceil(min(ya, yb, yc)), top)
-        row1 = min(math.floor(max(ya, yb, yc)), bottom)
-        if row0 > row1:
-            continue
-        xa, xb, xc = grid[a, 0], grid[b, 0], grid[c, 0]
-        col0 = max(math.ceil(min(xa, xb, xc)), 0)
-        col1 = min(math.floor(max(xa, xb, xc)), width - 1)
+        xa, ya, wa = grid[a, 0], grid[a, 1], grid[a, 2]
+        xb, yb, wb = grid[b, 0], grid[b, 1], grid[b, 2]
+        xc, yc, wc = grid[c, 0], grid[c, 1], grid[c, 2]
         area = (xb - xa) * (yc - ya) - (xc - xa) * (yb - ya)
-        if col0 > col1 or area == 0.0:
+        if area == 0.0:
             continue
         inverse_area = 1.0 / area
-        wa, wb, wc = 1.0 / za, 1.0 / zb, 1.0 / zc
+        # Barycentrics are affine in (px, py): l = l_x * px + l_y * py + l_0, stepped along
+        # each row; inside test, depth test and write are branch-free (a branch here
+        # mispredicts about every other pixel of the small triangles of fine meshes).
+        la_x = (yb - yc) * inverse_area
+        la_y = (xc - xb) * inverse_area
+        la_0 = (xb * yc - xc * yb) * inverse_area
+        lb_x = (yc - ya) * inverse_area
+        lb_y = (xa - xc) * inverse_area
+        lb_0 = (xc * ya - xa * yc) * inverse_area
+        w_x = (la_x * (wa - wc) + lb_x * (wb - wc)) * _DEPTH_SCALE
+        tag = np.uint64(t)
         for py in range(row0, row1 + 1):
+            la = la_x * col0 + la_y * py + la_0
+            lb = lb_x * col0 + lb_y * py + lb_0
+            w = (wc + la * (wa - wc) + lb * (wb - wc)) * _DEPTH_SCALE
+            row = packed[py]
             for px in range(col0, col1 + 1):
-                la = ((xb - px) * (yc - py) - (xc - px) * (yb - py)) * inverse_area
-                lb = ((xc - px) * (ya - py) - (xa - px) * (yc - py)) * inverse_area
-                lc = 1.0 - la - lb
-                if la < 0.0 or lb < 0.0 or lc < 0.0:
-                    continue
-                w = la * wa + lb * wb + lc * wc
-                if w > inverse_depth[py, px]:
-                    inverse_depth[py, px] = w
-                    triangle_id[py, px] = t
+                inside = (la >= 0.0) & (lb >= 0.0) & (la + lb <= 1.0)
+                key = (np.uint64(max(w, 1.0)) << shift) | tag
+                row[px] = max(row[px], key if inside else np.uint64(0))
+                la += la_x
+                lb += lb_x
+                w += w_x
 
 
 @numba.njit(cache=True, inline="always")
@@ -157,39 +203,44 @@ def ray_hit(dx, dy, dz, cam, triangles, t, slack):
     return s, u, v
 
 
-@numba.njit(cache=True)
-def bucket_triangles(grid, cam, triangles, wanted_cells, cell_px, columns, rows):
-    """Triangles whose continuous image bounding box overlaps each wanted cell (CSR lists)."""
-    m = triangles.shape[0]
+@numba.njit(parallel=True, cache=True)
+def bucket_triangles(boxes, wanted_cells, cell_shift, columns, rows, bands):
+    """Triangles whose continuous image bounding box overlaps each wanted cell (CSR lists:
+    ``members[starts[c]:starts[c + 1]]`` for cell ``c = row * columns + column``), from the
+    pixel boxes of :func:`rasterize_into` widened by one pixel (a superset: exact tests follow).
+    Cells are ``2^cell_shift`` pixels square; ``bands`` bands of cell rows run in parallel."""
     starts = np.zeros(columns * rows + 1, dtype=np.int64)
-    for t in range(m):
-        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
-        if cam[a, 2] <= NEAR_MM or cam[b, 2] <= NEAR_MM or cam[c, 2] <= NEAR_MM:
-            continue
-        c0 = max(math.floor(min(grid[a, 0], grid[b, 0], grid[c, 0]) / cell_px), 0)
-        c1 = min(math.floor(max(grid[a, 0], grid[b, 0], grid[c, 0]) / cell_px), columns - 1)
-        r0 = max(math.floor(min(grid[a, 1], grid[b, 1], grid[c, 1]) / cell_px), 0)
-        r1 = min(math.floor(max(grid[a, 1], grid[b, 1], grid[c, 1]) / cell_px), rows - 1)
-        for row in range(r0, r1 + 1):
-            for column in range(c0, c1 + 1):
-                if wanted_cells[row * columns + column]:
-                    starts[row * columns + column + 1] += 1
+    band_rows = (rows + bands - 1) // bands
+    for band in prange(bands):
+        top = band * band_rows
+        bottom = min(rows, top + band_rows) - 1
+        _bucket_band(boxes, wanted_cells, cell_shift, columns, top, bottom, starts, starts, False)
     for k in range(columns * rows):
         starts[k + 1] += starts[k]
-    fill = starts[:-1].copy()
     members = np.empty(starts[-1], dtype=np.int64)
-    for t in range(m):
-        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
-        if cam[a, 2] <= NEAR_MM or cam[b, 2] <= NEAR_MM or cam[c, 2] <= NEAR_MM:
+    fill = starts[:-1].copy()
+    for band in prange(bands):
+        top = band * band_rows
+        bottom = min(rows, top + band_rows) - 1
+        _bucket_band(boxes, wanted_cells, cell_shift, columns, top, bottom, fill, members, True)
+    return starts, members
+
+
+@numba.njit(cache=True)
+def _bucket_band(boxes, wanted_cells, shift, columns, top, bottom, counts, members, fill):
+    for t in range(boxes.shape[0]):
+        r0 = max((boxes[t, 2] - 1) >> shift, top)
+        r1 = min((boxes[t, 3] + 1) >> shift, bottom)
+        if r0 > r1:
             continue
-        c0 = max(math.floor(min(grid[a, 0], grid[b, 0], grid[c, 0]) / cell_px), 0)
-        c1 = min(math.floor(max(grid[a, 0], grid[b, 0], grid[c, 0]) / cell_px), columns - 1)
-        r0 = max(math.floor(min(grid[a, 1], grid[b, 1], grid[c, 1]) / cell_px), 0)
-        r1 = min(math.floor(max(grid[a, 1], grid[b, 1], grid[c, 1]) / cell_px), rows - 1)
+        c0 = max((boxes[t, 0] - 1) >> shift, 0)
+        c1 = min((boxes[t, 1] + 1) >> shift, columns - 1)
         for row in range(r0, r1 + 1):
             for column in range(c0, c1 + 1):
-                cell = row * columns + column
-                if wanted_cells[cell]:
-                    members[fill[cell]] = t
-                    fill[cell] += 1
-    return starts, members
+                k = row * columns + column
+                if wanted_cells[k]:
+                    if fill:
+                        members[counts[k]] = t
+                        counts[k] += 1
+                    else:
+                        counts[k + 1] += 1

@@ -45,6 +45,7 @@ from rendering.rasterizer import (
     project_to_grid,
     rasterize_into,
     ray_hit,
+    triangle_at,
 )
 from rendering.surface_mesh import SurfaceMesh
 
@@ -69,7 +70,8 @@ class VisibilityOptions:
     depth_tolerance_px : depth tolerance in pixel footprints (``z / f`` mm each): how far in
         front of a vertex another surface's plane must cross its ray to count as a possible
         occluder (the exact test then decides).
-    cell_px : bucket size in pixels for the exact ray casting of ambiguous vertices.
+    cell_px : bucket size in pixels for the exact ray casting of ambiguous vertices (a power
+        of two).
     """
 
     max_view_angle_deg: float = 70.0
@@ -82,8 +84,9 @@ class VisibilityOptions:
                 f"max_view_angle_deg must be in (0, 90]; got {self.max_view_angle_deg}."
             )
         check_positive(self.depth_tolerance_px, "depth_tolerance_px")
-        if int(self.cell_px) < 1:
-            raise InputError(f"cell_px must be a positive integer; got {self.cell_px}.")
+        cell = int(self.cell_px)
+        if cell < 1 or cell & (cell - 1):
+            raise InputError(f"cell_px must be a power of two; got {self.cell_px}.")
 
 
 @dataclass(frozen=True)
@@ -133,24 +136,24 @@ def compute_visibility(
     Returns a :class:`Visibility`; see the module docstring for the method.
     """
     grid = camera.pinhole_grid()
-    inverse_depth = np.empty((grid.height, grid.width), dtype=np.float32)
-    triangle_id = np.empty((grid.height, grid.width), dtype=np.int32)
-    return visibility_into(
-        mesh, camera, camera_from_image, inverse_depth, triangle_id, options=options
-    )
+    packed = np.empty((grid.height, grid.width), dtype=np.uint64)
+    boxes = np.empty((mesh.triangles.shape[0], 4), dtype=np.int32)
+    return visibility_into(mesh, camera, camera_from_image, packed, boxes, options=options)
 
 
 def visibility_into(
     mesh: SurfaceMesh,
     camera: CameraModel,
     camera_from_image: ArrayLike,
-    inverse_depth: np.ndarray,
-    triangle_id: np.ndarray,
+    packed: np.ndarray,
+    boxes: np.ndarray,
     *,
     options: VisibilityOptions | None = None,
 ) -> Visibility:
-    """:func:`compute_visibility` reusing preallocated (H, W) float32 and int32 buffers of
-    ``camera.pinhole_grid()``'s size (filled with the nearest-surface buffers on return)."""
+    """:func:`compute_visibility` reusing a preallocated (H, W) uint64 buffer of
+    ``camera.pinhole_grid()``'s size and an (M, 4) int32 buffer (filled with the packed
+    nearest-surface buffer and the triangles' pixel boxes, see
+    :func:`rendering.rasterizer.rasterize_into`)."""
     opts = options or VisibilityOptions()
     pose = check_rigid(camera_from_image, "camera_from_image")
     grid = camera.pinhole_grid()
@@ -162,27 +165,26 @@ def visibility_into(
         k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2],
         grid.offset_x, grid.offset_y, 1.0,
     )  # fmt: skip
-    if inverse_depth.shape != (grid.height, grid.width) or triangle_id.shape != (
-        grid.height,
-        grid.width,
-    ):
+    if packed.shape != (grid.height, grid.width) or packed.dtype != np.uint64:
         raise InputError(
-            f"visibility buffers must have the pinhole grid's shape {(grid.height, grid.width)}."
+            f"the packed buffer must be uint64 of the pinhole grid's shape "
+            f"{(grid.height, grid.width)}."
         )
-    rasterize_into(
-        grid_xy, cam, mesh.triangles, inverse_depth, triangle_id, numba.get_num_threads()
-    )
+    if boxes.shape != (mesh.triangles.shape[0], 4):
+        raise InputError("the boxes buffer must have shape (M, 4) for the mesh's M triangles.")
+    rasterize_into(grid_xy, mesh.triangles, packed, boxes, numba.get_num_threads())
     k1, k2, p1, p2, k3 = camera.intrinsics.distortion
     width, height = camera.image_size_px
     status, uv, cos_view = _classify(
         cam, grid_xy, mesh.normals, np.ascontiguousarray(pose[:3, :3]), mesh.triangles,
-        triangle_id, np.array([k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2], k1, k2, p1, p2, k3]),
+        packed, np.array([k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2], k1, k2, p1, p2, k3]),
         width, height, float(np.cos(np.radians(opts.max_view_angle_deg))),
         opts.depth_tolerance_px / camera.focal_px,
     )  # fmt: skip
     ambiguous = np.flatnonzero(status == AMBIGUOUS)
     if ambiguous.size:
-        cell = int(opts.cell_px)
+        shift = int(opts.cell_px).bit_length() - 1
+        cell = 1 << shift
         columns = -(-grid.width // cell)
         rows = -(-grid.height // cell)
         cells = (np.floor(grid_xy[ambiguous, 1] / cell).astype(np.int64) * columns) + np.floor(
@@ -191,17 +193,17 @@ def visibility_into(
         wanted = np.zeros(columns * rows, dtype=np.bool_)
         wanted[cells] = True
         starts, members = bucket_triangles(
-            grid_xy, cam, mesh.triangles, wanted, float(cell), columns, rows
+            boxes, wanted, shift, columns, rows, numba.get_num_threads()
         )
         _resolve(status, cam, mesh.triangles, ambiguous, cells, starts, members)
     return Visibility(status, uv, cam, cos_view, int(ambiguous.size))
 
 
 @numba.njit(parallel=True, cache=True)
-def _classify(cam, grid, normals, rotation, triangles, triangle_id, lens, width, height,
+def _classify(cam, grid, normals, rotation, triangles, packed, lens, width, height,
               cos_limit, tolerance_fraction):  # fmt: skip
     n = cam.shape[0]
-    buffer_height, buffer_width = triangle_id.shape
+    buffer_height, buffer_width = packed.shape
     fx, fy, skew, cx, cy, k1, k2, p1, p2, k3 = (
         lens[0], lens[1], lens[2], lens[3], lens[4], lens[5], lens[6], lens[7], lens[8], lens[9]
     )  # fmt: skip
@@ -260,7 +262,7 @@ def _classify(cam, grid, normals, rotation, triangles, triangle_id, lens, width,
             py = y0 + (corner >> 1)
             if px >= buffer_width or py >= buffer_height:
                 continue
-            t = triangle_id[py, px]
+            t = triangle_at(packed, py, px)
             if t < 0 or triangles[t, 0] == i or triangles[t, 1] == i or triangles[t, 2] == i:
                 continue
             s, _, _ = ray_hit(cam[i, 0], cam[i, 1], z, cam, triangles, t, _EDGE_SLACK)
