@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
+from numba import prange
 
 from registration.checks import Float64Array, InputError
 from rendering.fluorescence_projection import FrameSample
@@ -94,17 +96,12 @@ class FluorescenceMap:
                 f"the sample has {sample.values.shape[0]} vertices but the map has {self._n}; "
                 "it belongs to another mesh."
             )
-        index = np.flatnonzero(np.isfinite(sample.values))
-        weight = sample.weights[index]
-        self._weighted[index] += weight * sample.values[index]
-        self._weighted_linear[index] += weight * sample.linear_values[index]
-        self._weights[index] += weight
-        self._plain[index] += sample.values[index]
-        self._plain_linear[index] += sample.linear_values[index]
-        self._maximum[index] = np.maximum(self._maximum[index], sample.values[index])
-        self._count[index] += 1
-        self._saturated[index] += sample.saturated[index]
-        self._last_seen[index] = sample.timestamp_s
+        _accumulate(
+            sample.values, sample.linear_values, sample.weights, sample.saturated,
+            float(sample.timestamp_s), self._weighted, self._weighted_linear, self._weights,
+            self._plain, self._plain_linear, self._maximum, self._count, self._saturated,
+            self._last_seen,
+        )  # fmt: skip
         self._frames += 1
 
     def snapshot(self) -> FusedFluorescence:
@@ -132,3 +129,23 @@ class FluorescenceMap:
         for array in arrays:
             array.setflags(write=False)
         return FusedFluorescence(*arrays)
+
+
+@numba.njit(parallel=True, cache=True)
+def _accumulate(values, linear, weights, saturated, timestamp, weighted, weighted_linear,
+                weight_sum, plain, plain_linear, maximum, count, saturated_count,
+                last_seen):  # fmt: skip
+    for i in prange(values.shape[0]):
+        value = values[i]
+        if not np.isfinite(value):
+            continue
+        w = weights[i]
+        weighted[i] += w * value
+        weighted_linear[i] += w * linear[i]
+        weight_sum[i] += w
+        plain[i] += value
+        plain_linear[i] += linear[i]
+        maximum[i] = max(maximum[i], value)
+        count[i] += 1
+        saturated_count[i] += saturated[i]
+        last_seen[i] = timestamp

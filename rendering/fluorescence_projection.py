@@ -156,54 +156,45 @@ class FrameProjector:
         cal = self.calibration
         dark = cal.dark_frame if cal.dark_frame is not None else np.zeros((1, 1))
         flat = cal.flat_field if cal.flat_field is not None else np.ones((1, 1))
-        linear, saturated, masked = _sample(
+        exc = self.excitation
+        w = self.weighting
+        cos_limit = float(np.cos(np.radians(self.visibility_options.max_view_angle_deg)))
+        parameters = np.array([
+            cal.dark_level, cal.saturation_level,
+            exc.reference_distance_mm, exc.distance_exponent, exc.cos_exponent, exc.min_cos,
+            w.reference_distance_mm, w.border_feather_px, w.saturated_factor, cos_limit,
+        ], dtype=np.float64)  # fmt: skip
+        values, linear, weights, saturated, masked = _sample(
             np.ascontiguousarray(pixels),
             dark,
             flat,
             mask_array,
-            float(cal.dark_level),
-            float(cal.saturation_level),
+            parameters,
             visibility.status,
             visibility.pixels_uv,
+            visibility.points_in_camera,
+            visibility.cos_view,
         )
-        distance = visibility.distance_mm
-        values = self.excitation.apply(linear, distance, visibility.cos_view)
-        weights = self._weights(visibility, distance, saturated, np.isfinite(values))
         return FrameSample(
             values, linear, weights, saturated, masked, visibility, float(timestamp_s)
         )
 
-    def _weights(
-        self,
-        visibility: Visibility,
-        distance: Float64Array,
-        saturated: np.ndarray,
-        sampled: np.ndarray,
-    ) -> Float64Array:
-        w = self.weighting
-        cos_limit = np.cos(np.radians(self.visibility_options.max_view_angle_deg))
-        weights = np.zeros(sampled.shape)
-        index = np.flatnonzero(sampled)
-        angle = (visibility.cos_view[index] - cos_limit) / (1.0 - cos_limit)
-        weight = np.clip(angle, 0.0, 1.0) * (w.reference_distance_mm / distance[index]) ** 2
-        if w.border_feather_px > 0:
-            width, height = self.camera.image_size_px
-            u, v = visibility.pixels_uv[index].T
-            edge = np.minimum.reduce([u, v, width - 1.0 - u, height - 1.0 - v])
-            weight *= np.clip(edge / w.border_feather_px, 0.0, 1.0)
-        weight[saturated[index]] *= w.saturated_factor
-        weights[index] = weight
-        return weights
-
 
 @numba.njit(parallel=True, cache=True)
-def _sample(frame, dark, flat, mask, dark_level, saturation_level, status, uv):
+def _sample(frame, dark, flat, mask, parameters, status, uv, cam, cos_view):
+    """Bilinear samples, dark/flat, excitation correction and fusion weights per vertex."""
     n = status.shape[0]
     height, width = frame.shape
     use_dark = dark.shape[0] > 1
     use_flat = flat.shape[0] > 1
     use_mask = mask.shape[0] > 1
+    dark_level, saturation_level = parameters[0], parameters[1]
+    r0, n_exp, m_exp, min_cos = parameters[2], parameters[3], parameters[4], parameters[5]
+    weight_r0, feather = parameters[6], parameters[7]
+    saturated_factor, cos_limit = parameters[8], parameters[9]
     values = np.full(n, np.nan)
+    linear = np.full(n, np.nan)
+    weights = np.zeros(n)
     saturated = np.zeros(n, dtype=np.bool_)
     masked = np.zeros(n, dtype=np.bool_)
     for i in prange(n):
@@ -224,8 +215,7 @@ def _sample(frame, dark, flat, mask, dark_level, saturation_level, status, uv):
         b = float(frame[y0, x0 + 1])
         c = float(frame[y0 + 1, x0])
         d = float(frame[y0 + 1, x0 + 1])
-        if max(max(a, b), max(c, d)) >= saturation_level:
-            saturated[i] = True
+        is_saturated = max(max(a, b), max(c, d)) >= saturation_level
         value = (1 - fv) * ((1 - fu) * a + fu * b) + fv * ((1 - fu) * c + fu * d)
         if use_dark:
             value -= (1 - fv) * ((1 - fu) * dark[y0, x0] + fu * dark[y0, x0 + 1]) + fv * (
@@ -237,5 +227,17 @@ def _sample(frame, dark, flat, mask, dark_level, saturation_level, status, uv):
             value /= (1 - fv) * ((1 - fu) * flat[y0, x0] + fu * flat[y0, x0 + 1]) + fv * (
                 (1 - fu) * flat[y0 + 1, x0] + fu * flat[y0 + 1, x0 + 1]
             )
-        values[i] = value
-    return values, saturated, masked
+        distance = np.sqrt(cam[i, 0] ** 2 + cam[i, 1] ** 2 + cam[i, 2] ** 2)
+        cosine = cos_view[i]
+        linear[i] = value
+        values[i] = value * (distance / r0) ** n_exp / max(cosine, min_cos) ** m_exp
+        weight = min(max((cosine - cos_limit) / (1.0 - cos_limit), 0.0), 1.0)
+        weight *= (weight_r0 / distance) ** 2
+        if feather > 0:
+            edge = min(min(u, v), min(width - 1.0 - u, height - 1.0 - v))
+            weight *= min(max(edge / feather, 0.0), 1.0)
+        if is_saturated:
+            weight *= saturated_factor
+        saturated[i] = is_saturated
+        weights[i] = weight
+    return values, linear, weights, saturated, masked
