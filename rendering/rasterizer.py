@@ -3,8 +3,14 @@
 Used by :mod:`rendering.visibility` (which vertices a camera sees) and
 :mod:`rendering.nir_camera` (which surface point each pixel sees). Compiled with numba
 (``parallel=True``, ``cache=True``); the first call in a fresh environment compiles for a few
-seconds. numba's default ``workqueue`` threading layer is not re-entrant: call these kernels
-from one thread at a time.
+seconds.
+
+Threading: this module selects numba's ``workqueue`` threading layer (unless
+``NUMBA_THREADING_LAYER`` is set). OpenMP's spin-waiting made a frame 3-5x slower whenever
+other processes share the two cores (the app renders and runs Qt beside the mapper); measured
+in ``benchmarks/bench_fluorescence.py``. The workqueue layer is not re-entrant: call these
+kernels from one thread at a time (one :class:`~rendering.fluorescence_projection.FrameProjector`
+per mapping thread, and one mapping thread).
 
 Rasterisation is the classic edge-function scan conversion (Pineda 1988) over pixel centres,
 with perspective-correct depth: ``1/z`` is affine on the image plane, so it is interpolated
@@ -16,10 +22,14 @@ use Möller & Trumbore 1997.
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
 from numba import prange
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 #: Vertices at z <= NEAR_MM (camera frame) are not projected; their triangles are skipped.
 NEAR_MM = 1.0

@@ -21,8 +21,12 @@ INTRINSICS = CameraIntrinsics(
 )
 
 
+_CAMERA = CameraModel(INTRINSICS)
+
+
 def camera() -> CameraModel:
-    return CameraModel(INTRINSICS)
+    """The shared test camera (one instance: its undistortion tables are cached)."""
+    return _CAMERA
 
 
 def grid_triangles(columns: int, rows: int) -> np.ndarray:
