@@ -29,7 +29,7 @@ import numpy as np
 from numba import prange
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 #: Vertices at z <= NEAR_MM (camera frame) are not projected; their triangles are skipped.
 NEAR_MM = 1.0
