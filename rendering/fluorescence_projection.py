@@ -111,7 +111,7 @@ class FrameProjector:
         """Per-vertex :class:`Visibility` from the camera pose ``image_from_camera`` (4, 4)."""
         grid = self.camera.pinhole_grid()
         if not self._buffers:
-            self._buffers["packed"] = np.empty((grid.height, grid.width), dtype=np.uint64)
+            self._buffers["packed"] = np.empty((grid.height, grid.width), dtype=np.int64)
             self._buffers["boxes"] = np.empty((self.mesh.triangles.shape[0], 4), dtype=np.int32)
         camera_from_image = invert_rigid(check_rigid(image_from_camera, "image_from_camera"))
         return visibility_into(

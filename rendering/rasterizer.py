@@ -74,11 +74,11 @@ def rasterize(grid, triangles, width, height):
     grid : (N, 3) float, screen coordinates (gx, gy, 1/z) from :func:`project_to_grid`;
     triangles : (M, 3) int64.
     """
-    packed = np.empty((height, width), dtype=np.uint64)
+    packed = np.empty((height, width), dtype=np.int64)
     boxes = np.empty((triangles.shape[0], 4), dtype=np.int32)
     rasterize_into(grid, triangles, packed, boxes, numba.get_num_threads())
-    triangle_id = np.where(packed == 0, -1, (packed & np.uint64(_ID_MASK)).astype(np.int64))
-    inverse_depth = (packed >> np.uint64(32)).astype(np.float64) / _DEPTH_SCALE
+    triangle_id = np.where(packed == 0, -1, packed & _ID_MASK)
+    inverse_depth = (packed >> 32).astype(np.float64) / _DEPTH_SCALE
     return inverse_depth, triangle_id, boxes
 
 
@@ -93,12 +93,12 @@ _DEPTH_SCALE = 4294967296.0
 def triangle_at(packed, row, column):
     """The triangle index stored in a packed buffer pixel, -1 if empty."""
     key = packed[row, column]
-    return -1 if key == 0 else np.int64(key & np.uint64(_ID_MASK))
+    return -1 if key == 0 else key & _ID_MASK
 
 
 @numba.njit(parallel=True, cache=True)
 def rasterize_into(grid, triangles, packed, boxes, bands):
-    """Rasterise into a preallocated (H, W) uint64 buffer (cleared here): each pixel holds
+    """Rasterise into a preallocated (H, W) int64 buffer (cleared here): each pixel holds
     ``(fixed-point 1/z) << 32 | triangle`` of the nearest surface, 0 if empty, so the depth test
     and the write are one branch-free ``max`` (the visibility-buffer packing of GPU
     rasterisers). ``bands`` horizontal bands run in parallel (no two threads write a row).
@@ -137,7 +137,6 @@ def rasterize_into(grid, triangles, packed, boxes, bands):
 @numba.njit(cache=True)
 def _rasterize_band(grid, triangles, boxes, packed, top, bottom):
     width = packed.shape[1]
-    shift = np.uint64(32)
     for t in range(triangles.shape[0]):
         row0 = max(boxes[t, 2], top)
         row1 = min(boxes[t, 3], bottom)
@@ -163,7 +162,7 @@ def _rasterize_band(grid, triangles, boxes, packed, top, bottom):
         lb_y = (xa - xc) * inverse_area
         lb_0 = (xc * ya - xa * yc) * inverse_area
         w_x = (la_x * (wa - wc) + lb_x * (wb - wc)) * _DEPTH_SCALE
-        tag = np.uint64(t)
+        tag = np.int64(t)
         for py in range(row0, row1 + 1):
             la = la_x * col0 + la_y * py + la_0
             lb = lb_x * col0 + lb_y * py + lb_0
@@ -171,8 +170,8 @@ def _rasterize_band(grid, triangles, boxes, packed, top, bottom):
             row = packed[py]
             for px in range(col0, col1 + 1):
                 inside = (la >= 0.0) & (lb >= 0.0) & (la + lb <= 1.0)
-                key = (np.uint64(max(w, 1.0)) << shift) | tag
-                row[px] = max(row[px], key if inside else np.uint64(0))
+                key = (np.int64(max(w, 1.0)) << 32) | tag
+                row[px] = max(row[px], key if inside else 0)
                 la += la_x
                 lb += lb_x
                 w += w_x

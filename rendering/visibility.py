@@ -136,7 +136,7 @@ def compute_visibility(
     Returns a :class:`Visibility`; see the module docstring for the method.
     """
     grid = camera.pinhole_grid()
-    packed = np.empty((grid.height, grid.width), dtype=np.uint64)
+    packed = np.empty((grid.height, grid.width), dtype=np.int64)
     boxes = np.empty((mesh.triangles.shape[0], 4), dtype=np.int32)
     return visibility_into(mesh, camera, camera_from_image, packed, boxes, options=options)
 
@@ -150,7 +150,7 @@ def visibility_into(
     *,
     options: VisibilityOptions | None = None,
 ) -> Visibility:
-    """:func:`compute_visibility` reusing a preallocated (H, W) uint64 buffer of
+    """:func:`compute_visibility` reusing a preallocated (H, W) int64 buffer of
     ``camera.pinhole_grid()``'s size and an (M, 4) int32 buffer (filled with the packed
     nearest-surface buffer and the triangles' pixel boxes, see
     :func:`rendering.rasterizer.rasterize_into`)."""
@@ -165,9 +165,9 @@ def visibility_into(
         k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2],
         grid.offset_x, grid.offset_y, 1.0,
     )  # fmt: skip
-    if packed.shape != (grid.height, grid.width) or packed.dtype != np.uint64:
+    if packed.shape != (grid.height, grid.width) or packed.dtype != np.int64:
         raise InputError(
-            f"the packed buffer must be uint64 of the pinhole grid's shape "
+            f"the packed buffer must be int64 of the pinhole grid's shape "
             f"{(grid.height, grid.width)}."
         )
     if boxes.shape != (mesh.triangles.shape[0], 4):
