@@ -8,8 +8,9 @@ centre to it (the ray-casting definition, with a relative slack of 1e-6 along th
 
 How (3) is decided, exactly and fast (per frame, all vertices at once, numba):
 
-1. All triangles are rasterised into a nearest-surface buffer (inverse depth + triangle index)
-   on the pinhole image plane at camera resolution (:func:`rendering.rasterizer.rasterize`).
+1. All triangles (front- and back-facing: open meshes can be seen from behind) are rasterised
+   into a nearest-surface buffer (inverse depth and triangle index packed in one int64) on
+   the pinhole image plane at camera resolution (:func:`rendering.rasterizer.rasterize_into`).
 2. For each candidate vertex, the triangles stored at the 2 x 2 pixel centres around its
    projection are examined. A triangle containing the vertex is its own surface. Any other is
    intersected with the vertex's ray (Möller-Trumbore): a hit before the vertex is a proven
