@@ -137,6 +137,14 @@ class SurfaceMesh:
         assert isinstance(graph, sparse.csr_matrix)
         return graph
 
+    def bvh(self) -> Any:
+        """The mesh's :class:`rendering.bvh.MeshBVH` in the image frame (built once, cached)."""
+        if "bvh" not in self._cache:
+            from rendering.bvh import MeshBVH
+
+            self._cache["bvh"] = MeshBVH.build(self.vertices_in_image, self.triangles)
+        return self._cache["bvh"]
+
     def vertex_areas(self) -> Float64Array:
         """(N,) mm^2: one third of the area of the triangles around each vertex (sums to the
         surface area); used to weight vertex statistics so they do not depend on tessellation."""

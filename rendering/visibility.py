@@ -17,9 +17,9 @@ How (3) is decided, exactly and fast (per frame, all vertices at once, numba):
    occlusion. A miss whose plane still crosses the ray more than the depth tolerance
    (``depth_tolerance_px`` pixel footprints, ``z / f`` mm each) in front of the vertex is an
    occluder's edge near the ray: the vertex is *ambiguous*.
-3. Ambiguous vertices (a thin rim along occluding contours, typically 1-3 %) are decided by
-   exact ray casting against every triangle whose image bounding box covers the vertex's
-   ``cell_px``-pixel cell (triangles bucketed per frame only for the cells needed).
+3. Ambiguous vertices (a thin rim along occluding contours, typically 1-4 %) are decided by
+   exact ray casting through a bounding-volume hierarchy of the mesh, built once per mesh
+   (:mod:`rendering.bvh`; the mesh is static in the image frame).
 
 The verdict is the ray-casting one except where an occluder lies within the depth tolerance of
 the surface *and* slips between the 2 x 2 pixel centres around the vertex (sub-pixel slivers),
@@ -38,11 +38,11 @@ from numba import prange
 from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_positive
-from registration.transforms import check_rigid
+from registration.transforms import check_rigid, invert_rigid
+from rendering.bvh import occluded_by_rays
 from rendering.camera_model import CameraModel
 from rendering.rasterizer import (
     NEAR_MM,
-    bucket_triangles,
     project_to_grid,
     rasterize_into,
     ray_hit,
@@ -71,13 +71,10 @@ class VisibilityOptions:
     depth_tolerance_px : depth tolerance in pixel footprints (``z / f`` mm each): how far in
         front of a vertex another surface's plane must cross its ray to count as a possible
         occluder (the exact test then decides).
-    cell_px : bucket size in pixels for the exact ray casting of ambiguous vertices (a power
-        of two).
     """
 
     max_view_angle_deg: float = 70.0
     depth_tolerance_px: float = 2.0
-    cell_px: int = 8
 
     def __post_init__(self) -> None:
         if not 0.0 < self.max_view_angle_deg <= 90.0:
@@ -85,9 +82,6 @@ class VisibilityOptions:
                 f"max_view_angle_deg must be in (0, 90]; got {self.max_view_angle_deg}."
             )
         check_positive(self.depth_tolerance_px, "depth_tolerance_px")
-        cell = int(self.cell_px)
-        if cell < 1 or cell & (cell - 1):
-            raise InputError(f"cell_px must be a power of two; got {self.cell_px}.")
 
 
 @dataclass(frozen=True)
@@ -184,19 +178,12 @@ def visibility_into(
     )  # fmt: skip
     ambiguous = np.flatnonzero(status == AMBIGUOUS)
     if ambiguous.size:
-        shift = int(opts.cell_px).bit_length() - 1
-        cell = 1 << shift
-        columns = -(-grid.width // cell)
-        rows = -(-grid.height // cell)
-        cells = (np.floor(grid_xy[ambiguous, 1] / cell).astype(np.int64) * columns) + np.floor(
-            grid_xy[ambiguous, 0] / cell
-        ).astype(np.int64)
-        wanted = np.zeros(columns * rows, dtype=np.bool_)
-        wanted[cells] = True
-        starts, members = bucket_triangles(
-            boxes, wanted, shift, columns, rows, numba.get_num_threads()
-        )
-        _resolve(status, cam, mesh.triangles, ambiguous, cells, starts, members)
+        bvh = mesh.bvh()
+        occluded = occluded_by_rays(
+            ambiguous, invert_rigid(pose)[:3, 3], mesh.vertices_in_image, cam, mesh.triangles,
+            bvh.boxes, bvh.children, bvh.ranges, bvh.order, _RAY_SLACK, _EDGE_SLACK,
+        )  # fmt: skip
+        status[ambiguous] = np.where(occluded, OCCLUDED, VISIBLE)
     return Visibility(status, uv, cam, cos_view, int(ambiguous.size))
 
 
@@ -285,20 +272,3 @@ def _classify(cam, grid, normals, rotation, triangles, packed, lens, width, heig
                 verdict = AMBIGUOUS
         status[i] = verdict
     return status, uv, cos_view
-
-
-@numba.njit(parallel=True, cache=True)
-def _resolve(status, cam, triangles, ambiguous, cells, starts, members):
-    for k in prange(ambiguous.shape[0]):
-        i = ambiguous[k]
-        cell = cells[k]
-        verdict = VISIBLE
-        for j in range(starts[cell], starts[cell + 1]):
-            t = members[j]
-            if triangles[t, 0] == i or triangles[t, 1] == i or triangles[t, 2] == i:
-                continue
-            s, _, _ = ray_hit(cam[i, 0], cam[i, 1], cam[i, 2], cam, triangles, t, _EDGE_SLACK)
-            if s < 1.0 - _RAY_SLACK:
-                verdict = OCCLUDED
-                break
-        status[i] = verdict
