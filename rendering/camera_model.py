@@ -23,6 +23,7 @@ edges stay straight: see :class:`PinholeGrid`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -78,7 +79,7 @@ class CameraModel:
             )
 
     @classmethod
-    def load(cls, path: str) -> CameraModel:
+    def load(cls, path: str | Path) -> CameraModel:
         """Read the camera intrinsics JSON written by calibration."""
         return cls(CameraIntrinsics.load(path))
 
