@@ -252,17 +252,3 @@ def boundary_errors(mapped: np.ndarray, true_curve: np.ndarray) -> tuple[float, 
     forward = cKDTree(true_curve).query(mapped)[0].mean()
     backward = cKDTree(mapped).query(true_curve)[0].mean()
     return float(forward), float(backward)
-
-
-def kabsch(points_in_b: np.ndarray, points_in_a: np.ndarray) -> np.ndarray:
-    """a_from_b least-squares rigid fit (Arun 1987 with Umeyama's reflection fix); a test
-    helper until the registration slice lands on main."""
-    cb, ca = points_in_b.mean(0), points_in_a.mean(0)
-    h = (points_in_b - cb).T @ (points_in_a - ca)
-    u, _, vt = np.linalg.svd(h)
-    d = np.diag([1.0, 1.0, np.sign(np.linalg.det(vt.T @ u.T))])
-    rotation = vt.T @ d @ u.T
-    pose = np.eye(4)
-    pose[:3, :3] = rotation
-    pose[:3, 3] = ca - rotation @ cb
-    return pose

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from registration.point_registration import register_points
 from registration.pose_interpolation import PoseTrack, compose_camera_pose
 from registration.transforms import invert_rigid, make_rigid, random_rigid, rotation_about
 from rendering.fluorescence_map import FluorescenceMap
@@ -106,7 +107,9 @@ def test_tracking_and_registration_noise_keeps_the_boundary_within_2_mm(bump):
     fiducials_in_tracker = fiducials_in_image @ tracker_from_image[:3, :3].T
     fiducials_in_tracker += tracker_from_image[:3, 3]
     fiducials_in_tracker += rng.normal(0.0, 0.3 / np.sqrt(3.0), fiducials_in_tracker.shape)
-    estimated_image_from_tracker = scenes.kabsch(fiducials_in_tracker, fiducials_in_image)
+    estimated_image_from_tracker = register_points(
+        fiducials_in_tracker, fiducials_in_image
+    ).image_from_tracker
 
     def noisy(pose):
         axis = rng.normal(size=3)
