@@ -24,6 +24,12 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("phantom", "write the digital head-and-neck phantom (DICOM series + truth.json)"),
     ("plan", "segment, mesh and save a Slicer-readable plan from a CT/MR or label maps"),
     ("demo", "plan the bundled phantom and render its meshes to a PNG"),
+    ("record", "record an OpenIGTLink stream (HOST:PORT) to a session file"),
+    ("replay", "re-serve a recorded session over OpenIGTLink with its original timing"),
+    ("pivot", "pivot calibration of a tracked pointer from recorded 4x4 poses"),
+    ("camera-calibration", "camera intrinsics from chessboard or ChArUco photos"),
+    ("hand-eye", "tracked camera marker to camera (hand-eye) calibration"),
+    ("simulate", "serve a simulated tracking scenario for a plan over OpenIGTLink (PLUS-style)"),
 )
 
 

@@ -8,6 +8,8 @@ Rotations use :mod:`scipy.spatial.transform`; everything here is float64.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation
@@ -25,15 +27,33 @@ RAS_FROM_LPS.setflags(write=False)
 
 def rigidity_error(matrix: ArrayLike) -> float:
     """Max-abs deviation of a 4x4's rotation block from orthonormal with det +1, and of the
-    bottom row from (0, 0, 0, 1). 0 for an exact rigid transform; NaN-safe (returns inf)."""
+    bottom row from (0, 0, 0, 1). 0 for an exact rigid transform; NaN-safe (returns inf).
+
+    Computed on Python floats (about 5x faster than small-array numpy calls): the pose store
+    runs it on every received tracker sample.
+    """
     m = np.asarray(matrix, dtype=np.float64)
-    if m.shape != (4, 4) or not np.isfinite(m).all():
+    if m.shape != (4, 4):
         return float("inf")
-    rotation = m[:3, :3]
-    orthogonality = np.abs(rotation.T @ rotation - np.eye(3)).max()
-    determinant = abs(np.linalg.det(rotation) - 1.0)
-    bottom = np.abs(m[3] - np.array([0.0, 0.0, 0.0, 1.0])).max()
-    return float(max(orthogonality, determinant, bottom))
+    values = m.ravel().tolist()
+    if not all(math.isfinite(v) for v in values):
+        return float("inf")
+    r00, r01, r02, _, r10, r11, r12, _, r20, r21, r22, _, b0, b1, b2, b3 = values
+    columns = ((r00, r10, r20), (r01, r11, r21), (r02, r12, r22))
+    orthogonality = 0.0
+    for i in range(3):
+        a = columns[i]
+        for j in range(i, 3):
+            c = columns[j]
+            dot = a[0] * c[0] + a[1] * c[1] + a[2] * c[2]
+            orthogonality = max(orthogonality, abs(dot - (1.0 if i == j else 0.0)))
+    determinant = (
+        r00 * (r11 * r22 - r12 * r21)
+        - r01 * (r10 * r22 - r12 * r20)
+        + r02 * (r10 * r21 - r11 * r20)
+    )
+    bottom = max(abs(b0), abs(b1), abs(b2), abs(b3 - 1.0))
+    return float(max(orthogonality, abs(determinant - 1.0), bottom))
 
 
 def check_rigid(

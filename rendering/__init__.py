@@ -2,4 +2,16 @@
 
 May import :mod:`registration`, never :mod:`navigation`. Rendering is offscreen through Mesa's
 EGL unless a Qt window is used (see :mod:`rendering.offscreen`).
+
+The navigation views (issue 6) hold no state of their own: the application builds a
+:class:`rendering.view_state.ViewSnapshot` every frame and calls
+:meth:`rendering.layout.NavigationLayout.render` with it.
+
+- :mod:`rendering.view_state`: the snapshot (tool states, poses, fluorescence, guidance).
+- :mod:`rendering.layout`: the window (3-D + axial/coronal/sagittal + badges + guidance),
+  ``render``, ``screenshot``, ``pixel_of``.
+- :mod:`rendering.scene3d`, :mod:`rendering.slice_views`, :mod:`rendering.overlays`: the views.
+- :mod:`rendering.guidance`: signed distance from the tip to the tumour surface.
+- :mod:`rendering.lod`, :mod:`rendering.colour_scale`, :mod:`rendering.orientation`: level of
+  detail, the fluorescence colour scale, patient-axis conventions.
 """

@@ -32,10 +32,15 @@ class TransformBody:
 
 @dataclass(frozen=True)
 class PositionBody:
-    """POSITION: a position in mm and a unit quaternion (x, y, z, w), as in the spec."""
+    """POSITION: a position in mm and a unit quaternion (x, y, z, w), as in the spec.
+
+    ``quaternion_xyzw`` is None for the spec's position-only variant (12-byte body: a 3-D
+    instrument with no orientation). The 24-byte variant (x, y, z of the quaternion only) is
+    decoded with w = sqrt(1 - x^2 - y^2 - z^2) >= 0.
+    """
 
     position_mm: Float64Array
-    quaternion_xyzw: Float64Array
+    quaternion_xyzw: Float64Array | None
 
 
 @dataclass(frozen=True)
@@ -85,17 +90,25 @@ class StatusBody:
 class ImageBody:
     """IMAGE: voxels (k, j, i) or (k, j, i, components) and the sender's ijk-to-world matrix.
 
-    ``world_from_ijk`` maps voxel centres to the sender's world (RAS for 3D Slicer) in mm,
-    after resolving the spec's centre-of-volume origin convention.
+    ``world_from_ijk`` maps voxel centres to the sender's world in mm, after resolving the
+    spec's centre-of-volume origin convention; its columns carry the spacing.
+    ``coordinate_system`` is the sender's world as the message declares it: "RAS" (3D Slicer,
+    PLUS) or "LPS". A 2-D frame is a single slice: pixels of shape (1, j, i).
+    Decoded pixels are in native byte order whatever the sender's endianness.
     """
 
     pixels: np.ndarray
     world_from_ijk: Float64Array
+    coordinate_system: str = "RAS"
 
 
 @dataclass(frozen=True)
 class PointElement:
-    """One POINT entry: name, group, RGBA colour (0..255), position (mm), diameter, owner."""
+    """One POINT entry: name, group, RGBA colour (0..255), position (mm), diameter, owner.
+
+    ``diameter_mm`` is the element's fourth float, called diameter by the protocol document
+    and radius by the C++ library; it is carried as received.
+    """
 
     name: str
     group: str

@@ -13,6 +13,7 @@ from registration.transforms import (
     make_rigid,
     random_rigid,
     ras_to_lps,
+    rigidity_error,
     rotation_about,
     rotation_error_deg,
     translation_error_mm,
@@ -78,3 +79,24 @@ def test_check_points_messages():
     with pytest.raises(InputError, match="at least 3"):
         check_points(np.zeros((2, 3)), "fiducials", min_count=3)
     assert check_points([1, 2, 3], "p").shape == (1, 3)
+
+
+def test_rigidity_error_matches_the_numpy_definition():
+    """The float fast path equals max(|R^T R - I|, |det R - 1|, |bottom row - (0,0,0,1)|)."""
+    rng = np.random.default_rng(5)
+    for index in range(200):
+        m = random_rigid(rng)
+        if index % 3 == 1:
+            m = m @ np.diag([*rng.uniform(0.9, 1.1, 3), 1.0])
+        elif index % 3 == 2:
+            m = m + rng.normal(0.0, 1e-3, (4, 4))
+        rotation = m[:3, :3]
+        expected = max(
+            np.abs(rotation.T @ rotation - np.eye(3)).max(),
+            abs(np.linalg.det(rotation) - 1.0),
+            np.abs(m[3] - [0.0, 0.0, 0.0, 1.0]).max(),
+        )
+        assert rigidity_error(m) == pytest.approx(expected, abs=1e-14)
+    assert rigidity_error(np.full((4, 4), np.nan)) == np.inf
+    assert rigidity_error(np.eye(3)) == np.inf
+    assert rigidity_error(np.diag([1.0, 1.0, -1.0, 1.0])) == pytest.approx(2.0)

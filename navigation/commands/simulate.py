@@ -1,0 +1,113 @@
+"""``igcs simulate --plan PLAN [--port 18944] [--seed N] [--truth OUT.json] [--duration S]
+[--speed X]``: a tracking scenario served over OpenIGTLink, PLUS-style.
+
+Builds the scenario of :mod:`navigation.tracking.simulator` for the plan (patient reference,
+pointer visiting the planned fiducials, skin sweep, tracked NIR camera with frames, dropouts),
+writes its ground truth to ``--truth`` when given, starts an OpenIGTLink server (loopback by
+default), waits for the first client unless ``--no-wait``, and streams the timeline in real
+time scaled by ``--speed``. Header timestamps are the wall-clock time of sending.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from navigation.cli import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", required=True, metavar="PLAN", help="plan folder (igcs plan)")
+    parser.add_argument("--port", type=int, default=18944, help="TCP port (default 18944)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (default loopback; 0.0.0.0 exposes it to the network)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
+    parser.add_argument("--truth", metavar="OUT.json", help="write the ground truth here")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds to stream (default: the story)"
+    )
+    parser.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
+    parser.add_argument(
+        "--fle-mm", type=float, default=0.3, help="fiducial localisation error, RMS mm (0.3)"
+    )
+    parser.add_argument(
+        "--jitter-mm", type=float, default=0.15, help="tracker jitter, RMS mm per sample (0.15)"
+    )
+    parser.add_argument("--camera-fps", type=float, default=10.0, help="camera frame rate (10)")
+    parser.add_argument(
+        "--image-size",
+        default="320x256",
+        metavar="WxH",
+        help="camera frame size in pixels (default 320x256)",
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="start at once instead of at the first client"
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        default=None,
+        metavar="ADDRESS",
+        help="peer address allowed to connect (repeatable; default loopback only)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from navigation.tracking.igtl_transport import IgtlServer
+    from navigation.tracking.simulator import SimulationConfig
+    from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario, write_truth
+
+    if not args.speed > 0:
+        raise UserError(f"--speed must be positive; got {args.speed}")
+    try:
+        width, height = (int(v) for v in args.image_size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--image-size must look like 320x256; got {args.image_size!r}") from None
+    config = SimulationConfig(
+        seed=args.seed,
+        fle_rms_mm=args.fle_mm,
+        jitter_rms_mm=args.jitter_mm,
+        camera_fps=args.camera_fps,
+        image_size_px=(width, height),
+    )
+    scenario = scenario_from_plan(args.plan, config, duration_s=args.duration)
+    if args.truth:
+        write_truth(args.truth, scenario)
+        print(f"ground truth written to {args.truth}", file=sys.stderr)
+    allowed = tuple(args.allow) if args.allow else ("127.0.0.1", "::1")
+    server = IgtlServer(args.host, args.port, allowed_hosts=allowed)
+    try:
+        server.start()
+    except OSError as error:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {error}") from None
+    stop = threading.Event()
+    progress = tqdm(
+        total=round(scenario.duration_s, 1), unit=" s", file=sys.stderr, desc="simulating"
+    )
+    shown = [0.0]
+
+    def advance(t_s: float) -> None:
+        if t_s - shown[0] >= 0.1:
+            progress.update(round(t_s - shown[0], 1))
+            shown[0] = round(t_s, 1)
+
+    try:
+        if not args.no_wait:
+            print(f"waiting for a client on {args.host}:{server.port} ...", file=sys.stderr)
+            while not server.wait_connected(0.5):
+                pass
+        sent = serve_scenario(
+            scenario, server.send, speed=args.speed, stop=stop, on_progress=advance
+        )
+    finally:
+        stop.set()
+        progress.close()
+        server.stop()
+    print(f"sent {sent} messages over {scenario.duration_s:.1f} s of scenario", file=sys.stderr)
+    return 0

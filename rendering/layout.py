@@ -1,0 +1,171 @@
+"""The navigation screen: one render window, six viewports, driven by snapshots.
+
+::
+
+    +--------------------------------------------------+
+    | status: one badge per tool ...        heartbeat   |   96 px
+    +------------------------------+-------------------+
+    |                              |  axial            |
+    |  3-D view                    +-------------------+
+    |  (models, pointer, frustum,  |  coronal          |
+    |   fluorescence, colour bar)  +-------------------+
+    +------------------------------+  sagittal         |
+    | guidance: tip to tumour, TRE |                   |   96 px
+    +------------------------------+-------------------+
+
+Offscreen by default (VTK's EGL window; see :mod:`rendering.offscreen`); the application passes
+the render window of its Qt widget instead. :meth:`NavigationLayout.pixel_of` maps an LPS point
+to its pixel in a view with VTK's world-to-display conversion, the same transform that drew it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import vtk
+from numpy.typing import ArrayLike
+from vtkmodules.util.numpy_support import vtk_to_numpy
+
+from registration.checks import InputError, check_points
+from rendering.overlays import GuidancePanel, StatusBar
+from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, Scene3D, SurfaceModel
+from rendering.slice_views import SliceView, SliceVolumes
+from rendering.view_state import ViewSnapshot
+
+_STRIP = 96 / 1024
+_SPLIT = 0.625
+#: Viewports as (xmin, ymin, xmax, ymax) in normalised window coordinates (y up).
+VIEWPORTS: dict[str, tuple[float, float, float, float]] = {
+    "status": (0.0, 1.0 - _STRIP, 1.0, 1.0),
+    "3d": (0.0, _STRIP, _SPLIT, 1.0 - _STRIP),
+    "guidance": (0.0, 0.0, _SPLIT, _STRIP),
+    "axial": (_SPLIT, (1.0 - _STRIP) * 2 / 3, 1.0, 1.0 - _STRIP),
+    "coronal": (_SPLIT, (1.0 - _STRIP) / 3, 1.0, (1.0 - _STRIP) * 2 / 3),
+    "sagittal": (_SPLIT, 0.0, 1.0, (1.0 - _STRIP) / 3),
+}
+SLICE_NAMES = ("axial", "coronal", "sagittal")
+
+
+class NavigationLayout:
+    """The 3-D view, three slice views, tool badges and guidance in one render window.
+
+    Parameters
+    ----------
+    models : plan surfaces for the 3-D view (LPS mm).
+    volumes : label map (and optional image) for the slice views.
+    window_size : (width, height) pixels of the offscreen window (ignored with
+        ``render_window``).
+    render_window : an existing window to draw into (e.g. a Qt widget's); None creates an
+        offscreen one.
+    triangle_budget : triangles drawn for the models in total (level of detail).
+    preset : initial 3-D camera preset.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[SurfaceModel],
+        volumes: SliceVolumes,
+        *,
+        window_size: tuple[int, int] = (1280, 1024),
+        render_window: vtk.vtkRenderWindow | None = None,
+        triangle_budget: int = DEFAULT_TRIANGLE_BUDGET,
+        preset: str = "anterior",
+    ) -> None:
+        if render_window is None:
+            width, height = (int(n) for n in window_size)
+            if width < 64 or height < 64:
+                raise InputError(f"window_size must be at least 64x64 pixels; got {window_size}.")
+            render_window = vtk.vtkRenderWindow()
+            render_window.SetOffScreenRendering(True)
+            render_window.SetSize(width, height)
+        render_window.SetMultiSamples(0)
+        self.render_window = render_window
+        self.renderers: dict[str, vtk.vtkRenderer] = {}
+        for name, viewport in VIEWPORTS.items():
+            renderer = vtk.vtkRenderer()
+            renderer.SetViewport(*viewport)
+            render_window.AddRenderer(renderer)
+            self.renderers[name] = renderer
+        self.scene = Scene3D(
+            self.renderers["3d"], models, triangle_budget=triangle_budget, preset=preset
+        )
+        self.slices = {name: SliceView(self.renderers[name], name, volumes) for name in SLICE_NAMES}
+        self.status = StatusBar(self.renderers["status"])
+        self.guidance = GuidancePanel(self.renderers["guidance"])
+        self._image_filter = vtk.vtkWindowToImageFilter()
+        self._image_filter.SetInput(render_window)
+        self._image_filter.ReadFrontBufferOff()
+        self._image_filter.ShouldRerenderOff()
+
+    def render(self, snapshot: ViewSnapshot) -> None:
+        """Draw one frame showing ``snapshot`` (and nothing from earlier frames)."""
+        if not isinstance(snapshot, ViewSnapshot):
+            raise InputError(f"render needs a ViewSnapshot; got {type(snapshot).__name__}.")
+        self.scene.update(snapshot)
+        for view in self.slices.values():
+            view.update(snapshot)
+        self.status.update(snapshot)
+        self.guidance.update(snapshot)
+        self.render_window.Render()
+
+    def apply_camera_preset(self, preset: str) -> None:
+        """Set the 3-D camera to a preset (see :data:`rendering.orientation.CAMERA_PRESETS`)."""
+        self.scene.apply_camera_preset(preset)
+
+    @property
+    def window_size(self) -> tuple[int, int]:
+        width, height = self.render_window.GetSize()
+        return int(width), int(height)
+
+    def screenshot(self) -> np.ndarray:
+        """(height, width, 3) uint8 RGB of the last rendered frame, row 0 at the top."""
+        self._image_filter.Modified()
+        self._image_filter.Update()
+        image = self._image_filter.GetOutput()
+        width, height, _ = image.GetDimensions()
+        pixels = vtk_to_numpy(image.GetPointData().GetScalars())
+        return pixels.reshape(height, width, -1)[::-1, :, :3].copy()
+
+    def viewport_box(self, view: str) -> tuple[int, int, int, int]:
+        """(col0, row0, col1, row1) of a view in screenshot pixels, row 0 at the top, the
+        end exclusive: ``image[row0:row1, col0:col1]`` is the view."""
+        x0, y0, x1, y1 = VIEWPORTS[self._check_view(view)]
+        width, height = self.window_size
+        return (
+            round(x0 * width),
+            round((1 - y1) * height),
+            round(x1 * width),
+            round((1 - y0) * height),
+        )
+
+    def pixel_of(self, point_lps_mm: ArrayLike, view: str) -> tuple[float, float] | None:
+        """Where a point is drawn in a view, as (column, row) in screenshot pixels (row 0 at the
+        top, pixel centres on integers), or None if it is behind the 3-D camera.
+
+        point_lps_mm : (3,) image LPS mm. view : "3d", "axial", "coronal" or "sagittal".
+        Uses VTK's world-to-display conversion with the camera of the last render.
+        """
+        renderer = self.renderers[self._check_view(view)]
+        point = check_points(point_lps_mm, "point_lps_mm")[0]
+        camera = renderer.GetActiveCamera()
+        ahead = (point - np.asarray(camera.GetPosition())) @ np.asarray(
+            camera.GetDirectionOfProjection()
+        )
+        if not camera.GetParallelProjection() and ahead <= 0:
+            return None
+        coordinate = vtk.vtkCoordinate()
+        coordinate.SetCoordinateSystemToWorld()
+        coordinate.SetValue(*point)
+        x, y = coordinate.GetComputedDoubleDisplayValue(renderer)
+        height = self.window_size[1]
+        return float(x) - 0.5, float(height - y) - 0.5
+
+    def _check_view(self, view: str) -> str:
+        if view not in VIEWPORTS:
+            raise InputError(f"unknown view {view!r}; use one of {', '.join(VIEWPORTS)}.")
+        return view
+
+    def close(self) -> None:
+        """Release the window's graphics resources."""
+        self.render_window.Finalize()

@@ -1,0 +1,420 @@
+"""Axial, coronal and sagittal slice views through the pointer tip, labels outlined.
+
+Each view is a renderer whose world is the image frame (LPS mm): the resliced image is a
+textured plane placed in LPS, the camera looks at it orthographically along the patient axis of
+the view (:data:`rendering.orientation.SLICE_ORIENTATIONS`, radiological convention as in 3D
+Slicer). So a point's pixel comes from VTK's own world-to-display conversion, and the letters
+at the edges are read back from the camera that drew the slice.
+
+Resampling uses ``vtkImageReslice`` (multithreaded C++) on the volume in index space, with the
+reslice axes ``ijk_from_lps @ lps_from_slice`` built from
+:class:`~registration.geometry.ImageGeometry`: oblique or flipped directions are handled by the
+one geometry object, never by VTK's image origin/spacing/direction fields. The slice is sampled
+at about one sample per screen pixel and composed in numpy into one opaque RGB picture (grey
+image, label fill, label outlines on the sample boundaries), drawn as a single textured plane:
+the software renderer's cost per slice is one quad, whatever the number of labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import vtk
+from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+
+from registration.checks import Float64Array, InputError
+from registration.geometry import ImageGeometry
+from rendering.orientation import SLICE_ORIENTATIONS, orientation_letter
+from rendering.overlays import EdgeLetters
+from rendering.scene3d import TIP_RGB
+from rendering.view_state import ViewSnapshot
+
+RGB = tuple[float, float, float]
+
+#: Opacity of the label fill under the outlines.
+LABEL_FILL_OPACITY = 0.25
+#: Distance (mm) towards the viewer at which the tip marker sits above the slice picture.
+_TIP_OFFSET_MM = 0.6
+_CAMERA_DISTANCE_MM = 1000.0
+_SUPPORTED_LABEL_TYPES = (np.uint8, np.uint16, np.int16, np.int32)
+
+
+@dataclass(frozen=True, eq=False)
+class SliceVolumes:
+    """The voxel data the slice views cut, on one grid.
+
+    geometry : the grid (LPS mm).
+    labels : (k, j, i) integer label map, 0 = background.
+    label_colors : label value -> (r, g, b) 0..1, for outlines and fill; labels missing here
+        are not drawn.
+    background : optional (k, j, i) intensity image (CT HU, MR) drawn in grey under the labels.
+    background_window : (low, high) grey-scale window; default the 1st..99th percentile.
+    """
+
+    geometry: ImageGeometry
+    labels: np.ndarray
+    label_colors: Mapping[int, RGB]
+    background: np.ndarray | None = None
+    background_window: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        shape = self.geometry.shape_kji
+        labels = np.asarray(self.labels)
+        if labels.shape != shape or not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(
+                f"labels must be an integer (k, j, i) array of shape {shape} (the geometry's); "
+                f"got {labels.dtype} {labels.shape}."
+            )
+        if labels.dtype.type not in _SUPPORTED_LABEL_TYPES:
+            labels = labels.astype(np.int32)
+        colors = {int(k): tuple(float(c) for c in v) for k, v in self.label_colors.items()}
+        for value, rgb in colors.items():
+            if value <= 0 or len(rgb) != 3 or not all(0.0 <= c <= 1.0 for c in rgb):
+                raise InputError(
+                    f"label_colors[{value}] must be a positive label with (r, g, b) in 0..1; "
+                    f"got {rgb}."
+                )
+        object.__setattr__(self, "labels", np.ascontiguousarray(labels))
+        object.__setattr__(self, "label_colors", colors)
+        if self.background is not None:
+            background = np.ascontiguousarray(self.background, dtype=np.float32)
+            if background.shape != shape:
+                raise InputError(
+                    f"background has shape {background.shape}; the labels' grid is {shape}."
+                )
+            window = self.background_window
+            if window is None:
+                low, high = np.percentile(background[:: max(1, shape[0] // 32)], [1.0, 99.0])
+                window = (float(low), float(max(high, low + 1.0)))
+            if not window[1] > window[0]:
+                raise InputError(f"background_window must be (low, high), low < high; {window}.")
+            object.__setattr__(self, "background", background)
+            object.__setattr__(self, "background_window", (float(window[0]), float(window[1])))
+
+
+@dataclass(frozen=True, eq=False)
+class LabelPalette:
+    """Per label value: display colour, fill opacity and outline priority.
+
+    colours : (L, 3) float32, 0..255; alpha : (L,) float32 fill opacity (0 = not drawn);
+    rank : (L,) float, higher wins a shared outline; -1 = never outlined. Index L - 1 stands
+    for every label value beyond the table (not drawn).
+    """
+
+    colours: np.ndarray
+    alpha: np.ndarray
+    rank: np.ndarray
+    colours_u8: np.ndarray = field(init=False, repr=False)
+    fill_on_black_u8: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        colours = np.asarray(self.colours, dtype=np.float32)
+        alpha = np.asarray(self.alpha, dtype=np.float32)
+        object.__setattr__(self, "colours_u8", np.round(colours).astype(np.uint8))
+        object.__setattr__(
+            self, "fill_on_black_u8", np.round(colours * alpha[:, np.newaxis]).astype(np.uint8)
+        )
+
+    @classmethod
+    def from_volumes(cls, volumes: SliceVolumes, *, fill_opacity: float = LABEL_FILL_OPACITY):
+        """Colours from the plan; the smaller structure wins a shared outline (the tumour
+        inside the skin keeps the tumour's colour)."""
+        top = max(volumes.label_colors, default=0)
+        size = top + 2
+        counts = np.bincount(
+            np.clip(volumes.labels.ravel(), 0, size - 1).astype(np.intp), minlength=size
+        )
+        colours = np.zeros((size, 3), np.float32)
+        alpha = np.zeros(size, np.float32)
+        rank = np.full(size, -1.0)
+        for value, rgb in volumes.label_colors.items():
+            colours[value] = np.asarray(rgb) * 255.0
+            alpha[value] = fill_opacity
+            rank[value] = 1.0 / (1.0 + counts[value])
+        return cls(colours, alpha, rank)
+
+
+def compose_slice_picture(
+    labels: np.ndarray, palette: LabelPalette, grey: np.ndarray | None = None
+) -> np.ndarray:
+    """The slice picture: grey image, labels filled faintly, label boundaries outlined.
+
+    labels : (rows, cols) integer label samples. grey : (rows, cols) float 0..255 or None
+    (black). Returns (rows, cols, 3) uint8. A boundary between two samples with different
+    labels is drawn on both samples (2 samples wide) in the colour of the label that ranks
+    higher in ``palette``; a sample on several boundaries takes the highest-ranked colour;
+    boundaries between undrawn labels are not drawn. Boundaries are sparse, so the outline
+    work runs on the boundary samples only.
+    """
+    top = len(palette.rank) - 1
+    index = np.clip(labels, 0, top)  # beyond the table -> the undrawn last entry
+    picture = np.empty((*index.shape, 3), np.uint8)
+    if grey is None:
+        for channel in range(3):  # per-channel 1-D takes: much faster than an (L, 3) gather
+            np.take(palette.fill_on_black_u8[:, channel], index, out=picture[..., channel])
+    else:
+        # grey * (1 - alpha) + colour * alpha, per label from small tables (undrawn: 1, 0)
+        keep = np.take(1.0 - palette.alpha, index)
+        shaded = np.clip(grey, 0.0, 255.0).astype(np.float32) * keep + 0.5
+        tint = palette.colours * palette.alpha[:, np.newaxis]
+        for channel in range(3):
+            picture[..., channel] = shaded + np.take(tint[:, channel], index)
+    rank = palette.rank
+    best = np.full(index.shape, -np.inf)  # rank of the outline colour a sample carries so far
+    owner = np.zeros(index.shape, np.intp)
+    for step in ((0, 1), (1, 0)):
+        first = index[: index.shape[0] - step[0], : index.shape[1] - step[1]]
+        second = index[step[0] :, step[1] :]
+        rows, cols = np.nonzero(first != second)
+        a, b = first[rows, cols], second[rows, cols]
+        rank_a, rank_b = rank[a], rank[b]
+        winner = np.where(rank_a >= rank_b, a, b)
+        winner_rank = np.maximum(rank_a, rank_b)
+        keep = winner_rank >= 0
+        rows, cols, winner, winner_rank = rows[keep], cols[keep], winner[keep], winner_rank[keep]
+        for r, c in ((rows, cols), (rows + step[0], cols + step[1])):
+            better = winner_rank > best[r, c]
+            best[r[better], c[better]] = winner_rank[better]
+            owner[r[better], c[better]] = winner[better]
+    outlined = owner > 0
+    picture[outlined] = palette.colours_u8[owner[outlined]]
+    return picture
+
+
+def _index_image(array: np.ndarray) -> vtk.vtkImageData:
+    """A vtkImageData over ``array`` (k, j, i) in index space: origin 0, spacing 1 (shares
+    memory; the caller keeps ``array`` alive)."""
+    image = vtk.vtkImageData()
+    k, j, i = array.shape
+    image.SetDimensions(i, j, k)
+    image.GetPointData().SetScalars(numpy_to_vtk(array.ravel(), deep=False))
+    return image
+
+
+def _matrix(m: np.ndarray) -> vtk.vtkMatrix4x4:
+    matrix = vtk.vtkMatrix4x4()
+    matrix.DeepCopy(np.asarray(m, dtype=np.float64).ravel().tolist())
+    return matrix
+
+
+class SliceView:
+    """One slice orientation in ``renderer``; :meth:`update` cuts it through the snapshot's
+    slice point (the tip while the pointer is OK, else ``focus_lps_mm``, else the centre).
+
+    orientation : "axial", "coronal" or "sagittal".
+    """
+
+    def __init__(self, renderer: vtk.vtkRenderer, orientation: str, volumes: SliceVolumes):
+        if orientation not in SLICE_ORIENTATIONS:
+            raise InputError(
+                f"orientation must be one of {', '.join(SLICE_ORIENTATIONS)}; got {orientation!r}."
+            )
+        self.renderer = renderer
+        self.orientation = orientation
+        self.view = SLICE_ORIENTATIONS[orientation]
+        self.volumes = volumes
+        self.palette = LabelPalette.from_volumes(volumes)
+        renderer.SetBackground(0.0, 0.0, 0.0)
+        geometry = volumes.geometry
+        self._corners_lps = _grid_corners(geometry)
+        self._sample_floor_mm = float(geometry.spacing_mm.min()) / 2.0
+        self.lps_from_slice: Float64Array = np.eye(4)
+        self._last_cut: tuple[float, ...] | None = None
+
+        self._label_image = _index_image(volumes.labels)
+        self._label_reslice = _reslice(self._label_image, linear=False, fill=0.0)
+        self._background_reslice: vtk.vtkImageReslice | None = None
+        self._window = (0.0, 1.0)
+        if volumes.background is not None and volumes.background_window is not None:
+            self._background_image = _index_image(volumes.background)
+            self._window = volumes.background_window
+            self._background_reslice = _reslice(
+                self._background_image, linear=True, fill=self._window[0]
+            )
+        self._picture_image = vtk.vtkImageData()
+        self._picture_pixels: np.ndarray | None = None
+        self._picture = vtk.vtkImageActor()
+        self._picture.GetMapper().SetInputData(self._picture_image)
+        self._picture.InterpolateOff()
+        self._tip = _tip_marker_actor()
+        self._tip.VisibilityOff()
+        renderer.AddViewProp(self._picture)
+        renderer.AddViewProp(self._tip)
+
+        camera = renderer.GetActiveCamera()
+        camera.ParallelProjectionOn()
+        self.letters = EdgeLetters(renderer)
+        self.caption = vtk.vtkTextActor()
+        self.caption.SetInput(self.view.caption)
+        self.caption.GetTextProperty().SetFontSize(15)
+        self.caption.GetTextProperty().SetColor(0.85, 0.85, 0.85)
+        self.caption.GetTextProperty().SetVerticalJustificationToTop()
+        self.caption.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+        self.caption.SetPosition(0.01, 0.985)
+        self.position_text = vtk.vtkTextActor()
+        self.position_text.GetTextProperty().SetFontSize(18)
+        self.position_text.GetTextProperty().SetBold(True)
+        self.position_text.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+        self.position_text.SetPosition(0.01, 0.02)
+        renderer.AddViewProp(self.caption)
+        renderer.AddViewProp(self.position_text)
+
+    def update(self, snapshot: ViewSnapshot) -> None:
+        """Cut the slice through the snapshot's slice point and mark the tip if the pointer is
+        OK (the window's next render shows it)."""
+        right, up = self.view.screen_right, self.view.view_up
+        toward = self.view.towards_viewer
+        point = snapshot.slice_point_lps_mm
+        if point is None:
+            centre_ijk = (np.asarray(self.volumes.geometry.size_ijk) - 1) / 2.0
+            point = self.volumes.geometry.ijk_to_lps(centre_ijk)
+        point = np.asarray(point, dtype=np.float64)
+        width_px, height_px = (max(1, n) for n in self.renderer.GetSize())
+        aspect = width_px / height_px
+        u_all, v_all = self._corners_lps @ right, self._corners_lps @ up
+        fov = snapshot.display.slice_field_of_view_mm
+        if fov is None:  # the whole volume, fitted
+            centre_u = float(u_all.min() + u_all.max()) / 2
+            centre_v = float(v_all.min() + v_all.max()) / 2
+            height_mm = max(float(np.ptp(v_all)), float(np.ptp(u_all)) / aspect)
+        else:  # a window of fov mm around the slice point
+            centre_u, centre_v, height_mm = float(point @ right), float(point @ up), fov
+        width_mm = height_mm * aspect
+        spacing = max(height_mm / height_px, self._sample_floor_mm)
+        # Sample only the part of the visible region the volume covers (no fill cost for the
+        # empty margins), in slice coordinates centred on the view.
+        u0 = max(float(u_all.min()), centre_u - width_mm / 2) - centre_u
+        u1 = min(float(u_all.max()), centre_u + width_mm / 2) - centre_u
+        v0 = max(float(v_all.min()), centre_v - height_mm / 2) - centre_v
+        v1 = min(float(v_all.max()), centre_v + height_mm / 2) - centre_v
+        n_u, n_v = int(np.ceil((u1 - u0) / spacing)), int(np.ceil((v1 - v0) / spacing))
+
+        lps_from_slice = np.eye(4)
+        lps_from_slice[:3, 0], lps_from_slice[:3, 1], lps_from_slice[:3, 2] = right, up, toward
+        lps_from_slice[:3, 3] = right * centre_u + up * centre_v + toward * float(point @ toward)
+        self.lps_from_slice = lps_from_slice
+        depths = self._corners_lps @ toward
+        if n_u < 2 or n_v < 2 or not depths.min() <= point @ toward <= depths.max():
+            self._picture.VisibilityOff()  # the plane or the window misses the volume
+            self._last_cut = None
+        else:
+            origin = (u0 + spacing / 2, v0 + spacing / 2, 0.0)
+            cut = (*lps_from_slice[:3, 3], *origin, spacing, float(n_u), float(n_v))
+            if cut != self._last_cut:  # a still pointer costs no reslicing
+                self._cut(lps_from_slice, spacing, origin, n_u, n_v)
+                self._last_cut = cut
+            self._picture.SetUserMatrix(_matrix(lps_from_slice))
+            self._picture.VisibilityOn()
+
+        if snapshot.pointer_ok:
+            marker = lps_from_slice.copy()
+            marker[:3, 3] = np.asarray(snapshot.pointer_tip_lps_mm) + toward * _TIP_OFFSET_MM
+            self._tip.SetUserMatrix(_matrix(marker))
+            self._tip.VisibilityOn()
+        else:
+            self._tip.VisibilityOff()
+
+        camera = self.renderer.GetActiveCamera()
+        focal = lps_from_slice[:3, 3]
+        camera.SetFocalPoint(*focal)
+        camera.SetPosition(*(focal + toward * _CAMERA_DISTANCE_MM))
+        camera.SetViewUp(*up)
+        camera.SetParallelScale(height_mm / 2)
+        camera.SetClippingRange(_CAMERA_DISTANCE_MM / 2, _CAMERA_DISTANCE_MM * 1.5)
+        self.letters.update()
+        axis = int(np.argmax(np.abs(toward)))
+        unit = np.eye(3)[axis]
+        coordinate = float(point[axis])
+        letter = orientation_letter(unit if coordinate >= 0 else -unit)
+        self.position_text.SetInput(f"{self.orientation} {letter} {abs(coordinate):.1f} mm")
+
+    def _cut(
+        self,
+        lps_from_slice: np.ndarray,
+        spacing: float,
+        origin: tuple[float, float, float],
+        n_u: int,
+        n_v: int,
+    ) -> None:
+        """Resample the volumes on the slice grid and compose the picture."""
+        axes = _matrix(self.volumes.geometry.ijk_from_lps @ lps_from_slice)
+        samples: list[np.ndarray | None] = []
+        for reslice in (self._label_reslice, self._background_reslice):
+            if reslice is None:
+                samples.append(None)
+                continue
+            reslice.SetResliceAxes(axes)
+            reslice.SetOutputSpacing(spacing, spacing, 1.0)
+            reslice.SetOutputOrigin(*origin)
+            reslice.SetOutputExtent(0, n_u - 1, 0, n_v - 1, 0, 0)
+            reslice.Update()
+            samples.append(vtk_to_numpy(reslice.GetOutput().GetPointData().GetScalars()))
+        assert samples[0] is not None
+        labels = samples[0].reshape(n_v, n_u)  # row 0 = lowest v (VTK images are y-up)
+        grey = None
+        if samples[1] is not None:
+            low, high = self._window
+            grey = (samples[1].reshape(n_v, n_u) - low) * (255.0 / (high - low))
+        pixels = compose_slice_picture(labels, self.palette, grey)
+        self._picture_pixels = pixels  # the VTK array below shares this memory
+        image = self._picture_image
+        image.SetDimensions(n_u, n_v, 1)
+        image.SetOrigin(*origin)
+        image.SetSpacing(spacing, spacing, 1.0)
+        image.GetPointData().SetScalars(numpy_to_vtk(pixels.reshape(-1, 3), deep=False))
+        image.Modified()
+
+
+def _reslice(image: vtk.vtkImageData, *, linear: bool, fill: float) -> vtk.vtkImageReslice:
+    reslice = vtk.vtkImageReslice()
+    reslice.SetInputData(image)
+    reslice.SetOutputDimensionality(2)
+    reslice.SetBackgroundLevel(fill)
+    if linear:
+        reslice.SetInterpolationModeToLinear()
+    else:
+        reslice.SetInterpolationModeToNearestNeighbor()
+    return reslice
+
+
+def _grid_corners(geometry: ImageGeometry) -> Float64Array:
+    """(8, 3) LPS corners of the grid's outer voxel faces."""
+    low = np.full(3, -0.5)
+    high = np.asarray(geometry.size_ijk, dtype=np.float64) - 0.5
+    corners = np.array([[a, b, c] for a in (low[0], high[0]) for b in (low[1], high[1])
+                        for c in (low[2], high[2])])  # fmt: skip
+    return geometry.ijk_to_lps(corners)
+
+
+def _tip_marker_actor(radius_mm: float = 1.5, arm_mm: float = 12.0) -> vtk.vtkActor:
+    """A filled disc and a gapped cross-hair (thin filled bars) in the slice plane, centred on
+    the origin; polygons only, so it costs a handful of triangles."""
+    append = vtk.vtkAppendPolyData()
+    disc = vtk.vtkRegularPolygonSource()
+    disc.SetNumberOfSides(32)
+    disc.SetRadius(radius_mm)
+    disc.GeneratePolygonOn()
+    disc.GeneratePolylineOff()
+    append.AddInputConnection(disc.GetOutputPort())
+    gap, half_width = 2.5 * radius_mm, 0.35
+    for x0, x1, y0, y1 in (
+        (gap, gap + arm_mm, -half_width, half_width),
+        (-gap - arm_mm, -gap, -half_width, half_width),
+        (-half_width, half_width, gap, gap + arm_mm),
+        (-half_width, half_width, -gap - arm_mm, -gap),
+    ):
+        bar = vtk.vtkPlaneSource()
+        bar.SetOrigin(x0, y0, 0.0)
+        bar.SetPoint1(x1, y0, 0.0)
+        bar.SetPoint2(x0, y1, 0.0)
+        append.AddInputConnection(bar.GetOutputPort())
+    mapper = vtk.vtkPolyDataMapper()
+    mapper.SetInputConnection(append.GetOutputPort())
+    actor = vtk.vtkActor()
+    actor.SetMapper(mapper)
+    prop = actor.GetProperty()
+    prop.SetColor(*TIP_RGB)
+    prop.LightingOff()
+    return actor
