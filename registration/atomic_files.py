@@ -24,9 +24,6 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()  # read once at import (os.umask can only be read by setting it)
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)  # read once at import (os.umask can only be read by setting it)
-
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -48,7 +45,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
         yield tmp

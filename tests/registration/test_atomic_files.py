@@ -46,16 +46,6 @@ def test_interrupted_directory_never_appears(tmp_path):
     assert json.loads((target / "plan.json").read_text()) == {"v": 2}
 
 
-def test_written_files_get_the_usual_permissions(tmp_path):
-    """mkstemp creates 0600 files; written files follow the umask like open() would."""
-    import os
-
-    write_json_atomic(tmp_path / "summary.json", {"x": 1})
-    (tmp_path / "plain.txt").write_text("x")
-    mode = os.stat(tmp_path / "summary.json").st_mode & 0o777
-    assert mode == os.stat(tmp_path / "plain.txt").st_mode & 0o777
-
-
 def test_written_files_and_folders_get_the_usual_permissions(tmp_path):
     import os
 
