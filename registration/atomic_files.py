@@ -15,8 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)  # read once at import (os.umask can only be read by setting it)
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()  # read once at import (os.umask can only be read by setting it)
 
 
 @contextlib.contextmanager
@@ -81,6 +87,7 @@ def atomic_directory(path: str | os.PathLike[str], *, overwrite: bool = False) -
             f"{target} already exists; choose another output folder or pass --overwrite."
         )
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; others may read the finished folder
     try:
         yield tmp
         if target.exists():

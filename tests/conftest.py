@@ -38,3 +38,42 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(20261125)
+
+
+@pytest.fixture(scope="session")
+def phantom_ct(tmp_path_factory):
+    """Folder of the small phantom CT (seed 0): ``dicom/`` (160 axial slices, 1 mm) and
+    ``truth.json`` (read it with ``navigation.planning.phantom.load_truth``). Made once per
+    session."""
+    from navigation.planning.phantom import write_phantom
+
+    folder = tmp_path_factory.mktemp("phantom") / "phantom_ct"
+    write_phantom(folder, modality="CT", seed=0, size="small")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def phantom_plan(phantom_ct, tmp_path_factory):
+    """Plan folder made by ``igcs plan`` from ``phantom_ct`` with the truth's tumour seed and
+    node centre as seeds (load it with ``navigation.planning.plan.load_plan``)."""
+    from navigation.cli import main
+    from navigation.planning.phantom import load_truth
+
+    truth = load_truth(phantom_ct)
+    out = tmp_path_factory.mktemp("plan") / "phantom_plan"
+    seed = ",".join(repr(float(v)) for v in truth.tumour_seed_lps_mm)
+    node = ",".join(repr(float(v)) for v in truth.node_centroid_lps_mm)
+    status = main(
+        [
+            "plan",
+            str(phantom_ct / "dicom"),
+            "--out",
+            str(out),
+            f"--tumour-seed={seed}",
+            f"--node-seed={node}",
+            "--expected-fiducials",
+            str(len(truth.fiducial_names)),
+        ]
+    )
+    assert status == 0
+    return out

@@ -46,11 +46,13 @@ def test_interrupted_directory_never_appears(tmp_path):
     assert json.loads((target / "plan.json").read_text()) == {"v": 2}
 
 
-def test_written_files_get_the_usual_permissions(tmp_path):
-    """mkstemp creates 0600 files; written files follow the umask like open() would."""
+def test_written_files_and_folders_get_the_usual_permissions(tmp_path):
     import os
 
-    write_json_atomic(tmp_path / "summary.json", {"x": 1})
-    (tmp_path / "plain.txt").write_text("x")
-    mode = os.stat(tmp_path / "summary.json").st_mode & 0o777
-    assert mode == os.stat(tmp_path / "plain.txt").st_mode & 0o777
+    from registration.atomic_files import _UMASK, atomic_directory, write_text_atomic
+
+    with atomic_directory(tmp_path / "plan") as folder:
+        write_text_atomic(folder / "a.txt", "x")
+    assert (tmp_path / "plan").stat().st_mode & 0o777 == 0o777 & ~_UMASK
+    assert (tmp_path / "plan" / "a.txt").stat().st_mode & 0o777 == 0o666 & ~_UMASK
+    assert os.access(tmp_path / "plan" / "a.txt", os.R_OK)

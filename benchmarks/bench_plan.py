@@ -1,0 +1,189 @@
+"""Benchmark of ``igcs plan`` on the full-size phantom CT (512 x 512 x 300): time per stage,
+peak memory, and VTK meshing against ``skimage.measure.marching_cubes``.
+
+Run from the project root: ``python benchmarks/bench_plan.py [--phantom DIR]``. Without
+``--phantom`` it writes the full-size phantom (seed 0) into a temporary folder first (~1.5 min,
+not timed). Each measurement runs in a fresh process so that the peak resident memory
+(``ru_maxrss``) belongs to it alone:
+
+* ``igcs plan``: the whole command (read the DICOM series, SHA-256 of every file, segment,
+  write labels, mesh, write the folder), wall time and peak memory;
+* the same run split into stages (``make_plan``'s ``on_stage`` callback marks them);
+* meshing of the bone mask: vtkFlyingEdges3D vs skimage marching cubes (contour only, same
+  mask, same iso-level), and the whole per-label pipeline (contour, windowed sinc,
+  decimation, normals) for skin and bone.
+
+Target (issue 2): the whole ``igcs plan`` <= 10 s on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def case_command(phantom: Path, out: Path) -> dict:
+    from navigation.cli import main
+    from navigation.planning.phantom import load_truth
+
+    truth = load_truth(phantom)
+    seed = ",".join(repr(float(v)) for v in truth.tumour_seed_lps_mm)
+    start = time.perf_counter()
+    status = main(["plan", str(phantom / "dicom"), "--out", str(out), f"--tumour-seed={seed}"])
+    return {"seconds": time.perf_counter() - start, "status": status, "peak_mb": _peak_mb()}
+
+
+def case_stages(phantom: Path, out: Path) -> dict:
+    from navigation.imaging.loading import load_volume
+    from navigation.planning.phantom import load_truth
+    from navigation.planning.plan_input import source_from_loaded
+    from navigation.planning.plan_writer import make_plan
+
+    truth = load_truth(phantom)
+    marks: list[tuple[str, float]] = []
+    start = time.perf_counter()
+    loaded = load_volume(phantom / "dicom")
+    marks.append(("read DICOM (load_volume)", time.perf_counter()))
+    source = source_from_loaded(loaded)
+    marks.append(("SHA-256 of the files", time.perf_counter()))
+    names = {
+        "segment": "segment",
+        "labels": "segment",
+        "meshes": "labels (.seg.nrrd, .nii.gz)",
+        "fiducials": "meshes (6 labels, .vtp + .stl)",
+        "plan.json": "fiducials.mrk.json",
+    }
+
+    def on_stage(stage: str) -> None:
+        if stage != "segment":
+            marks.append((names[stage], time.perf_counter()))
+
+    make_plan(
+        loaded.volume,
+        out,
+        tumour_seed_lps_mm=truth.tumour_seed_lps_mm,
+        source=source,
+        on_stage=on_stage,
+    )
+    marks.append(("plan.json + load_plan", time.perf_counter()))
+    stages, previous = [], start
+    for name, when in marks:
+        stages.append((name, when - previous))
+        previous = when
+    return {"stages": stages, "total": previous - start, "peak_mb": _peak_mb()}
+
+
+def case_meshing(phantom: Path, _out: Path) -> dict:
+    import numpy as np
+    import vtk
+    from skimage import measure
+
+    from navigation.imaging.loading import load_volume
+    from navigation.planning.meshing import _image_data, mesh_region
+    from navigation.planning.segmentation import segment_volume
+
+    volume = load_volume(phantom / "dicom").volume
+    segmentation = segment_volume(volume)
+    rows = {}
+    bone = segmentation.regions["bone"]
+    block = np.pad(bone.mask, 1).astype(np.float32)
+    start = time.perf_counter()
+    contour = vtk.vtkFlyingEdges3D()
+    contour.SetInputData(_image_data(block))
+    contour.SetValue(0, 0.5)
+    contour.ComputeNormalsOff()
+    contour.ComputeScalarsOff()
+    contour.Update()
+    rows["bone contour: vtkFlyingEdges3D"] = (
+        time.perf_counter() - start,
+        contour.GetOutput().GetNumberOfCells(),
+    )
+    start = time.perf_counter()
+    _verts, faces, _normals, _values = measure.marching_cubes(block, 0.5)
+    rows["bone contour: skimage marching_cubes"] = (time.perf_counter() - start, len(faces))
+    for name in ("skin", "bone"):
+        start = time.perf_counter()
+        mesh = mesh_region(
+            segmentation.regions[name],
+            volume.geometry,
+            image=volume.array,
+            level=segmentation.surface_levels[name],
+        )
+        rows[f"{name}: whole pipeline (field, contour, smooth, decimate, normals)"] = (
+            time.perf_counter() - start,
+            mesh.n_cells,
+        )
+    return {"rows": rows, "peak_mb": _peak_mb()}
+
+
+CASES = {"command": case_command, "stages": case_stages, "meshing": case_meshing}
+
+
+def _run_case(name: str, phantom: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        call = f"CASES[{name!r}](Path({str(phantom)!r}), Path({tmp!r}) / 'plan')"
+        code = (
+            f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); "
+            "from pathlib import Path; from benchmarks.bench_plan import CASES; "
+            f"print('RESULT' + json.dumps({call}))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT"))
+    return json.loads(line[len("RESULT") :])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phantom", type=Path, help="an existing full-size phantom folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        phantom = args.phantom
+        if phantom is None:
+            from navigation.planning.phantom import write_phantom
+
+            phantom = Path(tmp) / "phantom_full"
+            print("writing the full-size phantom (512 x 512 x 300, not timed) ...", flush=True)
+            write_phantom(phantom, modality="CT", seed=0, size="full")
+        command = _run_case("command", phantom)
+        stages = _run_case("stages", phantom)
+        meshing = _run_case("meshing", phantom)
+    print(f"\nigcs plan on the 512 x 512 x 300 phantom CT ({os.cpu_count()} cores)")
+    print(f"{'stage':<52}{'seconds':>9}")
+    for name, seconds in stages["stages"]:
+        print(f"{name:<52}{seconds:>9.2f}")
+    print(f"{'sum of stages (in-process, one run)':<52}{stages['total']:>9.2f}")
+    print(f"{'whole igcs plan command':<52}{command['seconds']:>9.2f}")
+    print(f"{'peak resident memory, igcs plan (MB)':<52}{command['peak_mb']:>9.0f}")
+    target = "met" if command["seconds"] <= 10.0 else "NOT met"
+    print(f"target <= 10 s: {target}")
+    print(f"\n{'meshing':<68}{'seconds':>9}{'triangles':>11}")
+    for name, (seconds, triangles) in meshing["rows"].items():
+        print(f"{name:<68}{seconds:>9.2f}{triangles:>11}")
+    rows = meshing["rows"]
+    ratio = (
+        rows["bone contour: skimage marching_cubes"][0] / rows["bone contour: vtkFlyingEdges3D"][0]
+    )
+    print(f"skimage marching_cubes / vtkFlyingEdges3D time ratio: {ratio:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

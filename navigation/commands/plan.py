@@ -1,0 +1,142 @@
+"""``igcs plan``: from a CT/MR (or label maps) on disk to a saved, Slicer-readable plan folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from navigation.cli import UserError
+from navigation.planning.plan import Plan
+from navigation.planning.segmentation import seed_from_text
+
+DESCRIPTION = """\
+Make a surgical plan from a head and neck CT or MRI: segment skin, bone and airway (CT
+presets in HU), find the skin fiducial markers automatically, grow the tumour (and a lymph
+node) from seeds, mesh every label, and write the plan folder PLAN:
+
+  PLAN/plan.json            label table, meshes, fiducials, tumour target, source UIDs and
+                            file SHA-256 digests, software version (all positions LPS mm)
+  PLAN/labels.seg.nrrd      3D Slicer segmentation (segment names and colours kept)
+  PLAN/labels.nii.gz        the same labels as one NIfTI label map
+  PLAN/meshes/<label>.vtp   one surface per label, LPS mm (also .stl)
+  PLAN/fiducials.mrk.json   Slicer markups, coordinateSystem LPS
+
+INPUT is a DICOM folder (the largest axial CT/MR series is chosen unless --series), a DICOM
+file, or a NIfTI/NRRD/MHA file; with --labels, a label map file or a folder of label files
+(one structure per file). Coordinates are LPS millimetres: +x patient left, +y posterior,
++z superior (as DICOM; Slicer shows RAS, so negate x and y to compare). The folder is written
+atomically: an interrupted run leaves no plan behind."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("input", type=Path, metavar="INPUT", help="DICOM folder/file or image file")
+    parser.add_argument("--out", required=True, type=Path, metavar="PLAN", help="plan folder")
+    parser.add_argument(
+        "--tumour-seed",
+        metavar="X,Y,Z",
+        help="a point inside the tumour, LPS mm (e.g. truth.json tumour_seed_lps_mm)",
+    )
+    parser.add_argument(
+        "--tumour-box",
+        metavar="X0,Y0,Z0,X1,Y1,Z1",
+        help="two opposite corners (LPS mm) of a box holding the tumour; grows from the seed, "
+        "or from the box centre without one, and stays inside the box",
+    )
+    parser.add_argument("--node-seed", metavar="X,Y,Z", help="a point inside a lymph node, LPS mm")
+    parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID to plan (DICOM)")
+    parser.add_argument(
+        "--labels", action="store_true", help="INPUT is a label map or a folder of label files"
+    )
+    parser.add_argument("--expected-fiducials", type=int, metavar="N", help="warn unless N found")
+    parser.add_argument(
+        "--no-resampling",
+        action="store_true",
+        help="refuse a DICOM stack that would need resampling (tilt, uneven spacing, a gap)",
+    )
+    parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
+
+
+def _box(text: str | None) -> np.ndarray | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 6:
+        raise UserError(f"--tumour-box needs six numbers X0,Y0,Z0,X1,Y1,Z1 (LPS mm); got {text!r}.")
+    return np.stack(
+        [
+            seed_from_text(",".join(parts[:3]), "--tumour-box"),
+            seed_from_text(",".join(parts[3:]), "--tumour-box"),
+        ]
+    )
+
+
+def make_plan_from_path(args: argparse.Namespace) -> Plan:
+    """Read INPUT and write the plan (shared by ``igcs plan`` and ``igcs demo``)."""
+    from navigation.imaging.loading import load_volume
+    from navigation.planning.label_files import read_label_files
+    from navigation.planning.plan_input import source_from_label_files, source_from_loaded
+    from navigation.planning.plan_writer import make_plan
+
+    tumour_seed = seed_from_text(args.tumour_seed, "--tumour-seed") if args.tumour_seed else None
+    node_seed = seed_from_text(args.node_seed, "--node-seed") if args.node_seed else None
+    box = _box(args.tumour_box)
+    if args.out.exists() and not args.overwrite:
+        raise UserError(
+            f"{args.out} already exists; choose another PLAN folder or pass --overwrite."
+        )
+    if args.labels:
+        volume, segmentation = read_label_files(args.input)
+        source = source_from_label_files(args.input, [Path(f) for f in volume.metadata["files"]])
+        print(f"read {len(segmentation.table)} labels from {args.input}")
+    else:
+        loaded = load_volume(
+            args.input, series_uid=args.series, allow_resampling=not args.no_resampling
+        )
+        volume, segmentation = loaded.volume, None
+        source = source_from_loaded(loaded)
+        print(f"read {loaded.report.chosen}")
+        for other in loaded.report.others:
+            print(f"  also found: {other}")
+        for warning in loaded.report.warnings:
+            print(f"  warning: {warning}")
+    return make_plan(
+        volume,
+        args.out,
+        tumour_seed_lps_mm=tumour_seed,
+        tumour_box_lps_mm=box,
+        node_seed_lps_mm=node_seed,
+        segmentation=segmentation,
+        expected_fiducials=args.expected_fiducials,
+        source=source,
+        write_stl=not args.no_stl,
+        overwrite=args.overwrite,
+        progress=True,
+    )
+
+
+def print_summary(plan: Plan) -> None:
+    print(f"plan written to {plan.root}")
+    for entry in plan.labels:
+        volume = f"{entry.volume_ml:9.2f} ml" if entry.volume_ml is not None else ""
+        print(f"  {entry.name:<16} value {entry.value:<3} {volume}  {entry.mesh or '(no mesh)'}")
+    print(f"  fiducial markers found: {len(plan.fiducial_names)}")
+    for name, point in zip(plan.fiducial_names, plan.fiducials_lps_mm, strict=True):
+        side = "midline" if abs(point[0]) < 5 else "left" if point[0] > 0 else "right"
+        print(f"    {name}: {np.round(point, 2).tolist()} LPS mm ({side})")
+    if plan.tumour_centroid_lps_mm is not None:
+        print(
+            f"  tumour: {plan.tumour_volume_ml:.2f} ml, centroid "
+            f"{np.round(plan.tumour_centroid_lps_mm, 2).tolist()} LPS mm"
+        )
+    for warning in plan.raw.get("report", {}).get("warnings", []):
+        print(f"  warning: {warning}")
+
+
+def run(args: argparse.Namespace) -> int:
+    print_summary(make_plan_from_path(args))
+    return 0

@@ -1,0 +1,245 @@
+"""Write a plan folder (the contract in :mod:`navigation.planning.plan`) from a volume.
+
+:func:`make_plan` runs the stages segment -> labels -> meshes -> fiducials -> plan.json inside
+``registration.atomic_files.atomic_directory``: everything is written into a hidden temporary
+sibling folder that is renamed to ``out`` only when the last file is complete, so an
+interrupted or failed run never leaves a folder that :func:`load_plan` accepts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from numpy.typing import ArrayLike
+from tqdm import tqdm
+
+from navigation import __version__
+from navigation.imaging.volume import Volume
+from navigation.planning.label_files import write_label_nifti, write_seg_nrrd
+from navigation.planning.labels import TUMOUR
+from navigation.planning.markups import write_markups_fiducials
+from navigation.planning.meshing import MeshOptions, mesh_region, save_mesh
+from navigation.planning.plan import PLAN_SCHEMA, PLAN_SCHEMA_VERSION, Plan, load_plan
+from navigation.planning.segmentation import (
+    CtPreset,
+    MrPreset,
+    Segmentation,
+    segment_volume,
+    segmentation_from_label_map,
+)
+from registration.atomic_files import atomic_directory, write_json_atomic
+from registration.checks import InputError
+
+STAGES = ("segment", "labels", "meshes", "fiducials", "plan.json")
+SEG_NRRD, NIFTI, FIDUCIALS_FILE = "labels.seg.nrrd", "labels.nii.gz", "fiducials.mrk.json"
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "label"
+
+
+def _default_source(volume: Volume) -> dict[str, Any]:
+    meta = volume.metadata
+    return {
+        "kind": meta.get("kind", "memory"),
+        "path": meta.get("path"),
+        "modality": volume.modality,
+        "series_instance_uid": meta.get("series_instance_uid"),
+        "study_instance_uid": meta.get("study_instance_uid"),
+        "frame_of_reference_uid": meta.get("frame_of_reference_uid"),
+        "files": list(meta.get("files_sha256", [])),
+    }
+
+
+def _report(segmentation: Segmentation) -> dict[str, Any]:
+    report: dict[str, Any] = {"modality": segmentation.modality, "warnings": []}
+    report["warnings"] = list(segmentation.warnings)
+    if segmentation.fiducials is not None:
+        report["fiducials_found"] = segmentation.fiducials.count
+        report["fiducials_rejected"] = list(segmentation.fiducials.rejected)
+    for grown in (segmentation.tumour, segmentation.node):
+        if grown is not None:
+            report[grown.name] = {
+                "window": [grown.lower, grown.upper],
+                "inside_level": grown.inside_level,
+                "surround_level": grown.surround_level,
+                "touches_search_box": grown.touches_search_box,
+            }
+    return report
+
+
+def make_plan(
+    volume: Volume,
+    out: str | Path,
+    *,
+    tumour_seed_lps_mm: ArrayLike | None = None,
+    tumour_box_lps_mm: ArrayLike | None = None,
+    node_seed_lps_mm: ArrayLike | None = None,
+    segmentation: Segmentation | None = None,
+    preset: CtPreset | MrPreset | None = None,
+    expected_fiducials: int | None = None,
+    source: dict[str, Any] | None = None,
+    mesh_options: MeshOptions | None = None,
+    write_stl: bool = True,
+    overwrite: bool = False,
+    progress: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+) -> Plan:
+    """Segment ``volume``, mesh each label and write the plan folder ``out``; returns it loaded.
+
+    volume : CT (HU) or MR, or a label map (modality "LABEL", planned from its labels).
+    tumour_seed_lps_mm, node_seed_lps_mm : (3,) LPS mm seeds for region growing (a seed
+        outside the volume raises :class:`InputError`); tumour_box_lps_mm : (2, 3) corners.
+    segmentation : a ready segmentation on ``volume``'s grid (skips the segment stage).
+    source : the ``source`` block of plan.json (kind, path, modality, UIDs, files with sha256);
+        default from ``volume.metadata``.
+    progress : show tqdm bars on stderr. on_stage(name) : called as each stage of
+        :data:`STAGES` starts (progress reporting; an exception there aborts the run, leaving
+        no plan folder).
+    """
+    target = Path(out)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists; choose another output folder or pass --overwrite."
+        )
+    bar = tqdm(total=len(STAGES), desc="plan", unit="stage", file=sys.stderr, disable=not progress)
+
+    def stage(name: str) -> None:
+        bar.set_description(f"plan: {name}")
+        if on_stage is not None:
+            on_stage(name)
+
+    try:
+        stage("segment")
+        if segmentation is None:
+            if volume.modality.upper() == "LABEL":
+                segmentation = segmentation_from_label_map(volume)
+            else:
+                segmentation = segment_volume(
+                    volume,
+                    tumour_seed_lps_mm=tumour_seed_lps_mm,
+                    tumour_box_lps_mm=tumour_box_lps_mm,
+                    node_seed_lps_mm=node_seed_lps_mm,
+                    preset=preset,
+                    expected_fiducials=expected_fiducials,
+                )
+        elif segmentation.geometry.shape_kji != volume.geometry.shape_kji:
+            raise InputError("the segmentation's grid differs from the volume's.")
+        bar.update()
+        with atomic_directory(target, overwrite=overwrite) as tmp:
+            stage("labels")
+            write_seg_nrrd(tmp / SEG_NRRD, segmentation)
+            write_label_nifti(tmp / NIFTI, segmentation)
+            bar.update()
+            stage("meshes")
+            labels = _write_meshes(tmp, volume, segmentation, mesh_options, write_stl, progress)
+            bar.update()
+            stage("fiducials")
+            fiducials = segmentation.fiducials
+            names = list(fiducials.names) if fiducials is not None else []
+            points = fiducials.centroids_lps_mm if fiducials is not None else None
+            if names and points is not None:
+                write_markups_fiducials(tmp / FIDUCIALS_FILE, names, points)
+            bar.update()
+            stage("plan.json")
+            payload = _plan_json(volume, segmentation, labels, source, names, points)
+            write_json_atomic(tmp / "plan.json", payload)
+            bar.update()
+    finally:
+        bar.close()
+    return load_plan(target)
+
+
+def _write_meshes(
+    folder: Path,
+    volume: Volume,
+    segmentation: Segmentation,
+    options: MeshOptions | None,
+    write_stl: bool,
+    progress: bool,
+) -> list[dict[str, Any]]:
+    (folder / "meshes").mkdir()
+    image = volume.array if volume.modality.upper() != "LABEL" else None
+    rows = []
+    for entry in tqdm(
+        segmentation.table,
+        desc="meshes",
+        unit="label",
+        leave=False,
+        file=sys.stderr,
+        disable=not progress,
+    ):
+        region = segmentation.regions[entry.name]
+        mesh_file = None
+        if region.voxel_count:
+            mesh = mesh_region(
+                region,
+                segmentation.geometry,
+                image=image,
+                level=segmentation.surface_levels.get(entry.name),
+                options=options,
+            )
+            stem = _file_stem(entry.name)
+            mesh_file = f"meshes/{stem}.vtp"
+            save_mesh(mesh, folder / mesh_file)
+            if write_stl:
+                save_mesh(mesh, folder / f"meshes/{stem}.stl")
+        rows.append(
+            {
+                "name": entry.name,
+                "value": entry.value,
+                "color": list(entry.color),
+                "mesh": mesh_file,
+                "volume_ml": region.volume_ml(segmentation.geometry),
+            }
+        )
+    return rows
+
+
+def _plan_json(
+    volume: Volume,
+    segmentation: Segmentation,
+    labels: list[dict[str, Any]],
+    source: dict[str, Any] | None,
+    names: list[str],
+    points: Any,
+) -> dict[str, Any]:
+    tumour = segmentation.tumour
+    targets = []
+    for grown, title in ((tumour, "tumour centroid"), (segmentation.node, "node centroid")):
+        if grown is not None:
+            targets.append({"name": title, "position_lps_mm": grown.centroid_lps_mm.tolist()})
+    files = {"seg_nrrd": SEG_NRRD, "nifti": NIFTI}
+    if names:
+        files["fiducials"] = FIDUCIALS_FILE
+    return {
+        "schema": PLAN_SCHEMA,
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "software_version": __version__,
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "coordinate_system": "LPS",
+        "units": "mm",
+        "source": source if source is not None else _default_source(volume),
+        "geometry": segmentation.geometry.to_dict(),
+        "labels": labels,
+        "files": files,
+        "fiducials": [
+            {"name": n, "position_lps_mm": p.tolist()}
+            for n, p in zip(names, points if points is not None else [], strict=True)
+        ],
+        "tumour": None
+        if tumour is None
+        else {
+            "label": TUMOUR,
+            "centroid_lps_mm": tumour.centroid_lps_mm.tolist(),
+            "volume_ml": tumour.volume_ml,
+            "seed_lps_mm": tumour.seed_lps_mm.tolist(),
+        },
+        "targets": targets,
+        "report": _report(segmentation),
+    }

@@ -1,0 +1,122 @@
+"""Binary masks stored in their bounding box, and the mask operations segmentation needs.
+
+A :class:`RegionMask` keeps a structure's voxels as a boolean block plus the block's (k, j, i)
+offset in the full grid, so a 4-mm marker or a tumour costs kilobytes, not the whole volume.
+Connected components use ``cc3d`` (connected-components-3d), their sizes ``fastremap`` and hole
+filling ``fill_voids``: on a 512x512x300 mask they take ~0.3 s each where scipy.ndimage and
+SimpleITK take 2-7 s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cc3d
+import fastremap
+import fill_voids
+import numpy as np
+
+from registration.geometry import ImageGeometry
+
+
+@dataclass(frozen=True)
+class RegionMask:
+    """Boolean voxels ``mask`` (k, j, i) occupying ``full[k0:k0+nk, j0:j0+nj, i0:i0+ni]``."""
+
+    offset_kji: tuple[int, int, int]
+    mask: np.ndarray
+
+    @classmethod
+    def from_full(
+        cls, full: np.ndarray, offset_kji: tuple[int, int, int] = (0, 0, 0)
+    ) -> RegionMask:
+        """Crop a boolean mask to its bounding box (empty gives a 0-size block); the mask
+        itself sits at ``offset_kji`` in the full grid (default: it is the full grid)."""
+        full = np.asarray(full, dtype=bool)
+        spans = []
+        for axis in range(3):
+            other = tuple(a for a in range(3) if a != axis)
+            hit = np.flatnonzero(full.any(axis=other))
+            spans.append((int(hit[0]), int(hit[-1]) + 1) if hit.size else (0, 0))
+        block = full[tuple(slice(a, b) for a, b in spans)]
+        k, j, i = (int(a) + int(o) for (a, _b), o in zip(spans, offset_kji, strict=True))
+        return cls((k, j, i), np.ascontiguousarray(block))
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        """Where the block sits in the full (k, j, i) array."""
+        return tuple(  # type: ignore[return-value]
+            slice(o, o + n) for o, n in zip(self.offset_kji, self.mask.shape, strict=True)
+        )
+
+    def to_full(self, shape_kji: tuple[int, int, int]) -> np.ndarray:
+        """The mask on the full grid (bool, shape ``shape_kji``)."""
+        full = np.zeros(shape_kji, dtype=bool)
+        full[self.slices] = self.mask
+        return full
+
+    @property
+    def voxel_count(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    def volume_ml(self, geometry: ImageGeometry) -> float:
+        """Volume in millilitres (voxel count x voxel volume)."""
+        return self.voxel_count * float(np.prod(geometry.spacing_mm)) / 1000.0
+
+    def centroid_lps_mm(self, geometry: ImageGeometry) -> np.ndarray:
+        """(3,) mean LPS position of the voxel centres (NaN when empty)."""
+        kji = np.argwhere(self.mask)
+        if kji.size == 0:
+            return np.full(3, np.nan)
+        return geometry.kji_to_lps(kji.mean(axis=0) + np.asarray(self.offset_kji))
+
+
+@dataclass(frozen=True)
+class SurfaceLevel:
+    """How a label was thresholded: the label lies where the image (Gaussian-smoothed by
+    ``smoothing_mm`` when > 0) is above ``threshold`` (``bright``) or below it."""
+
+    threshold: float
+    bright: bool = True
+    smoothing_mm: float = 0.0
+
+
+def _components(
+    mask: np.ndarray, connectivity: Literal[6, 18, 26]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Component labels of a mask and (labels, sizes) of its components (fastremap counts)."""
+    labels = cc3d.connected_components(mask, connectivity=connectivity)
+    values, sizes = fastremap.unique(labels, return_counts=True)
+    keep = values != 0
+    return labels, values[keep], sizes[keep]
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 6-connected component of a boolean (k, j, i) mask (empty stays empty)."""
+    labels, values, sizes = _components(mask, 6)
+    if values.size == 0:
+        return np.zeros_like(mask, dtype=bool)
+    return labels == values[np.argmax(sizes)]
+
+
+def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of each axial (k) slice of a (k, j, i) mask: background not connected to
+    the slice border in-plane becomes foreground (e.g. the airway inside the neck)."""
+    out = np.empty_like(mask, dtype=bool)
+    for k in range(mask.shape[0]):
+        out[k] = fill_voids.fill(np.ascontiguousarray(mask[k]), in_place=False)
+    return out
+
+
+def remove_small_components(
+    mask: np.ndarray, min_voxels: int, *, connectivity: Literal[6, 18, 26] = 26
+) -> np.ndarray:
+    """Drop connected components smaller than ``min_voxels`` voxels."""
+    if min_voxels <= 1:
+        return np.asarray(mask, dtype=bool)
+    labels, values, sizes = _components(mask, connectivity)
+    small = values[sizes < min_voxels]
+    if small.size:
+        labels = fastremap.mask(labels, small.tolist(), in_place=True)
+    return labels > 0

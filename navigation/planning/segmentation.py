@@ -1,0 +1,319 @@
+"""Segmentation of a head-and-neck CT or MR into the canonical labels.
+
+CT presets in Hounsfield units (:class:`CtPreset`):
+
+- ``skin`` (the body): HU > -500 (halfway between air and fat), largest 6-connected
+  component, holes filled slice by slice (so the airway and sinuses belong to the body; a head
+  holder pressed against the scalp stays attached and is reported as body);
+- ``bone``: HU > 300 inside the body, components under 0.05 ml dropped;
+- ``airway``: HU < -500 inside the filled body, components under 0.5 ml dropped;
+- ``fiducials``: bright compact skin markers (:mod:`fiducial_detection`), HU > 2000 (above
+  cortical bone), next to outside air (HU > -1200: not the scanner's padding value);
+- ``tumour`` / ``node``: seeded region growing (:mod:`region_growing`) from an LPS seed.
+
+MR (:class:`MrPreset`, T1-like): the body by the isodata threshold (Ridler and Calvard 1978)
+between background and tissue, markers above the tissue's 99.5th percentile by half the gap to
+the brightest voxel, the tumour and node by region growing. MR does not segment bone or
+airway (both are dark, like air).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import ndimage
+
+from navigation.imaging.volume import Volume
+from navigation.planning.fiducial_detection import FiducialDetection, detect_fiducials
+from navigation.planning.labels import (
+    AIRWAY,
+    BONE,
+    FIDUCIALS,
+    NODE,
+    SKIN,
+    TUMOUR,
+    canonical_entry,
+    check_table,
+)
+from navigation.planning.plan import LabelEntry
+from navigation.planning.region_growing import GrownRegion, check_seed, grow_region
+from navigation.planning.regions import (
+    RegionMask,
+    SurfaceLevel,
+    fill_holes_per_slice,
+    largest_component,
+    remove_small_components,
+)
+from registration.checks import Float64Array, InputError
+from registration.geometry import ImageGeometry
+
+
+@dataclass(frozen=True)
+class CtPreset:
+    """CT thresholds (HU) and sizes."""
+
+    body_hu: float = -500.0
+    bone_hu: float = 300.0
+    air_hu: float = -500.0
+    marker_hu: float = 2000.0
+    marker_diameter_mm: float = 4.0
+    min_bone_ml: float = 0.05
+    min_airway_ml: float = 0.5
+    search_radius_mm: float = 50.0
+
+
+@dataclass(frozen=True)
+class MrPreset:
+    """MR settings (intensities are relative: thresholds come from the image)."""
+
+    marker_diameter_mm: float = 4.0
+    search_radius_mm: float = 50.0
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Label masks on one grid, the table describing them and what was found.
+
+    ``regions`` maps each label name of ``table`` to its mask (cropped to its bounding box).
+    Masks may overlap (``skin`` is the whole body); :meth:`label_map` paints them in table
+    order, later rows winning.
+    """
+
+    geometry: ImageGeometry
+    table: tuple[LabelEntry, ...]
+    regions: dict[str, RegionMask]
+    modality: str
+    surface_levels: dict[str, SurfaceLevel] = field(default_factory=dict)
+    fiducials: FiducialDetection | None = None
+    tumour: GrownRegion | None = None
+    node: GrownRegion | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def entry(self, name: str) -> LabelEntry:
+        for entry in self.table:
+            if entry.name == name:
+                return entry
+        raise InputError(f"no label {name!r}; labels: {', '.join(e.name for e in self.table)}.")
+
+    def mask(self, name: str) -> np.ndarray:
+        """Full-grid (k, j, i) bool mask of label ``name``."""
+        self.entry(name)
+        return self.regions[name].to_full(self.geometry.shape_kji)
+
+    def volume_ml(self, name: str) -> float:
+        self.entry(name)
+        return self.regions[name].volume_ml(self.geometry)
+
+    def label_map(self) -> np.ndarray:
+        """(k, j, i) single-layer label map (uint8, or uint16 for values > 255)."""
+        dtype = np.uint8 if max((e.value for e in self.table), default=0) < 256 else np.uint16
+        labels = np.zeros(self.geometry.shape_kji, dtype=dtype)
+        for entry in self.table:
+            region = self.regions[entry.name]
+            labels[region.slices][region.mask] = entry.value
+        return labels
+
+
+def _isodata(values: np.ndarray) -> float:
+    threshold = float(values.mean())
+    for _ in range(100):
+        low, high = values[values <= threshold], values[values > threshold]
+        if low.size == 0 or high.size == 0:
+            break
+        new = 0.5 * (float(low.mean()) + float(high.mean()))
+        if abs(new - threshold) < 1e-3 * (abs(threshold) + 1.0):
+            return new
+        threshold = new
+    return threshold
+
+
+def _grow(
+    volume: Volume, seed: ArrayLike | None, box: ArrayLike | None, name: str, radius: float
+) -> GrownRegion | None:
+    if seed is None and box is None:
+        return None
+    if seed is None:
+        corners = np.asarray(box, dtype=np.float64).reshape(2, 3)
+        seed = corners.mean(axis=0)
+    return grow_region(
+        volume.array,
+        volume.geometry,
+        seed,
+        name=name,
+        box_lps_mm=box,
+        search_radius_mm=radius,
+    )
+
+
+def segment_volume(
+    volume: Volume,
+    *,
+    tumour_seed_lps_mm: ArrayLike | None = None,
+    tumour_box_lps_mm: ArrayLike | None = None,
+    node_seed_lps_mm: ArrayLike | None = None,
+    preset: CtPreset | MrPreset | None = None,
+    expected_fiducials: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> Segmentation:
+    """Segment a CT (HU) or MR volume into skin, bone, airway, fiducials, tumour and node.
+
+    Seeds are LPS mm (3,); a seed outside the volume raises :class:`InputError`. With only a
+    box ((2, 3) corners, LPS mm) the tumour is grown from the box centre within the box.
+    ``on_step(name)`` is called before each step (progress reporting).
+    """
+    modality = volume.modality.upper()
+    if modality not in ("CT", "MR"):
+        raise InputError(
+            f"segmentation needs a CT or MR volume; this one's modality is {volume.modality!r} "
+            "(a label map is planned from its labels instead)."
+        )
+    geometry = volume.geometry
+    for seed, name in ((tumour_seed_lps_mm, "tumour"), (node_seed_lps_mm, "node")):
+        if seed is not None:
+            check_seed(seed, geometry, name)
+    if preset is None:
+        preset = CtPreset() if modality == "CT" else MrPreset()
+    step = on_step or (lambda _name: None)
+    array = volume.array
+    voxel_ml = float(np.prod(geometry.spacing_mm)) / 1000.0
+    warnings: list[str] = []
+
+    step("body")
+    if isinstance(preset, CtPreset):
+        body_threshold = preset.body_hu
+    else:
+        body_threshold = _isodata(np.asarray(array[::2, ::2, ::2], dtype=np.float64).ravel())
+    body = fill_holes_per_slice(largest_component(array > body_threshold))
+    if not body.any():
+        raise InputError(f"no body found above {body_threshold:g}; is this a {modality} image?")
+    regions: dict[str, RegionMask] = {SKIN: RegionMask.from_full(body)}
+    levels: dict[str, SurfaceLevel] = {SKIN: SurfaceLevel(body_threshold)}
+    table = [canonical_entry(SKIN)]
+
+    step("fiducials")
+    if isinstance(preset, CtPreset):
+        marker_threshold = preset.marker_hu
+    else:
+        tissue = np.percentile(array[body], 99.5)
+        marker_threshold = float(tissue + 0.5 * (float(array.max()) - tissue))
+    outside = ~body
+    if isinstance(preset, CtPreset):
+        outside &= array > -1200  # air, not padding outside the reconstructed field
+    fiducials = detect_fiducials(
+        array,
+        geometry,
+        threshold=marker_threshold,
+        diameter_mm=preset.marker_diameter_mm,
+        outside=outside,
+    )
+    markers = np.zeros(geometry.shape_kji, dtype=bool)
+    near_markers = np.zeros(geometry.shape_kji, dtype=bool)  # markers + 2 voxels
+    for region in fiducials.regions:
+        markers[region.slices] |= region.mask
+        around = tuple(
+            slice(max(s.start - 2, 0), min(s.stop + 2, n))
+            for s, n in zip(region.slices, geometry.shape_kji, strict=True)
+        )
+        near_markers[around] |= ndimage.binary_dilation(markers[around], iterations=2)
+    if expected_fiducials is not None and fiducials.count != expected_fiducials:
+        warnings.append(f"found {fiducials.count} fiducial markers, expected {expected_fiducials}")
+    if fiducials.count == 0:
+        warnings.append("no fiducial markers found")
+
+    if isinstance(preset, CtPreset):
+        step("bone")  # within the body's bounding box: less work than the whole volume
+        box, inside = regions[SKIN].slices, regions[SKIN].mask
+        offset = regions[SKIN].offset_kji
+        bone = (array[box] > preset.bone_hu) & inside & ~near_markers[box]
+        bone = remove_small_components(bone, int(np.ceil(preset.min_bone_ml / voxel_ml)))
+        regions[BONE] = RegionMask.from_full(bone, offset)
+        levels[BONE] = SurfaceLevel(preset.bone_hu)
+        table.append(canonical_entry(BONE))
+        step("airway")
+        air = RegionMask.from_full((array[box] < preset.air_hu) & inside, offset)
+        airway = remove_small_components(
+            air.mask, int(np.ceil(preset.min_airway_ml / voxel_ml)), connectivity=6
+        )
+        regions[AIRWAY] = RegionMask.from_full(airway, air.offset_kji)
+        levels[AIRWAY] = SurfaceLevel(preset.air_hu, bright=False)
+        table.append(canonical_entry(AIRWAY))
+
+    step("tumour")
+    radius = preset.search_radius_mm
+    tumour = _grow(volume, tumour_seed_lps_mm, tumour_box_lps_mm, TUMOUR, radius)
+    node = _grow(volume, node_seed_lps_mm, None, NODE, radius)
+    for grown in (tumour, node):
+        if grown is None:
+            continue
+        regions[grown.name] = grown.region
+        levels[grown.name] = SurfaceLevel(
+            grown.lower if grown.inside_level >= grown.surround_level else grown.upper,
+            bright=grown.inside_level >= grown.surround_level,
+            smoothing_mm=grown.smoothing_mm,
+        )
+        table.append(canonical_entry(grown.name))
+        if grown.touches_search_box:
+            warnings.append(
+                f"the {grown.name} region reached the edge of its search box (it may have leaked "
+                f"into neighbouring tissue): check the seed or give a box"
+            )
+    regions[FIDUCIALS] = RegionMask.from_full(markers)
+    if fiducials.count:
+        levels[FIDUCIALS] = SurfaceLevel(float(np.median(fiducials.surface_thresholds)))
+    table.append(canonical_entry(FIDUCIALS))
+    return Segmentation(
+        geometry=geometry,
+        table=check_table(tuple(table)),
+        regions=regions,
+        modality=modality,
+        surface_levels=levels,
+        fiducials=fiducials,
+        tumour=tumour,
+        node=node,
+        warnings=tuple(warnings),
+    )
+
+
+def segmentation_from_label_map(
+    labels: Volume, table: tuple[LabelEntry, ...] | None = None
+) -> Segmentation:
+    """A :class:`Segmentation` of an existing integer label map (one value per structure).
+
+    Without a table, values are named ``label_<value>`` with palette colours.
+    """
+    from navigation.planning.labels import PALETTE
+
+    array = np.asarray(labels.array)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise InputError(f"a label map must hold integers; got {array.dtype}.")
+    values = [int(v) for v in np.unique(array) if v != 0]
+    if table is None:
+        table = tuple(
+            LabelEntry(f"label_{v}", v, PALETTE[n % len(PALETTE)]) for n, v in enumerate(values)
+        )
+    check_table(table)
+    regions = {e.name: RegionMask.from_full(array == e.value) for e in table}
+    empty = [e.name for e in table if regions[e.name].voxel_count == 0]
+    return Segmentation(
+        geometry=labels.geometry,
+        table=table,
+        regions=regions,
+        modality="LABEL",
+        warnings=tuple(f"label {name!r} is empty" for name in empty),
+    )
+
+
+def seed_from_text(text: str, what: str) -> Float64Array:
+    """Parse ``"x,y,z"`` (LPS mm) into a (3,) array, with a clear error."""
+    try:
+        values = np.array([float(v) for v in text.split(",")], dtype=np.float64)
+    except ValueError:
+        values = np.array([])
+    if values.shape != (3,) or not np.isfinite(values).all():
+        raise InputError(
+            f"{what} must be three numbers X,Y,Z in LPS mm (e.g. 12,-40,-24); got {text!r}."
+        )
+    return values

@@ -1,0 +1,180 @@
+"""A triangle surface as plain arrays: the input of fluorescence mapping and the synthetic camera.
+
+pyvista meshes (the plan's ``.vtp`` models) convert with :meth:`SurfaceMesh.from_polydata`;
+everything downstream works on numpy arrays so the per-frame kernels (numba) can use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import sparse
+
+from registration.checks import Float64Array, InputError, check_points
+
+
+@dataclass(frozen=True)
+class SurfaceMesh:
+    """Vertices, triangles and unit vertex normals of a surface in the image (LPS, mm) frame.
+
+    Attributes
+    ----------
+    vertices_in_image : (N, 3) float64, mm, LPS.
+    triangles : (M, 3) int64 vertex indices (any consistent winding).
+    normals_in_image : (N, 3) float64 unit vectors pointing out of the tissue (towards the
+        camera side). If not given, area-weighted face normals (right-hand rule on the winding)
+        are averaged; pass ``normals_in_image`` explicitly when the winding points inwards.
+    """
+
+    vertices_in_image: Float64Array
+    triangles: np.ndarray
+    normals_in_image: Float64Array | None = None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        vertices = np.ascontiguousarray(
+            check_points(self.vertices_in_image, "vertices_in_image", min_count=3)
+        )
+        triangles = np.asarray(self.triangles)
+        if triangles.ndim != 2 or triangles.shape[1] != 3 or triangles.shape[0] < 1:
+            raise InputError(f"triangles must have shape (M, 3), M >= 1; got {triangles.shape}.")
+        if triangles.dtype.kind not in "iu":
+            raise InputError(f"triangles must be integer vertex indices; got {triangles.dtype}.")
+        triangles = np.ascontiguousarray(triangles, dtype=np.int64)
+        if triangles.min() < 0 or triangles.max() >= vertices.shape[0]:
+            raise InputError(
+                f"triangles index vertices 0..{vertices.shape[0] - 1}; found indices "
+                f"{int(triangles.min())}..{int(triangles.max())}."
+            )
+        if self.normals_in_image is None:
+            normals = vertex_normals(vertices, triangles)
+        else:
+            normals = check_points(self.normals_in_image, "normals_in_image")
+            if normals.shape != vertices.shape:
+                raise InputError(
+                    f"normals_in_image must match vertices_in_image {vertices.shape}; "
+                    f"got {normals.shape}."
+                )
+            length = np.linalg.norm(normals, axis=1)
+            if (length < 1e-9).any():
+                raise InputError("normals_in_image contains zero vectors; recompute the normals.")
+            normals = normals / length[:, np.newaxis]
+        for name, value in (
+            ("vertices_in_image", vertices),
+            ("triangles", triangles),
+            ("normals_in_image", np.ascontiguousarray(normals)),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    @property
+    def normals(self) -> Float64Array:
+        """(N, 3) unit vertex normals (never None after construction)."""
+        assert self.normals_in_image is not None
+        return self.normals_in_image
+
+    @property
+    def vertex_count(self) -> int:
+        return int(self.vertices_in_image.shape[0])
+
+    @classmethod
+    def from_polydata(cls, polydata: Any, *, normals_array: str | None = "Normals") -> SurfaceMesh:
+        """Build from a pyvista ``PolyData`` in LPS mm (triangulated here if needed).
+
+        Point normals are taken from ``point_data[normals_array]`` when present, else computed.
+        """
+        import pyvista
+
+        if not isinstance(polydata, pyvista.PolyData):
+            raise InputError(f"polydata must be a pyvista.PolyData; got {type(polydata).__name__}.")
+        mesh = polydata if polydata.is_all_triangles else polydata.triangulate()
+        faces = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
+        normals = None
+        if normals_array and normals_array in mesh.point_data:
+            normals = np.asarray(mesh.point_data[normals_array], dtype=np.float64)
+        return cls(np.asarray(mesh.points, dtype=np.float64), faces, normals)
+
+    def to_polydata(self) -> Any:
+        """A pyvista ``PolyData`` with the vertices, triangles and ``Normals`` point array."""
+        import pyvista
+
+        faces = np.hstack(
+            [np.full((self.triangles.shape[0], 1), 3, dtype=np.int64), self.triangles]
+        ).ravel()
+        mesh = pyvista.PolyData(np.array(self.vertices_in_image), faces)
+        mesh.point_data["Normals"] = np.array(self.normals)
+        return mesh
+
+    def edge_graph(self) -> sparse.csr_matrix:
+        """(N, N) sparse symmetric matrix of path lengths in mm for geodesic distances.
+
+        Holds the mesh edges plus, for each edge shared by two triangles, the straight chord
+        between the two opposite vertices: shortest paths then need not zig-zag along edges
+        (on a regular triangulated grid the Dijkstra overestimate drops from up to 41 % to
+        about 3 %).
+        """
+        if "edges" not in self._cache:
+            t = self.triangles
+            a = np.concatenate([t[:, 0], t[:, 1], t[:, 2]])
+            b = np.concatenate([t[:, 1], t[:, 2], t[:, 0]])
+            opposite = np.concatenate([t[:, 2], t[:, 0], t[:, 1]])
+            key = np.minimum(a, b).astype(np.int64) * self.vertex_count + np.maximum(a, b)
+            order = np.argsort(key, kind="stable")
+            shared = np.flatnonzero(key[order][1:] == key[order][:-1])
+            first, second = opposite[order][shared], opposite[order][shared + 1]
+            a = np.concatenate([a, first])
+            b = np.concatenate([b, second])
+            v = self.vertices_in_image
+            lengths = np.linalg.norm(v[a] - v[b], axis=1)
+            n = self.vertex_count
+            graph = sparse.coo_matrix((lengths, (a, b)), shape=(n, n)).tocsr()
+            graph = graph.maximum(graph.T).tocsr()
+            self._cache["edges"] = graph
+        graph = self._cache["edges"]
+        assert isinstance(graph, sparse.csr_matrix)
+        return graph
+
+    def bvh(self) -> Any:
+        """The mesh's :class:`rendering.bvh.MeshBVH` in the image frame (built once, cached)."""
+        if "bvh" not in self._cache:
+            from rendering.bvh import MeshBVH
+
+            self._cache["bvh"] = MeshBVH.build(self.vertices_in_image, self.triangles)
+        return self._cache["bvh"]
+
+    def vertex_areas(self) -> Float64Array:
+        """(N,) mm^2: one third of the area of the triangles around each vertex (sums to the
+        surface area); used to weight vertex statistics so they do not depend on tessellation."""
+        if "areas" not in self._cache:
+            v = self.vertices_in_image
+            t = self.triangles
+            area = 0.5 * np.linalg.norm(
+                np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]]), axis=1
+            )
+            self._cache["areas"] = np.bincount(
+                t.ravel(), weights=np.repeat(area / 3.0, 3), minlength=self.vertex_count
+            )
+        areas = self._cache["areas"]
+        assert isinstance(areas, np.ndarray)
+        return areas
+
+
+def vertex_normals(vertices: ArrayLike, triangles: ArrayLike) -> Float64Array:
+    """Area-weighted vertex normals (N, 3), unit length, from the triangles' winding."""
+    v = np.asarray(vertices, dtype=np.float64)
+    t = np.asarray(triangles, dtype=np.int64)
+    face = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    corners = t.ravel()
+    normals = np.stack(
+        [np.bincount(corners, np.repeat(face[:, k], 3), minlength=v.shape[0]) for k in range(3)],
+        axis=1,
+    )
+    length = np.linalg.norm(normals, axis=1)
+    isolated = length == 0
+    if isolated.any():
+        normals[isolated] = (0.0, 0.0, 1.0)
+        length[isolated] = 1.0
+    return normals / length[:, np.newaxis]

@@ -1,0 +1,274 @@
+"""Which mesh vertices a calibrated camera sees from a pose: field of view, grazing cut, occlusion.
+
+A vertex is *visible* when (1) it projects inside the raw sensor, (2) its normal is within
+``max_view_angle_deg`` (default 70 deg) of the ray back to the camera (back faces and grazing
+views are cut: their samples smear across the surface), and (3) nothing lies between it and
+the camera: no triangle that does not contain the vertex crosses the segment from the camera
+centre to it (the ray-casting definition, with a relative slack of 1e-6 along the segment).
+
+How (3) is decided, exactly and fast (per frame, all vertices at once, numba):
+
+1. All triangles (front- and back-facing: open meshes can be seen from behind) are rasterised
+   into a nearest-surface buffer (inverse depth and triangle index packed in one int64) on
+   the pinhole image plane at camera resolution (:func:`rendering.rasterizer.rasterize_into`).
+2. For each candidate vertex, the triangles stored at the 2 x 2 pixel centres around its
+   projection are examined. A triangle containing the vertex is its own surface. Any other is
+   intersected with the vertex's ray (Möller-Trumbore): a hit before the vertex is a proven
+   occlusion. A miss whose plane still crosses the ray more than the depth tolerance
+   (``depth_tolerance_px`` pixel footprints, ``z / f`` mm each) in front of the vertex is an
+   occluder's edge near the ray: the vertex is *ambiguous*.
+3. Ambiguous vertices (a thin rim along occluding contours, typically 1-4 %) are decided by
+   exact ray casting through a bounding-volume hierarchy of the mesh, built once per mesh
+   (:mod:`rendering.bvh`; the mesh is static in the image frame).
+
+The verdict is the ray-casting one except where an occluder lies within the depth tolerance of
+the surface *and* slips between the 2 x 2 pixel centres around the vertex (sub-pixel slivers),
+which surgical surfaces at 200-400 mm do not produce; triangles with a corner behind the near
+plane (z <= 1 mm) are ignored. The benchmark (``benchmarks/bench_fluorescence.py``) reports
+agreement with VTK ray casting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import prange
+from numpy.typing import ArrayLike
+
+from registration.checks import Float64Array, InputError, check_positive
+from registration.transforms import check_rigid, invert_rigid
+from rendering.bvh import occluded_by_rays
+from rendering.camera_model import CameraModel
+from rendering.rasterizer import (
+    NEAR_MM,
+    project_to_grid,
+    rasterize_into,
+    ray_hit,
+    triangle_at,
+)
+from rendering.surface_mesh import SurfaceMesh
+
+#: Vertex status codes in :attr:`Visibility.status`.
+OUTSIDE_VIEW = 0
+VISIBLE = 1
+OCCLUDED = 2
+AMBIGUOUS = 3
+GRAZING = 4
+
+#: Relative slack along the ray: hits within 1e-6 of the vertex's own distance are the vertex.
+_RAY_SLACK = 1e-6
+#: Barycentric slack: rays through a shared edge count as hits (conservative).
+_EDGE_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class VisibilityOptions:
+    """Options of :func:`compute_visibility`.
+
+    max_view_angle_deg : largest angle between a vertex normal and the ray to the camera (deg).
+    depth_tolerance_px : depth tolerance in pixel footprints (``z / f`` mm each): how far in
+        front of a vertex another surface's plane must cross its ray to count as a possible
+        occluder (the exact test then decides).
+    """
+
+    max_view_angle_deg: float = 70.0
+    depth_tolerance_px: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.max_view_angle_deg <= 90.0:
+            raise InputError(
+                f"max_view_angle_deg must be in (0, 90]; got {self.max_view_angle_deg}."
+            )
+        check_positive(self.depth_tolerance_px, "depth_tolerance_px")
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Per-vertex visibility of a mesh from one camera pose.
+
+    Attributes
+    ----------
+    status : (N,) int8, OUTSIDE_VIEW, VISIBLE, OCCLUDED or GRAZING (back-facing / too oblique).
+    pixels_uv : (N, 2) float, raw (distorted) sensor pixel of each vertex; NaN behind the camera.
+    points_in_camera : (N, 3) float, mm, OpenCV camera frame.
+    cos_view : (N,) float, cosine between the vertex normal and the ray to the camera (NaN
+        behind the camera); with coaxial light also the cosine of the excitation's incidence.
+    ambiguous_count : how many vertices went to exact ray casting.
+    """
+
+    status: np.ndarray
+    pixels_uv: Float64Array
+    points_in_camera: Float64Array
+    cos_view: Float64Array
+    ambiguous_count: int
+
+    @property
+    def visible(self) -> np.ndarray:
+        """(N,) bool, VISIBLE vertices."""
+        return self.status == VISIBLE
+
+    @property
+    def distance_mm(self) -> Float64Array:
+        """(N,) float, camera centre to vertex distance in mm."""
+        return np.linalg.norm(self.points_in_camera, axis=1)
+
+
+def compute_visibility(
+    mesh: SurfaceMesh,
+    camera: CameraModel,
+    camera_from_image: ArrayLike,
+    *,
+    options: VisibilityOptions | None = None,
+) -> Visibility:
+    """Per-vertex visibility of ``mesh`` from a camera at ``camera_from_image``.
+
+    mesh : the surface in image LPS mm (normals pointing out of the tissue).
+    camera : calibrated camera model.
+    camera_from_image : (4, 4) rigid, maps image LPS mm into the OpenCV camera frame (the
+        inverse of ``image_from_camera``).
+    Returns a :class:`Visibility`; see the module docstring for the method.
+    """
+    grid = camera.pinhole_grid()
+    packed = np.empty((grid.height, grid.width), dtype=np.int64)
+    boxes = np.empty((mesh.triangles.shape[0], 4), dtype=np.int32)
+    return visibility_into(mesh, camera, camera_from_image, packed, boxes, options=options)
+
+
+def visibility_into(
+    mesh: SurfaceMesh,
+    camera: CameraModel,
+    camera_from_image: ArrayLike,
+    packed: np.ndarray,
+    boxes: np.ndarray,
+    *,
+    options: VisibilityOptions | None = None,
+) -> Visibility:
+    """:func:`compute_visibility` reusing a preallocated (H, W) int64 buffer of
+    ``camera.pinhole_grid()``'s size and an (M, 4) int32 buffer (filled with the packed
+    nearest-surface buffer and the triangles' pixel boxes, see
+    :func:`rendering.rasterizer.rasterize_into`)."""
+    opts = options or VisibilityOptions()
+    pose = check_rigid(camera_from_image, "camera_from_image")
+    grid = camera.pinhole_grid()
+    k = camera.intrinsics.camera_matrix
+    cam, grid_xy = project_to_grid(
+        mesh.vertices_in_image,
+        np.ascontiguousarray(pose[:3, :3]),
+        np.ascontiguousarray(pose[:3, 3]),
+        k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2],
+        grid.offset_x, grid.offset_y, 1.0,
+    )  # fmt: skip
+    if packed.shape != (grid.height, grid.width) or packed.dtype != np.int64:
+        raise InputError(
+            f"the packed buffer must be int64 of the pinhole grid's shape "
+            f"{(grid.height, grid.width)}."
+        )
+    if boxes.shape != (mesh.triangles.shape[0], 4):
+        raise InputError("the boxes buffer must have shape (M, 4) for the mesh's M triangles.")
+    rasterize_into(grid_xy, mesh.triangles, packed, boxes, numba.get_num_threads())
+    k1, k2, p1, p2, k3 = camera.intrinsics.distortion
+    width, height = camera.image_size_px
+    status, uv, cos_view = _classify(
+        cam, grid_xy, mesh.normals, np.ascontiguousarray(pose[:3, :3]), mesh.triangles,
+        packed, np.array([k[0, 0], k[1, 1], k[0, 1], k[0, 2], k[1, 2], k1, k2, p1, p2, k3]),
+        width, height, float(np.cos(np.radians(opts.max_view_angle_deg))),
+        opts.depth_tolerance_px / camera.focal_px,
+    )  # fmt: skip
+    ambiguous = np.flatnonzero(status == AMBIGUOUS)
+    if ambiguous.size:
+        bvh = mesh.bvh()
+        occluded = occluded_by_rays(
+            ambiguous, invert_rigid(pose)[:3, 3], mesh.vertices_in_image, cam, mesh.triangles,
+            bvh.boxes, bvh.children, bvh.ranges, bvh.order, _RAY_SLACK, _EDGE_SLACK,
+        )  # fmt: skip
+        status[ambiguous] = np.where(occluded, OCCLUDED, VISIBLE)
+    return Visibility(status, uv, cam, cos_view, int(ambiguous.size))
+
+
+@numba.njit(parallel=True, cache=True)
+def _classify(cam, grid, normals, rotation, triangles, packed, lens, width, height,
+              cos_limit, tolerance_fraction):  # fmt: skip
+    n = cam.shape[0]
+    buffer_height, buffer_width = packed.shape
+    fx, fy, skew, cx, cy, k1, k2, p1, p2, k3 = (
+        lens[0], lens[1], lens[2], lens[3], lens[4], lens[5], lens[6], lens[7], lens[8], lens[9]
+    )  # fmt: skip
+    status = np.zeros(n, dtype=np.int8)
+    uv = np.full((n, 2), np.nan)
+    cos_view = np.full(n, np.nan)
+    for i in prange(n):
+        z = cam[i, 2]
+        if not z > NEAR_MM:
+            continue
+        x = cam[i, 0] / z
+        y = cam[i, 1] / z
+        r2 = x * x + y * y
+        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+        u = fx * xd + skew * yd + cx
+        v = fy * yd + cy
+        uv[i, 0] = u
+        uv[i, 1] = v
+        distance = np.sqrt(cam[i, 0] ** 2 + cam[i, 1] ** 2 + z * z)
+        nx = (
+            rotation[0, 0] * normals[i, 0]
+            + rotation[0, 1] * normals[i, 1]
+            + rotation[0, 2] * normals[i, 2]
+        )
+        ny = (
+            rotation[1, 0] * normals[i, 0]
+            + rotation[1, 1] * normals[i, 1]
+            + rotation[1, 2] * normals[i, 2]
+        )
+        nz = (
+            rotation[2, 0] * normals[i, 0]
+            + rotation[2, 1] * normals[i, 1]
+            + rotation[2, 2] * normals[i, 2]
+        )
+        cosine = -(nx * cam[i, 0] + ny * cam[i, 1] + nz * z) / distance
+        cos_view[i] = cosine
+        if u < 0.0 or v < 0.0 or u > width - 1.0 or v > height - 1.0:
+            continue
+        if cosine < cos_limit:
+            status[i] = GRAZING
+            continue
+        # A radially distorted point far outside the image can fold back inside: require the
+        # pinhole projection to lie on the grid that covers the sensor.
+        gx = grid[i, 0]
+        gy = grid[i, 1]
+        if gx < 0.0 or gy < 0.0 or gx > buffer_width - 1.0 or gy > buffer_height - 1.0:
+            continue
+        x0 = int(np.floor(gx))
+        y0 = int(np.floor(gy))
+        limit = 1.0 - max(_RAY_SLACK, tolerance_fraction)
+        verdict = VISIBLE
+        for corner in range(4):
+            px = x0 + (corner & 1)
+            py = y0 + (corner >> 1)
+            if px >= buffer_width or py >= buffer_height:
+                continue
+            t = triangle_at(packed, py, px)
+            if t < 0 or triangles[t, 0] == i or triangles[t, 1] == i or triangles[t, 2] == i:
+                continue
+            s, _, _ = ray_hit(cam[i, 0], cam[i, 1], z, cam, triangles, t, _EDGE_SLACK)
+            if s < 1.0 - _RAY_SLACK:
+                verdict = OCCLUDED
+                break
+            # Where does this triangle's plane cross the vertex's ray (fraction s of the way)?
+            a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+            e1 = cam[b] - cam[a]
+            e2 = cam[c] - cam[a]
+            mx = e1[1] * e2[2] - e1[2] * e2[1]
+            my = e1[2] * e2[0] - e1[0] * e2[2]
+            mz = e1[0] * e2[1] - e1[1] * e2[0]
+            along = mx * cam[i, 0] + my * cam[i, 1] + mz * z
+            if along == 0.0:
+                continue
+            s_plane = (mx * cam[a, 0] + my * cam[a, 1] + mz * cam[a, 2]) / along
+            if 0.0 < s_plane < limit:
+                verdict = AMBIGUOUS
+        status[i] = verdict
+    return status, uv, cos_view

@@ -1,0 +1,70 @@
+"""Plans of real data: expert head and neck label maps and a real tilted head CT."""
+
+from __future__ import annotations
+
+import nrrd
+import numpy as np
+import pytest
+import pyvista as pv
+
+from navigation.cli import main
+from navigation.planning.plan import load_plan
+
+
+def _plan(args, out):
+    assert main([*args, "--out", str(out)]) == 0
+    return load_plan(out)
+
+
+def test_plan_of_real_organ_label_maps(shared_data, tmp_path):
+    folder = shared_data("hn-oar-segmentations/0522c0017")
+    plan = _plan(["plan", str(folder), "--labels", "--no-stl"], tmp_path / "oar")
+    names = [e.name for e in plan.labels]
+    assert len(names) == 21 and "Mandible" in names
+    # geometry from the NRRD header, read independently with pynrrd
+    header = nrrd.read_header(str(folder / "Mandible.nrrd"))
+    np.testing.assert_allclose(plan.geometry.origin_lps_mm, header["space origin"], atol=1e-3)
+    np.testing.assert_allclose(
+        plan.geometry.direction * plan.geometry.spacing_mm,
+        np.asarray(header["space directions"]).T,
+        atol=1e-6,
+    )
+    assert header["space"] == "left-posterior-superior"
+    data, _ = nrrd.read(str(folder / "Mandible.nrrd"))
+    voxels = np.argwhere(data > 0)  # (i, j, k)
+    voxel_lps = voxels @ np.asarray(header["space directions"]) + header["space origin"]
+    mandible = pv.read(plan.mesh_path("Mandible"))
+    low, high = np.array(mandible.bounds).reshape(3, 2).T
+    # the mesh wraps the labelled voxels (within a voxel) and has an adult mandible's size
+    np.testing.assert_allclose(low, voxel_lps.min(axis=0), atol=2.6)
+    np.testing.assert_allclose(high, voxel_lps.max(axis=0), atol=2.6)
+    width, depth, height = high - low
+    assert 85 < width < 135 and 60 < depth < 110 and 40 < height < 110
+    assert plan.label("Mandible").volume_ml == pytest.approx(51.0, rel=0.05)
+    # laterality: the left parotid is on the patient's left (+x), the right one at -x
+    left = np.asarray(pv.read(plan.mesh_path("Parotid-Lt")).points).mean(axis=0)
+    right = np.asarray(pv.read(plan.mesh_path("Parotid-Rt")).points).mean(axis=0)
+    assert left[0] > 30 and right[0] < -30
+    assert plan.raw["source"]["modality"] == "LABEL" and len(plan.raw["source"]["files"]) == 21
+
+
+def test_plan_of_a_real_tilted_head_ct(shared_data, tmp_path):
+    folder = shared_data("ct-head-human-gantrytilt/GE")
+    plan = _plan(["plan", str(folder)], tmp_path / "ge")
+    source = plan.raw["source"]
+    assert source["resampled"] and any("gantry tilt" in w for w in source["warnings"])
+    assert len(source["files"]) == 28
+    assert plan.raw["report"]["fiducials_found"] == 0  # no markers on this patient
+    skin = pv.read(plan.mesh_path("skin"))
+    bone = pv.read(plan.mesh_path("bone"))
+    bone_low, bone_high = np.array(bone.bounds).reshape(3, 2).T
+    skin_low, skin_high = np.array(skin.bounds).reshape(3, 2).T
+    assert np.all(bone_low >= skin_low - 1) and np.all(bone_high <= skin_high + 1)
+    width, depth, height = bone_high - bone_low
+    # skull (with the plastic head holder in contact with the scalp): a head's size
+    assert 130 < width < 210 and 150 < depth < 230 and 100 < height < 200
+    assert 300 < plan.label("bone").volume_ml < 900
+    # orientation: the face is anterior (-y); its most anterior skin point is near the midline
+    points = np.asarray(skin.points)
+    nose = points[np.argmin(points[:, 1])]
+    assert abs(nose[0]) < 35 and nose[1] < -90
