@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from navigation.app.auto_register import AutoRegistrar, AutoRegistrationConfig
+from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.pictures import write_png
 from navigation.app.render_loop import FrameRecord, RenderLoop
 from navigation.app.session import NavigationSession
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "summary.json"
 LAST_PICTURE = "last.png"
+AR_PICTURE = "ar_last.png"
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,13 @@ def run_headless(
     *,
     stop: threading.Event | None = None,
     on_frame: Callable[[FrameRecord], None] | None = None,
+    fluorescence: FluorescenceMapper | None = None,
 ) -> HeadlessResult:
     """Render ``session`` offscreen for ``options.duration_s`` s; write PNGs and summary.json.
 
     stop : set it to end early. on_frame : called after every frame (progress bars, tests).
+    fluorescence : the running mapper whose metrics go into the summary (and whose AR picture
+        is written as ``ar_last.png``), or None.
     """
     configure_offscreen()
     from rendering.layout import NavigationLayout
@@ -101,9 +106,7 @@ def run_headless(
     )
     loop = RenderLoop(session, layout, target_fps=options.target_fps, clock=session.clock)
     auto = (
-        AutoRegistrar(session, options.auto_register)
-        if options.auto_register is not None
-        else None
+        AutoRegistrar(session, options.auto_register) if options.auto_register is not None else None
     )
     tally = GuidanceTally()
     pictures: list[Path] = []
@@ -129,6 +132,11 @@ def run_headless(
         last = out / LAST_PICTURE
         write_png(last, layout.screenshot())
         pictures.append(last)
+        ar_rgb = None if fluorescence is None else fluorescence.state().ar_rgb
+        if ar_rgb is not None:
+            ar = out / AR_PICTURE
+            write_png(ar, ar_rgb)
+            pictures.append(ar)
     finally:
         loop.stop_watchdog()
         layout.close()
@@ -138,6 +146,7 @@ def run_headless(
         guidance=tally,
         duration_s=time.monotonic() - started,
         auto_registration=None if auto is None else {"phase": auto.phase, "message": auto.message},
+        fluorescence=None if fluorescence is None else fluorescence.state().metrics(),
         screenshots=[p.name for p in pictures],
     )
     summary_path = out / SUMMARY_FILE

@@ -164,10 +164,37 @@ def _label_volumes(plan: Plan) -> SliceVolumes:
 
 
 def _skin_surface(mesh: pv.PolyData) -> SkinSurface:
-    oriented = mesh.compute_normals(
-        point_normals=True, cell_normals=False, auto_orient_normals=True, split_vertices=False
-    )
-    triangles = triangles_of(oriented, "skin mesh")
-    vertices = np.asarray(oriented.points, dtype=np.float64)
-    normals = np.asarray(oriented.point_data["Normals"], dtype=np.float64)
+    vertices, triangles, normals = outward_normals(mesh, "skin mesh")
     return SkinSurface(vertices, triangles, normals)
+
+
+def outward_normals(mesh: pv.PolyData, name: str) -> tuple[Float64Array, np.ndarray, Float64Array]:
+    """Vertices (V, 3), triangles (T, 3) and unit vertex normals (V, 3) pointing out of a
+    surface, vertices in the mesh's order (per-vertex data stay aligned).
+
+    VTK's ``vtkPolyDataNormals`` makes the winding consistent; the outward side is then chosen
+    by the sign of the enclosed volume (divergence theorem: positive for outward winding), which
+    works for any closed surface (VTK's own auto-orientation failed on a UV ellipsoid's poles).
+    A vertex whose normal vanishes (a degenerate fan) gets the direction away from the centroid.
+    """
+    consistent = mesh.compute_normals(
+        point_normals=True,
+        cell_normals=False,
+        consistent_normals=True,
+        auto_orient_normals=False,
+        split_vertices=False,
+    )
+    vertices = np.asarray(consistent.points, dtype=np.float64)
+    triangles = triangles_of(consistent, name)
+    normals = np.array(consistent.point_data["Normals"], dtype=np.float64)
+    corners = vertices[triangles]
+    volume = float(
+        np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])).sum()
+    )
+    if volume < 0:
+        normals = -normals
+    zero = np.linalg.norm(normals, axis=1) < 1e-9
+    if zero.any():
+        away = vertices[zero] - vertices.mean(axis=0)
+        normals[zero] = away / np.maximum(np.linalg.norm(away, axis=1, keepdims=True), 1e-9)
+    return vertices, triangles, normals

@@ -185,7 +185,9 @@ class RegistrationPanel(QtWidgets.QWidget):
                     QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsEnabled
                 )
                 self.table.setItem(row.index, 3, check)
-            wanted = QtCore.Qt.CheckState.Checked if row.excluded else QtCore.Qt.CheckState.Unchecked
+            wanted = (
+                QtCore.Qt.CheckState.Checked if row.excluded else QtCore.Qt.CheckState.Unchecked
+            )
             if check.checkState() != wanted:
                 check.setCheckState(wanted)
 

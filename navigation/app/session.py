@@ -57,11 +57,14 @@ from navigation.tracking.recording import SessionWriter
 from registration.atomic_files import write_json_atomic
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError
+from registration.pose_interpolation import PoseTrack
 from registration.transforms import check_rigid
 from rendering.view_state import DisplayOptions, FluorescenceMap
 
 log = logging.getLogger(__name__)
 
+#: Seconds of camera marker poses kept to pair with camera frames.
+CAMERA_HISTORY_S = 5.0
 #: Schema of the accepted-registration file written beside a recording.
 REGISTRATION_SCHEMA = "igcs-navigation-registration"
 
@@ -184,6 +187,7 @@ class NavigationSession:
         if self.config.pointer_tip_mm is not None:
             self._set_tip(np.asarray(self.config.pointer_tip_mm), "configuration")
         self._history = _PoseHistory(self.config.history_s)
+        self._camera_history = _PoseHistory(CAMERA_HISTORY_S)
         self._sweep: list[Float64Array] | None = None
         self._frame: CameraFrame | None = None
         self._camera_frames = 0
@@ -257,6 +261,10 @@ class NavigationSession:
                 self._take_frame(message)
             if updated and message.device_name == self._pointer_name:
                 self._take_pointer_sample()
+            elif updated and message.device_name == self._camera_name:
+                camera = self.store.transform(self.config.reference, self.config.camera)
+                if camera.ok and camera.matrix is not None:
+                    self._camera_history.add(message.arrival_s, camera.matrix)
 
     def _take_tip_string(self, message: IgtlMessage) -> None:
         body = message.body
@@ -503,6 +511,18 @@ class NavigationSession:
             keep = times >= since_s
             poses = np.array(self._history.poses, dtype=np.float64).reshape(-1, 4, 4)
             return times[keep], poses[keep]
+
+    def camera_track(self, around_s: float) -> PoseTrack | None:
+        """``reference_from_cameramarker`` samples (OK only) within 0.5 s of ``around_s``,
+        timed by local arrival, as a :class:`~registration.pose_interpolation.PoseTrack`
+        (None when there are none)."""
+        with self._lock:
+            times = np.array(self._camera_history.times, dtype=np.float64)
+            keep = np.abs(times - around_s) <= 0.5
+            if not keep.any():
+                return None
+            poses = np.array(self._camera_history.poses, dtype=np.float64)[keep]
+        return PoseTrack(times[keep], poses)
 
     @property
     def tip_in_pointer(self) -> Float64Array | None:

@@ -14,11 +14,17 @@ writes the accepted registration to ``SESSION.registration.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from navigation.cli import UserError
+
+if TYPE_CHECKING:
+    from navigation.app.fluorescence import FluorescenceMapper
+    from navigation.app.session import NavigationSession
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connect-timeout", type=float, default=10.0, metavar="S", help="wait for the tracker"
     )
+    fluorescence = parser.add_argument_group("fluorescence (needs the intrinsics and hand-eye)")
+    fluorescence.add_argument(
+        "--fluorescence-target", metavar="MODEL", help="model the map is drawn on (tumour)"
+    )
+    fluorescence.add_argument(
+        "--fluorescence-background",
+        default="skin",
+        metavar="MODEL",
+        help="model whose seen part is the SBR background (skin; 'none': no SBR)",
+    )
+    fluorescence.add_argument(
+        "--no-fluorescence", action="store_true", help="do not map the camera frames"
+    )
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -110,7 +129,6 @@ def _tip(text: str | None) -> tuple[float, float, float] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from navigation.app.auto_register import AutoRegistrationConfig
     from navigation.app.config import NavigationConfig
     from navigation.app.plan_scene import load_plan_scene
     from navigation.app.session import NavigationSession
@@ -142,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     hand_eye = HandEye.load(args.hand_eye).cameramarker_from_camera if args.hand_eye else None
     print(f"loading plan {args.plan} ...", file=sys.stderr)
     scene = load_plan_scene(args.plan)
+    if args.record is not None and args.record.exists():
+        raise UserError(f"session {args.record} already exists; choose another --record name")
     recorder = SessionWriter(args.record) if args.record else None
     registration_path = (
         args.record.with_name(args.record.name + ".registration.json") if args.record else None
@@ -154,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
         recorder=recorder,
         registration_path=registration_path,
     )
+    mapper: FluorescenceMapper | None = None
     try:
+        mapper = _start_fluorescence(args, session)
         client = session.connect(host, port)
         if not client.wait_connected(args.connect_timeout):
             log.warning(
@@ -164,27 +186,48 @@ def run(args: argparse.Namespace) -> int:
                 args.connect_timeout,
             )
         if args.headless:
-            return _run_headless(args, session, size)
+            return _run_headless(args, session, size, mapper)
         from navigation.app.window import WindowOptions, run_window
 
-        return run_window(
-            session,
-            WindowOptions(
-                target_fps=args.fps,
-                view_size=size,
-                fullscreen=args.fullscreen,
-                **({"triangle_budget": args.triangle_budget} if args.triangle_budget else {}),
-            ),
-        )
+        options = WindowOptions(target_fps=args.fps, view_size=size, fullscreen=args.fullscreen)
+        if args.triangle_budget:
+            options = dataclasses.replace(options, triangle_budget=args.triangle_budget)
+        return run_window(session, options, fluorescence=mapper)
     finally:
+        if mapper is not None:
+            mapper.stop()
         session.close()
 
 
-def _run_headless(args: argparse.Namespace, session, size: tuple[int, int]) -> int:  # type: ignore[no-untyped-def]
+def _start_fluorescence(
+    args: argparse.Namespace, session: NavigationSession
+) -> FluorescenceMapper | None:
+    from navigation.app.fluorescence import FluorescenceMapper, FluorescenceSettings
+
+    if args.no_fluorescence:
+        return None
+    if session.intrinsics is None or session.cameramarker_from_camera is None:
+        if args.camera_intrinsics or args.hand_eye:
+            raise UserError("fluorescence needs both --camera-intrinsics and --hand-eye")
+        return None
+    background = None if args.fluorescence_background == "none" else args.fluorescence_background
+    settings = FluorescenceSettings(
+        target_model=args.fluorescence_target, background_model=background
+    )
+    return FluorescenceMapper(session, settings).start()
+
+
+def _run_headless(
+    args: argparse.Namespace,
+    session: NavigationSession,
+    size: tuple[int, int],
+    mapper: FluorescenceMapper | None,
+) -> int:
     from tqdm import tqdm
 
     from navigation.app.auto_register import AutoRegistrationConfig
     from navigation.app.headless import HeadlessOptions, run_headless
+    from navigation.app.render_loop import FrameRecord
 
     auto = AutoRegistrationConfig(sweep_s=args.auto_sweep) if args.auto_register else None
     options = HeadlessOptions(
@@ -194,35 +237,39 @@ def _run_headless(args: argparse.Namespace, session, size: tuple[int, int]) -> i
         target_fps=args.fps,
         window_size=size,
         auto_register=auto,
-        **({"triangle_budget": args.triangle_budget} if args.triangle_budget else {}),
     )
-    progress = tqdm(total=round(args.duration), unit=" s", file=sys.stderr, desc="navigating")
-    start = [None]
+    if args.triangle_budget:
+        options = dataclasses.replace(options, triangle_budget=args.triangle_budget)
+    total = round(args.duration)
+    progress = tqdm(total=total, unit=" s", file=sys.stderr, desc="navigating")
+    first: list[float] = []
 
-    def advance(record) -> None:  # type: ignore[no-untyped-def]
-        if start[0] is None:
-            start[0] = record.start_s
-        progress.n = min(round(args.duration), int(record.presented_s - start[0]))
+    def advance(record: FrameRecord) -> None:
+        if not first:
+            first.append(record.start_s)
+        progress.n = min(total, int(record.presented_s - first[0]))
         progress.refresh()
 
     try:
-        result = run_headless(session, options, on_frame=advance)
+        result = run_headless(session, options, on_frame=advance, fluorescence=mapper)
     finally:
         progress.close()
     summary = result.summary
     print(f"summary: {result.summary_path}", file=sys.stderr)
     if summary["fre_mm"] is not None:
+        tre = summary["tre_at_tumour_predicted_mm"]
         print(
-            f"registration: FRE {summary['fre_mm']:.2f} mm, predicted TRE at tumour "
-            f"{summary['tre_at_tumour_predicted_mm'] or float('nan'):.2f} mm",
+            f"registration: FRE {summary['fre_mm']:.2f} mm"
+            + ("" if tre is None else f", predicted TRE at tumour {tre:.2f} mm"),
             file=sys.stderr,
         )
     else:
         print("registration: none accepted", file=sys.stderr)
     render = summary["render"]
+    latency = render["latency_ms_p95"]
     print(
-        f"render: {render['frames']} frames, {render['render_fps'] or 0:.1f} fps, latency p95 "
-        f"{render['latency_ms_p95'] or float('nan'):.0f} ms",
+        f"render: {render['frames']} frames, {render['render_fps'] or 0:.1f} fps"
+        + ("" if latency is None else f", latency p95 {latency:.0f} ms"),
         file=sys.stderr,
     )
     return 0
