@@ -31,7 +31,11 @@ class NavigationConfig:
         camera's IMAGE frames.
     collect_window_samples, collect_max_spread_mm : a fiducial is the mean tip over this many
         consecutive still samples with at most this RMS spread.
-    stale_timeout_s : a tool not updated for longer is STALE (REFERENCE.md: ours 250 ms).
+    stale_timeout_s : a tool not updated for longer is STALE. 150 ms here, below the pose
+        store's 250 ms default (REFERENCE.md), so that a lost tool is *on screen* as STALE
+        within 300 ms (issue 6) with a software renderer taking 40-80 ms a frame: 150 ms is
+        4-9 missed samples of a 30-60 Hz tracker; raise it for a tracker streaming slower than
+        about 20 Hz (``--stale-ms``).
     history_s : pointer poses kept for automatic registration (s).
     """
 
@@ -46,7 +50,7 @@ class NavigationConfig:
     camera_image_device: str = CAMERA_IMAGE_DEVICE
     collect_window_samples: int = 20
     collect_max_spread_mm: float = 0.5
-    stale_timeout_s: float = 0.25
+    stale_timeout_s: float = 0.15
     history_s: float = 180.0
 
     def __post_init__(self) -> None:

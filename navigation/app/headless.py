@@ -138,7 +138,7 @@ def run_headless(
             write_png(ar, ar_rgb)
             pictures.append(ar)
     finally:
-        loop.stop_watchdog()
+        loop.close()
         layout.close()
     summary = session_summary(
         session,

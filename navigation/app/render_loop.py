@@ -12,7 +12,10 @@ frame) and measures
 
 Who calls :meth:`tick` sets the cadence: the Qt window's timer, or :meth:`RenderLoop.run_for`
 (headless). :meth:`RenderLoop.delay_to_next_s` gives the wait to the next frame at the target
-rate; a frame slower than the period starts the next one at once.
+rate; a frame slower than the period starts the next one at once. A tool changing state (the
+pose store's events, e.g. the watchdog finding a tool STALE) wakes the loop for a frame at
+once (:meth:`RenderLoop.wake`), so a lost tool is shown within the stale limit plus about one
+frame time, whatever the cadence.
 
 Stalls (REFERENCE fault 17): the views draw a heartbeat (frame counter and a pulse square that
 alternates every frame), so a frozen display is visible. A frame slower than
@@ -113,6 +116,9 @@ class RenderLoop:
         self.last_frame: FrameState | None = None
         self._watchdog: threading.Thread | None = None
         self._watchdog_stop = threading.Event()
+        self._wake = threading.Event()
+        # A tool changing state (e.g. going STALE) is drawn at once, not at the next tick.
+        self._unsubscribe = session.store.subscribe(lambda _event: self.wake())
 
     @property
     def period_s(self) -> float:
@@ -152,6 +158,17 @@ class RenderLoop:
             )  # fmt: skip
         return record
 
+    def wake(self) -> None:
+        """Ask for a frame now (thread-safe): :meth:`run_for` stops waiting."""
+        self._wake.set()
+
+    def wait_next(self, limit_s: float = float("inf")) -> None:
+        """Block until the next frame is due, a wake-up, or ``limit_s`` seconds."""
+        wait = min(self.delay_to_next_s(), limit_s)
+        if wait > 0 and not self._wake.is_set():
+            self._wake.wait(wait)
+        self._wake.clear()
+
     def delay_to_next_s(self) -> float:
         """Seconds to wait before the next tick to keep ``target_fps`` (0 when late)."""
         return max(0.0, self._last_start_s + self.period_s - self.clock())
@@ -170,8 +187,8 @@ class RenderLoop:
             record = self.tick()
             if on_frame is not None:
                 on_frame(record)
-            wait = min(self.delay_to_next_s(), max(0.0, end - self.clock()))
-            if wait > 0 and halt.wait(wait):
+            self.wait_next(max(0.0, end - self.clock()))
+            if halt.is_set():
                 break
         return self.stats()
 
@@ -241,6 +258,11 @@ class RenderLoop:
 
         self._watchdog = threading.Thread(target=watch, name="render-watchdog", daemon=True)
         self._watchdog.start()
+
+    def close(self) -> None:
+        """Stop the watchdog and stop listening to the session's tool states."""
+        self.stop_watchdog()
+        self._unsubscribe()
 
     def stop_watchdog(self) -> None:
         thread, self._watchdog = self._watchdog, None

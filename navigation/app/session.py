@@ -63,6 +63,8 @@ from rendering.view_state import DisplayOptions, FluorescenceMap
 
 log = logging.getLogger(__name__)
 
+#: How often the pose store's watchdog looks for tools gone STALE (s).
+STORE_WATCHDOG_PERIOD_S = 0.02
 #: Seconds of camera marker poses kept to pair with camera frames.
 CAMERA_HISTORY_S = 5.0
 #: Schema of the accepted-registration file written beside a recording.
@@ -227,7 +229,7 @@ class NavigationSession:
             **client_options,
         )
         self._client = client
-        self.store.start_watchdog()
+        self.store.start_watchdog(STORE_WATCHDOG_PERIOD_S)
         return client.start()
 
     def on_connection(self, connected: bool, peer: str = "") -> None:

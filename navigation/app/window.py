@@ -78,6 +78,8 @@ def _render_window() -> vtk.vtkRenderWindow:
 class NavigationWindow(QtWidgets.QMainWindow):
     """The surgeon's window over one session (see the module docstring for the keys)."""
 
+    wake_requested = QtCore.Signal()
+
     def __init__(
         self,
         session: NavigationSession,
@@ -151,6 +153,9 @@ class NavigationWindow(QtWidgets.QMainWindow):
         self._sweep_timer.timeout.connect(self.finish_sweep)
         self._stalls_seen = 0
         self._closed = False
+        # Tool state changes (pose store threads) ask for a frame now, through Qt's queue.
+        self.wake_requested.connect(self._wake, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._unsubscribe = session.store.subscribe(lambda _event: self.wake_requested.emit())
         self.resize(width + 500, height)
 
     # ------------------------------------------------------------------ lifecycle
@@ -176,7 +181,8 @@ class NavigationWindow(QtWidgets.QMainWindow):
         self._closed = True
         for timer in (self._render_timer, self._panel_timer, self._sweep_timer):
             timer.stop()
-        self.loop.stop_watchdog()
+        self.loop.close()
+        self._unsubscribe()
         self.session.record_event("window_closed", {"render": self.loop.stats().to_dict()})
         self.vtk_widget.Finalize()
 
@@ -189,6 +195,10 @@ class NavigationWindow(QtWidgets.QMainWindow):
             log.exception("frame failed")
         if not self._closed:
             self._render_timer.start(round(1000 * self.loop.delay_to_next_s()))
+
+    def _wake(self) -> None:
+        if not self._closed:
+            self._render_timer.start(0)
 
     def refresh_panels(self) -> None:
         self.registration_panel.refresh()

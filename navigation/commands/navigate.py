@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--fps", type=float, default=12.0, help="render rate target (12)")
     parser.add_argument(
+        "--stale-ms", type=float, default=150.0, help="a tool not updated for longer is STALE"
+    )
+    parser.add_argument(
         "--window-size", default="1280x1024", metavar="WxH", help="view size (1280x1024)"
     )
     parser.add_argument(
@@ -155,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         fle_rms_mm=args.fle,
         margin_warning_mm=args.margin,
         pointer_tip_mm=_tip(args.pointer_tip),
+        stale_timeout_s=args.stale_ms / 1000.0,
     )
     intrinsics = CameraIntrinsics.load(args.camera_intrinsics) if args.camera_intrinsics else None
     hand_eye = HandEye.load(args.hand_eye).cameramarker_from_camera if args.hand_eye else None

@@ -63,7 +63,8 @@ class Travel(Segment):
 
     def tip_and_rotation(self, t: float) -> tuple[Float64Array, Float64Array]:
         tau = self.progress(t)
-        s = 10 * tau**3 - 15 * tau**4 + 6 * tau**5  # minimum-jerk profile
+        # Minimum-jerk profile; rounding can put it a hair outside [0, 1] (Slerp refuses that).
+        s = min(max(10 * tau**3 - 15 * tau**4 + 6 * tau**5, 0.0), 1.0)
         tip = (
             self.tip_from
             + (self.tip_to - self.tip_from) * s

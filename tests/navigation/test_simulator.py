@@ -284,3 +284,12 @@ def test_serve_scenario_paces_and_restamps(plan_folder):
     assert serve_scenario(scenario, received.append, speed=1.0, stop=stop) == 0
     with pytest.raises(InputError, match="speed must be a positive"):
         serve_scenario(scenario, received.append, speed=0.0)
+
+
+def test_short_travels_ending_on_a_tick_do_not_overshoot(plan_folder):
+    """A travel whose minimum-jerk profile rounds a hair above 1 at its end (0.8 s travels at
+    30 Hz did) still gives poses: the profile is clamped to [0, 1]."""
+    config = SimulationConfig(rest_s=0.5, travel_s=0.8, dwell_s=1.3, dropout_s=0.5, sweep_s=4.0)
+    scenario = scenario_from_plan(plan_folder, config, duration_s=8.0)
+    poses = scenario.truth.tracker_from_pointer
+    assert np.isfinite(poses).all() and len(poses) == len(scenario.truth.tick_times_s)

@@ -1,0 +1,148 @@
+"""The registration workflow without widgets or tracking: known transforms, exclusion,
+refusals, surface refinement on an asymmetric skin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvista as pv
+
+from navigation.app.plan_scene import SkinSurface, outward_normals
+from navigation.app.registration_workflow import RegistrationWorkflow
+from navigation.tracking.fiducial_collection import CollectedFiducial
+from registration.checks import InputError
+from registration.transforms import apply_transform, invert_rigid, random_rigid
+from registration.tre import predict_tre_rms
+from tests.navigation import simple_plan
+
+NAMES = tuple(f"F{i + 1}" for i in range(len(simple_plan.FIDUCIAL_DIRECTIONS)))
+FIDUCIALS = np.array([simple_plan.ellipsoid_point(d) for d in simple_plan.FIDUCIAL_DIRECTIONS])
+TUMOUR = np.array(simple_plan.TUMOUR_CENTRE_LPS_MM)
+
+
+def collected(point: np.ndarray) -> CollectedFiducial:
+    return CollectedFiducial(np.asarray(point, dtype=float), 0.1, 0.2, 20, 0.0, 1.0)
+
+
+@pytest.fixture
+def image_from_reference(rng):
+    return random_rigid(rng, max_translation_mm=300.0)
+
+
+def workflow(**options) -> RegistrationWorkflow:
+    return RegistrationWorkflow(NAMES, FIDUCIALS, fle_rms_mm=0.5, tumour_lps_mm=TUMOUR, **options)
+
+
+def test_register_recovers_a_known_transform(image_from_reference):
+    flow = workflow()
+    in_reference = apply_transform(invert_rigid(image_from_reference), FIDUCIALS)
+    for point in in_reference:
+        flow.store(collected(point))
+    assert flow.state().current_index is None and flow.state().collected_count == 6
+    result = flow.register()
+    np.testing.assert_allclose(result.image_from_reference, image_from_reference, atol=1e-9)
+    assert result.fre_mm < 1e-9 and result.method == "points"
+    expected = predict_tre_rms(FIDUCIALS, TUMOUR, fle_rms_mm=0.5)[0]
+    assert result.tre_at_tumour_predicted_mm == pytest.approx(expected)
+    assert result.expected_fre_mm == pytest.approx(np.sqrt(1 - 2 / 6) * 0.5)
+    assert all(row.residual_mm < 1e-9 for row in flow.state().rows)
+    assert flow.accept() is result and flow.accepted is result
+
+
+def test_excluding_a_bad_fiducial_and_registering_again(image_from_reference):
+    flow = workflow()
+    in_reference = apply_transform(invert_rigid(image_from_reference), FIDUCIALS)
+    in_reference[2] += [5.0, 0.0, 0.0]  # F3 mis-touched by 5 mm
+    for point in in_reference:
+        flow.store(collected(point))
+    first = flow.register()
+    assert max(first.residuals_mm, key=first.residuals_mm.get) == "F3"
+    flow.set_excluded("F3", True)
+    state = flow.state()
+    assert state.result_outdated and state.usable_count == 5
+    with pytest.raises(InputError, match="register again"):
+        flow.accept()
+    second = flow.register()
+    assert "F3" not in second.fiducial_names and second.fre_mm < 1e-9
+    # The excluded fiducial is still listed, at its true 5 mm error.
+    assert second.residuals_mm["F3"] == pytest.approx(5.0, abs=1e-9)
+    np.testing.assert_allclose(second.image_from_reference, image_from_reference, atol=1e-9)
+    assert flow.accept().method == "points"
+
+
+def test_refusals_say_what_to_do():
+    flow = workflow()
+    with pytest.raises(InputError, match="register first"):
+        flow.accept()
+    flow.store(collected(FIDUCIALS[0]))
+    flow.store(collected(FIDUCIALS[1]))
+    with pytest.raises(InputError, match="at least 3"):
+        flow.register()
+    with pytest.raises(InputError, match="no planned fiducial 'nasion'"):
+        flow.select("nasion")
+    with pytest.raises(InputError, match="no skin mesh"):
+        flow.refine(np.zeros((60, 3)))
+
+
+def test_store_moves_to_the_next_missing_fiducial_and_select_redoes_one():
+    flow = workflow()
+    assert flow.store(collected(FIDUCIALS[0])) == 0
+    assert flow.state().current_index == 1
+    flow.select("F4")
+    assert flow.store(collected(FIDUCIALS[3])) == 3
+    assert flow.state().current_index == 4  # then 5, then back to 1
+    flow.store(collected(FIDUCIALS[4]))
+    flow.store(collected(FIDUCIALS[5]))
+    assert flow.state().current_index == 1
+
+
+def _asymmetric_skin() -> SkinSurface:
+    """An ellipsoid face with a nose and a brow: constrains all six degrees of freedom."""
+    mesh = pv.Sphere(radius=1.0, theta_resolution=90, phi_resolution=90).scale(
+        simple_plan.HEAD_SEMI_AXES_MM, inplace=False
+    )
+    points = np.array(mesh.points)
+    nose = np.exp(-((points[:, 0] / 12.0) ** 2 + ((points[:, 2] + 10.0) / 25.0) ** 2))
+    brow = np.exp(-(((points[:, 2] - 35.0) / 8.0) ** 2)) * (points[:, 1] < 0)
+    points[:, 1] -= 20.0 * nose * (points[:, 1] < 0) + 6.0 * brow
+    mesh.points = points
+    return SkinSurface(*outward_normals(mesh, "test skin"))
+
+
+def test_surface_refinement_reduces_the_error_at_the_tumour(rng, image_from_reference):
+    skin = _asymmetric_skin()
+    flow = workflow(skin=skin)
+    reference_from_image = invert_rigid(image_from_reference)
+    # Fiducials touched with 1 mm FLE: the paired-point registration is off by a little.
+    noisy = FIDUCIALS + rng.normal(0.0, 1.0 / np.sqrt(3.0), FIDUCIALS.shape)
+    for point in apply_transform(reference_from_image, noisy):
+        flow.store(collected(point))
+    points_only = flow.register()
+    before = np.linalg.norm(
+        apply_transform(points_only.image_from_reference @ reference_from_image, TUMOUR) - TUMOUR
+    )
+    # A sweep over the front half of the head (nose, brow, cheeks, chin), 0.1 mm noise.
+    front = skin.vertices[skin.vertices[:, 1] < 0.0]
+    sweep = front[rng.choice(len(front), 400, replace=False)]
+    sweep = sweep + rng.normal(0.0, 0.1, sweep.shape)
+    refined = flow.refine(apply_transform(reference_from_image, sweep))
+    after = np.linalg.norm(
+        apply_transform(refined.image_from_reference @ reference_from_image, TUMOUR) - TUMOUR
+    )
+    assert refined.method == "points+surface" and refined.surface is not None
+    assert refined.surface.point_count == 400 and refined.surface.rms_distance_mm < 0.3
+    assert refined.surface.tumour_shift_mm == pytest.approx(
+        np.linalg.norm(
+            apply_transform(
+                refined.image_from_reference @ invert_rigid(points_only.image_from_reference),
+                TUMOUR,
+            )
+            - TUMOUR
+        )
+    )
+    assert after < 0.5 * before and after < 0.1
+    assert flow.accept().method == "points+surface"
+    # The refinement needs the point registration first.
+    fresh = workflow(skin=skin)
+    with pytest.raises(InputError, match="register the fiducials first"):
+        fresh.refine(sweep)
