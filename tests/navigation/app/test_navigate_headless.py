@@ -1,0 +1,138 @@
+"""``igcs navigate --headless`` end to end on the phantom plan against the simulator on
+loopback: automatic registration, true TRE at the tumour against the simulator's truth, the
+summary's numbers, the fluorescence metrics, and the recorded session replaying."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from navigation.cli import main
+from navigation.tracking.igtl_transport import IgtlClient, IgtlServer
+from navigation.tracking.pose_store import PoseStore
+from navigation.tracking.recording import SessionReader
+from navigation.tracking.replay import replay_session
+from navigation.tracking.simulator_io import scenario_from_plan
+from registration.hand_eye import HandEye
+from tests.navigation.app.conftest import FAST, Served, true_tre_mm, wait_for
+
+
+@pytest.fixture(scope="module")
+def headless_run(phantom_plan, tmp_path_factory):
+    """Run the command once for the module's tests; returns (scenario, out, record)."""
+    scenario = scenario_from_plan(phantom_plan, FAST)
+    truth = scenario.truth
+    last_dwell_end = float(truth.dwell_intervals_s[-1, 1])
+    folder = tmp_path_factory.mktemp("navigate")
+    intrinsics = folder / "camera.json"
+    truth.intrinsics.save(intrinsics)
+    hand_eye = folder / "hand_eye.json"
+    HandEye(truth.cameramarker_from_camera, "tsai").save(hand_eye)
+    out = folder / "shots"
+    record = folder / "session.igcsrec"
+    served = Served(scenario, IgtlServer("127.0.0.1", 0).start())
+    served.start()
+    try:
+        status = main(
+        [
+            "navigate", "--plan", str(phantom_plan),
+            "--igtl", f"127.0.0.1:{served.server.port}",
+            "--headless", "--screenshot", str(out),
+            "--duration", f"{last_dwell_end + 3.0:.1f}", "--screenshot-every", "5",
+            "--auto-register", "--fle", "0.3", "--record", str(record),
+            "--camera-intrinsics", str(intrinsics), "--hand-eye", str(hand_eye),
+        ]
+        )  # fmt: skip
+    finally:
+        served.close()
+    assert status == 0
+    return scenario, out, record
+
+
+def test_summary_numbers(headless_run, phantom_plan):
+    scenario, out, _ = headless_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["schema"] == "igcs-navigation-summary"
+    registration = summary["registration"]
+    assert registration is not None and registration["accepted"]
+    assert registration["method"] == "points"
+    assert summary["auto_registration"]["phase"] == "done"
+    names = list(scenario.truth.fiducial_names)
+    assert registration["fiducials"] == names
+    # FLE 0.3 mm RMS: FRE about sqrt(1 - 2/N) x 0.3, well under 1 mm.
+    assert 0.05 < summary["fre_mm"] < 0.6
+    assert set(registration["residuals_mm"]) == set(names)
+    predicted = summary["tre_at_tumour_predicted_mm"]
+    assert 0.0 < predicted < 0.5
+    tumour = np.array(json.loads((phantom_plan / "plan.json").read_text())["tumour"][
+        "centroid_lps_mm"])  # fmt: skip
+    true_tre = true_tre_mm(np.array(registration["image_from_reference"]), scenario, tumour)
+    assert true_tre <= 1.0, f"true TRE at the tumour {true_tre:.2f} mm"
+    render = summary["render"]
+    assert summary["render_fps"] == render["render_fps"] and render["render_fps"] > 5.0
+    assert render["latency_samples"] > 10
+    assert 0.0 < summary["latency_ms_p50"] <= summary["latency_ms_p95"] < 1000.0
+    assert render["stalls"] == 0
+    tools = summary["tools"]
+    assert set(tools["states"]) == {"PointerToTracker", "ReferenceToTracker", "CameraToTracker"}
+    assert tools["state_changes"]["PointerToTracker"]["OK"] >= 1
+    distances = summary["distances"]
+    assert distances["frames_with_guidance"] > 0
+    assert distances["tip_to_tumour_min_mm"] > 0.0  # the pointer stays on the skin
+    fluorescence = summary["fluorescence"]
+    assert fluorescence["frames_mapped"] > 0
+    assert fluorescence["tbr"] > 2.0 and fluorescence["background_region"].startswith("skin")
+    assert 0.0 < fluorescence["target_seen_fraction"] <= 1.0
+    pictures = summary["screenshots"]
+    assert "last.png" in pictures and "ar_last.png" in pictures and len(pictures) >= 3
+    for name in pictures:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recorded_session_holds_the_registration_and_replays(headless_run, tmp_path):
+    scenario, out, record = headless_run
+    summary = json.loads((out / "summary.json").read_text())
+    reader = SessionReader(record)
+    events = list(reader.events())
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "session_start" and kinds[-1] == "session_end"
+    assert kinds.count("fiducial_collected") == len(scenario.truth.fiducial_names)
+    accepted = [e for e in events if e.kind == "registration_accepted"]
+    assert len(accepted) == 1
+    np.testing.assert_allclose(
+        accepted[0].data["image_from_reference"],
+        summary["registration"]["image_from_reference"],
+    )
+    assert any(e.kind == "tool_state" for e in events)
+    sidecar = json.loads(record.with_name(record.name + ".registration.json").read_text())
+    assert sidecar["schema"] == "igcs-navigation-registration"
+    np.testing.assert_allclose(
+        sidecar["image_from_reference"], accepted[0].data["image_from_reference"]
+    )
+    recorded = sum(1 for _ in reader)
+    assert recorded == sum(summary["messages"].values())
+
+    # Replay (10x) into a fresh pose store: every recorded message arrives, tools come up OK.
+    store = PoseStore()
+    received = []
+    lock = threading.Lock()
+
+    def take(message):
+        with lock:
+            received.append(message)
+        store.ingest(message)
+
+    server = IgtlServer("127.0.0.1", 0).start()
+    client = IgtlClient("127.0.0.1", server.port, on_message=take).start()
+    try:
+        assert client.wait_connected(5.0) and server.wait_connected(5.0)
+        stats = replay_session(record, server, speed=10.0)
+        assert stats.messages == recorded
+        wait_for(lambda: len(received) == recorded, 5.0, "every replayed message")
+    finally:
+        client.stop()
+        server.stop()
+    assert set(store.tool_names()) >= {"PointerToTracker", "ReferenceToTracker"}
