@@ -159,6 +159,9 @@ class RegistrationPanel(QtWidgets.QWidget):
     def _fill_table(self, state: RegistrationState) -> None:
         if self.table.rowCount() != len(state.rows):
             self.table.setRowCount(len(state.rows))
+            row_height = self.table.verticalHeader().defaultSectionSize()
+            header = self.table.horizontalHeader().sizeHint().height()
+            self.table.setMinimumHeight(header + row_height * min(len(state.rows), 10) + 4)
         for row in state.rows:
             if row.collected is None:
                 text, colour = ("NEXT" if row.index == state.current_index else "-"), None
@@ -184,6 +187,7 @@ class RegistrationPanel(QtWidgets.QWidget):
                 check.setFlags(
                     QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsEnabled
                 )
+                check.setCheckState(QtCore.Qt.CheckState.Unchecked)  # shows the box
                 self.table.setItem(row.index, 3, check)
             wanted = (
                 QtCore.Qt.CheckState.Checked if row.excluded else QtCore.Qt.CheckState.Unchecked

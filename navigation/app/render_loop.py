@@ -46,13 +46,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FrameRecord:
     """One rendered frame: index, start and presentation times (s), frame time and
-    tracking-to-screen latency (ms; NaN when no tracked tool was drawn)."""
+    tracking-to-screen latency (ms; NaN when no tracked tool was drawn), and the pointer's
+    state as its badge showed it."""
 
     index: int
     start_s: float
     presented_s: float
     frame_ms: float
     latency_ms: float
+    pointer_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,12 @@ class RenderLoop:
         presented = self.clock()
         latency = (presented - frame.newest_arrival_s) * 1000.0
         record = FrameRecord(
-            self._frame_index, start, presented, (presented - start) * 1000.0, latency
+            self._frame_index,
+            start,
+            presented,
+            (presented - start) * 1000.0,
+            latency,
+            frame.snapshot.pointer_state,
         )
         self.last_frame = frame
         with self._lock:

