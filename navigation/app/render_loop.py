@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FrameRecord:
     """One rendered frame: index, start and presentation times (s), frame time and
-    tracking-to-screen latency (ms; NaN when no tracked tool was drawn), and the pointer's
-    state as its badge showed it."""
+    tracking-to-screen latency (ms; NaN when no tracked tool was drawn), the pointer's state as
+    its badge showed it, and the time the app took to build the snapshot (ms; the rest of the
+    frame is the views' update and the render)."""
 
     index: int
     start_s: float
@@ -55,6 +56,7 @@ class FrameRecord:
     frame_ms: float
     latency_ms: float
     pointer_state: str = ""
+    snapshot_ms: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class RenderStats:
     render_fps: float
     frame_ms_p50: float
     frame_ms_p95: float
+    snapshot_ms_p50: float
     latency_ms_p50: float
     latency_ms_p95: float
     latency_samples: int
@@ -88,6 +91,9 @@ class RenderLoop:
         rendering costs about 60-100 ms per frame here: 10-15 fps).
     slow_frame_s : a frame longer than this is counted as slow and recorded.
     keep_frames : frame records kept for the statistics.
+    sync_to_tracker_s : wait at most this long for a fresh pointer sample before a frame
+        (about one tracker period; 0 disables): latency then excludes the sample's wait for
+        the frame, about half a tracker period on average.
     clock : monotonic clock (s), the one the transport stamps arrivals with.
     """
 
@@ -99,9 +105,11 @@ class RenderLoop:
         target_fps: float = 12.0,
         slow_frame_s: float = 0.5,
         keep_frames: int = 100_000,
+        sync_to_tracker_s: float = 0.04,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session = session
+        self.sync_to_tracker_s = float(sync_to_tracker_s)
         self.layout = layout
         self.target_fps = check_positive(target_fps, "target_fps")
         self.slow_frame_s = check_positive(slow_frame_s, "slow_frame_s")
@@ -134,10 +142,22 @@ class RenderLoop:
             return (len(self._recent) - 1) / (self._recent[-1] - self._recent[0])
 
     def tick(self) -> FrameRecord:
-        """Render the newest state now; returns the frame's measurements."""
+        """Render the newest state now; returns the frame's measurements.
+
+        With ``sync_to_tracker_s`` > 0 and the pointer drawn in the last frame, first wait (at
+        most that long) for the next pointer sample to arrive, so the snapshot is taken just
+        after a sample rather than up to a tracker period later.
+        """
+        if (
+            self.sync_to_tracker_s > 0
+            and self.last_frame is not None
+            and self.last_frame.snapshot.pointer_ok
+        ):
+            self.session.wait_for_pointer_sample(self.clock(), self.sync_to_tracker_s)
         start = self.clock()
         self._last_start_s = start
         frame = self.session.frame(frame_index=self._frame_index, render_fps=self.fps())
+        built = self.clock()
         self.layout.render(frame.snapshot)
         self.layout.render_window.WaitForCompletion()
         presented = self.clock()
@@ -149,6 +169,7 @@ class RenderLoop:
             (presented - start) * 1000.0,
             latency,
             frame.snapshot.pointer_state,
+            (built - start) * 1000.0,
         )
         self.last_frame = frame
         with self._lock:
@@ -222,6 +243,7 @@ class RenderLoop:
             render_fps=fps,
             frame_ms_p50=pct(frame_ms, 50),
             frame_ms_p95=pct(frame_ms, 95),
+            snapshot_ms_p50=pct(np.array([r.snapshot_ms for r in records]), 50),
             latency_ms_p50=pct(latency, 50),
             latency_ms_p95=pct(latency, 95),
             latency_samples=len(latency),

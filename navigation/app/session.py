@@ -189,6 +189,8 @@ class NavigationSession:
         if self.config.pointer_tip_mm is not None:
             self._set_tip(np.asarray(self.config.pointer_tip_mm), "configuration")
         self._history = _PoseHistory(self.config.history_s)
+        self._fresh = threading.Condition()
+        self._pointer_arrival_s = math.nan
         self._camera_history = _PoseHistory(CAMERA_HISTORY_S)
         self._sweep: list[Float64Array] | None = None
         self._frame: CameraFrame | None = None
@@ -323,6 +325,9 @@ class NavigationSession:
         if not pose.ok or pose.matrix is None:
             return
         self._history.add(pose.timestamp_s, pose.matrix)
+        with self._fresh:
+            self._pointer_arrival_s = pose.arrival_s
+            self._fresh.notify_all()
         if self._sweep is not None and self._tip is not None:
             tip = pose.matrix[:3, :3] @ self._tip + pose.matrix[:3, 3]
             if not self._sweep or not np.array_equal(tip, self._sweep[-1]):
@@ -349,6 +354,15 @@ class NavigationSession:
             self.live_state(), self.scene, self.config, frame_index=frame_index,
             render_fps=render_fps,
         )  # fmt: skip
+
+    def wait_for_pointer_sample(self, newer_than_s: float, timeout_s: float) -> bool:
+        """Block until an OK pointer sample that arrived after ``newer_than_s`` (local
+        monotonic s) is in, at most ``timeout_s``; True if one is. The render loop uses it to
+        take its snapshot right after a tracker sample instead of up to a sample period later."""
+        with self._fresh:
+            return self._fresh.wait_for(
+                lambda: self._pointer_arrival_s > newer_than_s, timeout=timeout_s
+            )
 
     def live_state(self) -> LiveState:
         """An immutable copy of what a frame needs, taken now."""

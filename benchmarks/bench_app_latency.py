@@ -1,0 +1,268 @@
+"""Tracking-to-screen latency of the navigation app, and its frame cost against a bare render.
+
+Run: ``python benchmarks/bench_app_latency.py [--seconds S] [--fps 10 15] [--frames N]``
+
+Set-up: the digital phantom is planned once (``igcs phantom`` + ``igcs plan`` into a temporary
+folder), ``igcs simulate``'s scenario is served over loopback OpenIGTLink (30 Hz poses, 10 fps
+camera frames, restamped with the wall clock), and a :class:`NavigationSession` with the
+simulator's true registration accepted renders offscreen (EGL, 1280x1024) with the fluorescence
+mapper running in its thread, as ``igcs navigate --headless`` does.
+
+1. Latency, per target cadence: for ``--seconds`` the render loop draws the newest state; each
+   frame's latency is presentation (after ``WaitForCompletion``) minus the local arrival time
+   of the newest tool pose it draws. Target: p95 <= one frame time (1 / measured fps) + 10 ms.
+2. Frame cost, interleaved frame by frame on the same live session: the app's whole frame
+   (``RenderLoop.tick``: snapshot from the session under its lock, guidance, TRE, layout update,
+   render, glFinish), the layout alone re-drawing the last snapshot, and a bare VTK render of the
+   same display meshes in one renderer at the same window size (the views helper's reference in
+   ``bench_views.py``). Ratios are medians over frame pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
+
+import numpy as np
+import vtk
+
+from navigation.app.config import NavigationConfig
+from navigation.app.fluorescence import FluorescenceMapper
+from navigation.app.plan_scene import load_plan_scene
+from navigation.app.render_loop import RenderLoop
+from navigation.app.session import NavigationSession
+from navigation.cli import main as igcs
+from navigation.tracking.fiducial_collection import CollectedFiducial
+from navigation.tracking.igtl_transport import IgtlServer
+from navigation.tracking.simulator import Scenario
+from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario
+from registration.transforms import apply_transform
+from rendering.layout import NavigationLayout
+from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
+
+WINDOW = (1280, 1024)
+
+
+def make_plan(folder: Path) -> Path:
+    """The phantom CT and its plan (what ``igcs demo`` plans)."""
+    from navigation.planning.phantom import load_truth, write_phantom
+
+    phantom = folder / "phantom_ct"
+    write_phantom(phantom, modality="CT", seed=0, size="small")
+    truth = load_truth(phantom)
+    seed = ",".join(repr(float(v)) for v in truth.tumour_seed_lps_mm)
+    node = ",".join(repr(float(v)) for v in truth.node_centroid_lps_mm)
+    plan = folder / "plan"
+    status = igcs(["plan", str(phantom / "dicom"), "--out", str(plan), f"--tumour-seed={seed}",
+                   f"--node-seed={node}", "--expected-fiducials",
+                   str(len(truth.fiducial_names))])  # fmt: skip
+    if status != 0:
+        raise SystemExit("planning the phantom failed")
+    return plan
+
+
+def accept_truth(session: NavigationSession, scenario: Scenario) -> None:
+    truth = scenario.truth
+    points = apply_transform(truth.reference_from_image, truth.fiducials_planned_in_image)
+    for index, point in enumerate(points):
+        session.store_fiducial(
+            CollectedFiducial(point, 0.0, 0.0, 20, np.nan, np.nan), index, source="truth"
+        )
+    session.register()
+    session.accept()
+
+
+def bare_window(layout: NavigationLayout) -> vtk.vtkRenderWindow:
+    """The layout's display meshes in one renderer, same size and materials, nothing else."""
+    window = vtk.vtkRenderWindow()
+    window.SetOffScreenRendering(True)
+    window.SetSize(*WINDOW)
+    window.SetMultiSamples(0)
+    renderer = vtk.vtkRenderer()
+    renderer.SetBackground(0.12, 0.13, 0.16)
+    window.AddRenderer(renderer)
+    for name, model in layout.scene.models.items():
+        mapper = vtk.vtkPolyDataMapper()
+        mapper.SetInputData(layout.scene.display_meshes[name].mesh)
+        mapper.ScalarVisibilityOff()
+        actor = vtk.vtkActor()
+        actor.SetMapper(mapper)
+        actor.GetProperty().SetColor(*model.color)
+        actor.GetProperty().SetOpacity(0.35 if model.role == "skin" else model.opacity)
+        renderer.AddActor(actor)
+    camera = renderer.GetActiveCamera()
+    camera.SetPosition(0.0, -500.0, 0.0)
+    camera.SetFocalPoint(0.0, 0.0, 0.0)
+    camera.SetViewUp(0.0, 0.0, 1.0)
+    renderer.ResetCamera()
+    return window
+
+
+def timed_ms(action, window: vtk.vtkRenderWindow) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    action()
+    window.WaitForCompletion()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def run(
+    plan: Path,
+    cadences: list[float],
+    seconds: float,
+    frames: int,
+    *,
+    budget: int,
+    fluorescence: bool,
+    sync_s: float,
+) -> None:
+    scene = load_plan_scene(plan)
+    scenario = scenario_from_plan(plan, duration_s=10_000.0)  # the pointer rests at the end
+    truth = scenario.truth
+    session = NavigationSession(
+        scene,
+        NavigationConfig(fle_rms_mm=0.3),
+        intrinsics=truth.intrinsics,
+        cameramarker_from_camera=truth.cameramarker_from_camera,
+    )
+    server = IgtlServer("127.0.0.1", 0).start()
+    client = session.connect("127.0.0.1", server.port)
+    client.wait_connected(5.0)
+    server.wait_connected(5.0)
+    accept_truth(session, scenario)
+    mapper = FluorescenceMapper(session).start() if fluorescence else None
+    stop = threading.Event()
+    streamer = threading.Thread(
+        target=serve_scenario, args=(scenario, server.send), kwargs={"stop": stop}, daemon=True
+    )
+    streamer.start()
+    layout = NavigationLayout(
+        list(scene.models), scene.volumes, window_size=WINDOW, triangle_budget=budget
+    )
+    print(
+        f"plan: {sum(m.mesh.n_cells for m in scene.models)} triangles in, "
+        f"{layout.scene.triangle_count} drawn; simulator 30 Hz poses + 10 fps frames "
+        "(the pointer visits the fiducials and sweeps the skin); fluorescence mapper "
+        f"{'on' if mapper else 'off'}; snapshot synchronised to the tracker: "
+        f"{f'up to {sync_s * 1000:.0f} ms' if sync_s > 0 else 'no'}"
+    )
+    try:
+        time.sleep(1.5)  # the pointer leaves its rest
+        header = (
+            f"{'target fps':>10} {'fps':>6} {'frame ms p50':>13} {'p95':>6} {'snapshot':>9} "
+            f"{'latency p50':>12} {'p95':>6} {'frame time+10':>14} {'met':>4} "
+            f"{'latency-own frame p95':>22} {'samples':>8}"
+        )
+        print("\n1. tracking-to-screen latency (message arrival -> frame presented), ms")
+        print(header)
+        print("-" * len(header))
+        for fps in cadences:
+            loop = RenderLoop(session, layout, target_fps=fps, sync_to_tracker_s=sync_s)
+            stats = loop.run_for(seconds)
+            loop.close()
+            budget = 1000.0 / stats.render_fps + 10.0
+            extra = [r.latency_ms - r.frame_ms for r in loop.records if np.isfinite(r.latency_ms)]
+            print(
+                f"{fps:>10.0f} {stats.render_fps:>6.1f} {stats.frame_ms_p50:>13.1f} "
+                f"{stats.frame_ms_p95:>6.1f} {stats.snapshot_ms_p50:>9.2f} "
+                f"{stats.latency_ms_p50:>12.1f} "
+                f"{stats.latency_ms_p95:>6.1f} {budget:>14.1f} "
+                f"{'yes' if stats.latency_ms_p95 <= budget else 'no':>4} "
+                f"{np.percentile(extra, 95):>22.1f} {stats.latency_samples:>8d}"
+            )
+
+        print(
+            "frame time = 1 / measured fps; latency-own frame = latency minus the frame's own "
+            "render time (the pose's wait for the snapshot plus presentation)"
+        )
+        print("\n2. frame cost, interleaved on the live session (median ms per frame)")
+        loop = RenderLoop(session, layout, target_fps=1000.0, sync_to_tracker_s=0.0)
+        bare = bare_window(layout)
+        app_ms, snapshot_ms, layout_ms, bare_ms = [], [], [], []
+        for index in range(frames + 3):
+            record = loop.tick()
+            tick = record.frame_ms
+            assert loop.last_frame is not None
+            snapshot = loop.last_frame.snapshot
+            again = timed_ms(lambda s=snapshot: layout.render(s), layout.render_window)
+            plain = timed_ms(bare.Render, bare)
+            if index >= 3:
+                app_ms.append(tick)
+                snapshot_ms.append(record.snapshot_ms)
+                layout_ms.append(again)
+                bare_ms.append(plain)
+        loop.close()
+        app, lay, plain = (np.array(v) for v in (app_ms, layout_ms, bare_ms))
+        header = (
+            f"{'app frame':>10} {'of which snapshot':>18} {'same frame again':>17} "
+            f"{'bare VTK':>9} {'app/bare':>9} {'again/bare':>11}"
+        )
+        print(header)
+        print("-" * len(header))
+        print(
+            f"{np.median(app):>10.1f} {np.median(snapshot_ms):>18.2f} {np.median(lay):>17.1f} "
+            f"{np.median(plain):>9.1f} {np.median(app / plain):>9.2f} "
+            f"{np.median(lay / plain):>11.2f}"
+        )
+        print(
+            "app frame = RenderLoop.tick (snapshot from the session + views update incl. "
+            "re-slicing at the moved tip + render + glFinish); same frame again = the layout "
+            "re-drawing that snapshot (slices cached); bare VTK = the drawn meshes alone."
+        )
+        if mapper is not None:
+            state = mapper.state()
+            print(
+                f"\nfluorescence mapper meanwhile: {state.frames_mapped} frames mapped, "
+                f"{state.frames_skipped} skipped (newest wins)"
+            )
+        bare.Finalize()
+    finally:
+        stop.set()
+        streamer.join(5.0)
+        if mapper is not None:
+            mapper.stop()
+        layout.close()
+        session.close()
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="per cadence (15)")
+    parser.add_argument("--fps", type=float, nargs="+", default=[10.0, 15.0])
+    parser.add_argument("--frames", type=int, default=40, help="frame-cost frames (40)")
+    parser.add_argument("--plan", type=Path, help="an existing plan folder (default: phantom)")
+    parser.add_argument("--budget", type=int, default=DEFAULT_TRIANGLE_BUDGET, help="triangles")
+    parser.add_argument("--no-fluorescence", action="store_true", help="mapper off")
+    parser.add_argument(
+        "--sync-ms", type=float, default=40.0, help="wait for a fresh pose (40; 0: off)"
+    )
+    args = parser.parse_args(argv)
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.platform()}, "
+        f"VTK {vtk.vtkVersion.GetVTKVersion()} offscreen "
+        f"({os.environ['VTK_DEFAULT_OPENGL_WINDOW']}), window {WINDOW[0]}x{WINDOW[1]}"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        plan = args.plan or make_plan(Path(folder))
+        run(
+            plan,
+            args.fps,
+            args.seconds,
+            args.frames,
+            budget=args.budget,
+            fluorescence=not args.no_fluorescence,
+            sync_s=args.sync_ms / 1000.0,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
