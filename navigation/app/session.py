@@ -191,6 +191,7 @@ class NavigationSession:
         self._history = _PoseHistory(self.config.history_s)
         self._fresh = threading.Condition()
         self._pointer_arrival_s = math.nan
+        self._state_epoch = 0
         self._camera_history = _PoseHistory(CAMERA_HISTORY_S)
         self._sweep: list[Float64Array] | None = None
         self._frame: CameraFrame | None = None
@@ -336,6 +337,9 @@ class NavigationSession:
     def _on_state_event(self, event: ToolStateEvent) -> None:
         with self._lock:
             self._state_changes.setdefault(event.name, Counter())[event.state.name] += 1
+        with self._fresh:
+            self._state_epoch += 1
+            self._fresh.notify_all()
         self.record_event(
             "tool_state",
             {
@@ -358,11 +362,15 @@ class NavigationSession:
     def wait_for_pointer_sample(self, newer_than_s: float, timeout_s: float) -> bool:
         """Block until an OK pointer sample that arrived after ``newer_than_s`` (local
         monotonic s) is in, at most ``timeout_s``; True if one is. The render loop uses it to
-        take its snapshot right after a tracker sample instead of up to a sample period later."""
+        take its snapshot right after a tracker sample instead of up to a sample period later.
+        A tool changing state (e.g. going STALE) ends the wait at once."""
         with self._fresh:
-            return self._fresh.wait_for(
-                lambda: self._pointer_arrival_s > newer_than_s, timeout=timeout_s
+            epoch = self._state_epoch
+            self._fresh.wait_for(
+                lambda: self._pointer_arrival_s > newer_than_s or self._state_epoch != epoch,
+                timeout=timeout_s,
             )
+            return self._pointer_arrival_s > newer_than_s
 
     def live_state(self) -> LiveState:
         """An immutable copy of what a frame needs, taken now."""

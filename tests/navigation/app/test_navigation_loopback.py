@@ -7,6 +7,7 @@ each dwell (no dropout falls in a dwell), so the pixel it must be drawn at is
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -48,7 +49,9 @@ def live(nav_plan, serve):
     """A session connected to the simulator streaming the fast scenario, an offscreen layout
     and a render loop; the registration in force is the simulator's true one."""
     scene = load_plan_scene(nav_plan)
-    scenario = scenario_from_plan(nav_plan, FAST, duration_s=8.0)
+    # No dropouts: the only tool that stops is the one the test stops.
+    steady = dataclasses.replace(FAST, out_of_view_count=0, stall_count=0)
+    scenario = scenario_from_plan(nav_plan, steady, duration_s=8.0)
     served = serve(scenario)
     threads_before = set(threading.enumerate())
     session = NavigationSession(scene, NavigationConfig(fle_rms_mm=0.3))
@@ -119,4 +122,10 @@ def test_tip_drawn_at_its_true_pixel_then_stale_within_300_ms(live):
     assert not any(ch.isdigit() for ch in guidance)
     snapshot = loop.last_frame.snapshot
     assert snapshot.image_from_pointer is None and snapshot.guidance is None
-    assert session.status().state_changes["PointerToTracker"]["STALE"] >= 1
+    # The badge may go STALE first through the relative pose (pointer and reference samples
+    # more than 100 ms apart); the pointer's own STALE event follows at the stale limit.
+    wait_for(
+        lambda: session.status().state_changes.get("PointerToTracker", {}).get("STALE", 0) >= 1,
+        1.0,
+        "the pointer's STALE event",
+    )

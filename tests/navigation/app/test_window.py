@@ -39,7 +39,15 @@ from tests.navigation.app.conftest import true_tre_mm  # noqa: E402
 from tests.navigation.app.test_navigation_loopback import crop, cyan_mask  # noqa: E402
 
 #: Dwells long enough to press Space 1 s into each (the still window needs 20 samples).
-SCRIPTED = SimulationConfig(rest_s=0.5, travel_s=0.8, dwell_s=1.6, dropout_s=0.5, sweep_s=3.0)
+SCRIPTED = SimulationConfig(
+    rest_s=0.5,
+    travel_s=0.8,
+    dwell_s=1.6,
+    dropout_s=0.5,
+    sweep_s=3.0,
+    out_of_view_count=0,
+    stall_count=0,
+)  # no dropouts: the only tool that stops is the one the test stops
 
 
 def badge(layout) -> str:
