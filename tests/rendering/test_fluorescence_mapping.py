@@ -30,8 +30,8 @@ from registration.transforms import (
     random_rigid,
     rotation_about,
 )
-from rendering.fluorescence_map import FluorescenceMap
 from rendering.fluorescence_accuracy import polyline_segments, region_accuracy
+from rendering.fluorescence_map import FluorescenceMap
 from rendering.fluorescence_metrics import quantify, ring_mask
 from rendering.fluorescence_projection import FrameProjector
 from rendering.nir_camera import NirSensorModel, render_nir_frame
