@@ -22,8 +22,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from navigation.cli import UserError
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
@@ -61,51 +59,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from navigation.fluorescence.field import (
-        FieldGeometry,
-        build_field,
-        find_phantom_truth,
-        plan_truth,
-    )
-    from navigation.fluorescence.mapping_inputs import (
-        load_simulation_truth,
-        recorded_inputs,
-        resolve_inputs,
-    )
-    from navigation.fluorescence.report import fluorescence_metrics, write_outputs
-    from navigation.fluorescence.session_mapping import SessionDevices, map_session
-    from navigation.planning.phantom import load_truth
-    from navigation.planning.plan import load_plan
-    from navigation.tracking.recording import SessionReader
+    from navigation.fluorescence.offline import OfflineRequest, map_recorded_session
+    from navigation.fluorescence.session_mapping import SessionDevices
 
-    if not args.session.is_file():
-        raise UserError(f"session {args.session} does not exist (igcs record writes one).")
-    plan = load_plan(args.plan)
-    reader = SessionReader(args.session)
-    simulation = load_simulation_truth(args.truth) if args.truth else None
-    inputs = resolve_inputs(
-        recorded=recorded_inputs(reader.events()),
-        intrinsics_path=args.intrinsics,
-        hand_eye_path=args.hand_eye,
-        registration_path=args.registration,
+    request = OfflineRequest(
+        plan=args.plan,
+        session=args.session,
+        out=args.out,
+        intrinsics=args.intrinsics,
+        hand_eye=args.hand_eye,
+        registration=args.registration,
         registration_frame=args.registration_frame,
-        truth=simulation,
+        truth=args.truth,
         dark_level=args.dark_level,
-        flat_field_path=args.flat_field,
+        flat_field=args.flat_field,
         saturation_level=args.saturation_level,
+        devices=SessionDevices(args.camera_device, args.camera_tool, args.reference_tool),
     )
-    entry = (simulation.fluorescence or {}) if simulation else {}
-    geometry = FieldGeometry.from_dict(entry["field"]) if entry.get("field") else None
-    phantom = None
-    if simulation is not None:
-        recorded_path = entry.get("phantom_truth")
-        path = Path(recorded_path) if recorded_path else find_phantom_truth(plan)
-        if path is not None and path.exists():
-            phantom = load_truth(path)
-    print("building the field mesh ...", file=sys.stderr)
-    field = build_field(plan, truth=phantom, geometry=geometry)
-    if simulation is not None and phantom is None:
-        field = plan_truth(field, plan)  # no phantom: the plan's own tumour, labelled so
     progress = tqdm(desc="mapping frames", unit=" frame", file=sys.stderr)
 
     def advance(done: int, total: int) -> None:
@@ -113,28 +83,12 @@ def run(args: argparse.Namespace) -> int:
         progress.update(done - progress.n)
 
     try:
-        mapping = map_session(
-            args.session,
-            field.mesh,
-            inputs,
-            devices=SessionDevices(args.camera_device, args.camera_tool, args.reference_tool),
-            on_frame=advance,
+        result = map_recorded_session(
+            request, on_frame=advance, on_stage=lambda text: print(f"{text} ...", file=sys.stderr)
         )
     finally:
         progress.close()
-    if mapping.frames_used == 0:
-        reasons = ", ".join(f"{n} {why}" for why, n in mapping.skipped.items())
-        raise UserError(f"no frame could be mapped ({reasons}).")
-    metrics = fluorescence_metrics(
-        field,
-        mapping,
-        inputs,
-        sensor=simulation.sensor() if simulation else None,
-        plan=str(plan.root),
-        session=str(args.session.resolve()),
-    )
-    paths = write_outputs(args.out, field, mapping, metrics)
-    _print_summary(metrics, paths)
+    _print_summary(result.metrics, result.paths)
     return 0
 
 

@@ -38,6 +38,7 @@ from navigation.planning.plan import load_plan
 from navigation.tracking.igtl_transport import IgtlClient
 from navigation.tracking.messages import ImageBody
 from navigation.tracking.recording import SessionReader, SessionWriter
+from navigation.tracking.simulated_motion import CameraOrbit
 from navigation.tracking.simulator import CAMERA, SimulationConfig
 from navigation.tracking.simulator_io import scenario_from_plan, write_truth
 from registration.transforms import invert_rigid
@@ -157,7 +158,16 @@ def test_every_frame_is_used_or_skipped_with_its_reason(recorded, phantom_plan, 
     inputs = resolve_inputs(
         recorded=recorded_inputs(SessionReader(session).events()), truth=simulation
     )
+    assert simulation.fluorescence["tumour_source"] == "phantom truth"
+    assert simulation.fluorescence["phantom_truth"] == str((phantom_ct / "truth.json").resolve())
     geometry = FieldGeometry.from_dict(simulation.fluorescence["field"])
+    # The simulator's camera circles the exposed field: its cone about the field's approach,
+    # aimed at the bed's centre (the orbit that sees the whole patch in the phantom tests).
+    orbit = CameraOrbit(geometry.floor_point_lps_mm, geometry.approach_lps, 300.0)
+    for t in (0.0, 1.3, 2.9):
+        np.testing.assert_allclose(
+            scenario.image_from_camera_at(t), orbit.image_from_camera(t), atol=1e-9
+        )
     field = build_field(load_plan(phantom_plan), truth=load_truth(phantom_ct), geometry=geometry)
     mapping = map_session(session, field.mesh, inputs)
     assert mapping.frames_total == 30
