@@ -12,7 +12,10 @@ size): the synthetic NIR camera looking at the plan's exposed surgical field, wi
 phantom's true tracer patch when the plan was made from an igcs phantom (its ``truth.json`` is
 found next to the plan's DICOM source, or given with ``--phantom-truth``), else glowing where
 the plan's own tumour is (see :mod:`navigation.tracking.simulator_io`). The scene is built and
-the first frame rendered before streaming starts, so the stream keeps its timing.
+the first frame rendered before streaming starts, so the stream keeps its timing. Frames are
+rendered in software, inline: about 11 ms at 320x256, 40 ms at 640x512 and 230 ms at 1280x1024
+on a 2-core machine (``benchmarks/bench_fluorescence_session.py``), so the full sensor cannot
+keep 10 fps in real time; use a smaller ``--image-size`` or a lower ``--speed``.
 """
 
 from __future__ import annotations
