@@ -103,14 +103,18 @@ def _print_summary(metrics: dict, paths: dict[str, Path]) -> None:
         print(f"no quantification: {metrics.get('quantification_reason')}")
     else:
         print(
-            f"SBR {q['sbr']:.2f} (target mean {q['target_mean']:.1f}, background mean "
-            f"{q['background_mean']:.1f}), CNR {q['cnr']:.1f}"
+            f"SBR {_number(q['sbr'])} (target mean {_number(q['target_mean'], 1)}, background "
+            f"mean {_number(q['background_mean'], 1)}), CNR {_number(q['cnr'], 1)}"
         )
     truth = metrics.get("truth")
     if truth:
         print(
-            f"vs truth ({truth['source']}): Dice {truth['dice']:.3f}, mean boundary error "
-            f"{truth['boundary_error_mm']:.2f} mm"
+            f"vs truth ({truth['source']}): Dice {_number(truth['dice'], 3)}, mean boundary "
+            f"error {_number(truth['boundary_error_mm'])} mm"
         )
     for name, path in paths.items():
         print(f"{name}: {path}")
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "undefined" if value is None else f"{value:.{digits}f}"

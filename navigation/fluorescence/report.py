@@ -23,7 +23,7 @@ ratio a lot). ``background_level_ratio`` is the mapped background mean over what
 sensor gives for the true background emission at the reference geometry (1 when the
 radiometric chain is right); ``mapped_sbr_on_true_background`` is the mapped SBR averaged over
 seen vertices whose true emission is background (within 1 %) and more than 3 mm inside the
-bed's rim: about 1.
+bed's rim: about 1. Undefined numbers (no mapped boundary, a zero background) are null.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def fluorescence_metrics(
         metrics["quantification_reason"] = stats
         metrics["flags"] = {"seen_area_mm2": float(areas[fused.seen].sum())}
         metrics["truth"] = None
-        return metrics
+        return _json_ready(metrics)
     quantification, linear = stats
     metrics["quantification"] = {
         "sbr": quantification.sbr,
@@ -135,7 +135,7 @@ def fluorescence_metrics(
     truth = field_.truth
     if truth is None:
         metrics["truth"] = None
-        return metrics
+        return _json_ready(metrics)
     sbr = fused.mean / quantification.background_mean
     accuracy = region_accuracy(mesh, sbr, truth.true_sbr, level=limits.positive_sbr)
     # True background, away from the bed's rim (whose last pixel blends with the void).
@@ -172,7 +172,7 @@ def fluorescence_metrics(
         "positive region: fused value / background-ring mean >= positive_sbr; Dice area-"
         "weighted; boundary error: larger of the two mean curve distances (mm)",
     }
-    return metrics
+    return _json_ready(metrics)
 
 
 def write_outputs(
@@ -216,6 +216,20 @@ def write_outputs(
     paths["metrics"] = folder / "metrics.json"
     write_json_atomic(paths["metrics"], metrics)
     return paths
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN/Inf as None (JSON has neither:
+    an undefined ratio, e.g. no mapped boundary, is reported as null)."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _quantify(

@@ -221,3 +221,39 @@ def test_the_command_says_what_is_missing(recorded, phantom_plan, tmp_path, caps
     assert main(missing) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_metrics_of_maps_without_a_ratio_or_a_boundary_are_valid_json(phantom_scene, tmp_path):
+    """Nothing seen: no quantification, with the reason; everything seen at one level: SBR 1,
+    no positive region, so Dice 0 and an undefined (null) boundary error; both written."""
+    from navigation.fluorescence.mapping_inputs import MappingInputs
+    from navigation.fluorescence.report import fluorescence_metrics, write_outputs
+    from navigation.fluorescence.session_mapping import SessionMapping
+    from rendering.fluorescence_map import FluorescenceMap, FusedFluorescence
+    from rendering.radiometry import RadiometricCalibration
+    from tests.navigation.fluorescence.test_phantom_mapping import INTRINSICS
+
+    field = phantom_scene.field
+    n = field.mesh.vertex_count
+    inputs = MappingInputs(INTRINSICS, np.eye(4), Registration(np.eye(4), "reference", "test"),
+                           RadiometricCalibration(), {"registration": "test"})  # fmt: skip
+
+    def mapping(fused):
+        return SessionMapping(fused, 1, 1, 0, {}, {}, "chain", np.zeros(1))
+
+    unseen = fluorescence_metrics(field, mapping(FluorescenceMap(n).snapshot()), inputs)
+    assert unseen["quantification"] is None
+    assert "no seen vertex in the target region" in unseen["quantification_reason"]
+    level = np.full(n, 400.0)
+    flat = FusedFluorescence(level, level, level, np.ones(n, int), np.zeros(n, int),
+                             np.zeros(n), np.ones(n))  # fmt: skip
+    uniform = fluorescence_metrics(field, mapping(flat), inputs)
+    assert uniform["quantification"]["sbr"] == pytest.approx(1.0)
+    assert uniform["truth"]["dice"] == 0.0 and uniform["truth"]["boundary_error_mm"] is None
+    for name, metrics, fused in (("unseen", unseen, FluorescenceMap(n).snapshot()),
+                                 ("uniform", uniform, flat)):  # fmt: skip
+        paths = write_outputs(
+            tmp_path / name, field, mapping(fused), metrics, window_size=(320, 240)
+        )
+        assert json.loads(paths["metrics"].read_text()) == metrics
+        assert ("view_front" in paths) == (name == "uniform")
