@@ -30,6 +30,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("camera-calibration", "camera intrinsics from chessboard or ChArUco photos"),
     ("hand-eye", "tracked camera marker to camera (hand-eye) calibration"),
     ("simulate", "serve a simulated tracking scenario for a plan over OpenIGTLink (PLUS-style)"),
+    ("fluorescence", "map a recorded session's NIR frames onto the model (vtp, PNGs, metrics)"),
     ("navigate", "the surgeon's navigation window (--headless: offscreen PNGs + summary.json)"),
 )
 

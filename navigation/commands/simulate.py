@@ -6,6 +6,16 @@ pointer visiting the planned fiducials, skin sweep, tracked NIR camera with fram
 writes its ground truth to ``--truth`` when given, starts an OpenIGTLink server (loopback by
 default), waits for the first client unless ``--no-wait``, and streams the timeline in real
 time scaled by ``--speed``. Header timestamps are the wall-clock time of sending.
+
+Camera frames (``--camera-fps``, ``--image-size``; the intrinsics in the truth JSON match the
+size): the synthetic NIR camera looking at the plan's exposed surgical field, with the
+phantom's true tracer patch when the plan was made from an igcs phantom (its ``truth.json`` is
+found next to the plan's DICOM source, or given with ``--phantom-truth``), else glowing where
+the plan's own tumour is (see :mod:`navigation.tracking.simulator_io`). The scene is built and
+the first frame rendered before streaming starts, so the stream keeps its timing. Frames are
+rendered in software, inline: about 11 ms at 320x256, 40 ms at 640x512 and 230 ms at 1280x1024
+on a 2-core machine (``benchmarks/bench_fluorescence_session.py``), so the full sensor cannot
+keep 10 fps in real time; use a smaller ``--image-size`` or a lower ``--speed``.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from pathlib import Path
 
 from navigation.cli import UserError
 
@@ -43,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="320x256",
         metavar="WxH",
         help="camera frame size in pixels (default 320x256)",
+    )
+    parser.add_argument(
+        "--phantom-truth",
+        type=Path,
+        metavar="TRUTH.json",
+        help="the phantom's truth.json for the camera frames (default: found next to the "
+        "plan's DICOM source; without it the frames show the plan's own tumour)",
     )
     parser.add_argument(
         "--no-wait", action="store_true", help="start at once instead of at the first client"
@@ -76,7 +94,14 @@ def run(args: argparse.Namespace) -> int:
         camera_fps=args.camera_fps,
         image_size_px=(width, height),
     )
-    scenario = scenario_from_plan(args.plan, config, duration_s=args.duration)
+    scenario = scenario_from_plan(
+        args.plan,
+        config,
+        duration_s=args.duration,
+        phantom_truth=args.phantom_truth if args.phantom_truth else "auto",
+    )
+    print("preparing the camera frames ...", file=sys.stderr)
+    scenario.frame_source(scenario.image_from_camera_at(0.0), 0.0)  # builds the scene once
     if args.truth:
         write_truth(args.truth, scenario)
         print(f"ground truth written to {args.truth}", file=sys.stderr)

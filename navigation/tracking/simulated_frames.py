@@ -1,18 +1,24 @@
-"""Stand-in NIR camera frames for the simulator: the tumour seen through a pinhole camera.
+"""NIR camera frames for the simulator: the synthetic fluorescence camera, or a plain stand-in.
 
 A frame source is any callable ``frame_for(image_from_camera, timestamp_s) -> ndarray`` that
 returns a (rows, columns) uint16 frame for the camera's true pose (image LPS mm, OpenCV camera
-frame: x right, y down, z forward) at a time. :class:`TumourBlobFrames` is the simple one used
-until the fluorescence image model replaces it: the tumour mesh's vertices projected with the
-intrinsics (no distortion), their convex hull filled as a bright blob on a dark background,
-blurred, over a background with deterministic noise, in 12-bit counts. Drawing uses scikit-image
-(``skimage.draw.polygon``) and SciPy (``ConvexHull``, ``gaussian_filter``).
+frame: x right, y down, z forward) at a time.
+
+- :class:`FluorescenceFrames` renders a surface with a known per-vertex emission through
+  :func:`rendering.nir_camera.render_nir_frame` (occlusion, lens distortion, excitation
+  fall-off, vignetting, blur, shot and read noise, 12 bits): the simulator's frames whenever
+  the plan has a tumour (the field and its truth: :mod:`navigation.fluorescence.field`).
+- :class:`TumourBlobFrames` is the simple stand-in without a fluorescence model: the tumour
+  mesh's vertices projected with the intrinsics (no distortion), their convex hull filled as a
+  bright blob on a dark background, blurred, over a background with deterministic noise, in
+  12-bit counts. Drawing uses scikit-image (``skimage.draw.polygon``) and SciPy
+  (``ConvexHull``, ``gaussian_filter``). With no tumour it gives dark, noisy frames.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -24,6 +30,9 @@ from skimage.draw import polygon
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, check_points
 from registration.transforms import apply_transform, invert_rigid
+from rendering.camera_model import CameraModel
+from rendering.nir_camera import NirSensorModel, render_nir_frame
+from rendering.surface_mesh import SurfaceMesh
 
 #: Largest value of a 12-bit camera.
 MAX_COUNT_12_BIT = 4095
@@ -107,3 +116,38 @@ class TumourBlobFrames:
             return None
         rows, columns = polygon(v[hull], u[hull], shape=shape)
         return (rows, columns) if len(rows) else None
+
+
+@dataclass(frozen=True)
+class FluorescenceFrames:
+    """Frames of the synthetic NIR camera looking at ``mesh`` with a known emission.
+
+    mesh : the scene surface (image LPS mm). emission : (N,) relative per-vertex emission.
+    intrinsics : the camera (its size is the frame size; it must be the one the simulator's
+        truth reports). sensor : radiometry and noise (gain, dark level, 12 bits...).
+    seed : noise seed; a frame depends only on the seed, the pose and the timestamp.
+    """
+
+    mesh: SurfaceMesh
+    emission: Float64Array
+    intrinsics: CameraIntrinsics
+    sensor: NirSensorModel = field(default_factory=NirSensorModel)
+    seed: int = 0
+    camera: CameraModel = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "camera", CameraModel(self.intrinsics))
+
+    def __call__(self, image_from_camera: ArrayLike, timestamp_s: float) -> np.ndarray:
+        """(rows, columns) uint16 raw frame seen from ``image_from_camera`` (4, 4) at a time (s)."""
+        stream = np.random.SeedSequence([self.seed, round(timestamp_s * 1e6) & 0xFFFFFFFF])
+        noise_seed = int(stream.generate_state(1)[0])
+        frame = render_nir_frame(
+            self.mesh,
+            self.emission,
+            self.camera,
+            image_from_camera,
+            sensor=self.sensor,
+            seed=noise_seed,
+        )
+        return frame.pixels

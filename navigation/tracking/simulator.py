@@ -18,8 +18,10 @@ The story (t from 0 s; PLUS names on the wire):
   a STRING ``PointerTipToPointer`` (16 numbers, row-major ``pointer_from_tip``) is sent at
   t = 0 and every second.
 - ``CameraToTracker`` (``tracker_from_cameramarker``: the marker body on the NIR camera) and
-  IMAGE ``Camera`` frames (uint16, 12-bit) at ``camera_fps``: the camera orbits the tumour at
-  ``camera_distance_mm``; the optical frame is ``cameramarker_from_camera`` (hand-eye) away.
+  IMAGE ``Camera`` frames (uint16, 12-bit) at ``camera_fps``: the camera orbits its target (the
+  tumour, or the exposed surgical field) at ``camera_distance_mm`` in a 20 degree cone about
+  the exposed direction (or the field's approach direction when given), always looking at the
+  target; the optical frame is ``cameramarker_from_camera`` (hand-eye) away.
 - Every tracker sample carries jitter: ``jitter_rms_mm`` RMS (3-D) of translation and
   ``jitter_rotation_deg`` RMS of rotation, independent per sample and tool.
 - Dropouts: ``out_of_view_count`` periods where a tool is reported out of view (identity
@@ -34,7 +36,7 @@ Header timestamps are ``sender_epoch_s + t`` (a sender on UNIX time).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -157,6 +159,7 @@ class ScenarioTruth:
     tick_times_s: Float64Array  # (T,)
     tracker_from_pointer: Float64Array  # (T, 4, 4) noise-free
     tracker_from_cameramarker: Float64Array  # (T, 4, 4) noise-free
+    fluorescence: Mapping[str, Any] | None = None  # what the camera frames show (JSON-ready)
 
     @property
     def reference_from_image(self) -> Float64Array:
@@ -209,6 +212,7 @@ class ScenarioTruth:
                     -1, 16
                 ).tolist(),
             },
+            "fluorescence": None if self.fluorescence is None else dict(self.fluorescence),
         }
 
 
@@ -309,6 +313,8 @@ def build_scenario(
     fiducial_names: tuple[str, ...] | None = None,
     config: SimulationConfig | None = None,
     duration_s: float | None = None,
+    camera_target_in_image: ArrayLike | None = None,
+    camera_axis_in_image: ArrayLike | None = None,
 ) -> Scenario:
     """Build the scenario for a plan's geometry (see the module docstring).
 
@@ -319,6 +325,10 @@ def build_scenario(
         without them the camera looks at the fiducials' centroid and sees a dark field.
     duration_s : total length; default the scripted story plus 1 s; longer keeps the pointer
         at rest while the camera keeps moving.
+    camera_target_in_image : (3,) the point the camera looks at (default: the tumour vertices'
+        mean, else the fiducials' centroid).
+    camera_axis_in_image : (3,) the axis of the camera's cone, pointing from the target towards
+        the camera (default: the exposed direction, the mean skin normal at the fiducials).
     """
     cfg = config or SimulationConfig()
     fiducials = check_points(fiducials_in_image, "fiducials_in_image", min_count=3)
@@ -342,6 +352,11 @@ def build_scenario(
     fiducial_normals = normals[_nearest(skin, fiducials)]
     exposed = unit(fiducial_normals.mean(axis=0), fallback=np.array([0.0, -1.0, 0.0]))
     target = tumour.mean(axis=0) if len(tumour) else centroid
+    if camera_target_in_image is not None:
+        target = check_points(camera_target_in_image, "camera_target_in_image")[0]
+    camera_axis = exposed
+    if camera_axis_in_image is not None:
+        camera_axis = unit(check_points(camera_axis_in_image, "camera_axis_in_image")[0])
     tracker_from_image = random_rigid(geometry_rng, max_translation_mm=0.0)
     placed = np.array(
         [
@@ -413,7 +428,7 @@ def build_scenario(
     )
     tracker_from_pointer = tracker_from_image @ image_from_pointer
     marker_from_camera_inverse = invert_rigid(cameramarker_from_camera)
-    orbit = CameraOrbit(target, exposed, cfg.camera_distance_mm)
+    orbit = CameraOrbit(target, camera_axis, cfg.camera_distance_mm)
     tracker_from_marker = tracker_from_image @ orbit.poses(ticks) @ marker_from_camera_inverse
     measured = {
         REFERENCE: _jitter(

@@ -4,6 +4,23 @@
 LPS mm, with PyVista; point normals from ``compute_normals``) and builds the pure scenario of
 :mod:`navigation.tracking.simulator`. :func:`serve_scenario` sends the timeline through any
 ``send(message)`` (an ``IgtlServer``'s) at the original timing scaled by ``speed``.
+
+Camera frames. When the plan has a tumour, the camera looks at the exposed surgical field of
+:mod:`navigation.fluorescence.field` (its cone about the field's approach direction, aimed at
+the bed's centre) and the frames are the synthetic NIR camera's
+(:class:`~navigation.tracking.simulated_frames.FluorescenceFrames`) rendering of:
+
+- the field with the phantom's analytic tumour and the true tracer emission, when the plan was
+  made from an igcs phantom whose ``truth.json`` is found (next to the plan's DICOM folder, with
+  the same series UID) or given;
+- otherwise the field built from the plan's own tumour mesh, glowing where the plan says the
+  tumour is: the honest fallback without a ground truth (accuracy measured against it covers
+  the mapping only, not the segmentation), labelled so in the truth JSON.
+
+Without a tumour the camera keeps the default orbit and sees dark, noisy frames. The field is
+built on the first frame (about a second), so scenarios that are never played cost nothing.
+The truth JSON's ``fluorescence`` entry records the field, the tracer model, the sensor model
+and the radiometric calibration the mapper needs (dark level, flat field, saturation).
 """
 
 from __future__ import annotations
@@ -14,14 +31,27 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from navigation.fluorescence.field import (
+    FieldGeometry,
+    FieldOptions,
+    TracerModel,
+    field_geometry,
+    find_phantom_truth,
+    world_scene,
+)
+from navigation.planning.phantom import PhantomTruth, load_truth
 from navigation.planning.plan import Plan, load_plan
 from navigation.tracking.messages import IgtlMessage
+from navigation.tracking.simulated_frames import FluorescenceFrames
 from navigation.tracking.simulator import Scenario, SimulationConfig, build_scenario
 from registration.atomic_files import write_json_atomic
+from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_positive
+from rendering.nir_camera import NirSensorModel
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +63,18 @@ def scenario_from_plan(
     config: SimulationConfig | None = None,
     *,
     duration_s: float | None = None,
+    phantom_truth: PhantomTruth | str | Path | None = "auto",
+    sensor: NirSensorModel | None = None,
+    field_options: FieldOptions | None = None,
+    tracer: TracerModel | None = None,
 ) -> Scenario:
     """Build the scenario for a plan folder: its fiducials (>= 3), the ``skin`` label's mesh
-    (the sweep) and the tumour's mesh when the plan has one (camera target and frames).
+    (the sweep) and the tumour's mesh when the plan has one (camera target and frames: see the
+    module docstring).
 
+    phantom_truth : the phantom's truth (object, ``truth.json`` or its folder); "auto" looks
+        for it next to the plan's source; None: use the plan's own tumour.
+    sensor, field_options, tracer : the synthetic camera, the field and the tracer models.
     Raises :class:`InputError` when the plan has fewer than 3 fiducials or no skin mesh.
     """
     loaded = plan if isinstance(plan, Plan) else load_plan(plan)
@@ -54,7 +92,10 @@ def scenario_from_plan(
             tumour, _ = _read_mesh(loaded.mesh_path(str(label)), with_normals=False)
         except InputError as error:
             log.warning("no tumour mesh (%s); the camera will see a dark field.", error)
-    return build_scenario(
+    geometry = None
+    if tumour is not None and loaded.tumour_centroid_lps_mm is not None:
+        geometry = field_geometry(loaded, field_options)
+    scenario = build_scenario(
         loaded.fiducials_lps_mm,
         skin,
         skin_normals_in_image=normals,
@@ -62,7 +103,107 @@ def scenario_from_plan(
         fiducial_names=loaded.fiducial_names,
         config=config,
         duration_s=duration_s,
+        camera_target_in_image=None if geometry is None else geometry.floor_point_lps_mm,
+        camera_axis_in_image=None if geometry is None else geometry.approach_lps,
     )
+    if geometry is None:
+        return scenario
+    truth, truth_path = _phantom_truth(loaded, phantom_truth)
+    model = sensor or NirSensorModel()
+    frames = _FieldFrames(
+        loaded,
+        truth,
+        geometry,
+        tracer or TracerModel(),
+        scenario.truth.intrinsics,
+        model,
+        int(getattr(scenario.frame_source, "seed", 0)),
+    )
+    info = fluorescence_truth_entry(
+        geometry, tracer or TracerModel(), model, phantom=truth is not None, path=truth_path
+    )
+    return dataclasses.replace(
+        scenario,
+        frame_source=frames,
+        truth=dataclasses.replace(scenario.truth, fluorescence=info),
+    )
+
+
+def fluorescence_truth_entry(
+    geometry: FieldGeometry,
+    tracer: TracerModel,
+    sensor: NirSensorModel,
+    *,
+    phantom: bool,
+    path: Path | None,
+) -> dict[str, Any]:
+    """The truth JSON's ``fluorescence`` entry: what the frames show and how to read them.
+
+    phantom : whether the tumour came from a phantom truth (its ``truth.json`` at ``path``
+        when known) or from the plan's own tumour mesh.
+    """
+    return {
+        "frames": "synthetic NIR camera (rendering.nir_camera.render_nir_frame)",
+        "scene": "exposed surgical field (navigation.fluorescence.field)",
+        "tumour_source": "phantom truth" if phantom else "plan tumour mesh",
+        "phantom_truth": None if path is None else str(path),
+        "field": geometry.to_dict(),
+        "tracer": tracer.to_dict(),
+        "nir_sensor": dataclasses.asdict(sensor),
+        "radiometric_calibration": {
+            "dark_level_dn": sensor.dark_level_dn,
+            "saturation_level_dn": sensor.saturation_dn,
+            "flat_field": f"cos^{sensor.vignetting_cos_power:g} of the pixel's field angle",
+            "vignetting_cos_power": sensor.vignetting_cos_power,
+        },
+    }
+
+
+class _FieldFrames:
+    """A frame source that builds the field scene on its first frame (thread-safe)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        truth: PhantomTruth | None,
+        geometry: FieldGeometry,
+        tracer: TracerModel,
+        intrinsics: CameraIntrinsics,
+        sensor: NirSensorModel,
+        seed: int,
+    ) -> None:
+        self._arguments = (plan, truth, geometry, tracer, intrinsics, sensor, seed)
+        self._frames: FluorescenceFrames | None = None
+        self._lock = threading.Lock()
+        self.seed = seed
+
+    def frames(self) -> FluorescenceFrames:
+        with self._lock:
+            if self._frames is None:
+                plan, truth, geometry, tracer, intrinsics, sensor, seed = self._arguments
+                mesh, emission, _ = world_scene(plan, truth=truth, geometry=geometry, tracer=tracer)
+                self._frames = FluorescenceFrames(mesh, emission, intrinsics, sensor, seed)
+            return self._frames
+
+    def __call__(self, image_from_camera: Float64Array, timestamp_s: float) -> np.ndarray:
+        return self.frames()(image_from_camera, timestamp_s)
+
+
+def _phantom_truth(
+    plan: Plan, given: PhantomTruth | str | Path | None
+) -> tuple[PhantomTruth | None, Path | None]:
+    if given is None:
+        return None, None
+    if isinstance(given, PhantomTruth):
+        return given, None
+    if given == "auto":
+        path = find_phantom_truth(plan)
+        if path is None:
+            log.info("no phantom truth for plan %s: frames show the plan's own tumour", plan.root)
+            return None, None
+        return load_truth(path), path
+    path = Path(given)
+    return load_truth(path), path.resolve()
 
 
 def write_truth(path: str | Path, scenario: Scenario) -> None:

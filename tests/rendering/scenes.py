@@ -231,24 +231,3 @@ class BumpScene:
             rho = brentq(gap, 0.0, 2.0 * radius_mm, xtol=1e-10)
             points.append([rho * c, rho * s, bump_height(rho * c, rho * s)])
         return np.array(points)
-
-
-def mapped_boundary(vertices, triangles, sbr, threshold) -> np.ndarray:
-    """Points where the per-vertex SBR crosses ``threshold`` along mesh edges (linear
-    interpolation between two seen vertices on either side): the mapped boundary curve."""
-    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
-    a, b = sbr[edges[:, 0]], sbr[edges[:, 1]]
-    crossing = np.isfinite(a) & np.isfinite(b) & ((a >= threshold) != (b >= threshold))
-    a, b, e = a[crossing], b[crossing], edges[crossing]
-    fraction = ((threshold - a) / (b - a))[:, None]
-    return vertices[e[:, 0]] + fraction * (vertices[e[:, 1]] - vertices[e[:, 0]])
-
-
-def boundary_errors(mapped: np.ndarray, true_curve: np.ndarray) -> tuple[float, float]:
-    """Mean distance mapped -> true curve and true curve -> mapped points (mm)."""
-    from scipy.spatial import cKDTree
-
-    forward = cKDTree(true_curve).query(mapped)[0].mean()
-    backward = cKDTree(mapped).query(true_curve)[0].mean()
-    return float(forward), float(backward)

@@ -1,0 +1,120 @@
+"""``igcs fluorescence`` as a library call: map a recorded session onto the plan's field model
+and write ``fluorescence.vtp``, the PNG views and ``metrics.json``.
+
+:func:`map_recorded_session` resolves the mapper's inputs (:mod:`.mapping_inputs`: explicit files,
+else what the session recorded, else the simulator's truth), builds the field mesh
+(:mod:`.field`; with a simulator truth, the same bed the simulator used and the phantom's true
+tracer patch on its vertices), maps every camera frame (:mod:`.session_mapping`) and writes the
+outputs with the metrics (:mod:`.report`). ``igcs demo`` and ``igcs fluorescence`` both call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from navigation.fluorescence.field import (
+    FieldGeometry,
+    SurgicalField,
+    build_field,
+    find_phantom_truth,
+    plan_truth,
+)
+from navigation.fluorescence.mapping_inputs import (
+    load_simulation_truth,
+    recorded_inputs,
+    resolve_inputs,
+)
+from navigation.fluorescence.report import fluorescence_metrics, write_outputs
+from navigation.fluorescence.session_mapping import SessionDevices, SessionMapping, map_session
+from navigation.planning.phantom import load_truth
+from navigation.planning.plan import load_plan
+from navigation.tracking.recording import SessionReader
+from registration.checks import InputError
+
+
+@dataclass(frozen=True)
+class OfflineRequest:
+    """What to map and with what (paths; None: the default of :mod:`.mapping_inputs`)."""
+
+    plan: Path
+    session: Path
+    out: Path
+    intrinsics: Path | None = None
+    hand_eye: Path | None = None
+    registration: Path | None = None
+    registration_frame: str = "reference"
+    truth: Path | None = None
+    dark_level: float | None = None
+    flat_field: Path | None = None
+    saturation_level: float | None = None
+    devices: SessionDevices = field(default_factory=SessionDevices)
+
+
+@dataclass(frozen=True)
+class OfflineResult:
+    """The metrics (``metrics.json``'s content), the written files by name, the field and the
+    session's mapping."""
+
+    metrics: dict[str, Any]
+    paths: dict[str, Path]
+    field: SurgicalField
+    mapping: SessionMapping
+
+
+def map_recorded_session(
+    request: OfflineRequest,
+    *,
+    on_frame: Callable[[int, int], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> OfflineResult:
+    """Map ``request.session`` onto ``request.plan``'s field and write the outputs to
+    ``request.out``. Raises InputError when an input is missing or no frame could be mapped."""
+    say = on_stage or (lambda text: None)
+    if not Path(request.session).is_file():
+        raise InputError(f"session {request.session} does not exist (igcs record writes one).")
+    plan = load_plan(request.plan)
+    simulation = load_simulation_truth(request.truth) if request.truth else None
+    inputs = resolve_inputs(
+        recorded=recorded_inputs(SessionReader(request.session).events()),
+        intrinsics_path=request.intrinsics,
+        hand_eye_path=request.hand_eye,
+        registration_path=request.registration,
+        registration_frame=request.registration_frame,
+        truth=simulation,
+        dark_level=request.dark_level,
+        flat_field_path=request.flat_field,
+        saturation_level=request.saturation_level,
+    )
+    entry = (simulation.fluorescence or {}) if simulation else {}
+    geometry = FieldGeometry.from_dict(entry["field"]) if entry.get("field") else None
+    phantom = None
+    if simulation is not None:
+        recorded_path = entry.get("phantom_truth")
+        path = Path(recorded_path) if recorded_path else find_phantom_truth(plan)
+        if path is not None and path.exists():
+            phantom = load_truth(path)
+    say("building the field mesh")
+    field_ = build_field(plan, truth=phantom, geometry=geometry)
+    if simulation is not None and phantom is None:
+        field_ = plan_truth(field_, plan)  # no phantom: the plan's own tumour, labelled so
+    say("mapping the frames")
+    mapping = map_session(
+        request.session, field_.mesh, inputs, devices=request.devices, on_frame=on_frame
+    )
+    if mapping.frames_used == 0:
+        reasons = ", ".join(f"{n} {why}" for why, n in mapping.skipped.items())
+        raise InputError(f"no frame of {request.session} could be mapped ({reasons}).")
+    metrics = fluorescence_metrics(
+        field_,
+        mapping,
+        inputs,
+        sensor=simulation.sensor() if simulation else None,
+        plan=str(plan.root),
+        session=str(Path(request.session).resolve()),
+    )
+    say("writing the outputs")
+    paths = write_outputs(request.out, field_, mapping, metrics)
+    return OfflineResult(metrics, paths, field_, mapping)
