@@ -138,14 +138,14 @@ def run(
     server.wait_connected(5.0)
     accept_truth(session, scenario)
     mapper = FluorescenceMapper(session).start() if fluorescence else None
+    scenario.frame_source(scenario.image_from_camera_at(0.0), 0.0)  # builds the camera scene
     stop = threading.Event()
     streamer = threading.Thread(
         target=serve_scenario, args=(scenario, server.send), kwargs={"stop": stop}, daemon=True
     )
     streamer.start()
-    layout = NavigationLayout(
-        list(scene.models), scene.volumes, window_size=WINDOW, triangle_budget=budget
-    )
+    models = list(scene.models) + ([mapper.display_model] if mapper is not None else [])
+    layout = NavigationLayout(models, scene.volumes, window_size=WINDOW, triangle_budget=budget)
     print(
         f"plan: {sum(m.mesh.n_cells for m in scene.models)} triangles in, "
         f"{layout.scene.triangle_count} drawn; simulator 30 Hz poses + 10 fps frames "

@@ -1,35 +1,36 @@
-"""Live fluorescence for the navigation app: frames onto the model, the fused map, TBR/SBR/CNR.
+"""Live fluorescence for the navigation app: the mapping thread, the map drawn, its numbers.
 
-:class:`FluorescenceMapper` runs one thread (the numba kernels of :mod:`rendering.rasterizer`
-are not re-entrant: one mapping thread per process) that takes the session's newest camera
-frame (newest wins: frames that arrive while one is mapped are skipped and counted), pairs it
-with the camera marker pose interpolated at the frame's arrival time
-(:class:`~registration.pose_interpolation.PoseTrack`; the sender's clock is mapped only for
-poses, so frames and poses are paired on the local arrival clock), composes
+The map lives on the plan's exposed surgical field (:mod:`navigation.fluorescence.field`: the
+tissue bed and the tumour's exposed dome, the mesh ``igcs fluorescence`` maps onto offline) and
+is fused by :class:`~navigation.fluorescence.live.LiveFluorescence` (projection with occlusion,
+dark/flat/excitation correction, weighted fusion, SBR over the bed ring). This module adds what
+the app needs around it:
 
-    image_from_camera = image_from_reference @ reference_from_cameramarker
-                        @ cameramarker_from_camera                      (hand-eye)
+- :class:`FluorescenceMapper` runs one thread (the numba kernels of :mod:`rendering.rasterizer`
+  are not re-entrant: one mapping thread per process) that takes the session's newest camera
+  frame (newest wins: frames that arrive while one is mapped are skipped and counted), pairs it
+  with the camera marker pose interpolated at the frame's arrival time
+  (:meth:`~navigation.app.session.NavigationSession.camera_track`, the recent
+  ``reference_from_cameramarker`` samples; the sender's clock is mapped only for poses, so
+  frames and poses are paired on the local arrival clock), and composes
 
-with the registration in force, and projects the frame
-(:class:`~rendering.fluorescence_projection.FrameProjector`: occlusion, dark/flat, excitation
-correction) onto two plan models, fusing each into its
-:class:`~rendering.fluorescence_map.FluorescenceMap`:
+      image_from_camera = image_from_reference @ reference_from_cameramarker(t)
+                          @ cameramarker_from_camera                      (hand-eye)
 
-- the target model (default the tumour): the map drawn in the 3-D view;
-- the background model (default the skin): the background region.
-
-Quantification (:func:`~rendering.fluorescence_metrics.quantify`): target region = the target
-model's seen vertices, background region = the background model's seen vertices (both stated
-in the result), area-weighted; the 3-D view shows the per-vertex SBR (fused value / background
-mean) with the margin thresholds of :class:`~rendering.fluorescence_metrics.MarginThresholds`
-(de Wit et al. 2023; tracer- and device-specific). Each model's visibility is computed within
-that model (the target is mapped as exposed, as in the resection bed; another model does not
-occlude it). Fluorescence on the surface means "fluorophore within a few mm under it", never a
-depth.
-
-The mapper also makes the panel's pictures: the live frame (8-bit, windowed at the 1st-99.5th
-percentile) and the AR view: the same frame with the target's and background's visible vertices
-drawn where the calibrated camera model projects them (the model drawn over the frame).
+  with the registration in force; a new accepted registration resets the map (samples fused
+  under another registration sit on the wrong vertices).
+- The field is one more model in the 3-D view (:attr:`FluorescenceMapper.display_model`); the
+  snapshot's map is its per-vertex SBR with the margin thresholds of
+  :class:`~rendering.fluorescence_metrics.MarginThresholds` (de Wit et al. 2023; tracer- and
+  device-specific). Fluorescence on the surface means "fluorophore within a few mm under it",
+  never a depth.
+- The panel's pictures: the live frame (8-bit, windowed at its 1st-99.5th percentile) and the
+  AR view: the same frame with the field's visible vertices drawn where the calibrated camera
+  model projects them (the tumour dome red, the bed blue): the model drawn over the frame.
+- Metrics (:meth:`FluorescenceState.metrics`): TBR/SBR and CNR with the raw means and the
+  regions, the seen and flagged areas, and, when the plan's phantom truth is known, the Dice and
+  boundary error of the mapped positive region against the true patch
+  (:func:`rendering.fluorescence_accuracy.region_accuracy`).
 """
 
 from __future__ import annotations
@@ -38,43 +39,53 @@ import logging
 import math
 import threading
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
-import pyvista as pv
 from scipy.ndimage import binary_dilation
 
-from navigation.app.plan_scene import outward_normals
 from navigation.app.session import CameraFrame, NavigationSession
+from navigation.fluorescence.field import FieldGeometry, SurgicalField, build_field
+from navigation.fluorescence.live import LiveFluorescence
+from navigation.planning.phantom import PhantomTruth
 from registration.checks import Float64Array, InputError
-from rendering.camera_model import CameraModel
-from rendering.fluorescence_map import FluorescenceMap
-from rendering.fluorescence_metrics import MarginThresholds, Quantification, quantify
-from rendering.fluorescence_projection import FrameProjector
+from rendering.fluorescence_accuracy import region_accuracy
+from rendering.fluorescence_metrics import (
+    CLOSE,
+    POSITIVE,
+    MarginThresholds,
+    Quantification,
+    margin_flags,
+)
 from rendering.radiometry import RadiometricCalibration
-from rendering.surface_mesh import SurfaceMesh
+from rendering.scene3d import SurfaceModel
 from rendering.view_state import FluorescenceMap as ViewFluorescence
 
 log = logging.getLogger(__name__)
 
+#: Name of the field's model in the 3-D view.
+FIELD_MODEL = "surgical field"
+FIELD_RGB = (0.80, 0.62, 0.58)
 TARGET_RGB = np.array([255, 40, 40], dtype=np.uint8)
 BACKGROUND_RGB = np.array([60, 200, 255], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
 class FluorescenceSettings:
-    """What the live map is made of.
+    """How the live map is made.
 
-    target_model : plan model the map is drawn on (None: the plan's tumour model).
-    background_model : plan model whose seen part is the background region (None: no SBR).
-    calibration : the camera's dark level / flat field / saturation (raw counts).
+    radiometry : the camera's dark level / flat field / saturation (raw counts).
     thresholds : per-vertex SBR marks (positive, close).
+    geometry : the field's bed (default: :func:`navigation.fluorescence.field.field_geometry`
+        of the plan, as the simulator builds it).
+    phantom_truth : the phantom's truth, to score the map against the true patch (or None).
     pose_wait_s : how long a frame waits for the camera pose after it before being dropped.
     """
 
-    target_model: str | None = None
-    background_model: str | None = "skin"
-    calibration: RadiometricCalibration = field(default_factory=RadiometricCalibration)
+    radiometry: RadiometricCalibration = field(default_factory=RadiometricCalibration)
     thresholds: MarginThresholds = field(default_factory=MarginThresholds)
+    geometry: FieldGeometry | None = None
+    phantom_truth: PhantomTruth | None = None
     pose_wait_s: float = 0.2
 
 
@@ -84,10 +95,11 @@ class FluorescenceState:
 
     frames_mapped, frames_skipped : counts since the last reset (skipped: not registered, no
     pose, superseded by a newer frame). last_problem : why the last frame was not mapped.
-    quantification : target vs background statistics, or None. target_seen_fraction : area
-    fraction of the target model seen. positive_fraction, close_fraction : area fractions of
-    the seen target at or above the thresholds. live_rgb, ar_rgb : (H, W, 3) uint8 pictures
-    of the last frame (None before one).
+    quantification : target vs background statistics, or None before both are seen.
+    target_seen_fraction : area share of the target (tumour dome) seen.
+    positive_area_mm2, close_area_mm2 : seen area at or above each threshold.
+    dice, boundary_error_mm : mapped positive region vs the true patch (None without truth).
+    live_rgb, ar_rgb : (H, W, 3) uint8 pictures of the last frame mapped (None before one).
     """
 
     frames_mapped: int
@@ -95,15 +107,16 @@ class FluorescenceState:
     last_problem: str
     quantification: Quantification | None
     target_seen_fraction: float
-    positive_fraction: float
-    close_fraction: float
+    positive_area_mm2: float
+    close_area_mm2: float
+    dice: float | None
+    boundary_error_mm: float | None
+    truth_source: str | None
     live_rgb: np.ndarray | None
     ar_rgb: np.ndarray | None
-    target_model: str
-    background_model: str | None
     thresholds: MarginThresholds
 
-    def metrics(self) -> dict[str, object]:
+    def metrics(self) -> dict[str, Any]:
         """JSON-ready numbers (the headless summary's ``fluorescence``)."""
         q = self.quantification
         return {
@@ -118,8 +131,11 @@ class FluorescenceState:
             "sbr": None if q is None else _finite(q.sbr),
             "cnr": None if q is None else _finite(q.cnr),
             "target_seen_fraction": _finite(self.target_seen_fraction),
-            "positive_fraction": _finite(self.positive_fraction),
-            "close_fraction": _finite(self.close_fraction),
+            "positive_area_mm2": _finite(self.positive_area_mm2),
+            "close_area_mm2": _finite(self.close_area_mm2),
+            "dice": self.dice,
+            "boundary_error_mm": self.boundary_error_mm,
+            "truth_source": self.truth_source,
             "thresholds": {
                 "positive_sbr": self.thresholds.positive_sbr,
                 "close_sbr": self.thresholds.close_sbr,
@@ -135,7 +151,7 @@ class FluorescenceMapper:
     Parameters
     ----------
     session : the source of truth (frames, poses, registration, intrinsics, hand-eye).
-    settings : models, calibration, thresholds.
+    settings : radiometry, thresholds, field geometry, phantom truth.
     """
 
     def __init__(
@@ -144,37 +160,20 @@ class FluorescenceMapper:
         if session.intrinsics is None or session.cameramarker_from_camera is None:
             raise InputError(
                 "fluorescence mapping needs the camera intrinsics and the hand-eye calibration "
-                "(--camera-intrinsics, --hand-eye)."
+                "(--camera-intrinsics and --hand-eye, or --simulation-truth)."
             )
         self.session = session
         self.settings = settings or FluorescenceSettings()
-        scene = session.scene
-        target = self.settings.target_model or scene.tumour_model
-        if target is None:
-            raise InputError("the plan has no tumour model; name the fluorescence target model.")
-        self.target_name = target
-        self.background_name = self.settings.background_model
-        if self.background_name == target:
-            raise InputError("the fluorescence target and background models must differ.")
-        self.camera = CameraModel(session.intrinsics)
-        self._target_mesh = _surface_mesh(scene.model(target).mesh, f"model {target!r}")
-        self._target_areas = self._target_mesh.vertex_areas()
-        self._target_projector = FrameProjector(
-            self._target_mesh, self.camera, calibration=self.settings.calibration
+        self.field: SurgicalField = build_field(
+            session.scene.plan,
+            truth=self.settings.phantom_truth,
+            geometry=self.settings.geometry,
+            thresholds=self.settings.thresholds,
         )
-        self._target_map = FluorescenceMap(self._target_mesh.vertex_count)
-        self._background_mesh: SurfaceMesh | None = None
-        self._background_projector: FrameProjector | None = None
-        self._background_map: FluorescenceMap | None = None
-        if self.background_name is not None:
-            self._background_mesh = _surface_mesh(
-                scene.model(self.background_name).mesh, f"model {self.background_name!r}"
-            )
-            self._background_areas = self._background_mesh.vertex_areas()
-            self._background_projector = FrameProjector(
-                self._background_mesh, self.camera, calibration=self.settings.calibration
-            )
-            self._background_map = FluorescenceMap(self._background_mesh.vertex_count)
+        self.live = LiveFluorescence(
+            self.field, session.intrinsics, radiometry=self.settings.radiometry
+        )
+        self._areas = self.field.mesh.vertex_areas()
         self._lock = threading.Lock()
         self._state = self._empty_state()
         self._reset_requested = threading.Event()
@@ -183,6 +182,12 @@ class FluorescenceMapper:
         self._last_index = 0
         self._mapped = 0
         self._skipped = 0
+        self._registration: object | None = None
+
+    @property
+    def display_model(self) -> SurfaceModel:
+        """The field as a model of the 3-D view (the map is drawn on it)."""
+        return SurfaceModel(FIELD_MODEL, self.field.mesh.to_polydata(), FIELD_RGB, role="other")
 
     # ------------------------------------------------------------------ control
     def start(self) -> FluorescenceMapper:
@@ -203,7 +208,7 @@ class FluorescenceMapper:
                 log.warning("fluorescence mapper did not stop within %.1f s", timeout)
 
     def reset(self) -> None:
-        """Forget the fused map (done by the mapping thread before its next frame)."""
+        """Forget the fused map (done by the mapping thread before its next frame; recorded)."""
         self._reset_requested.set()
         self.session.reset_fluorescence()
         if self._thread is None:
@@ -214,8 +219,8 @@ class FluorescenceMapper:
             return self._state
 
     def process_pending(self) -> bool:
-        """Map the newest frame now if there is a new one (for callers without the thread,
-        e.g. tests); returns True when a frame was mapped."""
+        """Map the newest frame now if there is a new one (for callers without the thread);
+        returns True when a frame was mapped."""
         return self._step()
 
     # ------------------------------------------------------------------ thread
@@ -230,12 +235,16 @@ class FluorescenceMapper:
                 self._stop.wait(0.01)
 
     def _step(self) -> bool:
+        accepted = self.session.workflow.accepted
+        if accepted is not None and accepted is not self._registration:
+            if self._registration is not None:
+                self._reset_requested.set()  # samples under the old registration are wrong
+            self._registration = accepted
         if self._reset_requested.is_set():
             self._apply_reset()
         frame = self.session.latest_frame
         if frame is None or frame.index == self._last_index:
             return False
-        accepted = self.session.workflow.accepted
         if accepted is None:
             return self._skip(frame, "not registered")
         track = self.session.camera_track(frame.arrival_s)
@@ -258,110 +267,89 @@ class FluorescenceMapper:
         return True
 
     def _skip(self, frame: CameraFrame, why: str) -> bool:
-        skipped = frame.index - self._last_index
+        self._skipped += frame.index - self._last_index
         self._last_index = frame.index
-        self._skipped += skipped
         with self._lock:
-            self._state = _replace_counts(self._state, self._mapped, self._skipped, why)
+            self._state = replace(
+                self._state,
+                frames_mapped=self._mapped,
+                frames_skipped=self._skipped,
+                last_problem=why,
+            )
         return False
 
     def _map(self, frame: CameraFrame, image_from_camera: Float64Array) -> None:
         self._skipped += max(0, frame.index - self._last_index - 1)  # superseded frames
         self._last_index = frame.index
-        pixels = frame.pixels
         try:
-            target = self._target_projector.project(
-                pixels, image_from_camera, timestamp_s=frame.arrival_s
+            sample = self.live.add_frame(
+                frame.pixels, timestamp_s=frame.arrival_s, image_from_camera=image_from_camera
             )
-            background = None
-            if self._background_projector is not None:
-                background = self._background_projector.project(
-                    pixels, image_from_camera, timestamp_s=frame.arrival_s
-                )
         except InputError as error:
+            self._skip(frame, str(error))
             self._skipped += 1
-            with self._lock:
-                self._state = _replace_counts(self._state, self._mapped, self._skipped, str(error))
             return
-        self._target_map.fuse(target)
-        if background is not None and self._background_map is not None:
-            self._background_map.fuse(background)
         self._mapped += 1
-        live = _windowed(pixels)
-        ar = _overlay(live, target.visibility.pixels_uv[target.visibility.visible], TARGET_RGB)
-        if background is not None:
-            uv = background.visibility.pixels_uv[background.visibility.visible]
-            ar = _overlay(ar, uv, BACKGROUND_RGB, alpha=0.25)
-        state, view_map = self._quantify(live, ar)
+        live = _windowed(frame.pixels)
+        visible = sample.visibility.visible
+        uv = sample.visibility.pixels_uv
+        ar = _overlay(live, uv[visible & ~self.field.target_mask], BACKGROUND_RGB, alpha=0.3)
+        ar = _overlay(ar, uv[visible & self.field.target_mask], TARGET_RGB)
+        state, view_map = self._measure(live, ar)
         with self._lock:
             self._state = state
         self.session.set_fluorescence(view_map)
 
-    def _quantify(
+    def _measure(
         self, live: np.ndarray, ar: np.ndarray
     ) -> tuple[FluorescenceState, ViewFluorescence | None]:
-        fused = self._target_map.snapshot()
-        seen = fused.seen
-        areas = self._target_areas
-        seen_fraction = float(areas[seen].sum() / areas.sum())
-        quantification = None
+        fused = self.live.snapshot()
+        quantification = self.live.quantification(fused)
+        areas = self._areas
+        target = self.field.target_mask
+        seen_fraction = float(areas[target & fused.seen].sum() / areas[target].sum())
+        limits = self.settings.thresholds
         view_map = None
-        problem = ""
         positive = close = math.nan
-        if self._background_map is not None and self._background_mesh is not None:
-            background = self._background_map.snapshot()
-            values = np.concatenate([fused.mean, background.mean])
-            n_target = len(fused.mean)
-            target_mask = np.zeros(len(values), dtype=bool)
-            target_mask[:n_target] = True
-            try:
-                quantification = quantify(
-                    values,
-                    target_mask,
-                    ~target_mask,
-                    target_region=f"{self.target_name} model, seen part",
-                    background_region=f"{self.background_name} model, seen part",
-                    vertex_areas=np.concatenate([areas, self._background_areas]),
+        dice = boundary = None
+        if quantification is not None and quantification.background_mean > 0:
+            sbr = fused.mean / quantification.background_mean
+            view_map = ViewFluorescence(
+                FIELD_MODEL,
+                sbr,
+                positive_threshold=limits.positive_sbr,
+                close_threshold=limits.close_sbr,
+                quantity="SBR",
+            )
+            flags = margin_flags(fused.mean, quantification.background_mean, thresholds=limits)
+            positive = float(areas[flags == POSITIVE].sum())
+            close = float(areas[flags == CLOSE].sum())
+            if self.field.truth is not None:
+                accuracy = region_accuracy(
+                    self.field.mesh, sbr, self.field.truth.true_sbr, level=limits.positive_sbr
                 )
-            except InputError as error:
-                problem = str(error)
-                quantification = None
-            if quantification is not None and quantification.background_mean > 0:
-                sbr = fused.mean / quantification.background_mean
-                thresholds = self.settings.thresholds
-                view_map = ViewFluorescence(
-                    self.target_name,
-                    sbr,
-                    positive_threshold=thresholds.positive_sbr,
-                    close_threshold=thresholds.close_sbr,
-                    quantity="SBR",
-                )
-                seen_area = areas[seen].sum()
-                if seen_area > 0:
-                    positive = float(areas[seen & (sbr >= thresholds.positive_sbr)].sum()
-                                     / seen_area)  # fmt: skip
-                    close = float(areas[seen & (sbr >= thresholds.close_sbr)].sum() / seen_area)
+                dice = _finite(accuracy.dice)
+                boundary = _finite(accuracy.boundary_error_mm)
         state = FluorescenceState(
             frames_mapped=self._mapped,
             frames_skipped=self._skipped,
-            last_problem=problem,
+            last_problem="" if quantification is not None else "background ring not seen yet",
             quantification=quantification,
             target_seen_fraction=seen_fraction,
-            positive_fraction=positive,
-            close_fraction=close,
+            positive_area_mm2=positive,
+            close_area_mm2=close,
+            dice=dice,
+            boundary_error_mm=boundary,
+            truth_source=None if self.field.truth is None else self.field.truth.source,
             live_rgb=live,
             ar_rgb=ar,
-            target_model=self.target_name,
-            background_model=self.background_name,
-            thresholds=self.settings.thresholds,
+            thresholds=limits,
         )
         return state, view_map
 
     def _apply_reset(self) -> None:
         self._reset_requested.clear()
-        self._target_map.reset()
-        if self._background_map is not None:
-            self._background_map.reset()
+        self.live.reset()
         self._mapped = 0
         self._skipped = 0
         with self._lock:
@@ -371,13 +359,9 @@ class FluorescenceMapper:
     def _empty_state(self) -> FluorescenceState:
         return FluorescenceState(
             0, 0, "", None, 0.0, math.nan, math.nan, None, None,
-            self.target_name, self.background_name, self.settings.thresholds,
+            None if self.field.truth is None else self.field.truth.source,
+            None, None, self.settings.thresholds,
         )  # fmt: skip
-
-
-def _surface_mesh(mesh: pv.PolyData, name: str) -> SurfaceMesh:
-    """The model's full-resolution mesh with outward normals (same vertices, same order)."""
-    return SurfaceMesh(*outward_normals(mesh, name))
 
 
 def _windowed(pixels: np.ndarray) -> np.ndarray:
@@ -405,12 +389,6 @@ def _overlay(
     tinted = (1.0 - alpha) * result[mask].astype(np.float32) + alpha * rgb.astype(np.float32)
     result[mask] = np.rint(tinted).astype(np.uint8)
     return result
-
-
-def _replace_counts(
-    state: FluorescenceState, mapped: int, skipped: int, problem: str
-) -> FluorescenceState:
-    return replace(state, frames_mapped=mapped, frames_skipped=skipped, last_problem=problem)
 
 
 def _finite(value: float) -> float | None:

@@ -97,15 +97,20 @@ class FluorescencePanel(QtWidgets.QWidget):
         if state.last_problem:
             lines.append(f"last: {state.last_problem}")
         lines.append(
-            f"{state.target_model}: {100 * state.target_seen_fraction:.0f} % seen"
+            f"tumour dome: {100 * state.target_seen_fraction:.0f} % seen"
             + (
                 ""
-                if math.isnan(state.positive_fraction)
-                else f", {100 * state.positive_fraction:.0f} % positive (SBR >= "
-                f"{state.thresholds.positive_sbr:g}), {100 * state.close_fraction:.0f} % close "
-                f"(>= {state.thresholds.close_sbr:g})"
+                if math.isnan(state.positive_area_mm2)
+                else f"; positive (SBR >= {state.thresholds.positive_sbr:g}) "
+                f"{state.positive_area_mm2:.0f} mm2, close (>= {state.thresholds.close_sbr:g}) "
+                f"{state.close_area_mm2:.0f} mm2"
             )
         )
+        if state.dice is not None and state.boundary_error_mm is not None:
+            lines.append(
+                f"vs the true patch ({state.truth_source}): Dice {state.dice:.2f}, boundary "
+                f"{state.boundary_error_mm:.2f} mm"
+            )
         q = state.quantification
         if q is not None:
             lines += [

@@ -27,7 +27,7 @@ from navigation.app.render_loop import FrameRecord, RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.app.summary import GuidanceTally, session_summary
 from registration.atomic_files import write_json_atomic
-from registration.checks import InputError, check_positive
+from registration.checks import Float64Array, InputError, check_positive
 from rendering.offscreen import configure_offscreen
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
 
@@ -82,12 +82,15 @@ def run_headless(
     stop: threading.Event | None = None,
     on_frame: Callable[[FrameRecord], None] | None = None,
     fluorescence: FluorescenceMapper | None = None,
+    true_image_from_reference: Float64Array | None = None,
 ) -> HeadlessResult:
     """Render ``session`` offscreen for ``options.duration_s`` s; write PNGs and summary.json.
 
     stop : set it to end early. on_frame : called after every frame (progress bars, tests).
-    fluorescence : the running mapper whose metrics go into the summary (and whose AR picture
-        is written as ``ar_last.png``), or None.
+    fluorescence : the running mapper: its field is drawn in 3-D, its metrics go into the
+        summary and its AR picture is written as ``ar_last.png``; or None.
+    true_image_from_reference : a simulator's true registration: the summary then has the true
+        TRE at the tumour.
     """
     configure_offscreen()
     from rendering.layout import NavigationLayout
@@ -97,8 +100,11 @@ def run_headless(
         raise InputError(f"{out} exists and is not a folder; choose another --screenshot path.")
     out.mkdir(parents=True, exist_ok=True)
     scene = session.scene
+    models = list(scene.models)
+    if fluorescence is not None:
+        models.append(fluorescence.display_model)
     layout = NavigationLayout(
-        list(scene.models),
+        models,
         scene.volumes,
         window_size=options.window_size,
         triangle_budget=options.triangle_budget,
@@ -148,6 +154,7 @@ def run_headless(
         auto_registration=None if auto is None else {"phase": auto.phase, "message": auto.message},
         fluorescence=None if fluorescence is None else fluorescence.state().metrics(),
         screenshots=[p.name for p in pictures],
+        true_image_from_reference=true_image_from_reference,
     )
     summary_path = out / SUMMARY_FILE
     write_json_atomic(summary_path, summary)

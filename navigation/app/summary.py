@@ -7,11 +7,16 @@ Schema ``igcs-navigation-summary`` version 1::
                            leave_one_out_mm, tre_at_tumour_predicted_mm, fle_rms_mm,
                            expected_fre_mm, warnings, surface, image_from_reference, fiducials},
      fre_mm, tre_at_tumour_predicted_mm,                  (copies, null before acceptance)
+     tre_at_tumour_true_mm                  (against a simulator's truth when given, else null)
      distances: {frames_with_guidance, tip_to_tumour_last_mm, tip_to_tumour_min_mm,
                  margin_warning_frames, frames_pointer_hidden},
      tools: {states: {PLUS name: state}, state_changes: {PLUS name: {state: count}}},
      messages: {type: count}, camera_frames,
-     fluorescence: null | {...metrics...},
+     fluorescence: null | {frames_mapped, frames_skipped, target_region, background_region,
+                           target_mean, background_mean, background_std, tbr, sbr, cnr,
+                           target_seen_fraction, positive_area_mm2, close_area_mm2, dice,
+                           boundary_error_mm, truth_source, thresholds, meaning},
+     tbr, fluorescence_dice, fluorescence_boundary_error_mm,   (copies)
      render: {frames, render_fps, frame_ms_p50, frame_ms_p95, latency_ms_p50, latency_ms_p95,
               latency_samples, slow_frames, stalls, longest_stall_ms, target_fps},
      render_fps, latency_ms_p50, latency_ms_p95,          (copies)
@@ -27,9 +32,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from navigation.app.frame_builder import FrameState
 from navigation.app.render_loop import RenderStats
 from navigation.app.session import NavigationSession
+from registration.checks import Float64Array
+from registration.transforms import apply_transform, invert_rigid
 
 SUMMARY_SCHEMA = "igcs-navigation-summary"
 
@@ -79,10 +88,23 @@ def session_summary(
     fluorescence: dict[str, Any] | None = None,
     auto_registration: dict[str, Any] | None = None,
     screenshots: list[str] | None = None,
+    true_image_from_reference: Float64Array | None = None,
 ) -> dict[str, Any]:
-    """The JSON-ready summary (schema in the module docstring)."""
+    """The JSON-ready summary (schema in the module docstring).
+
+    true_image_from_reference : the true registration when known (a simulator's ground truth):
+        adds ``tre_at_tumour_true_mm``, the distance between where the accepted and the true
+        registration put the plan's tumour centroid.
+    """
     status = session.status()
     accepted = session.workflow.accepted
+    tumour = session.scene.tumour_target_lps_mm
+    true_tre = None
+    if true_image_from_reference is not None and accepted is not None and tumour is not None:
+        moved = apply_transform(
+            accepted.image_from_reference @ invert_rigid(true_image_from_reference), tumour
+        )
+        true_tre = float(np.linalg.norm(moved - tumour))
     registration = None if accepted is None else {"accepted": True, **accepted.to_dict()}
     render_dict = None if render is None else render.to_dict()
     return {
@@ -95,12 +117,18 @@ def session_summary(
         "tre_at_tumour_predicted_mm": (
             None if accepted is None else accepted.tre_at_tumour_predicted_mm
         ),
+        "tre_at_tumour_true_mm": true_tre,
         "distances": None if guidance is None else guidance.to_dict(),
         "tools": {"states": status.tool_states, "state_changes": status.state_changes},
         "messages": status.messages,
         "camera_frames": status.camera_frames,
         "reference_motion_since_accept_mm": status.reference_motion_mm,
         "fluorescence": fluorescence,
+        "tbr": None if fluorescence is None else fluorescence.get("tbr"),
+        "fluorescence_dice": None if fluorescence is None else fluorescence.get("dice"),
+        "fluorescence_boundary_error_mm": (
+            None if fluorescence is None else fluorescence.get("boundary_error_mm")
+        ),
         "render": render_dict,
         "render_fps": None if render_dict is None else render_dict["render_fps"],
         "latency_ms_p50": None if render_dict is None else render_dict["latency_ms_p50"],

@@ -105,8 +105,11 @@ class NavigationWindow(QtWidgets.QMainWindow):
         for event in ("CharEvent", "KeyPressEvent", "KeyReleaseEvent"):
             interactor.RemoveObservers(event)  # VTK's keys ('e' exits, 'w' wireframe...) off
         scene = session.scene
+        models = list(scene.models)
+        if fluorescence is not None:
+            models.append(fluorescence.display_model)
         self.layout_views = NavigationLayout(
-            list(scene.models),
+            models,
             scene.volumes,
             render_window=self.vtk_widget.GetRenderWindow(),
             triangle_budget=self.options.triangle_budget,

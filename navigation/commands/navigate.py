@@ -9,6 +9,11 @@ pointer's dwells in plan order (:mod:`navigation.app.auto_register`).
 
 ``--record SESSION`` records every message and app event (``igcs replay`` re-serves it) and
 writes the accepted registration to ``SESSION.registration.json``.
+
+With the camera intrinsics and hand-eye calibration (``--camera-intrinsics``/``--hand-eye``,
+or a simulator's ``--simulation-truth``) the camera frames are mapped live onto the plan's
+exposed surgical field (:mod:`navigation.app.fluorescence`); when the plan was made from an
+igcs phantom its truth is found and the map is scored against the true patch (Dice, boundary).
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from navigation.cli import UserError
 
 if TYPE_CHECKING:
     from navigation.app.fluorescence import FluorescenceMapper
     from navigation.app.session import NavigationSession
+    from navigation.fluorescence.mapping_inputs import SimulationTruth
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +99,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     fluorescence = parser.add_argument_group("fluorescence (needs the intrinsics and hand-eye)")
     fluorescence.add_argument(
-        "--fluorescence-target", metavar="MODEL", help="model the map is drawn on (tumour)"
+        "--dark-level", type=float, metavar="DN", help="NIR camera dark level, raw counts"
     )
-    fluorescence.add_argument(
-        "--fluorescence-background",
-        default="skin",
-        metavar="MODEL",
-        help="model whose seen part is the SBR background (skin; 'none': no SBR)",
-    )
+    fluorescence.add_argument("--flat-field", type=Path, help="flat field, (H, W) float .npy")
     fluorescence.add_argument(
         "--no-fluorescence", action="store_true", help="do not map the camera frames"
+    )
+    parser.add_argument(
+        "--simulation-truth",
+        type=Path,
+        metavar="TRUTH.json",
+        help="igcs simulate --truth output: camera intrinsics, hand-eye and sensor radiometry "
+        "when not given otherwise, and the summary's true TRE at the tumour (simulations only)",
     )
 
 
@@ -135,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     from navigation.app.config import NavigationConfig
     from navigation.app.plan_scene import load_plan_scene
     from navigation.app.session import NavigationSession
+    from navigation.fluorescence.mapping_inputs import load_simulation_truth
     from navigation.tracking.recording import SessionWriter
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.hand_eye import HandEye
@@ -160,8 +171,12 @@ def run(args: argparse.Namespace) -> int:
         pointer_tip_mm=_tip(args.pointer_tip),
         stale_timeout_s=args.stale_ms / 1000.0,
     )
+    simulation = load_simulation_truth(args.simulation_truth) if args.simulation_truth else None
     intrinsics = CameraIntrinsics.load(args.camera_intrinsics) if args.camera_intrinsics else None
     hand_eye = HandEye.load(args.hand_eye).cameramarker_from_camera if args.hand_eye else None
+    if simulation is not None:
+        intrinsics = intrinsics or simulation.intrinsics
+        hand_eye = simulation.cameramarker_from_camera if hand_eye is None else hand_eye
     print(f"loading plan {args.plan} ...", file=sys.stderr)
     scene = load_plan_scene(args.plan)
     if args.record is not None and args.record.exists():
@@ -180,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     )
     mapper: FluorescenceMapper | None = None
     try:
-        mapper = _start_fluorescence(args, session)
+        mapper = _start_fluorescence(args, session, simulation)
         client = session.connect(host, port)
         if not client.wait_connected(args.connect_timeout):
             log.warning(
@@ -190,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
                 args.connect_timeout,
             )
         if args.headless:
-            return _run_headless(args, session, size, mapper)
+            truth = None if simulation is None else simulation.image_from_reference
+            return _run_headless(args, session, size, mapper, truth)
         from navigation.app.window import WindowOptions, run_window
 
         options = WindowOptions(target_fps=args.fps, view_size=size, fullscreen=args.fullscreen)
@@ -204,9 +220,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _start_fluorescence(
-    args: argparse.Namespace, session: NavigationSession
+    args: argparse.Namespace, session: NavigationSession, simulation: SimulationTruth | None
 ) -> FluorescenceMapper | None:
+    """The mapper (started), or None without a camera calibration or a tumour."""
     from navigation.app.fluorescence import FluorescenceMapper, FluorescenceSettings
+    from navigation.fluorescence.field import FieldGeometry, find_phantom_truth
+    from navigation.fluorescence.mapping_inputs import resolve_inputs
+    from navigation.planning.phantom import load_truth
 
     if args.no_fluorescence:
         return None
@@ -214,9 +234,31 @@ def _start_fluorescence(
         if args.camera_intrinsics or args.hand_eye:
             raise UserError("fluorescence needs both --camera-intrinsics and --hand-eye")
         return None
-    background = None if args.fluorescence_background == "none" else args.fluorescence_background
+    plan = session.scene.plan
+    if plan.tumour_centroid_lps_mm is None:
+        log.warning("the plan has no tumour: no fluorescence field to map onto")
+        return None
+    # The radiometric calibration as igcs fluorescence resolves it (explicit, else simulator).
+    inputs = resolve_inputs(
+        recorded={
+            "intrinsics": session.intrinsics,
+            "cameramarker_from_camera": session.cameramarker_from_camera,
+            "image_from_reference": np.eye(4),  # unused here: the app registers itself
+        },
+        truth=simulation,
+        dark_level=args.dark_level,
+        flat_field_path=args.flat_field,
+    )
+    log.info("fluorescence radiometry: %s", inputs.sources["radiometry"])
+    geometry = None
+    field_entry = (simulation.fluorescence or {}).get("field") if simulation else None
+    if field_entry:
+        geometry = FieldGeometry.from_dict(field_entry)
+    truth_path = find_phantom_truth(plan)
     settings = FluorescenceSettings(
-        target_model=args.fluorescence_target, background_model=background
+        radiometry=inputs.radiometry,
+        geometry=geometry,
+        phantom_truth=None if truth_path is None else load_truth(truth_path),
     )
     return FluorescenceMapper(session, settings).start()
 
@@ -226,6 +268,7 @@ def _run_headless(
     session: NavigationSession,
     size: tuple[int, int],
     mapper: FluorescenceMapper | None,
+    true_image_from_reference: np.ndarray | None,
 ) -> int:
     from tqdm import tqdm
 
@@ -251,11 +294,18 @@ def _run_headless(
     def advance(record: FrameRecord) -> None:
         if not first:
             first.append(record.start_s)
-        progress.n = min(total, int(record.presented_s - first[0]))
-        progress.refresh()
+        elapsed = min(total, int(record.presented_s - first[0]))
+        if elapsed > progress.n:
+            progress.update(elapsed - progress.n)
 
     try:
-        result = run_headless(session, options, on_frame=advance, fluorescence=mapper)
+        result = run_headless(
+            session,
+            options,
+            on_frame=advance,
+            fluorescence=mapper,
+            true_image_from_reference=true_image_from_reference,
+        )
     finally:
         progress.close()
     summary = result.summary
@@ -269,6 +319,18 @@ def _run_headless(
         )
     else:
         print("registration: none accepted", file=sys.stderr)
+    if summary["tre_at_tumour_true_mm"] is not None:
+        print(
+            f"true TRE at the tumour (simulator truth): {summary['tre_at_tumour_true_mm']:.2f} mm",
+            file=sys.stderr,
+        )
+    if summary["fluorescence"] is not None:
+        f = summary["fluorescence"]
+        print(
+            f"fluorescence: {f['frames_mapped']} frames, TBR {f['tbr']}, Dice {f['dice']}, "
+            f"boundary {f['boundary_error_mm']} mm",
+            file=sys.stderr,
+        )
     render = summary["render"]
     latency = render["latency_ms_p95"]
     print(

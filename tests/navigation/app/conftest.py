@@ -20,8 +20,9 @@ from navigation.tracking.simulator_io import serve_scenario
 from registration.transforms import apply_transform
 from tests.navigation.app.nav_plan import write_navigation_plan
 
-#: A quick story: 0.5 s rest, then per fiducial 0.8 s travel and a 1.3 s dwell.
-FAST = SimulationConfig(rest_s=0.5, travel_s=0.8, dwell_s=1.3, dropout_s=0.5, sweep_s=4.0)
+#: A quick story: 0.5 s rest, then per fiducial 0.8 s travel and a 1.6 s dwell (the automatic
+#: registration needs 1 s of stillness after smoothing).
+FAST = SimulationConfig(rest_s=0.5, travel_s=0.8, dwell_s=1.6, dropout_s=0.5, sweep_s=4.0)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,10 @@ class Served:
                 self.last_pointer_sent_s = time.monotonic()
                 return
             self.server.send(message)
+
+        # The simulator builds its camera scene on the first frame (about a second); do it
+        # now, or the stream would start with a late burst that blurs the first dwell.
+        self.scenario.frame_source(self.scenario.image_from_camera_at(0.0), 0.0)
 
         def run() -> None:
             self.started_s = time.monotonic()
