@@ -1,0 +1,93 @@
+"""The app's fluorescence mapper fed the simulator's stream offline (no sockets, a fake clock):
+what it maps, what it refuses, what the 3-D view receives, and resets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from navigation.app.config import NavigationConfig
+from navigation.app.fluorescence import FIELD_MODEL, FluorescenceMapper
+from navigation.app.plan_scene import load_plan_scene
+from navigation.app.session import NavigationSession
+from navigation.tracking.simulator_io import scenario_from_plan
+from tests.navigation.app.conftest import FAST, accept_true_registration
+
+
+@pytest.fixture(scope="module")
+def stream(nav_plan):
+    scenario = scenario_from_plan(nav_plan, FAST, duration_s=4.0)
+    return scenario, list(scenario.timeline())
+
+
+def feed(session, messages, now, until_s):
+    """Deliver the messages up to ``until_s`` as if they had just arrived."""
+    while messages and messages[0][0] <= until_s:
+        t, message = messages.pop(0)
+        now[0] = t
+        session.on_message(dataclasses.replace(message, arrival_s=t))
+
+
+def test_mapper_maps_only_registered_frames_and_resets(nav_plan, stream):
+    scenario, timeline = stream
+    truth = scenario.truth
+    now = [0.0]
+    session = NavigationSession(
+        load_plan_scene(nav_plan),
+        NavigationConfig(),
+        intrinsics=truth.intrinsics,
+        cameramarker_from_camera=truth.cameramarker_from_camera,
+        clock=lambda: now[0],
+    )
+    session.on_connection(True, "simulator")
+    mapper = FluorescenceMapper(session)
+    assert mapper.display_model.name == FIELD_MODEL
+    assert mapper.display_model.mesh.n_points == mapper.field.mesh.vertex_count
+    messages = list(timeline)
+
+    feed(session, messages, now, 0.5)
+    assert not mapper.process_pending()
+    state = mapper.state()
+    assert state.frames_mapped == 0 and state.frames_skipped >= 1
+    assert state.last_problem == "not registered"
+
+    accept_true_registration(session, scenario)
+    mapped = 0
+    t = 0.5
+    while t < 3.5:
+        t += 0.1
+        feed(session, messages, now, t + 0.04)  # each frame and the poses just after it
+        now[0] = t + 0.05
+        mapped += mapper.process_pending()
+    assert mapped >= 10
+    state = mapper.state()
+    assert state.frames_mapped == mapped and state.quantification is not None
+    assert state.live_rgb is not None and state.ar_rgb is not None
+    height, width = truth.intrinsics.image_size_px[::-1]
+    assert state.live_rgb.shape == state.ar_rgb.shape == (height, width, 3)
+    assert not np.array_equal(state.live_rgb, state.ar_rgb)  # the model is drawn on the frame
+    # The glowing dome reads positive; the view gets per-vertex SBR, NaN where never seen.
+    assert state.quantification.sbr > 2.0
+    view = session.live_state().fluorescence
+    assert view is not None and view.mesh_name == FIELD_MODEL
+    seen = np.isfinite(view.values)
+    assert 0 < seen.sum() < len(view.values)
+    dome = mapper.field.target_mask & seen
+    assert np.median(view.values[dome]) >= 2.0
+    np.testing.assert_array_equal(seen, mapper.live.snapshot().seen)
+
+    mapper.reset()
+    assert mapper.state().frames_mapped == 0 and session.live_state().fluorescence is None
+
+    # A newly accepted registration also starts the map afresh.
+    feed(session, messages, now, 3.75)  # a frame and the poses after it
+    now[0] = 3.8
+    assert mapper.process_pending()
+    assert mapper.state().frames_mapped == 1
+    accept_true_registration(session, scenario)
+    feed(session, messages, now, 3.95)
+    now[0] = 4.0
+    mapper.process_pending()
+    assert mapper.state().frames_mapped <= 1
