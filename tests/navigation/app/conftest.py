@@ -62,6 +62,10 @@ class Served:
         self.scenario.frame_source(self.scenario.image_from_camera_at(0.0), 0.0)
 
         def run() -> None:
+            # As igcs simulate does by default: the story starts when the app is connected.
+            while not self.server.wait_connected(0.1):
+                if self.stop.is_set():
+                    return
             self.started_s = time.monotonic()
             serve_scenario(self.scenario, send, stop=self.stop)
 
