@@ -3,10 +3,11 @@
 Run: ``python benchmarks/bench_app_latency.py [--seconds S] [--fps 10 15] [--frames N]``
 
 Set-up: the digital phantom is planned once (``igcs phantom`` + ``igcs plan`` into a temporary
-folder), ``igcs simulate``'s scenario is served over loopback OpenIGTLink (30 Hz poses, 10 fps
-camera frames, restamped with the wall clock), and a :class:`NavigationSession` with the
-simulator's true registration accepted renders offscreen (EGL, 1280x1024) with the fluorescence
-mapper running in its thread, as ``igcs navigate --headless`` does.
+folder), ``igcs simulate`` serves its scenario over loopback OpenIGTLink from its own process
+(30 Hz poses, 10 fps synthetic NIR frames, restamped with the wall clock), and a
+:class:`NavigationSession` with the simulator's true registration accepted renders offscreen
+(EGL, 1280x1024) with the fluorescence mapper running in its thread, as ``igcs navigate
+--headless`` does.
 
 1. Latency, per target cadence: for ``--seconds`` the render loop draws the newest state; each
    frame's latency is presentation (after ``WaitForCompletion``) minus the local arrival time
@@ -23,8 +24,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -40,11 +43,9 @@ from navigation.app.plan_scene import load_plan_scene
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.cli import main as igcs
+from navigation.fluorescence.mapping_inputs import load_simulation_truth
 from navigation.tracking.fiducial_collection import CollectedFiducial
-from navigation.tracking.igtl_transport import IgtlServer
-from navigation.tracking.simulator import Scenario
-from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario
-from registration.transforms import apply_transform
+from registration.transforms import apply_transform, invert_rigid
 from rendering.layout import NavigationLayout
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
 
@@ -69,15 +70,37 @@ def make_plan(folder: Path) -> Path:
     return plan
 
 
-def accept_truth(session: NavigationSession, scenario: Scenario) -> None:
-    truth = scenario.truth
-    points = apply_transform(truth.reference_from_image, truth.fiducials_planned_in_image)
+def accept_truth(session: NavigationSession, image_from_reference: np.ndarray) -> None:
+    """Collect the planned fiducials where the true registration puts them; register, accept."""
+    plan = session.scene.plan
+    points = apply_transform(invert_rigid(image_from_reference), plan.fiducials_lps_mm)
     for index, point in enumerate(points):
         session.store_fiducial(
             CollectedFiducial(point, 0.0, 0.0, 20, np.nan, np.nan), index, source="truth"
         )
     session.register()
     session.accept()
+
+
+def start_simulator(plan: Path, folder: Path, seconds: float) -> tuple[subprocess.Popen, int]:
+    """``igcs simulate`` in its own process (as a tracker is; numba's workqueue layer must not
+    be entered by the simulator's frames and the app's mapper at once): (process, port)."""
+    log = folder / "simulate.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "navigation", "simulate", "--plan", str(plan), "--port", "0",
+         "--duration", f"{seconds:.0f}", "--truth", str(folder / "truth.json")],
+        stdout=subprocess.DEVNULL, stderr=log.open("w"),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120.0
+    while time.monotonic() < deadline:
+        found = re.search(r"waiting for a client on [^:]+:(\d+)", log.read_text())
+        if found:
+            return process, int(found.group(1))
+        if process.poll() is not None:
+            raise SystemExit(f"igcs simulate failed:\n{log.read_text()}")
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("igcs simulate did not start listening within 120 s")
 
 
 def bare_window(layout: NavigationLayout) -> vtk.vtkRenderWindow:
@@ -115,6 +138,7 @@ def timed_ms(action, window: vtk.vtkRenderWindow) -> float:  # type: ignore[no-u
 
 def run(
     plan: Path,
+    folder: Path,
     cadences: list[float],
     seconds: float,
     frames: int,
@@ -124,26 +148,19 @@ def run(
     sync_s: float,
 ) -> None:
     scene = load_plan_scene(plan)
-    scenario = scenario_from_plan(plan, duration_s=10_000.0)  # the pointer rests at the end
-    truth = scenario.truth
+    total_s = 2.0 + seconds * len(cadences) + frames * 0.5 + 30.0
+    simulator, port = start_simulator(plan, folder, total_s)
+    truth = load_simulation_truth(folder / "truth.json")
     session = NavigationSession(
         scene,
         NavigationConfig(fle_rms_mm=0.3),
         intrinsics=truth.intrinsics,
         cameramarker_from_camera=truth.cameramarker_from_camera,
     )
-    server = IgtlServer("127.0.0.1", 0).start()
-    client = session.connect("127.0.0.1", server.port)
-    client.wait_connected(5.0)
-    server.wait_connected(5.0)
-    accept_truth(session, scenario)
+    client = session.connect("127.0.0.1", port)
+    client.wait_connected(10.0)
+    accept_truth(session, truth.image_from_reference)
     mapper = FluorescenceMapper(session).start() if fluorescence else None
-    scenario.frame_source(scenario.image_from_camera_at(0.0), 0.0)  # builds the camera scene
-    stop = threading.Event()
-    streamer = threading.Thread(
-        target=serve_scenario, args=(scenario, server.send), kwargs={"stop": stop}, daemon=True
-    )
-    streamer.start()
     models = list(scene.models) + ([mapper.display_model] if mapper is not None else [])
     layout = NavigationLayout(models, scene.volumes, window_size=WINDOW, triangle_budget=budget)
     print(
@@ -224,13 +241,12 @@ def run(
             )
         bare.Finalize()
     finally:
-        stop.set()
-        streamer.join(5.0)
         if mapper is not None:
             mapper.stop()
         layout.close()
         session.close()
-        server.stop()
+        simulator.terminate()
+        simulator.wait(10.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = args.plan or make_plan(Path(folder))
         run(
             plan,
+            Path(folder),
             args.fps,
             args.seconds,
             args.frames,

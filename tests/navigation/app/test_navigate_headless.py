@@ -1,10 +1,13 @@
 """``igcs navigate --headless`` end to end on the phantom plan against the simulator on
-loopback: automatic registration, true TRE at the tumour against the simulator's truth, the
-summary's numbers, the fluorescence metrics, and the recorded session replaying."""
+loopback (in its own process, as a tracker is): automatic registration, true TRE at the tumour
+against the simulator's truth, the summary's numbers, the fluorescence metrics, and the recorded
+session replaying."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -15,42 +18,53 @@ from navigation.tracking.igtl_transport import IgtlClient, IgtlServer
 from navigation.tracking.pose_store import PoseStore
 from navigation.tracking.recording import SessionReader
 from navigation.tracking.replay import replay_session
-from navigation.tracking.simulator_io import scenario_from_plan, write_truth
+from navigation.tracking.simulator_io import scenario_from_plan
 from registration.hand_eye import HandEye
-from tests.navigation.app.conftest import FAST, Served, true_tre_mm, wait_for
+from tests.conftest import PROJECT_ROOT
+from tests.navigation.app.conftest import FAST, true_tre_mm, wait_for
 
 
 @pytest.fixture(scope="module")
 def headless_run(phantom_plan, tmp_path_factory):
-    """Run the command once for the module's tests; returns (scenario, out, record)."""
-    scenario = scenario_from_plan(phantom_plan, FAST)
-    truth = scenario.truth
-    last_dwell_end = float(truth.dwell_intervals_s[-1, 1])
+    """Run the command once for the module's tests against the simulator in its own process
+    (see ``simulator_process``); returns (scenario, out, record)."""
     folder = tmp_path_factory.mktemp("navigate")
-    intrinsics = folder / "camera.json"
-    truth.intrinsics.save(intrinsics)
-    hand_eye = folder / "hand_eye.json"
-    HandEye(truth.cameramarker_from_camera, "tsai").save(hand_eye)
     simulation_truth = folder / "truth.json"
-    write_truth(simulation_truth, scenario)
-    out = folder / "shots"
-    record = folder / "session.igcsrec"
-    served = Served(scenario, IgtlServer("127.0.0.1", 0).start())
-    served.start()
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "tests.navigation.app.simulator_process", str(phantom_plan),
+         str(simulation_truth), str(FAST.dwell_s)],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
     try:
+        assert simulator.stdout is not None
+        port = int(simulator.stdout.readline())
+        # The same scenario as the simulator's (deterministic for the plan and configuration).
+        scenario = scenario_from_plan(phantom_plan, FAST)
+        truth = scenario.truth
+        np.testing.assert_allclose(
+            json.loads(simulation_truth.read_text())["image_from_reference"],
+            truth.image_from_reference,
+        )
+        last_dwell_end = float(truth.dwell_intervals_s[-1, 1])
+        intrinsics = folder / "camera.json"
+        truth.intrinsics.save(intrinsics)
+        hand_eye = folder / "hand_eye.json"
+        HandEye(truth.cameramarker_from_camera, "tsai").save(hand_eye)
+        out = folder / "shots"
+        record = folder / "session.igcsrec"
         status = main(
-        [
-            "navigate", "--plan", str(phantom_plan),
-            "--igtl", f"127.0.0.1:{served.server.port}",
-            "--headless", "--screenshot", str(out),
-            "--duration", f"{last_dwell_end + 3.0:.1f}", "--screenshot-every", "5",
-            "--auto-register", "--fle", "0.3", "--record", str(record),
-            "--camera-intrinsics", str(intrinsics), "--hand-eye", str(hand_eye),
-            "--simulation-truth", str(simulation_truth),
-        ]
+            [
+                "navigate", "--plan", str(phantom_plan), "--igtl", f"127.0.0.1:{port}",
+                "--headless", "--screenshot", str(out),
+                "--duration", f"{last_dwell_end + 3.0:.1f}", "--screenshot-every", "5",
+                "--auto-register", "--fle", "0.3", "--record", str(record),
+                "--camera-intrinsics", str(intrinsics), "--hand-eye", str(hand_eye),
+                "--simulation-truth", str(simulation_truth),
+            ]
         )  # fmt: skip
     finally:
-        served.close()
+        simulator.terminate()
+        simulator.wait(10.0)
     assert status == 0
     return scenario, out, record
 
