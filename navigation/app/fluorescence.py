@@ -57,6 +57,7 @@ from rendering.fluorescence_metrics import (
     Quantification,
     margin_flags,
 )
+from rendering.orientation import CAMERA_PRESETS
 from rendering.radiometry import RadiometricCalibration
 from rendering.scene3d import SurfaceModel
 from rendering.view_state import FluorescenceMap as ViewFluorescence
@@ -183,6 +184,15 @@ class FluorescenceMapper:
         self._mapped = 0
         self._skipped = 0
         self._registration: object | None = None
+
+    @property
+    def facing_preset(self) -> str:
+        """The 3-D camera preset that looks at the field face-on (against its approach)."""
+        approach = self.field.geometry.approach_lps
+        return max(
+            CAMERA_PRESETS,
+            key=lambda name: -float(CAMERA_PRESETS[name].direction_of_projection @ approach),
+        )
 
     @property
     def display_model(self) -> SurfaceModel:

@@ -45,7 +45,8 @@ class HeadlessOptions:
     duration_s : how long to render (s). output_dir : where PNGs and summary.json go.
     screenshot_every_s : one PNG this often (plus the last frame); None: only the last.
     target_fps : render cadence. window_size : (width, height) pixels.
-    triangle_budget : triangles drawn for the models. preset : 3-D camera preset.
+    triangle_budget : triangles drawn for the models. preset : 3-D camera preset; None: facing
+        the fluorescence field when mapping, else anterior.
     auto_register : drive the registration from the pointer's dwells (plan order), or None.
     """
 
@@ -55,7 +56,7 @@ class HeadlessOptions:
     target_fps: float = 12.0
     window_size: tuple[int, int] = (1280, 1024)
     triangle_budget: int = DEFAULT_TRIANGLE_BUDGET
-    preset: str = "anterior"
+    preset: str | None = None
     auto_register: AutoRegistrationConfig | None = None
 
     def __post_init__(self) -> None:
@@ -108,7 +109,8 @@ def run_headless(
         scene.volumes,
         window_size=options.window_size,
         triangle_budget=options.triangle_budget,
-        preset=options.preset,
+        preset=options.preset
+        or ("anterior" if fluorescence is None else fluorescence.facing_preset),
     )
     loop = RenderLoop(session, layout, target_fps=options.target_fps, clock=session.clock)
     auto = (

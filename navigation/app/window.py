@@ -113,6 +113,7 @@ class NavigationWindow(QtWidgets.QMainWindow):
             scene.volumes,
             render_window=self.vtk_widget.GetRenderWindow(),
             triangle_budget=self.options.triangle_budget,
+            preset="anterior" if fluorescence is None else fluorescence.facing_preset,
         )
         self.loop = RenderLoop(session, self.layout_views, target_fps=self.options.target_fps)
 
