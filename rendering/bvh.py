@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from rendering.rasterizer import ray_hit
+from rendering.rasterizer import ray_hit, serialized
 
 _LEAF_SIZE = 4
 _STACK = 128
@@ -92,6 +92,7 @@ def _build(low, high):
     return boxes[:count].copy(), children[:count].copy(), ranges[:count].copy()
 
 
+@serialized
 @numba.njit(parallel=True, cache=True)
 def occluded_by_rays(vertex_indices, camera_in_image, vertices_in_image, cam, triangles,
                      boxes, children, ranges, order, ray_slack, edge_slack):  # fmt: skip

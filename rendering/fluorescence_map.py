@@ -21,6 +21,7 @@ from numba import prange
 
 from registration.checks import Float64Array, InputError
 from rendering.fluorescence_projection import FrameSample
+from rendering.rasterizer import serialized
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class FluorescenceMap:
         return FusedFluorescence(*arrays)
 
 
+@serialized
 @numba.njit(parallel=True, cache=True)
 def _accumulate(values, linear, weights, saturated, timestamp, weighted, weighted_linear,
                 weight_sum, plain, plain_linear, maximum, count, saturated_count,

@@ -39,6 +39,7 @@ from registration.checks import Float64Array, InputError, check_positive
 from registration.transforms import check_rigid, invert_rigid
 from rendering.camera_model import CameraModel
 from rendering.radiometry import ExcitationCorrection, RadiometricCalibration
+from rendering.rasterizer import serialized
 from rendering.surface_mesh import SurfaceMesh
 from rendering.visibility import VISIBLE, Visibility, VisibilityOptions, visibility_into
 
@@ -180,6 +181,7 @@ class FrameProjector:
         )
 
 
+@serialized
 @numba.njit(parallel=True, cache=True)
 def _sample(frame, dark, flat, mask, parameters, status, uv, cam, cos_view):
     """Bilinear samples, dark/flat, excitation correction and fusion weights per vertex."""

@@ -33,7 +33,7 @@ from scipy.special import erfc
 from registration.checks import Float64Array, InputError, check_positive
 from registration.transforms import check_rigid, invert_rigid
 from rendering.camera_model import CameraModel
-from rendering.rasterizer import project_to_grid, rasterize, ray_hit
+from rendering.rasterizer import project_to_grid, rasterize, ray_hit, serialized
 from rendering.surface_mesh import SurfaceMesh
 
 
@@ -196,6 +196,7 @@ def _trace(
     )  # fmt: skip
 
 
+@serialized
 @numba.njit(parallel=True, cache=True)
 def _shade(rays, lens, scale, triangle_id, cam, normals, emission, triangles, r0, n_exp, m_exp):
     rows, columns = rays.shape[0], rays.shape[1]

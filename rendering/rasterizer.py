@@ -9,8 +9,10 @@ Threading: this module selects numba's ``workqueue`` threading layer (unless
 ``NUMBA_THREADING_LAYER`` is set). OpenMP's spin-waiting made a frame 3-5x slower whenever
 other processes share the two cores (the app renders and runs Qt beside the mapper); measured
 in ``benchmarks/bench_fluorescence.py``. The workqueue layer is not re-entrant: call these
-kernels from one thread at a time (one :class:`~rendering.fluorescence_projection.FrameProjector`
-per mapping thread, and one mapping thread).
+kernels from one thread at a time. Every ``parallel=True`` kernel of the package is therefore
+wrapped by :func:`serialized`, which holds one process-wide lock for the call: the simulator's
+NIR frames and the app's live mapping may share a process (two threads launching kernels at
+once made numba terminate the process, "Concurrent access has been detected").
 
 Rasterisation is the classic edge-function scan conversion (Pineda 1988) over pixel centres,
 with perspective-correct depth: ``1/z`` is affine on the image plane, so it is interpolated
@@ -21,8 +23,12 @@ use Möller & Trumbore 1997.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
@@ -31,10 +37,31 @@ from numba import prange
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
+#: Held while any ``parallel=True`` kernel runs (see the module docstring). Re-entrant.
+KERNEL_LOCK = threading.RLock()
+
+_Kernel = TypeVar("_Kernel", bound=Callable[..., Any])
+
+
+def serialized(kernel: _Kernel) -> _Kernel:
+    """Wrap a numba ``parallel=True`` kernel so that calls from several Python threads run one
+    at a time (numba's workqueue layer is not thread-safe). Only for kernels called from
+    Python, never from other jitted code; the compiled kernel stays at ``.kernel``."""
+
+    @functools.wraps(kernel)
+    def call(*args: Any) -> Any:
+        with KERNEL_LOCK:
+            return kernel(*args)
+
+    call.kernel = kernel  # type: ignore[attr-defined]
+    return call  # type: ignore[return-value]
+
+
 #: Vertices at z <= NEAR_MM (camera frame) are not projected; their triangles are skipped.
 NEAR_MM = 1.0
 
 
+@serialized
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def project_to_grid(
     vertices, rotation, translation, fx, fy, skew, cx, cy, offset_x, offset_y, scale
@@ -96,6 +123,7 @@ def triangle_at(packed, row, column):
     return -1 if key == 0 else key & _ID_MASK
 
 
+@serialized
 @numba.njit(parallel=True, cache=True)
 def rasterize_into(grid, triangles, packed, boxes, bands):
     """Rasterise into a preallocated (H, W) int64 buffer (cleared here): each pixel holds

@@ -46,6 +46,7 @@ from rendering.rasterizer import (
     project_to_grid,
     rasterize_into,
     ray_hit,
+    serialized,
     triangle_at,
 )
 from rendering.surface_mesh import SurfaceMesh
@@ -187,6 +188,7 @@ def visibility_into(
     return Visibility(status, uv, cam, cos_view, int(ambiguous.size))
 
 
+@serialized
 @numba.njit(parallel=True, cache=True)
 def _classify(cam, grid, normals, rotation, triangles, packed, lens, width, height,
               cos_limit, tolerance_fraction):  # fmt: skip
