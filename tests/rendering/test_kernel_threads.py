@@ -45,7 +45,8 @@ SCRIPT = textwrap.dedent(
 
     def mapping():
         for _ in range(30):
-            seen.append(int((compute_visibility(mesh, camera, invert_rigid(pose)).status == 1).sum()))
+            status = compute_visibility(mesh, camera, invert_rigid(pose)).status
+            seen.append(int((status == 1).sum()))
 
     threads = [threading.Thread(target=frames), threading.Thread(target=mapping)]
     for thread in threads:
