@@ -1,70 +1,41 @@
-"""``igcs demo``: plan the bundled phantom and render a picture of its meshes."""
+"""``igcs demo``: the end-to-end demo on the bundled phantom (see :mod:`navigation.app.demo`)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-
-import numpy as np
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Generate (or reuse) the sample phantom CT in sample_data/, run `igcs plan` on it "
-        "with the tumour seed from its truth.json, and render the plan's meshes offscreen to "
-        "a PNG. Prints where everything is."
+        "Offline, on the bundled phantom: plan it (igcs plan), start the simulator in its own "
+        "process (igcs simulate), register from the simulated pointer and map the simulated "
+        "fluorescence sweep (igcs navigate --headless --auto-register), map the recorded "
+        "session again offline (igcs fluorescence), and write screenshots, report.md and "
+        "summary.json. About a minute and a half on two cores."
     )
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
-    import pyvista as pv
+    from navigation.app.demo import format_number as n
+    from navigation.app.demo import run_demo
 
-    from navigation.commands.plan import make_plan_from_path, print_summary
-    from navigation.planning.phantom import load_truth
-    from navigation.planning.sample_data import ensure_sample_phantom
-    from rendering.snapshot import MeshLayer, snapshot_meshes
-
-    phantom = ensure_sample_phantom()
-    truth = load_truth(phantom)
-    print(f"sample phantom: {phantom}")
-    seed = ",".join(f"{v:.2f}" for v in truth.tumour_seed_lps_mm)
-    node = ",".join(f"{v:.2f}" for v in truth.node_centroid_lps_mm)
-    plan_dir = args.out / "plan"
-    print(f"igcs plan {phantom / 'dicom'} --out {plan_dir} --tumour-seed={seed} --node-seed={node}")
-    plan_args = argparse.Namespace(
-        input=phantom / "dicom",
-        out=plan_dir,
-        tumour_seed=seed,
-        tumour_box=None,
-        node_seed=node,
-        series=None,
-        labels=False,
-        expected_fiducials=len(truth.fiducial_names),
-        no_resampling=False,
-        no_stl=False,
-        overwrite=True,
+    result = run_demo(args.out, seed=args.seed, say=lambda text: print(text, file=sys.stderr))
+    s = result.summary
+    print(
+        f"FRE {n(s['fre_mm'], ' mm')}; TRE at the tumour: true "
+        f"{n(s['tre_at_tumour_true_mm'], ' mm')}, predicted "
+        f"{n(s['tre_at_tumour_predicted_mm'], ' mm')}"
     )
-    plan = make_plan_from_path(plan_args)
-    print_summary(plan)
-    layers = [
-        MeshLayer(
-            pv.PolyData(pv.read(plan.mesh_path(entry.name))),
-            entry.color,
-            0.3 if entry.name == "skin" else 1.0,
-            entry.name,
-        )
-        for entry in plan.labels
-        if entry.mesh is not None
-    ]
-    picture = snapshot_meshes(layers, args.out / "plan_meshes.png", title="igcs plan")
-    errors = np.linalg.norm(
-        plan.fiducials_lps_mm[:, None, :] - truth.fiducials_lps_mm[None, :, :], axis=2
-    ).min(axis=0)
-    print(f"fiducial localisation vs truth: max {errors.max():.3f} mm over {errors.size} markers")
-    if plan.tumour_volume_ml is not None:
-        error = 100.0 * (plan.tumour_volume_ml / truth.tumour_volume_ml - 1.0)
-        print(f"tumour volume vs truth: {plan.tumour_volume_ml:.2f} ml ({error:+.1f} %)")
-    print(f"picture of the meshes: {picture}")
-    print(f"plan folder: {plan.root} (open labels.seg.nrrd and meshes/*.vtp in 3D Slicer)")
+    print(
+        f"fluorescence: Dice {n(s['fluorescence_dice'], '', 3)}, boundary error "
+        f"{n(s['fluorescence_boundary_error_mm'], ' mm')}, TBR {n(s['tbr'])}"
+    )
+    print(f"render {n(s['render_fps'], ' fps', 1)}, latency p95 {n(s['latency_ms_p95'], ' ms', 0)}")
+    print(f"summary: {result.paths['summary']}")
+    print(f"report:  {result.paths['report']}")
+    print(f"total {s['total_s']} s")
     return 0
