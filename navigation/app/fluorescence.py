@@ -201,8 +201,10 @@ class FluorescenceMapper:
 
     # ------------------------------------------------------------------ control
     def start(self) -> FluorescenceMapper:
-        """Start the mapping thread."""
+        """Compile the mapping kernels (see :meth:`LiveFluorescence.warm_up`), then start the
+        mapping thread. Start the mapper before connecting to the tracker."""
         if self._thread is None:
+            log.info("fluorescence kernels ready in %.1f s", self.live.warm_up())
             self._thread = threading.Thread(
                 target=self._run, name="fluorescence-mapper", daemon=True
             )

@@ -24,6 +24,7 @@ the wrong vertices.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -37,6 +38,7 @@ from rendering.camera_model import CameraModel
 from rendering.fluorescence_map import FluorescenceMap, FusedFluorescence
 from rendering.fluorescence_metrics import Quantification, quantify
 from rendering.fluorescence_projection import FrameProjector, FrameSample
+from rendering.nir_camera import image_from_camera_looking_at
 from rendering.radiometry import RadiometricCalibration
 
 
@@ -103,6 +105,30 @@ class LiveFluorescence:
             )
             self._map.fuse(sample)
         return sample
+
+    def warm_up(self) -> float:
+        """Run the mapping once on a dark uint16 frame seen from 300 mm along the field's
+        approach, into a throwaway map, and return the seconds it took.
+
+        numba compiles the kernels on first use (tens of seconds in a fresh checkout, holding
+        the GIL): done while tracking streams, it starves the transport thread and the tools go
+        STALE. Call this before connecting. The live map is untouched."""
+        started = time.perf_counter()
+        geometry = self.field.geometry
+        centre = geometry.floor_point_lps_mm
+        helper = np.array([0.0, 0.0, 1.0])
+        if abs(float(helper @ geometry.approach_lps)) > 0.9:
+            helper = np.array([0.0, 1.0, 0.0])
+        image_from_camera = image_from_camera_looking_at(
+            centre + 300.0 * geometry.approach_lps, centre, up_in_image=helper
+        )
+        width, height = self.projector.camera.image_size_px
+        dark = np.zeros((height, width), dtype=np.uint16)
+        with self._lock:
+            self.field.mesh.bvh()
+            sample = self.projector.project(dark, image_from_camera, timestamp_s=0.0)
+            FluorescenceMap(self.field.mesh.vertex_count).fuse(sample)
+        return time.perf_counter() - started
 
     def reset(self) -> None:
         """Forget every sample (e.g. after a new registration)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 
 from navigation.cli import main
 
@@ -20,7 +21,11 @@ REQUIRED = (
 )
 
 
-def test_demo_summary_meets_the_acceptance_numbers(tmp_path, capsys):
+def test_demo_summary_meets_the_acceptance_numbers(phantom_ct, tmp_path, monkeypatch, capsys):
+    sample = tmp_path / "sample_data"
+    sample.mkdir()
+    shutil.copytree(phantom_ct, sample / "phantom_ct")  # the sample phantom is seed 0, small
+    monkeypatch.setenv("IGCS_SAMPLE_DATA", str(sample))
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -46,4 +51,6 @@ def test_demo_summary_meets_the_acceptance_numbers(tmp_path, capsys):
     assert len(pictures) >= 4
     for picture in pictures:
         assert (out / picture).is_file(), picture
-    assert "TRE at the tumour" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "TRE at the tumour" in printed and str(out / "summary.json") in printed
+    assert (out / "plan_meshes.png").stat().st_size > 20_000
