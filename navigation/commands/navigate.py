@@ -7,8 +7,9 @@ screen, keyboard shortcuts listed in the window). With ``--headless --screenshot
 ``summary.json`` (:mod:`navigation.app.headless`); ``--auto-register`` then collects the
 pointer's dwells in plan order (:mod:`navigation.app.auto_register`).
 
-``--record SESSION`` records every message and app event (``igcs replay`` re-serves it) and
-writes the accepted registration to ``SESSION.registration.json``.
+Every session is recorded: every message and app event goes to ``--record SESSION``, by default
+``sessions/igcs-<date>-<time>.igcsrec`` in the current folder (``igcs replay`` re-serves it),
+and the accepted registration to ``SESSION.registration.json``. ``--no-record`` turns it off.
 
 With the camera intrinsics and hand-eye calibration (``--camera-intrinsics``/``--hand-eye``,
 or a simulator's ``--simulation-truth``) the camera frames are mapped live onto the plan's
@@ -22,6 +23,7 @@ import argparse
 import dataclasses
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-intrinsics", type=Path, metavar="JSON", help="NIR camera")
     parser.add_argument("--hand-eye", type=Path, metavar="JSON", help="camera marker to camera")
     parser.add_argument(
-        "--record", type=Path, metavar="SESSION", help="record the session to this file"
+        "--record",
+        type=Path,
+        metavar="SESSION",
+        help="record the session to this file (default sessions/igcs-<date>-<time>.igcsrec)",
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not record the session (not recommended)"
     )
     parser.add_argument(
         "--fle", type=float, default=1.0, metavar="MM", help="FLE for TRE predictions (1.0)"
@@ -179,6 +187,12 @@ def run(args: argparse.Namespace) -> int:
         hand_eye = simulation.cameramarker_from_camera if hand_eye is None else hand_eye
     print(f"loading plan {args.plan} ...", file=sys.stderr)
     scene = load_plan_scene(args.plan)
+    if args.no_record:
+        args.record = None
+    elif args.record is None:
+        args.record = Path("sessions") / time.strftime("igcs-%Y%m%d-%H%M%S.igcsrec")
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        print(f"recording the session to {args.record}", file=sys.stderr)
     if args.record is not None and args.record.exists():
         raise UserError(f"session {args.record} already exists; choose another --record name")
     recorder = SessionWriter(args.record) if args.record else None

@@ -44,3 +44,22 @@ def test_an_existing_recording_is_not_overwritten(nav_plan, tmp_path, capsys):
                    "--record", str(record)])  # fmt: skip
     assert status == 2 and "already exists" in capsys.readouterr().err
     assert record.read_bytes() == b"precious"
+
+
+def test_every_session_is_recorded_by_default(nav_plan, tmp_path, monkeypatch):
+    """Without --record the session still goes to sessions/igcs-<date>-<time>.igcsrec; with no
+    tracker there the tools read DISCONNECTED and the recording holds the app's events."""
+    from navigation.tracking.recording import SessionReader
+
+    monkeypatch.chdir(tmp_path)
+    status = main(["navigate", "--plan", str(nav_plan), "--igtl", "127.0.0.1:1", "--headless",
+                   "--screenshot", str(tmp_path / "out"), "--duration", "1",
+                   "--connect-timeout", "0.2"])  # fmt: skip
+    assert status == 0
+    (session,) = (tmp_path / "sessions").glob("igcs-*.igcsrec")
+    kinds = [event.kind for event in SessionReader(session).events()]
+    assert "session_start" in kinds
+    assert main(["navigate", "--plan", str(nav_plan), "--igtl", "127.0.0.1:1", "--headless",
+                 "--screenshot", str(tmp_path / "out2"), "--duration", "1", "--no-record",
+                 "--connect-timeout", "0.2"]) == 0  # fmt: skip
+    assert len(list((tmp_path / "sessions").glob("*.igcsrec"))) == 1
