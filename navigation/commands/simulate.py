@@ -26,22 +26,22 @@ import threading
 from pathlib import Path
 
 from navigation.cli import UserError
+from navigation.commands.server_options import (
+    add_server_arguments,
+    check_speed,
+    open_server,
+    wait_for_client,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", required=True, metavar="PLAN", help="plan folder (igcs plan)")
-    parser.add_argument("--port", type=int, default=18944, help="TCP port (default 18944)")
-    parser.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="interface to listen on (default loopback; 0.0.0.0 exposes it to the network)",
-    )
+    add_server_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
     parser.add_argument("--truth", metavar="OUT.json", help="write the ground truth here")
     parser.add_argument(
         "--duration", type=float, default=None, help="seconds to stream (default: the story)"
     )
-    parser.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
     parser.add_argument(
         "--fle-mm", type=float, default=0.3, help="fiducial localisation error, RMS mm (0.3)"
     )
@@ -62,27 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the phantom's truth.json for the camera frames (default: found next to the "
         "plan's DICOM source; without it the frames show the plan's own tumour)",
     )
-    parser.add_argument(
-        "--no-wait", action="store_true", help="start at once instead of at the first client"
-    )
-    parser.add_argument(
-        "--allow",
-        action="append",
-        default=None,
-        metavar="ADDRESS",
-        help="peer address allowed to connect (repeatable; default loopback only)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from navigation.tracking.igtl_transport import IgtlServer
     from navigation.tracking.simulator import SimulationConfig
     from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario, write_truth
 
-    if not args.speed > 0:
-        raise UserError(f"--speed must be positive; got {args.speed}")
+    check_speed(args)
     try:
         width, height = (int(v) for v in args.image_size.lower().split("x"))
     except ValueError:
@@ -105,12 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.truth:
         write_truth(args.truth, scenario)
         print(f"ground truth written to {args.truth}", file=sys.stderr)
-    allowed = tuple(args.allow) if args.allow else ("127.0.0.1", "::1")
-    server = IgtlServer(args.host, args.port, allowed_hosts=allowed)
-    try:
-        server.start()
-    except OSError as error:
-        raise UserError(f"cannot listen on {args.host}:{args.port}: {error}") from None
+    server = open_server(args)
     stop = threading.Event()
     progress = tqdm(
         total=round(scenario.duration_s, 1), unit=" s", file=sys.stderr, desc="simulating"
@@ -123,10 +106,7 @@ def run(args: argparse.Namespace) -> int:
             shown[0] = round(t_s, 1)
 
     try:
-        if not args.no_wait:
-            print(f"waiting for a client on {args.host}:{server.port} ...", file=sys.stderr)
-            while not server.wait_connected(0.5):
-                pass
+        wait_for_client(server, args)
         sent = serve_scenario(
             scenario, server.send, speed=args.speed, stop=stop, on_progress=advance
         )
