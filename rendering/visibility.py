@@ -247,30 +247,45 @@ def _classify(cam, grid, normals, rotation, triangles, packed, lens, width, heig
         y0 = int(np.floor(gy))
         limit = 1.0 - max(_RAY_SLACK, tolerance_fraction)
         verdict = VISIBLE
+        previous = -1
         for corner in range(4):
             px = x0 + (corner & 1)
             py = y0 + (corner >> 1)
             if px >= buffer_width or py >= buffer_height:
                 continue
             t = triangle_at(packed, py, px)
+            # Small triangles often cover several of the four corners: test each once.
+            if t == previous:
+                continue
+            previous = t
             if t < 0 or triangles[t, 0] == i or triangles[t, 1] == i or triangles[t, 2] == i:
                 continue
             s, _, _ = ray_hit(cam[i, 0], cam[i, 1], z, cam, triangles, t, _EDGE_SLACK)
             if s < 1.0 - _RAY_SLACK:
                 verdict = OCCLUDED
                 break
-            # Where does this triangle's plane cross the vertex's ray (fraction s of the way)?
-            a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
-            e1 = cam[b] - cam[a]
-            e2 = cam[c] - cam[a]
-            mx = e1[1] * e2[2] - e1[2] * e2[1]
-            my = e1[2] * e2[0] - e1[0] * e2[2]
-            mz = e1[0] * e2[1] - e1[1] * e2[0]
-            along = mx * cam[i, 0] + my * cam[i, 1] + mz * z
-            if along == 0.0:
-                continue
-            s_plane = (mx * cam[a, 0] + my * cam[a, 1] + mz * cam[a, 2]) / along
-            if 0.0 < s_plane < limit:
+            if 0.0 < _plane_crossing(cam, triangles, t, i) < limit:
                 verdict = AMBIGUOUS
         status[i] = verdict
     return status, uv, cos_view
+
+
+@numba.njit(cache=True, inline="always")
+def _plane_crossing(cam, triangles, t, i):
+    """Where the plane of triangle t crosses the ray from the camera centre to vertex i, as a
+    fraction of the way to i (inf if parallel). Scalar code: slices like ``cam[b] - cam[a]``
+    allocate an array per call, which made this test the costliest part of :func:`_classify`."""
+    a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+    e1x = cam[b, 0] - cam[a, 0]
+    e1y = cam[b, 1] - cam[a, 1]
+    e1z = cam[b, 2] - cam[a, 2]
+    e2x = cam[c, 0] - cam[a, 0]
+    e2y = cam[c, 1] - cam[a, 1]
+    e2z = cam[c, 2] - cam[a, 2]
+    mx = e1y * e2z - e1z * e2y
+    my = e1z * e2x - e1x * e2z
+    mz = e1x * e2y - e1y * e2x
+    along = mx * cam[i, 0] + my * cam[i, 1] + mz * cam[i, 2]
+    if along == 0.0:
+        return np.inf
+    return (mx * cam[a, 0] + my * cam[a, 1] + mz * cam[a, 2]) / along
