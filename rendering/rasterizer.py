@@ -17,7 +17,9 @@ once made numba terminate the process, "Concurrent access has been detected").
 Rasterisation is the classic edge-function scan conversion (Pineda 1988) over pixel centres,
 with perspective-correct depth: ``1/z`` is affine on the image plane, so it is interpolated
 barycentrically and the largest ``1/z`` (nearest surface) wins. The image is split into
-horizontal bands, one per thread, so no two threads write the same pixel. Ray-triangle tests
+horizontal bands, one per thread, so no two threads write the same pixel; the band borders
+split the projected vertices evenly (equal-height bands idled a thread whenever the mesh
+filled only part of the image; on the centred benchmark views both splits are within 10 %). Ray-triangle tests
 use Möller & Trumbore 1997.
 """
 
@@ -156,10 +158,35 @@ def rasterize_into(grid, triangles, packed, boxes, bands):
         boxes[t, 1] = math.floor(high_x)
         boxes[t, 2] = math.ceil(low_y)
         boxes[t, 3] = math.floor(high_y)
-    band_height = (height + bands - 1) // bands
+    tops = _balanced_tops(grid, height, bands)
     for band in prange(bands):
-        top = band * band_height
-        _rasterize_band(grid, triangles, boxes, packed, top, min(height, top + band_height) - 1)
+        if tops[band] < tops[band + 1]:
+            _rasterize_band(grid, triangles, boxes, packed, tops[band], tops[band + 1] - 1)
+
+
+@numba.njit(cache=True)
+def _balanced_tops(grid, height, bands):
+    """Band borders (bands + 1,): band k draws rows tops[k] .. tops[k + 1] - 1. Each band gets
+    about the same number of projected vertices (every eighth vertex counted), a proxy for the
+    number of triangles it draws; equal-height bands left one thread idle whenever the mesh
+    filled only the top or the bottom of the image."""
+    rows = np.zeros(height, dtype=np.int64)
+    for i in range(0, grid.shape[0], 8):
+        y = grid[i, 1]
+        if 0.0 <= y < height:  # NaN-safe
+            rows[int(y)] += 1
+    tops = np.empty(bands + 1, dtype=np.int64)
+    tops[0] = 0
+    tops[bands] = height
+    total = rows.sum()
+    row = 0
+    counted = 0
+    for band in range(1, bands):
+        while row < height and (counted + rows[row]) * bands <= total * band:
+            counted += rows[row]
+            row += 1
+        tops[band] = row
+    return tops
 
 
 @numba.njit(cache=True)

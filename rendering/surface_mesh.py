@@ -137,6 +137,29 @@ class SurfaceMesh:
         assert isinstance(graph, sparse.csr_matrix)
         return graph
 
+    def triangle_neighbours(self) -> np.ndarray:
+        """(M, 3) int64: the triangle across edge k (corners k and k + 1 mod 3) of each
+        triangle, -1 on the border; where more than two triangles share an edge (non-manifold),
+        one of them. Built once per mesh (cached); used by :mod:`rendering.visibility`."""
+        if "neighbours" not in self._cache:
+            t = self.triangles
+            m = t.shape[0]
+            a = t.T.ravel()  # edge k of triangle j at k * m + j
+            b = np.roll(t, -1, axis=1).T.ravel()
+            key = np.minimum(a, b) * self.vertex_count + np.maximum(a, b)
+            order = np.argsort(key, kind="stable")
+            shared = np.flatnonzero(key[order][1:] == key[order][:-1])
+            first, second = order[shared], order[shared + 1]
+            neighbours = np.full(3 * m, -1, dtype=np.int64)
+            neighbours[first] = second % m
+            neighbours[second] = first % m
+            neighbours = np.ascontiguousarray(neighbours.reshape(3, m).T)
+            neighbours.setflags(write=False)
+            self._cache["neighbours"] = neighbours
+        neighbours = self._cache["neighbours"]
+        assert isinstance(neighbours, np.ndarray)
+        return neighbours
+
     def bvh(self) -> Any:
         """The mesh's :class:`rendering.bvh.MeshBVH` in the image frame (built once, cached)."""
         if "bvh" not in self._cache:
