@@ -160,7 +160,9 @@ def compose_codes(
     owner = outline_codes(codes)
     outlined = owner >= palette.first_outlined
     if grey is None:
-        index = np.where(outlined, owner.astype(np.intp) + count, codes)
+        if 2 * count - 1 > np.iinfo(owner.dtype).max:
+            owner = owner.astype(np.intp)
+        index = np.where(outlined, owner + owner.dtype.type(count), codes)
         packed = np.take(palette.rgba_table, index)
         return packed.view(np.uint8).reshape(*codes.shape, 4)
     # grey * (1 - alpha) + colour * alpha per code (undrawn: 1, 0), then the outlines on top.
@@ -187,7 +189,7 @@ def outline_codes(codes: np.ndarray) -> np.ndarray:
         first[axis], second[axis] = slice(None, -1), slice(1, None)
         a, b = codes[tuple(first)], codes[tuple(second)]
         boundary = np.maximum(a, b)
-        boundary[a == b] = 0
+        boundary *= a != b
         for part in (tuple(first), tuple(second)):
             np.maximum(owner[part], boundary, out=owner[part])
     return owner

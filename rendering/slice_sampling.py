@@ -115,7 +115,8 @@ class SliceSampler:
 
         rows, row_inside = _nearest(axes.row_index, self._size_ijk[axes.row_axis])
         columns, column_inside = _nearest(axes.column_index, self._size_ijk[axes.column_axis])
-        codes = plane(self.codes)[np.ix_(rows, columns)]
+        # Rows then columns: two 1-D gathers, much faster than one np.ix_ gather.
+        codes = np.ascontiguousarray(plane(self.codes))[rows][:, columns]
         codes[~row_inside] = 0
         codes[:, ~column_inside] = 0
         if self.background is None:

@@ -176,6 +176,9 @@ class SliceView:
         self.position_text.SetPosition(0.01, 0.02)
         renderer.AddViewProp(self.caption)
         renderer.AddViewProp(self.position_text)
+        self._depth_axis = int(np.argmax(np.abs(self.view.towards_viewer)))
+        unit = np.eye(3)[self._depth_axis]
+        self._depth_letters = (orientation_letter(unit), orientation_letter(-unit))
 
     def update(self, snapshot: ViewSnapshot) -> None:
         """Cut the slice through the snapshot's slice point and mark the tip if the pointer is
@@ -242,10 +245,8 @@ class SliceView:
         camera.SetParallelScale(height_mm / 2)
         camera.SetClippingRange(_CAMERA_DISTANCE_MM / 2, _CAMERA_DISTANCE_MM * 1.5)
         self.letters.update()
-        axis = int(np.argmax(np.abs(toward)))
-        unit = np.eye(3)[axis]
-        coordinate = float(point[axis])
-        letter = orientation_letter(unit if coordinate >= 0 else -unit)
+        coordinate = float(point[self._depth_axis])
+        letter = self._depth_letters[coordinate < 0]
         self.position_text.SetInput(f"{self.orientation} {letter} {abs(coordinate):.1f} mm")
 
     def _cut(self, grid: SliceGrid) -> None:
