@@ -16,7 +16,8 @@ folder), ``igcs simulate`` serves its scenario over loopback OpenIGTLink from it
    (``RenderLoop.tick``: snapshot from the session under its lock, guidance, TRE, layout update,
    render, glFinish), the layout alone re-drawing the last snapshot, and a bare VTK render of the
    same display meshes in one renderer at the same window size (the views helper's reference in
-   ``bench_views.py``). Ratios are medians over frame pairs.
+   ``bench_views.py``). Ratios are medians over frame pairs, of wall time and of the process's
+   CPU time (less sensitive to other load on a shared machine).
 """
 
 from __future__ import annotations
@@ -202,36 +203,46 @@ def run(
         print("\n2. frame cost, interleaved on the live session (median ms per frame)")
         loop = RenderLoop(session, layout, target_fps=1000.0, sync_to_tracker_s=0.0)
         bare = bare_window(layout)
-        app_ms, snapshot_ms, layout_ms, bare_ms = [], [], [], []
+        app_ms, snapshot_ms, layout_ms, bare_ms, app_cpu, bare_cpu = [], [], [], [], [], []
         for index in range(frames + 3):
+            cpu = time.process_time()
             record = loop.tick()
-            tick = record.frame_ms
+            tick_cpu = (time.process_time() - cpu) * 1000.0
             assert loop.last_frame is not None
             snapshot = loop.last_frame.snapshot
             again = timed_ms(lambda s=snapshot: layout.render(s), layout.render_window)
+            cpu = time.process_time()
             plain = timed_ms(bare.Render, bare)
+            plain_cpu = (time.process_time() - cpu) * 1000.0
             if index >= 3:
-                app_ms.append(tick)
+                app_ms.append(record.frame_ms)
                 snapshot_ms.append(record.snapshot_ms)
                 layout_ms.append(again)
                 bare_ms.append(plain)
+                app_cpu.append(tick_cpu)
+                bare_cpu.append(plain_cpu)
         loop.close()
         app, lay, plain = (np.array(v) for v in (app_ms, layout_ms, bare_ms))
+        cpu_app, cpu_bare = np.array(app_cpu), np.array(bare_cpu)
         header = (
             f"{'app frame':>10} {'of which snapshot':>18} {'same frame again':>17} "
-            f"{'bare VTK':>9} {'app/bare':>9} {'again/bare':>11}"
+            f"{'bare VTK':>9} {'app/bare':>9} {'again/bare':>11} {'cpu app':>8} {'cpu bare':>9} "
+            f"{'cpu app/bare':>13}"
         )
         print(header)
         print("-" * len(header))
         print(
             f"{np.median(app):>10.1f} {np.median(snapshot_ms):>18.2f} {np.median(lay):>17.1f} "
             f"{np.median(plain):>9.1f} {np.median(app / plain):>9.2f} "
-            f"{np.median(lay / plain):>11.2f}"
+            f"{np.median(lay / plain):>11.2f} {np.median(cpu_app):>8.1f} "
+            f"{np.median(cpu_bare):>9.1f} {np.median(cpu_app / cpu_bare):>13.2f}"
         )
         print(
             "app frame = RenderLoop.tick (snapshot from the session + views update incl. "
             "re-slicing at the moved tip + render + glFinish); same frame again = the layout "
-            "re-drawing that snapshot (slices cached); bare VTK = the drawn meshes alone."
+            "re-drawing that snapshot (slices cached); bare VTK = the drawn meshes alone. "
+            "Wall ms; cpu = this process's CPU time over the frame (all threads: the "
+            "rasteriser's, and the mapper's and the tracker link's meanwhile), ms."
         )
         if mapper is not None:
             state = mapper.state()

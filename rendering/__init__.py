@@ -11,6 +11,10 @@ The navigation views (issue 6) hold no state of their own: the application build
 - :mod:`rendering.layout`: the window (3-D + axial/coronal/sagittal + badges + guidance),
   ``render``, ``screenshot``, ``pixel_of``.
 - :mod:`rendering.scene3d`, :mod:`rendering.slice_views`, :mod:`rendering.overlays`: the views.
+  The views keep only display data derived from what they draw (a slice picture, the
+  fluorescence scalars and colour scale), keyed by what it derives from.
+- :mod:`rendering.slice_sampling`, :mod:`rendering.slice_picture`: a slice's samples and its
+  composed picture (label fill and outlines) for the slice views.
 - :mod:`rendering.guidance`: signed distance from the tip to the tumour surface.
 - :mod:`rendering.lod`, :mod:`rendering.colour_scale`, :mod:`rendering.orientation`: level of
   detail, the fluorescence colour scale, patient-axis conventions.

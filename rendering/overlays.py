@@ -258,12 +258,17 @@ class EdgeLetters:
             actor.SetPosition(x, y)
             renderer.AddViewProp(actor)
             self.actors[edge] = actor
+        self._camera_axes: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+        self._letters: dict[str, str] = {}
 
     def update(self) -> dict[str, str]:
-        """Set the letters from the renderer's active camera; returns them by edge."""
+        """Set the letters from the renderer's active camera; returns them by edge (worked out
+        again only when the camera's direction or view-up changed)."""
         camera = self.renderer.GetActiveCamera()
         forward = camera.GetDirectionOfProjection()
         up = camera.GetViewUp()
+        if (forward, up) == self._camera_axes:
+            return dict(self._letters)
         right = [
             forward[1] * up[2] - forward[2] * up[1],
             forward[2] * up[0] - forward[0] * up[2],
@@ -272,7 +277,8 @@ class EdgeLetters:
         letters = edge_letters(right, up)
         for edge, letter in letters.items():
             self.actors[edge].SetInput(letter)
-        return letters
+        self._camera_axes, self._letters = (forward, up), letters
+        return dict(letters)
 
     @property
     def letters(self) -> dict[str, str]:

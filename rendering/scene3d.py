@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyvista as pv
 import vtk
-from vtkmodules.util.numpy_support import numpy_to_vtk
+from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import InputError
@@ -109,9 +109,11 @@ class Scene3D:
         for actor in (self._tip, self._shaft, self._frustum):
             actor.VisibilityOff()
             renderer.AddActor(actor)
-        # The last map drawn (held, so an identical object means identical values).
-        self._fluorescence_key: tuple[object, float, float, float] | None = None
+        # What the drawn map derives from: its model, its values array (held, so an identical
+        # object means identical values) and its scale.
         self._fluorescence_model: str | None = None
+        self._fluorescence_values: np.ndarray | None = None
+        self._fluorescence_scale: tuple[str, float, float, float] | None = None
         self.colour_bar = colour_bar(vtk.vtkLookupTable(), "")
         self.colour_bar.VisibilityOff()
         renderer.AddViewProp(self.colour_bar)
@@ -227,11 +229,16 @@ class Scene3D:
         self._frustum.VisibilityOn()
 
     def _update_fluorescence(self, fluorescence: FluorescenceMap | None) -> None:
+        """Colour the map's model by its values. Derived display data is kept while what it
+        derives from is unchanged: the values array (an identical, read-only object means
+        identical values) for the per-vertex scalars; the scale (quantity, thresholds, top)
+        for the lookup table, colour bar and legend."""
         if fluorescence is None:
             if self._fluorescence_model is not None:
                 self.actors[self._fluorescence_model].GetMapper().ScalarVisibilityOff()
             self._fluorescence_model = None
-            self._fluorescence_key = None
+            self._fluorescence_values = None
+            self._fluorescence_scale = None
             self.colour_bar.VisibilityOff()
             self.legend.VisibilityOff()
             return
@@ -241,47 +248,53 @@ class Scene3D:
                 f"fluorescence is mapped on {name!r}, which is not a model of this scene "
                 f"({', '.join(self.display_meshes)})."
             )
-        key = (
-            fluorescence.values,
+        scale = (
+            fluorescence.quantity,
             fluorescence.close_threshold,
             fluorescence.positive_threshold,
             float(fluorescence.scale_max or 0.0),
         )
-        last = self._fluorescence_key
-        if (
-            last is not None
-            and last[0] is key[0]
-            and last[1:] == key[1:]
-            and name == self._fluorescence_model
-        ):
-            return
-        if self._fluorescence_model not in (None, name):
-            self.actors[str(self._fluorescence_model)].GetMapper().ScalarVisibilityOff()
+        same_model = name == self._fluorescence_model
+        if not (same_model and fluorescence.values is self._fluorescence_values):
+            if self._fluorescence_model not in (None, name):
+                self.actors[str(self._fluorescence_model)].GetMapper().ScalarVisibilityOff()
+                self._fluorescence_scale = None  # the new model's mapper needs the table
+            self._set_fluorescence_values(name, fluorescence.values)
+            self._fluorescence_values = fluorescence.values
+            self._fluorescence_model = name
+        if scale != self._fluorescence_scale:
+            table = lookup_table(fluorescence)
+            mapper = self.actors[name].GetMapper()
+            mapper.SetLookupTable(table)
+            mapper.UseLookupTableScalarRangeOn()
+            mapper.SetScalarModeToUsePointFieldData()
+            mapper.SelectColorArray(FLUORESCENCE_ARRAY)
+            mapper.ScalarVisibilityOn()
+            self.renderer.RemoveViewProp(self.colour_bar)  # its ticks belong to the old scale
+            self.colour_bar = colour_bar(table, fluorescence.quantity)
+            self.renderer.AddViewProp(self.colour_bar)
+            self.legend.SetInput(legend_text(fluorescence))
+            self.legend.VisibilityOn()
+            self._fluorescence_scale = scale
+
+    def _set_fluorescence_values(self, name: str, values: np.ndarray) -> None:
+        """The display mesh's per-vertex fluorescence array (written in place when it exists)."""
         display = self.display_meshes[name]
         try:
-            values = display.transfer(fluorescence.values)
+            drawn = display.transfer(values)
         except InputError as error:
             raise InputError(f"fluorescence on model {name!r}: {error}") from None
         point_data = display.mesh.GetPointData()
-        array = numpy_to_vtk(values, deep=True)
-        array.SetName(FLUORESCENCE_ARRAY)
-        point_data.RemoveArray(FLUORESCENCE_ARRAY)
-        point_data.AddArray(array)
+        array = point_data.GetArray(FLUORESCENCE_ARRAY)
+        if array is not None and array.GetNumberOfTuples() == len(drawn):
+            vtk_to_numpy(array)[:] = drawn
+            array.Modified()
+        else:
+            array = numpy_to_vtk(drawn, deep=True)
+            array.SetName(FLUORESCENCE_ARRAY)
+            point_data.RemoveArray(FLUORESCENCE_ARRAY)
+            point_data.AddArray(array)
         display.mesh.Modified()
-        table = lookup_table(fluorescence)
-        mapper = self.actors[name].GetMapper()
-        mapper.SetLookupTable(table)
-        mapper.UseLookupTableScalarRangeOn()
-        mapper.SetScalarModeToUsePointFieldData()
-        mapper.SelectColorArray(FLUORESCENCE_ARRAY)
-        mapper.ScalarVisibilityOn()
-        self.renderer.RemoveViewProp(self.colour_bar)  # its tick marks belong to the old scale
-        self.colour_bar = colour_bar(table, fluorescence.quantity)
-        self.renderer.AddViewProp(self.colour_bar)
-        self.legend.SetInput(legend_text(fluorescence))
-        self.legend.VisibilityOn()
-        self._fluorescence_key = key
-        self._fluorescence_model = name
 
 
 def frustum_corners(intrinsics: CameraIntrinsics, depth_mm: float) -> np.ndarray:

@@ -6,35 +6,50 @@ the view (:data:`rendering.orientation.SLICE_ORIENTATIONS`, radiological convent
 Slicer). So a point's pixel comes from VTK's own world-to-display conversion, and the letters
 at the edges are read back from the camera that drew the slice.
 
-Resampling uses ``vtkImageReslice`` (multithreaded C++) on the volume in index space, with the
-reslice axes ``ijk_from_lps @ lps_from_slice`` built from
-:class:`~registration.geometry.ImageGeometry`: oblique or flipped directions are handled by the
-one geometry object, never by VTK's image origin/spacing/direction fields. The slice is sampled
-at about one sample per screen pixel and composed in numpy into one opaque RGB picture (grey
-image, label fill, label outlines on the sample boundaries), drawn as a single textured plane:
-the software renderer's cost per slice is one quad, whatever the number of labels.
+The slice is sampled at about one sample per screen pixel (:mod:`rendering.slice_sampling`:
+numpy gathers from the nearest voxel plane when the view's axes run along voxel axes,
+``vtkImageReslice`` otherwise; every index-to-world mapping through
+:class:`~registration.geometry.ImageGeometry`) and composed in numpy into one opaque RGBA
+picture (grey image, label fill, label outlines on the sample boundaries;
+:mod:`rendering.slice_picture`), drawn as a single textured plane: the software renderer's cost
+per slice is one quad, whatever the number of labels. A picture is recomputed only when its
+samples change (:meth:`~rendering.slice_sampling.SliceSampler.key`): a tip moving within the
+voxel slab of an aligned view, or a still tip, costs no resampling.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import vtk
-from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+from vtkmodules.util.numpy_support import numpy_to_vtk
 
 from registration.checks import Float64Array, InputError
 from registration.geometry import ImageGeometry
 from rendering.orientation import SLICE_ORIENTATIONS, orientation_letter
 from rendering.overlays import EdgeLetters
 from rendering.scene3d import TIP_RGB
+from rendering.slice_picture import (
+    LABEL_FILL_OPACITY,
+    LabelPalette,
+    compose_codes,
+    compose_slice_picture,
+)
+from rendering.slice_sampling import SliceGrid, SliceSampler
 from rendering.view_state import ViewSnapshot
 
-RGB = tuple[float, float, float]
+__all__ = [
+    "LABEL_FILL_OPACITY",
+    "LabelPalette",
+    "SliceView",
+    "SliceVolumes",
+    "compose_slice_picture",
+]
 
-#: Opacity of the label fill under the outlines.
-LABEL_FILL_OPACITY = 0.25
+RGB = tuple[float, float, float]
 #: Distance (mm) towards the viewer at which the tip marker sits above the slice picture.
 _TIP_OFFSET_MM = 0.6
 _CAMERA_DISTANCE_MM = 1000.0
@@ -51,6 +66,8 @@ class SliceVolumes:
         are not drawn.
     background : optional (k, j, i) intensity image (CT HU, MR) drawn in grey under the labels.
     background_window : (low, high) grey-scale window; default the 1st..99th percentile.
+
+    Derived once and shared by the views: :attr:`palette` and :attr:`codes`.
     """
 
     geometry: ImageGeometry
@@ -93,110 +110,15 @@ class SliceVolumes:
             object.__setattr__(self, "background", background)
             object.__setattr__(self, "background_window", (float(window[0]), float(window[1])))
 
+    @cached_property
+    def palette(self) -> LabelPalette:
+        """The label colours and outline priorities (:meth:`LabelPalette.from_labels`)."""
+        return LabelPalette.from_labels(self.labels, dict(self.label_colors))
 
-@dataclass(frozen=True, eq=False)
-class LabelPalette:
-    """Per label value: display colour, fill opacity and outline priority.
-
-    colours : (L, 3) float32, 0..255; alpha : (L,) float32 fill opacity (0 = not drawn);
-    rank : (L,) float, higher wins a shared outline; -1 = never outlined. Index L - 1 stands
-    for every label value beyond the table (not drawn).
-    """
-
-    colours: np.ndarray
-    alpha: np.ndarray
-    rank: np.ndarray
-    colours_u8: np.ndarray = field(init=False, repr=False)
-    fill_on_black_u8: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        colours = np.asarray(self.colours, dtype=np.float32)
-        alpha = np.asarray(self.alpha, dtype=np.float32)
-        object.__setattr__(self, "colours_u8", np.round(colours).astype(np.uint8))
-        object.__setattr__(
-            self, "fill_on_black_u8", np.round(colours * alpha[:, np.newaxis]).astype(np.uint8)
-        )
-
-    @classmethod
-    def from_volumes(cls, volumes: SliceVolumes, *, fill_opacity: float = LABEL_FILL_OPACITY):
-        """Colours from the plan; the smaller structure wins a shared outline (the tumour
-        inside the skin keeps the tumour's colour)."""
-        top = max(volumes.label_colors, default=0)
-        size = top + 2
-        counts = np.bincount(
-            np.clip(volumes.labels.ravel(), 0, size - 1).astype(np.intp), minlength=size
-        )
-        colours = np.zeros((size, 3), np.float32)
-        alpha = np.zeros(size, np.float32)
-        rank = np.full(size, -1.0)
-        for value, rgb in volumes.label_colors.items():
-            colours[value] = np.asarray(rgb) * 255.0
-            alpha[value] = fill_opacity
-            rank[value] = 1.0 / (1.0 + counts[value])
-        return cls(colours, alpha, rank)
-
-
-def compose_slice_picture(
-    labels: np.ndarray, palette: LabelPalette, grey: np.ndarray | None = None
-) -> np.ndarray:
-    """The slice picture: grey image, labels filled faintly, label boundaries outlined.
-
-    labels : (rows, cols) integer label samples. grey : (rows, cols) float 0..255 or None
-    (black). Returns (rows, cols, 3) uint8. A boundary between two samples with different
-    labels is drawn on both samples (2 samples wide) in the colour of the label that ranks
-    higher in ``palette``; a sample on several boundaries takes the highest-ranked colour;
-    boundaries between undrawn labels are not drawn. Boundaries are sparse, so the outline
-    work runs on the boundary samples only.
-    """
-    top = len(palette.rank) - 1
-    index = np.clip(labels, 0, top)  # beyond the table -> the undrawn last entry
-    picture = np.empty((*index.shape, 3), np.uint8)
-    if grey is None:
-        for channel in range(3):  # per-channel 1-D takes: much faster than an (L, 3) gather
-            np.take(palette.fill_on_black_u8[:, channel], index, out=picture[..., channel])
-    else:
-        # grey * (1 - alpha) + colour * alpha, per label from small tables (undrawn: 1, 0)
-        keep = np.take(1.0 - palette.alpha, index)
-        shaded = np.clip(grey, 0.0, 255.0).astype(np.float32) * keep + 0.5
-        tint = palette.colours * palette.alpha[:, np.newaxis]
-        for channel in range(3):
-            picture[..., channel] = shaded + np.take(tint[:, channel], index)
-    rank = palette.rank
-    best = np.full(index.shape, -np.inf)  # rank of the outline colour a sample carries so far
-    owner = np.zeros(index.shape, np.intp)
-    for step in ((0, 1), (1, 0)):
-        first = index[: index.shape[0] - step[0], : index.shape[1] - step[1]]
-        second = index[step[0] :, step[1] :]
-        rows, cols = np.nonzero(first != second)
-        a, b = first[rows, cols], second[rows, cols]
-        rank_a, rank_b = rank[a], rank[b]
-        winner = np.where(rank_a >= rank_b, a, b)
-        winner_rank = np.maximum(rank_a, rank_b)
-        keep = winner_rank >= 0
-        rows, cols, winner, winner_rank = rows[keep], cols[keep], winner[keep], winner_rank[keep]
-        for r, c in ((rows, cols), (rows + step[0], cols + step[1])):
-            better = winner_rank > best[r, c]
-            best[r[better], c[better]] = winner_rank[better]
-            owner[r[better], c[better]] = winner[better]
-    outlined = owner > 0
-    picture[outlined] = palette.colours_u8[owner[outlined]]
-    return picture
-
-
-def _index_image(array: np.ndarray) -> vtk.vtkImageData:
-    """A vtkImageData over ``array`` (k, j, i) in index space: origin 0, spacing 1 (shares
-    memory; the caller keeps ``array`` alive)."""
-    image = vtk.vtkImageData()
-    k, j, i = array.shape
-    image.SetDimensions(i, j, k)
-    image.GetPointData().SetScalars(numpy_to_vtk(array.ravel(), deep=False))
-    return image
-
-
-def _matrix(m: np.ndarray) -> vtk.vtkMatrix4x4:
-    matrix = vtk.vtkMatrix4x4()
-    matrix.DeepCopy(np.asarray(m, dtype=np.float64).ravel().tolist())
-    return matrix
+    @cached_property
+    def codes(self) -> np.ndarray:
+        """(k, j, i) the labels coded by :attr:`palette` (what the views cut)."""
+        return self.palette.encode(self.labels)
 
 
 class SliceView:
@@ -215,29 +137,23 @@ class SliceView:
         self.orientation = orientation
         self.view = SLICE_ORIENTATIONS[orientation]
         self.volumes = volumes
-        self.palette = LabelPalette.from_volumes(volumes)
+        self.palette = volumes.palette
         renderer.SetBackground(0.0, 0.0, 0.0)
         geometry = volumes.geometry
         self._corners_lps = _grid_corners(geometry)
         self._sample_floor_mm = float(geometry.spacing_mm.min()) / 2.0
         self.lps_from_slice: Float64Array = np.eye(4)
-        self._last_cut: tuple[float, ...] | None = None
-
-        self._label_image = _index_image(volumes.labels)
-        self._label_reslice = _reslice(self._label_image, linear=False, fill=0.0)
-        self._background_reslice: vtk.vtkImageReslice | None = None
-        self._window = (0.0, 1.0)
-        if volumes.background is not None and volumes.background_window is not None:
-            self._background_image = _index_image(volumes.background)
-            self._window = volumes.background_window
-            self._background_reslice = _reslice(
-                self._background_image, linear=True, fill=self._window[0]
-            )
+        self._last_cut: tuple[object, ...] | None = None
+        self._window = volumes.background_window or (0.0, 1.0)
+        self.sampler = SliceSampler(
+            geometry, volumes.codes, volumes.background, fill=self._window[0]
+        )
         self._picture_image = vtk.vtkImageData()
         self._picture_pixels: np.ndarray | None = None
         self._picture = vtk.vtkImageActor()
         self._picture.GetMapper().SetInputData(self._picture_image)
         self._picture.InterpolateOff()
+        self._picture.ForceOpaqueOn()  # RGBA with alpha 255: drawn in the opaque pass
         self._tip = _tip_marker_actor()
         self._tip.VisibilityOff()
         renderer.AddViewProp(self._picture)
@@ -260,6 +176,9 @@ class SliceView:
         self.position_text.SetPosition(0.01, 0.02)
         renderer.AddViewProp(self.caption)
         renderer.AddViewProp(self.position_text)
+        self._depth_axis = int(np.argmax(np.abs(self.view.towards_viewer)))
+        unit = np.eye(3)[self._depth_axis]
+        self._depth_letters = (orientation_letter(unit), orientation_letter(-unit))
 
     def update(self, snapshot: ViewSnapshot) -> None:
         """Cut the slice through the snapshot's slice point and mark the tip if the pointer is
@@ -300,10 +219,12 @@ class SliceView:
             self._picture.VisibilityOff()  # the plane or the window misses the volume
             self._last_cut = None
         else:
-            origin = (u0 + spacing / 2, v0 + spacing / 2, 0.0)
-            cut = (*lps_from_slice[:3, 3], *origin, spacing, float(n_u), float(n_v))
-            if cut != self._last_cut:  # a still pointer costs no reslicing
-                self._cut(lps_from_slice, spacing, origin, n_u, n_v)
+            grid = SliceGrid(
+                lps_from_slice, (u0 + spacing / 2, v0 + spacing / 2), spacing, n_u, n_v
+            )
+            cut = self.sampler.key(grid)
+            if cut != self._last_cut:  # same samples, same picture: no resampling
+                self._cut(grid)
                 self._last_cut = cut
             self._picture.SetUserMatrix(_matrix(lps_from_slice))
             self._picture.VisibilityOn()
@@ -324,59 +245,31 @@ class SliceView:
         camera.SetParallelScale(height_mm / 2)
         camera.SetClippingRange(_CAMERA_DISTANCE_MM / 2, _CAMERA_DISTANCE_MM * 1.5)
         self.letters.update()
-        axis = int(np.argmax(np.abs(toward)))
-        unit = np.eye(3)[axis]
-        coordinate = float(point[axis])
-        letter = orientation_letter(unit if coordinate >= 0 else -unit)
+        coordinate = float(point[self._depth_axis])
+        letter = self._depth_letters[coordinate < 0]
         self.position_text.SetInput(f"{self.orientation} {letter} {abs(coordinate):.1f} mm")
 
-    def _cut(
-        self,
-        lps_from_slice: np.ndarray,
-        spacing: float,
-        origin: tuple[float, float, float],
-        n_u: int,
-        n_v: int,
-    ) -> None:
-        """Resample the volumes on the slice grid and compose the picture."""
-        axes = _matrix(self.volumes.geometry.ijk_from_lps @ lps_from_slice)
-        samples: list[np.ndarray | None] = []
-        for reslice in (self._label_reslice, self._background_reslice):
-            if reslice is None:
-                samples.append(None)
-                continue
-            reslice.SetResliceAxes(axes)
-            reslice.SetOutputSpacing(spacing, spacing, 1.0)
-            reslice.SetOutputOrigin(*origin)
-            reslice.SetOutputExtent(0, n_u - 1, 0, n_v - 1, 0, 0)
-            reslice.Update()
-            samples.append(vtk_to_numpy(reslice.GetOutput().GetPointData().GetScalars()))
-        assert samples[0] is not None
-        labels = samples[0].reshape(n_v, n_u)  # row 0 = lowest v (VTK images are y-up)
+    def _cut(self, grid: SliceGrid) -> None:
+        """Sample the volumes on the slice grid and compose the picture."""
+        codes, samples = self.sampler.sample(grid)
         grey = None
-        if samples[1] is not None:
+        if samples is not None:
             low, high = self._window
-            grey = (samples[1].reshape(n_v, n_u) - low) * (255.0 / (high - low))
-        pixels = compose_slice_picture(labels, self.palette, grey)
+            grey = (samples - low) * np.float32(255.0 / (high - low))
+        pixels = compose_codes(codes, self.palette, grey)
         self._picture_pixels = pixels  # the VTK array below shares this memory
         image = self._picture_image
-        image.SetDimensions(n_u, n_v, 1)
-        image.SetOrigin(*origin)
-        image.SetSpacing(spacing, spacing, 1.0)
-        image.GetPointData().SetScalars(numpy_to_vtk(pixels.reshape(-1, 3), deep=False))
+        image.SetDimensions(grid.columns, grid.rows, 1)
+        image.SetOrigin(*grid.origin_uv_mm, 0.0)
+        image.SetSpacing(grid.spacing_mm, grid.spacing_mm, 1.0)
+        image.GetPointData().SetScalars(numpy_to_vtk(pixels.reshape(-1, 4), deep=False))
         image.Modified()
 
 
-def _reslice(image: vtk.vtkImageData, *, linear: bool, fill: float) -> vtk.vtkImageReslice:
-    reslice = vtk.vtkImageReslice()
-    reslice.SetInputData(image)
-    reslice.SetOutputDimensionality(2)
-    reslice.SetBackgroundLevel(fill)
-    if linear:
-        reslice.SetInterpolationModeToLinear()
-    else:
-        reslice.SetInterpolationModeToNearestNeighbor()
-    return reslice
+def _matrix(m: np.ndarray) -> vtk.vtkMatrix4x4:
+    matrix = vtk.vtkMatrix4x4()
+    matrix.DeepCopy(np.asarray(m, dtype=np.float64).ravel().tolist())
+    return matrix
 
 
 def _grid_corners(geometry: ImageGeometry) -> Float64Array:

@@ -242,6 +242,39 @@ def test_fluorescence_colours_only_where_seen(request, which):
     assert rgb[0] > rgb[2] + 40
 
 
+def test_fluorescence_follows_new_values_and_a_new_scale(layout):
+    """Each new map is drawn with its own values and scale: the scalars are rewritten in place
+    and the colour table kept only while the scale is the same."""
+    layout.apply_camera_preset("anterior")
+    tumour = plan.tumour_mesh()
+    points = np.asarray(tumour.points)
+    front = points[:, 1] < plan.TUMOUR_CENTRE[1] - 0.7 * plan.TUMOUR_RADIUS_MM
+    offset = points[:, 0] - plan.TUMOUR_CENTRE[0]
+    right, left = front & (offset < -3.0), front & (offset > 3.0)
+
+    def colours(values: np.ndarray, **scale: float) -> tuple[np.ndarray, np.ndarray]:
+        values.setflags(write=False)
+        layout.render(snapshot("STALE", fluorescence=FluorescenceMap("tumour", values, **scale),
+                               display=NO_SKIN))  # fmt: skip
+        image = layout.screenshot().astype(int)
+        out = []
+        for selection in (right, left):
+            pixels = [layout.pixel_of(p, "3d") for p in points[selection]]
+            out.append(np.array([image[round(r), round(c)] for c, r in pixels]))
+        return out[0], out[1]
+
+    scale = {"positive_threshold": 2.0, "close_threshold": 1.5}
+    seen, unseen = colours(np.where(offset < 0, 3.0, np.nan), **scale)  # right positive (red)
+    assert (seen[:, 0] > seen[:, 1] + 80).all() and (np.ptp(unseen, axis=1) <= 6).all()
+    unseen, seen = colours(np.where(offset > 0, 1.0, np.nan), **scale)  # left below close
+    assert (seen[:, 2] > seen[:, 0] + 60).all(), "new values, same scale: blue on the left"
+    assert (np.ptp(unseen, axis=1) <= 6).all(), "the right is no longer seen"
+    unseen, seen = colours(np.where(offset > 0, 1.0, np.nan), positive_threshold=0.8,
+                           close_threshold=0.5)  # fmt: skip
+    assert (seen[:, 0] > seen[:, 1] + 80).all(), "same values, new scale: now positive (red)"
+    assert "positive >= 0.8" in layout.scene.legend.GetInput()
+
+
 def test_fluorescence_on_an_unknown_model_is_refused(layout):
     values = np.full(10, 1.0)
     with pytest.raises(InputError, match="not a model of this scene"):

@@ -157,3 +157,19 @@ def test_bad_slice_volumes_are_refused():
     with pytest.raises(InputError, match="low < high"):
         SliceVolumes(geometry, labels, {1: RED}, background=np.zeros((4, 4, 4)),
                      background_window=(5.0, 5.0))  # fmt: skip
+
+
+def test_filled_but_unoutlined_labels_keep_their_fill_and_draw_no_outline():
+    """A label with a fill but rank -1 (never outlined) is filled and coded below every
+    outlined label: its boundary with the background is not drawn, with an outlined label it
+    takes the outlined label's colour."""
+    colours = np.array([[0, 0, 0], [200, 0, 0], [0, 200, 0], [0, 0, 0]], np.float32)
+    palette = LabelPalette(colours, np.array([0, 0.5, 0.25, 0]), np.array([-1, -1, 0.5, -1]))
+    assert palette.first_outlined == 2 and list(palette.encode(np.arange(-1, 5))) == [
+        0, 0, 1, 2, 0, 0,
+    ]  # fmt: skip
+    labels = np.array([[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 1, 2, 2]])
+    picture = compose_slice_picture(labels, palette)
+    assert tuple(picture[1, 1]) == (100, 0, 0)  # filled, no outline against the background
+    assert tuple(picture[0, 0]) == (0, 0, 0)
+    assert tuple(picture[2, 2]) == (0, 200, 0) and tuple(picture[2, 3]) == (0, 200, 0)
