@@ -19,8 +19,8 @@ with perspective-correct depth: ``1/z`` is affine on the image plane, so it is i
 barycentrically and the largest ``1/z`` (nearest surface) wins. The image is split into
 horizontal bands, one per thread, so no two threads write the same pixel; the band borders
 split the projected vertices evenly (equal-height bands idled a thread whenever the mesh
-filled only part of the image; on the centred benchmark views both splits are within 10 %). Ray-triangle tests
-use Möller & Trumbore 1997.
+filled only part of the image; on the centred benchmark views both splits are within
+10 %). Ray-triangle tests use Möller & Trumbore 1997.
 """
 
 from __future__ import annotations
