@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "process (igcs simulate), register from the simulated pointer and map the simulated "
         "fluorescence sweep (igcs navigate --headless --auto-register), map the recorded "
         "session again offline (igcs fluorescence), and write screenshots, report.md and "
-        "summary.json. About a minute and a half on two cores."
+        "summary.json. About a minute on two cores."
     )
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
