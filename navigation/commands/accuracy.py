@@ -1,7 +1,9 @@
 """``igcs accuracy``: the engineer's Monte Carlo accuracy study of a plan's fiducial layout.
 
-Builds an :class:`registration.accuracy.AccuracyStudy` from the plan (fiducials, targets with
-the tumour centroid first) and any extra ``--layout`` point files, runs it in-process
+Builds an :class:`registration.accuracy.AccuracyStudy` from the plan (fiducials; targets: the
+tumour centroid first, the plan's other targets, the point of the tumour surface where the
+plan's layout predicts the largest TRE, and any ``--target``) and any extra ``--layout`` point
+files, runs it in-process
 (``--workers 0``), on a local Dask cluster (default, ``--workers 2``) or on an existing
 scheduler (``--scheduler tcp://HOST:PORT``; its workers need igcs installed), computes the
 predicted TRE over the plan's skin and tumour meshes (read here with pyvista; vertices are LPS
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +34,7 @@ from registration.accuracy import (
 )
 from registration.atomic_files import atomic_path
 from registration.checks import InputError
+from registration.tre import predict_tre_rms
 
 #: Plan labels whose meshes get a TRE map.
 MAP_LABELS = ("skin", "tumour")
@@ -70,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="another fiducial layout to compare (point file, repeatable)",
     )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=X,Y,Z",
+        help="another target, LPS mm (repeatable), e.g. 'carotid L=35,-20,-40'",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--scheduler", metavar="tcp://HOST:PORT", help="run on this existing Dask scheduler"
@@ -83,8 +94,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-drop", action="store_true", help="skip the drop-each-fiducial cases")
 
 
-def study_from_plan(plan: Plan, args: argparse.Namespace) -> AccuracyStudy:
-    """The study the command runs: the plan's layout first, then the --layout files."""
+def parse_target(text: str) -> StudyTarget:
+    """``NAME=X,Y,Z`` (LPS mm) as a study target."""
+    name, _, coordinates = text.rpartition("=")
+    try:
+        position = np.array([float(c) for c in coordinates.split(",")])
+    except ValueError:
+        position = np.empty(0)
+    if not name.strip() or position.shape != (3,) or not np.isfinite(position).all():
+        raise UserError(
+            f"--target {text!r}: expected NAME=X,Y,Z with three finite numbers in LPS mm, "
+            "e.g. 'carotid L=35,-20,-40'."
+        )
+    return StudyTarget(name.strip(), position)
+
+
+def worst_surface_point(fiducials: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """The vertex where the layout predicts the largest TRE. TRE scales with FLE (Fitzpatrick,
+    West & Maurer 1998), so the point is the same at every FLE level."""
+    tre = predict_tre_rms(fiducials, vertices, fle_rms_mm=1.0)
+    return np.asarray(vertices[int(np.argmax(tre))], dtype=np.float64)
+
+
+def study_from_plan(
+    plan: Plan, args: argparse.Namespace, meshes: dict[str, Any] | None = None
+) -> AccuracyStudy:
+    """The study the command runs: the plan's layout first, then the --layout files. Targets:
+    the tumour centroid, the plan's other targets, the worst-predicted point of the tumour
+    surface (when ``meshes``, from :func:`plan_meshes`, holds the tumour), then ``--target``."""
     if len(plan.fiducial_names) < 3:
         raise UserError(
             f"plan {plan.root} has {len(plan.fiducial_names)} fiducials; an accuracy study "
@@ -100,6 +137,12 @@ def study_from_plan(plan: Plan, args: argparse.Namespace) -> AccuracyStudy:
         np.allclose(t.position_lps_mm, centroid, atol=1e-6) for t in targets
     ):
         targets.insert(0, StudyTarget("tumour centroid", centroid))
+    tumour = (meshes or {}).get("tumour")
+    if tumour is not None and tumour.n_points:
+        vertices = np.asarray(tumour.points, dtype=np.float64)
+        worst = worst_surface_point(plan.fiducials_lps_mm, vertices)
+        targets.append(StudyTarget("tumour surface, worst predicted", worst))
+    targets += [parse_target(text) for text in args.target]
     if not targets:
         targets = [StudyTarget("fiducial centroid", plan.fiducials_lps_mm.mean(axis=0))]
     return AccuracyStudy(
@@ -113,16 +156,8 @@ def study_from_plan(plan: Plan, args: argparse.Namespace) -> AccuracyStudy:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    for value in [*args.fle, args.fle_image]:
-        if not math.isfinite(value) or value < 0:
-            raise UserError(f"FLE values must be non-negative numbers of mm; got {value}.")
-    if args.trials < 2:
-        raise UserError(f"--trials must be at least 2; got {args.trials}.")
-    if args.workers < 0:
-        raise UserError(f"--workers must be >= 0; got {args.workers}.")
-    plan = load_plan(args.plan)
-    study = study_from_plan(plan, args)
+def plan_meshes(plan: Plan) -> dict[str, Any]:
+    """The plan's meshes of ``MAP_LABELS`` that exist (pyvista PolyData, LPS mm)."""
     import pyvista
 
     meshes = {}
@@ -135,6 +170,20 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UserError(f"plan mesh {path} for label {label!r} is missing.")
         meshes[label] = pyvista.read(path)
+    return meshes
+
+
+def run(args: argparse.Namespace) -> int:
+    for value in [*args.fle, args.fle_image]:
+        if not math.isfinite(value) or value < 0:
+            raise UserError(f"FLE values must be non-negative numbers of mm; got {value}.")
+    if args.trials < 2:
+        raise UserError(f"--trials must be at least 2; got {args.trials}.")
+    if args.workers < 0:
+        raise UserError(f"--workers must be >= 0; got {args.workers}.")
+    plan = load_plan(args.plan)
+    meshes = plan_meshes(plan)
+    study = study_from_plan(plan, args, meshes)
 
     if args.workers == 0 and not args.scheduler:
         results = run_study(study)

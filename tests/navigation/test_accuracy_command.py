@@ -49,7 +49,17 @@ def test_accuracy_report_in_process(tmp_path, capsys):
     expected = predict_tre_rms(FIDUCIALS, TUMOUR_CENTRE, fle_rms_mm=total)[0]
     assert tumour["tre_rms_predicted_mm"] == pytest.approx(expected)
     assert tumour["tre_rms_mm"] == pytest.approx(expected, rel=0.1)
-    assert [t["name"] for t in summary["targets"]] == ["tumour centroid", "neck level II L"]
+    names = [t["name"] for t in summary["targets"]]
+    assert names == ["tumour centroid", "neck level II L", "tumour surface, worst predicted"]
+    # The worst point is the tumour vertex with the largest predicted TRE, and the simulation
+    # agrees with the theory there too.
+    worst = summary["targets"][2]
+    tumour_mesh = pyvista.read(plan / "meshes" / "tumour.vtp")
+    tumour_tre = predict_tre_rms(FIDUCIALS, np.asarray(tumour_mesh.points, float), fle_rms_mm=total)
+    assert worst["tre_rms_predicted_mm"] == pytest.approx(tumour_tre.max())
+    assert worst["tre_rms_predicted_mm"] > tumour["tre_rms_predicted_mm"]
+    assert np.min(np.linalg.norm(tumour_mesh.points - worst["position_lps_mm"], axis=1)) < 1e-4
+    assert worst["tre_rms_mm"] == pytest.approx(worst["tre_rms_predicted_mm"], rel=0.1)
     assert len(summary["cases"]) == 1 + 6  # plan layout + each fiducial dropped
     assert {s["name"] for s in summary["surfaces"]} == {"skin", "tumour"}
 
@@ -69,7 +79,7 @@ def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     from distributed import LocalCluster
 
     from navigation.cli import build_parser
-    from navigation.commands.accuracy import study_from_plan
+    from navigation.commands.accuracy import plan_meshes, study_from_plan
     from navigation.planning.plan import load_plan
     from registration.accuracy import run_study
 
@@ -90,7 +100,9 @@ def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
         )
     argv = ["accuracy", "--plan", str(plan), "--fle", "0.3", "--out", "x", "--seed", "3", *common]
     args = build_parser(argv).parse_args(argv)
-    here = run_study(study_from_plan(load_plan(plan), args), progress=False).main
+    loaded = load_plan(plan)
+    study = study_from_plan(loaded, args, plan_meshes(loaded))
+    here = run_study(study, progress=False).main
     for name in ("local", "remote"):
         summary = json.loads((tmp_path / name / "summary.json").read_text())
         assert summary["fre_rms_mm"] == here.fre_rms_mm
@@ -125,6 +137,8 @@ def test_extra_layout_and_fle_levels(tmp_path):
                 "--no-drop",
                 "--layout",
                 str(tmp_path / "wide.mrk.json"),
+                "--target",
+                "carotid L=35,-20,-40",
             ]
         )
         == 0
@@ -132,7 +146,9 @@ def test_extra_layout_and_fle_levels(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     cases = [(c["layout"], c["fle_rms_mm"]) for c in summary["cases"]]
     assert cases == [("plan", 0.2), ("plan", 0.4), ("wide.mrk.json", 0.2), ("wide.mrk.json", 0.4)]
-    assert summary["targets"][0]["name"] == "neck level II L"  # no tumour in this plan
+    # No tumour in this plan: its own target, then --target.
+    assert [t["name"] for t in summary["targets"]] == ["neck level II L", "carotid L"]
+    np.testing.assert_allclose(summary["targets"][1]["position_lps_mm"], [35, -20, -40])
     assert [s["name"] for s in summary["surfaces"]] == ["skin"]
     assert (out / "fle_levels.png").is_file()
 
@@ -143,6 +159,8 @@ def test_extra_layout_and_fle_levels(tmp_path):
         (["--trials", "1"], "--trials must be at least 2"),
         (["--fle", "-0.3"], "FLE values must be non-negative"),
         (["--plan", "nowhere"], "is not a plan folder"),
+        (["--target", "carotid=35,-20"], "expected NAME=X,Y,Z"),
+        (["--target", "=1,2,3"], "expected NAME=X,Y,Z"),
     ],
 )
 def test_accuracy_refusals(tmp_path, capsys, args, message):
