@@ -192,8 +192,10 @@ def run(args: argparse.Namespace) -> int:
                 {"name": n, "position_lps_mm": p.tolist(), "tre_rms_mm": float(v)}
                 for (n, p), v in zip(targets, values, strict=True)
             ]
-            for (n, _), v in zip(targets, values, strict=True):
-                print(f"Predicted TRE (RMS) at {n}: {v:.3f} mm")
+            tumour_at = plan.tumour_centroid_lps_mm
+            for (n, p), v in zip(targets, values, strict=True):
+                if tumour_at is None or not np.allclose(p, tumour_at):  # printed above
+                    print(f"Predicted TRE (RMS) at {n}: {v:.3f} mm")
     for text in result.warnings:
         print(f"WARNING: {text}")
     write_json_atomic(args.out, payload)
