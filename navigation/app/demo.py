@@ -107,7 +107,6 @@ def plan_sample_phantom(out: Path, *, say: Callable[[str], None] = print) -> dic
     """``igcs plan`` of the sample phantom into ``out/plan`` and a picture of its meshes;
     returns the plan's accuracy against the phantom truth."""
     import numpy as np
-    import pyvista as pv
 
     from navigation.commands.plan import make_plan_from_path, print_summary
     from navigation.planning.phantom import load_truth
@@ -138,7 +137,7 @@ def plan_sample_phantom(out: Path, *, say: Callable[[str], None] = print) -> dic
     print_summary(plan)
     layers = [
         MeshLayer(
-            pv.PolyData(pv.read(plan.mesh_path(entry.name))),
+            plan.read_mesh(entry.name),
             entry.color,
             0.3 if entry.name == "skin" else 1.0,
             entry.name,

@@ -19,7 +19,7 @@ import pyvista as pv
 
 from navigation.imaging.errors import ImagingError
 from navigation.imaging.image_files import read_image_file
-from navigation.planning.plan import Plan, load_plan
+from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from registration.checks import Float64Array, InputError
 from rendering.guidance import SurfaceDistance
 from rendering.lod import triangles_of
@@ -92,7 +92,7 @@ def load_plan_scene(plan: Plan | str | Path) -> PlanScene:
     for entry in loaded.labels:
         if entry.mesh is None:
             continue
-        mesh = _read_surface(loaded.root / entry.mesh)
+        mesh = read_plan_mesh(loaded.root / entry.mesh)
         meshes[entry.name] = mesh
         models.append(
             SurfaceModel(
@@ -130,19 +130,6 @@ def load_plan_scene(plan: Plan | str | Path) -> PlanScene:
         skin=skin,
         focus_lps_mm=np.asarray(focus, dtype=np.float64),
     )
-
-
-def _read_surface(path: Path) -> pv.PolyData:
-    if not path.is_file():
-        raise InputError(f"mesh {path} does not exist; re-create the plan with igcs plan.")
-    try:
-        mesh = pv.read(path)
-    except Exception as error:  # VTK readers raise assorted errors on corrupt files
-        raise InputError(f"cannot read mesh {path}: {error}") from None
-    surface = mesh if isinstance(mesh, pv.PolyData) else mesh.extract_surface()
-    if surface.n_points == 0 or surface.GetNumberOfPolys() == 0:
-        raise InputError(f"mesh {path} has no surface triangles; re-create the plan.")
-    return surface
 
 
 def _label_volumes(plan: Plan) -> SliceVolumes:

@@ -3,12 +3,11 @@
 Builds an :class:`registration.accuracy.AccuracyStudy` from the plan (fiducials; targets: the
 tumour centroid first, the plan's other targets, the point of the tumour surface where the
 plan's layout predicts the largest TRE, and any ``--target``) and any extra ``--layout`` point
-files, runs it in-process
-(``--workers 0``), on a local Dask cluster (default, ``--workers 2``) or on an existing
-scheduler (``--scheduler tcp://HOST:PORT``; its workers need igcs installed), computes the
-predicted TRE over the plan's skin and tumour meshes (read here with pyvista; vertices are LPS
-mm), and writes into ``--out``: report.html, results.csv, summary.json, the PNG figures and
-``tre_map_<label>.vtp`` (the mesh with point data ``tre_rms_predicted_mm``).
+files, runs it in-process (``--workers 0``), on a local Dask cluster (default,
+``--workers 2``) or on an existing scheduler (``--scheduler tcp://HOST:PORT``; its workers need
+igcs installed), computes the predicted TRE over the plan's skin and tumour meshes (vertices
+LPS mm), and writes into ``--out``: report.html, results.csv, summary.json, the PNG figures
+and ``tre_map_<label>.vtp`` (the mesh with point data ``tre_rms_predicted_mm``).
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import numpy as np
 
 from navigation.cli import UserError
 from navigation.planning.markups import read_point_file
-from navigation.planning.plan import Plan, load_plan
+from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from registration.accuracy import (
     AccuracyStudy,
     Layout,
@@ -158,8 +157,6 @@ def study_from_plan(
 
 def plan_meshes(plan: Plan) -> dict[str, Any]:
     """The plan's meshes of ``MAP_LABELS`` that exist (pyvista PolyData, LPS mm)."""
-    import pyvista
-
     meshes = {}
     for label in MAP_LABELS:
         try:
@@ -167,9 +164,7 @@ def plan_meshes(plan: Plan) -> dict[str, Any]:
         except InputError as error:
             print(f"No TRE map for {label}: {error}")
             continue
-        if not path.is_file():
-            raise UserError(f"plan mesh {path} for label {label!r} is missing.")
-        meshes[label] = pyvista.read(path)
+        meshes[label] = read_plan_mesh(path)
     return meshes
 
 

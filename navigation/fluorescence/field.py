@@ -278,19 +278,16 @@ def field_geometry(plan: Plan, options: FieldOptions | None = None) -> FieldGeom
 def plan_tumour_distance(plan: Plan) -> tuple[SignedDistance, Float64Array, str]:
     """The plan's tumour mesh as a signed distance function (vtkImplicitPolyDataDistance,
     negative inside), its vertices (K, 3) LPS mm, and a description."""
-    import pyvista as pv
     import vtk
 
     label = (plan.raw.get("tumour") or {}).get("label")
     if not label:
         raise InputError(f"plan {plan.root} has no tumour label; cannot build the field.")
     path = plan.mesh_path(str(label))
-    if not path.is_file():
-        raise InputError(f"tumour mesh {path} does not exist; re-create the plan with igcs plan.")
-    mesh = pv.read(path)
-    surface = mesh if isinstance(mesh, pv.PolyData) else mesh.extract_surface()
-    surface = surface.triangulate().compute_normals(
-        point_normals=True, cell_normals=True, auto_orient_normals=True
+    surface = (
+        plan.read_mesh(str(label))
+        .triangulate()
+        .compute_normals(point_normals=True, cell_normals=True, auto_orient_normals=True)
     )
     implicit = vtk.vtkImplicitPolyDataDistance()
     implicit.SetInput(surface)
@@ -500,9 +497,7 @@ def _with_truth(
 def _body_centre(plan: Plan) -> Float64Array:
     """The skin mesh's vertex centroid (LPS mm), or the image's centre without one."""
     try:
-        import pyvista as pv
-
-        return np.asarray(pv.read(plan.mesh_path("skin")).points, dtype=np.float64).mean(axis=0)
+        return np.asarray(plan.read_mesh("skin").points, dtype=np.float64).mean(axis=0)
     except (InputError, OSError, ValueError):
         extent = np.asarray(plan.geometry.extent_lps_mm, dtype=np.float64)
         return extent.mean(axis=0)

@@ -88,6 +88,11 @@ class Plan:
             raise InputError(f"plan {self.root}: label {name!r} has no mesh.")
         return self.root / entry.mesh
 
+    def read_mesh(self, name: str) -> Any:
+        """Label ``name``'s surface mesh as ``pyvista.PolyData`` (vertices LPS mm), with a clear
+        error when the file is missing, unreadable or has no triangles."""
+        return read_plan_mesh(self.mesh_path(name))
+
     def file_path(self, key: str) -> Path:
         """Absolute path of one of ``plan.json``'s ``files`` (seg_nrrd, nifti, fiducials)."""
         files = self.raw.get("files", {})
@@ -102,6 +107,30 @@ def _require(mapping: dict[str, Any], key: str, where: str) -> Any:
             f"{where} is missing the field {key!r}; re-create the plan with igcs plan."
         )
     return mapping[key]
+
+
+def read_plan_mesh(path: Path) -> Any:
+    """A plan mesh file (``.vtp``/``.stl``, LPS mm) as ``pyvista.PolyData`` (read with pyvista);
+    clear errors for a missing or corrupt file or one without surface triangles."""
+    import pyvista as pv
+    import vtk
+
+    if not path.is_file():
+        raise InputError(f"mesh {path} does not exist; re-create the plan with igcs plan.")
+    # A corrupt file makes VTK's readers print pages of errors and return an empty mesh: read
+    # quietly and say it once, below.
+    shown = vtk.vtkObject.GetGlobalWarningDisplay()
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    try:
+        mesh = pv.read(path)
+    except Exception as error:  # VTK readers raise assorted errors on corrupt files
+        raise InputError(f"cannot read mesh {path}: {error}") from None
+    finally:
+        vtk.vtkObject.SetGlobalWarningDisplay(shown)
+    surface = mesh if isinstance(mesh, pv.PolyData) else mesh.extract_surface()
+    if surface.n_points < 3 or surface.GetNumberOfPolys() == 0:
+        raise InputError(f"mesh {path} has no surface triangles; it is empty or corrupt.")
+    return surface
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -44,7 +44,7 @@ from navigation.fluorescence.field import (
     world_scene,
 )
 from navigation.planning.phantom import PhantomTruth, load_truth
-from navigation.planning.plan import Plan, load_plan
+from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from navigation.tracking.messages import IgtlMessage
 from navigation.tracking.simulated_frames import FluorescenceFrames
 from navigation.tracking.simulator import Scenario, SimulationConfig, build_scenario
@@ -248,18 +248,8 @@ def serve_scenario(
 
 
 def _read_mesh(path: Path, *, with_normals: bool) -> tuple[Float64Array, Float64Array | None]:
-    import pyvista as pv
-
-    if not path.is_file():
-        raise InputError(f"mesh {path} does not exist; re-create the plan with igcs plan.")
-    try:
-        mesh = pv.read(path)
-    except Exception as error:  # VTK readers raise assorted errors on corrupt files
-        raise InputError(f"cannot read mesh {path}: {error}") from None
-    surface = mesh.extract_surface() if not isinstance(mesh, pv.PolyData) else mesh
+    surface = read_plan_mesh(path)
     points = np.asarray(surface.points, dtype=np.float64)
-    if len(points) < 3:
-        raise InputError(f"mesh {path} has {len(points)} points; it is empty or corrupt.")
     if not with_normals:
         return points, None
     oriented = surface.compute_normals(
