@@ -16,16 +16,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from navigation.app.fluorescence import FluorescenceMapper
-
-
-def _label(size: int, *, bold: bool = False) -> QtWidgets.QLabel:
-    label = QtWidgets.QLabel()
-    font = label.font()
-    font.setPointSize(size)
-    font.setBold(bold)
-    label.setFont(font)
-    label.setWordWrap(True)
-    return label
+from navigation.app.qt_widgets import large_label
 
 
 def pixmap_of(rgb: np.ndarray) -> QtGui.QPixmap:
@@ -48,7 +39,7 @@ class FluorescencePanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.mapper = mapper
         layout = QtWidgets.QVBoxLayout(self)
-        title = _label(18, bold=True)
+        title = large_label(18, bold=True)
         title.setText("Fluorescence")
         layout.addWidget(title)
         pictures = QtWidgets.QHBoxLayout()
@@ -60,14 +51,14 @@ class FluorescencePanel(QtWidgets.QWidget):
             picture.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
             picture.setStyleSheet("background: black; color: #aaa")
             box.addWidget(picture)
-            text = _label(12)
+            text = large_label(12)
             text.setText(caption)
             box.addWidget(text)
             pictures.addLayout(box)
         layout.addLayout(pictures)
-        self.numbers = _label(15)
+        self.numbers = large_label(15)
         layout.addWidget(self.numbers)
-        note = _label(12)
+        note = large_label(12)
         note.setText(
             "Fused map on the 3-D model: fluorophore within a few mm under the surface, "
             "not a depth. Thresholds are tracer- and device-specific."

@@ -15,21 +15,12 @@ from collections.abc import Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from navigation.app.qt_widgets import large_label
 from navigation.app.registration_workflow import RegistrationState
 from navigation.app.session import NavigationSession
 
 _COLUMNS = ("Fiducial", "State", "Residual", "Exclude")
 _GREEN, _AMBER, _RED = "#1b8a1b", "#c77700", "#c01010"
-
-
-def _label(size: int, *, bold: bool = False) -> QtWidgets.QLabel:
-    label = QtWidgets.QLabel()
-    font = label.font()
-    font.setPointSize(size)
-    font.setBold(bold)
-    label.setFont(font)
-    label.setWordWrap(True)
-    return label
 
 
 class RegistrationPanel(QtWidgets.QWidget):
@@ -44,10 +35,10 @@ class RegistrationPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.session = session
         layout = QtWidgets.QVBoxLayout(self)
-        title = _label(18, bold=True)
+        title = large_label(18, bold=True)
         title.setText("Registration")
         layout.addWidget(title)
-        self.banner = _label(20, bold=True)
+        self.banner = large_label(20, bold=True)
         self.banner.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.banner)
         self.table = QtWidgets.QTableWidget(0, len(_COLUMNS))
@@ -65,11 +56,11 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.table.itemChanged.connect(self._item_changed)
         self.table.cellClicked.connect(self._cell_clicked)
         layout.addWidget(self.table, stretch=1)
-        self.live = _label(14)
+        self.live = large_label(14)
         layout.addWidget(self.live)
-        self.numbers = _label(15)
+        self.numbers = large_label(15)
         layout.addWidget(self.numbers)
-        self.message = _label(14)
+        self.message = large_label(14)
         layout.addWidget(self.message)
         grid = QtWidgets.QGridLayout()
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
