@@ -7,7 +7,6 @@ out-of-view dropouts show as OUT_OF_VIEW; a stopped server shows as DISCONNECTED
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from navigation.tracking.pose_store import PoseStore, ToolState
 from navigation.tracking.simulator import CAMERA, POINTER, REFERENCE, SimulationConfig
 from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario
 from tests.navigation.simple_plan import write_simple_plan
+from tests.navigation.simulator_process import run_simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A short story: 4 fiducials, no sweep; dropouts of 0.7 s scenario time.
@@ -126,56 +126,11 @@ def test_scenario_over_loopback_into_the_pose_store(tmp_path):
 def test_igcs_simulate_command(tmp_path):
     plan = short_plan(tmp_path / "plan")
     truth_path = tmp_path / "truth.json"
-    command = [
-        sys.executable,
-        "-m",
-        "navigation",
-        "simulate",
-        "--plan",
-        str(plan),
-        "--port",
-        "0",
-        "--seed",
-        "2",
-        "--duration",
-        "2",
-        "--speed",
-        "4",
-        "--camera-fps",
-        "5",
-        "--image-size",
-        "80x64",
-        "--truth",
-        str(truth_path),
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    port: list[int] = []
-    lines: list[str] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            match = re.search(r"waiting for a client on [\d.]+:(\d+)", line)
-            if match:
-                port.append(int(match.group(1)))
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    arguments = ["--plan", str(plan), "--seed", "2", "--duration", "2", "--speed", "4",
+                 "--camera-fps", "5", "--image-size", "80x64",
+                 "--truth", str(truth_path)]  # fmt: skip
     received: list[IgtlMessage] = []
-    client = None
-    try:
-        assert wait_for(lambda: bool(port), 30.0), "".join(lines)
-        client = IgtlClient("127.0.0.1", port[0], on_message=received.append).start()
-        assert process.wait(timeout=30.0) == 0, "".join(lines)
-    finally:
-        if client is not None:
-            client.stop()
-        if process.poll() is None:
-            process.kill()
-    reader.join(timeout=5.0)
+    lines = run_simulate(arguments, received.append, timeout_s=30.0)
     assert any("sent" in line and "messages" in line for line in lines), "".join(lines)
     types = {m.type for m in received}
     assert {"TRANSFORM", "IMAGE", "STRING"} <= types

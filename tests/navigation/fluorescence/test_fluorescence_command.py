@@ -9,12 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +29,6 @@ from navigation.fluorescence.session_mapping import (
 )
 from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
-from navigation.tracking.igtl_transport import IgtlClient
 from navigation.tracking.messages import ImageBody
 from navigation.tracking.recording import SessionReader, SessionWriter
 from navigation.tracking.simulated_motion import CameraOrbit
@@ -43,51 +36,16 @@ from navigation.tracking.simulator import CAMERA, SimulationConfig
 from navigation.tracking.simulator_io import scenario_from_plan, write_truth
 from registration.transforms import invert_rigid
 from rendering.fluorescence_accuracy import region_accuracy
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def wait_for(condition, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+from tests.navigation.simulator_process import run_simulate
 
 
 def test_simulate_record_and_map_the_phantom(phantom_plan, phantom_ct, tmp_path):
     truth_path = tmp_path / "simulation.json"
     session = tmp_path / "session.igcsrec"
-    command = [sys.executable, "-m", "navigation", "simulate", "--plan", str(phantom_plan),
-               "--port", "0", "--seed", "3", "--duration", "4", "--camera-fps", "10",
-               "--image-size", "320x256", "--truth", str(truth_path)]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    port: list[int] = []
-    lines: list[str] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            match = re.search(r"waiting for a client on [\d.]+:(\d+)", line)
-            if match:
-                port.append(int(match.group(1)))
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    client = None
+    arguments = ["--plan", str(phantom_plan), "--seed", "3", "--duration", "4", "--camera-fps",
+                 "10", "--image-size", "320x256", "--truth", str(truth_path)]  # fmt: skip
     with SessionWriter(session) as writer:
-        try:
-            assert wait_for(lambda: bool(port), 60.0), "".join(lines)
-            client = IgtlClient("127.0.0.1", port[0], on_message=writer.write).start()
-            assert process.wait(timeout=60.0) == 0, "".join(lines)
-        finally:
-            if client is not None:
-                client.stop()
-            if process.poll() is None:
-                process.kill()
-    reader.join(timeout=5.0)
+        run_simulate(arguments, writer.write, timeout_s=60.0)
     out = tmp_path / "out"
     status = main(["fluorescence", "--plan", str(phantom_plan), "--session", str(session),
                    "--out", str(out), "--truth", str(truth_path)])  # fmt: skip
