@@ -37,6 +37,7 @@ os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
 
 import numpy as np
 import vtk
+from bare_render import bare_window  # benchmarks/bare_render.py (run as a script)
 
 from navigation.app.config import NavigationConfig
 from navigation.app.fluorescence import FluorescenceMapper
@@ -104,30 +105,16 @@ def start_simulator(plan: Path, folder: Path, seconds: float) -> tuple[subproces
     raise SystemExit("igcs simulate did not start listening within 120 s")
 
 
-def bare_window(layout: NavigationLayout) -> vtk.vtkRenderWindow:
+def bare_of(layout: NavigationLayout) -> vtk.vtkRenderWindow:
     """The layout's display meshes in one renderer, same size and materials, nothing else."""
-    window = vtk.vtkRenderWindow()
-    window.SetOffScreenRendering(True)
-    window.SetSize(*WINDOW)
-    window.SetMultiSamples(0)
-    renderer = vtk.vtkRenderer()
-    renderer.SetBackground(0.12, 0.13, 0.16)
-    window.AddRenderer(renderer)
-    for name, model in layout.scene.models.items():
-        mapper = vtk.vtkPolyDataMapper()
-        mapper.SetInputData(layout.scene.display_meshes[name].mesh)
-        mapper.ScalarVisibilityOff()
-        actor = vtk.vtkActor()
-        actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(*model.color)
-        actor.GetProperty().SetOpacity(0.35 if model.role == "skin" else model.opacity)
-        renderer.AddActor(actor)
-    camera = renderer.GetActiveCamera()
-    camera.SetPosition(0.0, -500.0, 0.0)
-    camera.SetFocalPoint(0.0, 0.0, 0.0)
-    camera.SetViewUp(0.0, 0.0, 1.0)
-    renderer.ResetCamera()
-    return window
+    return bare_window(
+        (
+            layout.scene.display_meshes[name].mesh,
+            model.color,
+            0.35 if model.role == "skin" else model.opacity,
+        )
+        for name, model in layout.scene.models.items()
+    )
 
 
 def timed_ms(action, window: vtk.vtkRenderWindow) -> float:  # type: ignore[no-untyped-def]
@@ -202,7 +189,7 @@ def run(
         )
         print("\n2. frame cost, interleaved on the live session (median ms per frame)")
         loop = RenderLoop(session, layout, target_fps=1000.0, sync_to_tracker_s=0.0)
-        bare = bare_window(layout)
+        bare = bare_of(layout)
         app_ms, snapshot_ms, layout_ms, bare_ms, app_cpu, bare_cpu = [], [], [], [], [], []
         for index in range(frames + 3):
             cpu = time.process_time()

@@ -31,6 +31,7 @@ os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
 import numpy as np
 import pyvista as pv
 import vtk
+from bare_render import bare_window  # benchmarks/bare_render.py (run as a script)
 
 from registration.geometry import ImageGeometry
 from rendering.layout import NavigationLayout
@@ -85,30 +86,11 @@ def make_plan(total_triangles: int) -> tuple[list[SurfaceModel], SliceVolumes]:
     return models, volumes
 
 
-def bare_window(meshes: list[tuple[pv.PolyData, SurfaceModel]]) -> vtk.vtkRenderWindow:
-    """One renderer, the meshes only, same window size and material as the layout."""
-    window = vtk.vtkRenderWindow()
-    window.SetOffScreenRendering(True)
-    window.SetSize(*WINDOW)
-    window.SetMultiSamples(0)
-    renderer = vtk.vtkRenderer()
-    renderer.SetBackground(0.12, 0.13, 0.16)
-    window.AddRenderer(renderer)
-    for mesh, model in meshes:
-        mapper = vtk.vtkPolyDataMapper()
-        mapper.SetInputData(mesh)
-        mapper.ScalarVisibilityOff()
-        actor = vtk.vtkActor()
-        actor.SetMapper(mapper)
-        actor.GetProperty().SetColor(*model.color)
-        actor.GetProperty().SetOpacity(SKIN_OPACITY if model.role == "skin" else 1.0)
-        renderer.AddActor(actor)
-    camera = renderer.GetActiveCamera()
-    camera.SetPosition(0.0, -500.0, 0.0)
-    camera.SetFocalPoint(0.0, 0.0, 0.0)
-    camera.SetViewUp(0.0, 0.0, 1.0)
-    renderer.ResetCamera()
-    return window
+def bare_of(meshes: list[tuple[pv.PolyData, SurfaceModel]]) -> vtk.vtkRenderWindow:
+    """The bare VTK render of these meshes, with the layout's materials."""
+    return bare_window(
+        (mesh, model.color, SKIN_OPACITY if model.role == "skin" else 1.0) for mesh, model in meshes
+    )
 
 
 def timed(action: Callable[[], None], window: vtk.vtkRenderWindow) -> tuple[float, float]:
@@ -131,8 +113,8 @@ def run(total_triangles: int, frames: int, budget: int) -> dict[str, float]:
     values.setflags(write=False)
     fluorescence = FluorescenceMap("tumour", values)
     display = DisplayOptions(skin_opacity=SKIN_OPACITY)
-    inputs = bare_window([(m.mesh, m) for m in models])
-    drawn = bare_window([(layout.scene.display_meshes[m.name].mesh, m) for m in models])
+    inputs = bare_of([(m.mesh, m) for m in models])
+    drawn = bare_of([(layout.scene.display_meshes[m.name].mesh, m) for m in models])
     layout_ms: list[tuple[float, float]] = []
     input_ms: list[tuple[float, float]] = []
     drawn_ms: list[tuple[float, float]] = []
