@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from registration.atomic_files import write_json_atomic
 from registration.checks import Float64Array, InputError, check_matrix
 
 INTRINSICS_SCHEMA = "igcs-camera-intrinsics"
+
+#: Iterate OpenCV's undistortion until the reprojection error is below 1e-12 (or 100 steps).
+_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,32 @@ class CameraIntrinsics:
         object.__setattr__(self, "camera_matrix", k)
         object.__setattr__(self, "distortion", d)
         object.__setattr__(self, "image_size_px", (width, height))
+
+    def normalised_from_pixels(self, pixels: Float64Array) -> Float64Array:
+        """Normalised pinhole coordinates (x/z, y/z) (N, 2) of raw pixel positions (N, 2).
+
+        OpenCV's iterative undistortion, iterated to convergence (1e-12) on OpenCV 4.x and 5.x:
+        OpenCV 4's ``undistortPoints`` runs a fixed 5 iterations and takes termination criteria
+        only in ``undistortPointsIter``; OpenCV 5 removed ``undistortPointsIter`` and gave
+        ``undistortPoints`` a ``criteria`` argument. The API is detected, not the version.
+        """
+        uv = np.ascontiguousarray(pixels, dtype=np.float64).reshape(-1, 1, 2)
+        identity = np.eye(3)
+        iterate = getattr(cv2, "undistortPointsIter", None)
+        if iterate is not None:
+            normalised = iterate(
+                uv, self.camera_matrix, self.distortion, identity, identity, _UNDISTORT_CRITERIA
+            )
+        else:
+            normalised = cv2.undistortPoints(
+                uv,
+                self.camera_matrix,
+                self.distortion,
+                R=identity,
+                P=identity,
+                criteria=_UNDISTORT_CRITERIA,
+            )
+        return np.asarray(normalised, dtype=np.float64).reshape(-1, 2)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -393,9 +393,7 @@ def _rays_on_board(
     corners_px: Float64Array, camera_from_board: Float64Array, intrinsics: CameraIntrinsics
 ) -> Float64Array:
     """(M, 2) board-plane coordinates (mm) where the pixels' viewing rays meet the board."""
-    normalised = cv2.undistortPoints(
-        corners_px.reshape(-1, 1, 2), intrinsics.camera_matrix, intrinsics.distortion
-    ).reshape(-1, 2)
+    normalised = intrinsics.normalised_from_pixels(corners_px)
     rays_in_camera = np.column_stack([normalised, np.ones(len(normalised))])
     board_from_camera = invert_rigid(camera_from_board)
     origin = board_from_camera[:3, 3]

@@ -114,21 +114,13 @@ class CameraModel:
     def undistort_pixels(self, pixels: ArrayLike) -> Float64Array:
         """Normalised pinhole coordinates (x/z, y/z) (N, 2) of raw pixel positions (N, 2).
 
-        Inverts the distortion iteratively with ``cv2.undistortPointsIter`` (converged to 1e-10).
+        Inverts the distortion iteratively (OpenCV's undistortion iterated to convergence:
+        :meth:`CameraIntrinsics.normalised_from_pixels`).
         """
         uv = np.asarray(pixels, dtype=np.float64)
         if uv.ndim != 2 or uv.shape[1] != 2:
             raise InputError(f"pixels must have shape (N, 2); got {uv.shape}.")
-        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
-        normalised = cv2.undistortPointsIter(
-            uv.reshape(-1, 1, 2),
-            self.intrinsics.camera_matrix,
-            self.intrinsics.distortion,
-            np.eye(3),
-            np.eye(3),
-            criteria,
-        )
-        return np.asarray(normalised, dtype=np.float64).reshape(-1, 2)
+        return self.intrinsics.normalised_from_pixels(uv)
 
     def pinhole_grid(self, *, scale: float = 1.0) -> PinholeGrid:
         """The pinhole grid that covers the undistorted image of the whole sensor (cached)."""
