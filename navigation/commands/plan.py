@@ -9,6 +9,11 @@ import numpy as np
 
 from navigation.cli import UserError
 from navigation.planning.plan import Plan
+from navigation.planning.plan_options import (
+    add_source_arguments,
+    describe_sources,
+    sources_from_arguments,
+)
 from navigation.planning.segmentation import seed_from_text
 
 DESCRIPTION = """\
@@ -57,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse a DICOM stack that would need resampling (tilt, uneven spacing, a gap)",
     )
+    add_source_arguments(parser)
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
 
@@ -104,6 +110,18 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
             print(f"  also found: {other}")
         for warning in loaded.report.warnings:
             print(f"  warning: {warning}")
+        sources = sources_from_arguments(args)
+        if sources.any:
+            from navigation.planning.plan_sources import segment_with_sources
+
+            segmentation = segment_with_sources(
+                volume,
+                sources,
+                tumour_seed_lps_mm=tumour_seed,
+                tumour_box_lps_mm=box,
+                node_seed_lps_mm=node_seed,
+                expected_fiducials=args.expected_fiducials,
+            )
     return make_plan(
         volume,
         args.out,
@@ -133,6 +151,8 @@ def print_summary(plan: Plan) -> None:
             f"  tumour: {plan.tumour_volume_ml:.2f} ml, centroid "
             f"{np.round(plan.tumour_centroid_lps_mm, 2).tolist()} LPS mm"
         )
+    for line in describe_sources(plan.raw):
+        print(f"  {line}")
     for warning in plan.raw.get("report", {}).get("warnings", []):
         print(f"  warning: {warning}")
 
