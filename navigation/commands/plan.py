@@ -142,7 +142,8 @@ def print_summary(plan: Plan) -> None:
     for entry in plan.labels:
         volume = f"{entry.volume_ml:9.2f} ml" if entry.volume_ml is not None else ""
         print(f"  {entry.name:<16} value {entry.value:<3} {volume}  {entry.mesh or '(no mesh)'}")
-    print(f"  fiducial markers found: {len(plan.fiducial_names)}")
+    kind = "registration landmarks" if "landmarks" in plan.raw else "fiducial markers found"
+    print(f"  {kind}: {len(plan.fiducial_names)}")
     for name, point in zip(plan.fiducial_names, plan.fiducials_lps_mm, strict=True):
         side = "midline" if abs(point[0]) < 5 else "left" if point[0] > 0 else "right"
         print(f"    {name}: {np.round(point, 2).tolist()} LPS mm ({side})")
