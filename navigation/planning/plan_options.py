@@ -91,6 +91,7 @@ def describe_sources(raw: dict[str, Any]) -> list[str]:
                 f"{calibration['units_in_file']} x {calibration['bqml_per_unit'] or 1:.6g} Bq/ml "
                 f"x {reading['suv_per_bqml']:.6g}{versus}"
             )
+        lines += [f"  warning: {w}" for w in pet.get("warnings", [])]
         others = [f for f in pet.get("foci", []) if f["status"] != "chosen"]
         for focus in others[:4]:
             lines.append(
@@ -102,6 +103,10 @@ def describe_sources(raw: dict[str, Any]) -> list[str]:
         if block:
             imported = ", ".join(f"{r['name']} <- {r['source']!r}" for r in block["imported"])
             lines.append(f"{title} {block['file']}: {imported}")
+            for row in block.get("skipped", []):
+                lines.append(f"  skipped {row['name']!r}: {row['reason']}")
+            if block.get("hint"):
+                lines.append(f"  note: {block['hint']}")
     landmarks = raw.get("landmarks")
     if landmarks:
         lines.append(
