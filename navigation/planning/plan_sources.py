@@ -27,13 +27,21 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from navigation.imaging.volume import Volume
-from navigation.planning.labels import NODE, PALETTE, TUMOUR, canonical_entry, check_table
+from navigation.planning.labels import (
+    CANONICAL_LABELS,
+    NODE,
+    PALETTE,
+    TUMOUR,
+    canonical_entry,
+    check_table,
+)
 from navigation.planning.markups import PointList, read_point_file
 from navigation.planning.plan import LabelEntry
 from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import CtPreset, MrPreset, Segmentation, segment_volume
 from registration.checks import InputError
 
+CANONICAL_NAMES = frozenset(entry.name for entry in CANONICAL_LABELS)
 #: A landmark this far (mm) from the skin surface is reported: a pointer touches the skin.
 LANDMARK_SKIN_WARNING_MM = 15.0
 
@@ -150,7 +158,7 @@ def _pet_structures(
 
 def add_structures(segmentation: Segmentation, imported: ImportedStructures) -> Segmentation:
     """``segmentation`` with ``imported``'s masks as labels (replacing labels of the same name;
-    tumour and node keep their canonical values and colours) and its record in ``imports``."""
+    the canonical labels keep their values and colours) and its record in ``imports``."""
     shape = segmentation.geometry.shape_kji
     for name, region in imported.regions.items():
         if any(s.stop > n for s, n in zip(region.slices, shape, strict=True)):
@@ -167,7 +175,7 @@ def add_structures(segmentation: Segmentation, imported: ImportedStructures) -> 
     levels = {n: v for n, v in segmentation.surface_levels.items() if n not in imported.regions}
     used_values = {e.value for e in table}
     for name, region in imported.regions.items():
-        if name in (TUMOUR, NODE):
+        if name in CANONICAL_NAMES:
             entry = canonical_entry(name)
         else:
             value = next(v for v in range(7, 65536) if v not in used_values)
