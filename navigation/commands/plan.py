@@ -91,6 +91,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
     tumour_seed = seed_from_text(args.tumour_seed, "--tumour-seed") if args.tumour_seed else None
     node_seed = seed_from_text(args.node_seed, "--node-seed") if args.node_seed else None
     box = _box(args.tumour_box)
+    sources = sources_from_arguments(args)
     if args.out.exists() and not args.overwrite:
         raise UserError(
             f"{args.out} already exists; choose another PLAN folder or pass --overwrite."
@@ -110,7 +111,6 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
             print(f"  also found: {other}")
         for warning in loaded.report.warnings:
             print(f"  warning: {warning}")
-        sources = sources_from_arguments(args)
         if sources.any:
             from navigation.planning.plan_sources import segment_with_sources
 

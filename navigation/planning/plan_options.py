@@ -46,15 +46,22 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def sources_from_arguments(args: argparse.Namespace) -> PlanSources:
     """A :class:`PlanSources` from parsed arguments; refuses what cannot be combined."""
+    given = vars(args)  # callers that build their own Namespace may leave these out
     sources = PlanSources(
-        pet=args.pet,
-        pet_fraction=args.pet_fraction,
-        rtstruct=args.rtstruct,
-        tumour_roi=args.tumour_roi,
-        node_roi=args.node_roi,
-        segmentation=args.segmentation,
-        fiducials=args.fiducials,
+        pet=given.get("pet"),
+        pet_fraction=given.get("pet_fraction", 0.41),
+        rtstruct=given.get("rtstruct"),
+        tumour_roi=given.get("tumour_roi"),
+        node_roi=given.get("node_roi"),
+        segmentation=given.get("segmentation"),
+        fiducials=given.get("fiducials"),
     )
+    if sources.rtstruct is None and (sources.tumour_roi or sources.node_roi):
+        raise InputError("--tumour-roi and --node-roi choose contours of --rtstruct; give it.")
+    if sources.pet is not None:
+        from navigation.planning.pet_tumour import PetOptions
+
+        PetOptions(fraction=sources.pet_fraction)  # refuses a fraction outside 0.2-0.9 now
     if getattr(args, "labels", False) and sources.any:
         raise InputError(
             "--pet, --rtstruct, --segmentation and --fiducials add to a CT/MR plan; INPUT "

@@ -85,7 +85,7 @@ def segment_with_sources(
     preset: CtPreset | MrPreset | None = None,
 ) -> Segmentation:
     """Segment ``volume`` and add the structures and landmarks of ``sources``."""
-    _check_combinations(sources, tumour_box_lps_mm, node_seed_lps_mm)
+    _check_combinations(sources, tumour_seed_lps_mm, tumour_box_lps_mm, node_seed_lps_mm)
     grown_seed = None if sources.pet is not None else tumour_seed_lps_mm
     segmentation = segment_volume(
         volume,
@@ -118,7 +118,10 @@ def segment_with_sources(
 
 
 def _check_combinations(
-    sources: PlanSources, box: ArrayLike | None, node_seed: ArrayLike | None
+    sources: PlanSources,
+    seed: ArrayLike | None,
+    box: ArrayLike | None,
+    node_seed: ArrayLike | None,
 ) -> None:
     if sources.pet is not None and box is not None:
         raise InputError(
@@ -133,6 +136,7 @@ def _check_combinations(
             ("--pet", sources.pet is not None),
             ("--rtstruct --tumour-roi", sources.tumour_roi is not None),
             ("--tumour-box", box is not None),
+            ("--tumour-seed (CT)", seed is not None and box is None and sources.pet is None),
         )
         if given
     ]
@@ -164,6 +168,10 @@ def add_structures(segmentation: Segmentation, imported: ImportedStructures) -> 
         if any(s.stop > n for s, n in zip(region.slices, shape, strict=True)):
             raise InputError(f"imported structure {name!r} is not on the planning grid.")
     sources = dict(segmentation.imports.get("sources", {}))
+    for grown, flag in ((segmentation.tumour, "--tumour-seed/--tumour-box"),
+                        (segmentation.node, "--node-seed")):  # fmt: skip
+        if grown is not None and grown.name in imported.regions:
+            sources.setdefault(grown.name, flag)
     clash = [n for n in imported.regions if n in sources and sources[n] != imported.key]
     if clash:
         raise InputError(

@@ -138,3 +138,21 @@ def test_plan_from_its_own_segmentation_and_an_edited_one(tmp_path, capsys):
     assert status == 2 and len(error) == 1 and "not a readable 3D Slicer segmentation" in error[0]
     with pytest.raises(InputError, match="does not exist"):
         segmentation_structures(tmp_path / "missing.seg.nrrd", load_volume(ct).volume)
+
+
+def test_one_source_per_structure(tmp_path, capsys):
+    ct = write_ct(tmp_path / "CT")
+    segmentation = _segmentation()
+    write_seg_nrrd(tmp_path / "s.seg.nrrd", segmentation)
+    cases = [
+        (["--pet", str(ct), "--tumour-box", "0,0,0,1,1,1"], "--tumour-box grows the tumour"),
+        (["--pet", str(ct), "--pet-fraction", "1.5"], "between 0.2 and 0.9"),
+        (["--tumour-roi", "GTV"], "choose contours of --rtstruct"),
+        (["--labels", "--fiducials", str(tmp_path / "s.seg.nrrd")], "Drop --labels"),
+        (["--segmentation", str(tmp_path / "missing.seg.nrrd")], "does not exist"),
+    ]
+    for extra, message in cases:
+        status = main(["plan", str(ct), "--out", str(tmp_path / "x"), *extra])
+        error = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(error) == 1 and message in error[0], (extra, error)
+    assert not (tmp_path / "x").exists()
