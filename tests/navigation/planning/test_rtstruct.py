@@ -119,15 +119,17 @@ def test_pydicom_structure_set(shared_data):
 
 def test_cli_plan_with_rtstruct(tmp_path, rois, capsys):
     ct = write_ct(tmp_path / "CT")
-    # the synthetic CT's tumour-free neck: GTV sphere and the ring lie inside its grid
-    file = write_rtstruct(tmp_path / "RS.dcm", rois[:2], frame_uid=FRAME_UID)
+    # the GTV sphere, the ring and the islands all lie inside the synthetic CT's grid
+    file = write_rtstruct(tmp_path / "RS.dcm", rois[:3], frame_uid=FRAME_UID)
     out = tmp_path / "plan"
-    assert main(["plan", str(ct), "--rtstruct", str(file), "--tumour-roi", "GTV", "--out",
-                 str(out), "--no-stl"]) == 0  # fmt: skip
+    args = ["--tumour-roi", "GTV", "--node-roi", "islands", "--out", str(out), "--no-stl"]
+    assert main(["plan", str(ct), "--rtstruct", str(file), *args]) == 0
     raw = json.loads((out / "plan.json").read_text())
     labels = {e["name"]: e for e in raw["labels"]}
     assert raw["tumour"]["source"] == "rtstruct" and labels["tumour"]["value"] == 4
-    assert "Ring" in labels and labels["Ring"]["mesh"]
+    assert labels["node"]["value"] == 5 and labels["node"]["volume_ml"] > 0.2
+    assert [t["name"] for t in raw["targets"]] == ["tumour centroid", "node centroid"]
+    assert "Ring" in labels and labels["Ring"]["mesh"] and labels["Ring"]["value"] >= 7
     volume = load_volume(ct).volume
     assert raw["geometry"] == volume.geometry.to_dict()
     assert "RTSTRUCT" in capsys.readouterr().out
