@@ -140,6 +140,11 @@ def tumour_from_pet(
     Raises :class:`InputError` when the PET cannot be used or no FDG-avid focus is found.
     """
     options = options or PetOptions()
+    if ct.modality.upper() != "CT":
+        raise InputError(
+            f"the PET tumour is found with the PET/CT's CT (HU: skull, lungs, air); the planning "
+            f"image's modality is {ct.modality!r}. Plan on the CT of the PET/CT study."
+        )
     series = pet if isinstance(pet, PetSeries) else read_pet(pet)
     check_same_frame(ct, series)
     box = overlap_box(ct.geometry, series.suv.geometry)

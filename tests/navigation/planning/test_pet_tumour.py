@@ -77,8 +77,10 @@ def test_seed_picks_the_focus_next_to_it_and_fraction_is_configurable(petct):
         PetOptions(fraction=1.5)
 
 
-def test_other_frame_of_reference_is_refused(tmp_path, petct):
-    _, ct, _ = petct
+def test_other_frame_of_reference_or_modality_is_refused(tmp_path, petct):
+    root, ct, _ = petct
+    with pytest.raises(InputError, match="modality is 'MR'"):
+        tumour_from_pet(ct.with_array(ct.array, modality="MR"), root / "PET")
     folder, _ = write_pet(tmp_path / "PET", header=PetHeader(frame_uid="1.2.3.4"))
     with pytest.raises(ImagingError, match=r"FrameOfReferenceUID 1\.2\.3\.4 differs"):
         tumour_from_pet(ct, folder)
