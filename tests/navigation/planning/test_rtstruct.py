@@ -137,3 +137,18 @@ def test_cli_plan_with_rtstruct(tmp_path, rois, capsys):
                    str(tmp_path / "x")])  # fmt: skip
     error = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(error) == 1 and "no ROI 'PTV'" in error[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("rtplan.dcm", "not an RT structure set .Modality 'RTPLAN'"),
+        ("rtdose.dcm", "not an RT structure set .Modality 'RTDOSE'"),
+        ("rtplan_truncated.dcm", "not an RT structure set|not a readable DICOM file"),
+        ("CT_small.dcm", "not an RT structure set .Modality 'CT'"),
+        ("README.txt", "not an RT structure set|not a readable DICOM file"),
+    ],
+)
+def test_other_pydicom_files_are_refused_as_structure_sets(shared_data, name, message):
+    with pytest.raises(InputError, match=message):
+        rtstruct_structures(shared_data(f"dicom-edge-pydicom/{name}"), _image())
