@@ -156,3 +156,23 @@ def test_one_source_per_structure(tmp_path, capsys):
         error = capsys.readouterr().err.strip().splitlines()
         assert status == 2 and len(error) == 1 and message in error[0], (extra, error)
     assert not (tmp_path / "x").exists()
+
+
+def test_segmentation_on_another_grid_is_resampled(tmp_path):
+    """A segmentation saved on a coarser, shifted grid (e.g. made on a resampled volume): placed
+    by nearest voxel on the planning grid, said so."""
+    ct = load_volume(write_ct(tmp_path / "CT")).volume
+    coarse = ImageGeometry((30, 30, 30), np.array([-41.3, -52.7, -75.1]), np.array([3.0, 3.0, 3.0]))
+    k, j, i = np.indices(coarse.shape_kji)
+    centre_lps = np.array([-2.0, -10.0, -30.0])
+    centre = coarse.lps_to_ijk(centre_lps)
+    ball = (i - centre[0]) ** 2 + (j - centre[1]) ** 2 + (k - centre[2]) ** 2 <= 5.0**2
+    table = (LabelEntry("GTV", 1, (1.0, 0.0, 0.0)),)
+    saved = Segmentation(coarse, table, {"GTV": RegionMask.from_full(ball)}, "CT")
+    write_seg_nrrd(tmp_path / "coarse.seg.nrrd", saved)
+    imported = segmentation_structures(tmp_path / "coarse.seg.nrrd", ct)
+    assert imported.record["grid"] == "resampled"
+    region = imported.regions["tumour"]
+    sphere_ml = 4 / 3 * np.pi * 15.0**3 / 1000  # radius 5 voxels of 3 mm
+    assert region.volume_ml(ct.geometry) == pytest.approx(sphere_ml, rel=0.1)
+    np.testing.assert_allclose(region.centroid_lps_mm(ct.geometry), centre_lps, atol=1.0)
