@@ -4,7 +4,7 @@
 registration points may come instead from:
 
 - a PET of the same PET/CT session (``--pet``): the FDG-avid primary
-  (:mod:`navigation.planning.pet_tumour`);
+  (:mod:`navigation.planning.pet_tumour`), with a picture of it, ``PLAN/pet_tumour.png``;
 - a radiotherapy structure set (``--rtstruct``): the radiation oncologist's contours
   (:mod:`navigation.planning.rtstruct`);
 - a 3D Slicer segmentation (``--segmentation``): the planner's edited segments
@@ -19,7 +19,7 @@ two sources for one structure. Each source's record goes to plan.json under its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import CtPreset, MrPreset, Segmentation, segment_volume
 from registration.checks import InputError
 
+PET_PICTURE = "pet_tumour.png"
 CANONICAL_NAMES = frozenset(entry.name for entry in CANONICAL_LABELS)
 #: A landmark this far (mm) from the skin surface is reported: a pointer touches the skin.
 LANDMARK_SKIN_WARNING_MM = 15.0
@@ -72,6 +73,7 @@ class ImportedStructures:
     regions: dict[str, RegionMask]
     colors: dict[str, tuple[float, float, float]]
     record: dict[str, Any]
+    attachments: dict[str, bytes] = field(default_factory=dict)  # files for the plan folder
 
 
 def segment_with_sources(
@@ -151,13 +153,17 @@ def _check_combinations(
 def _pet_structures(
     volume: Volume, sources: PlanSources, seed: ArrayLike | None
 ) -> ImportedStructures:
+    from navigation.imaging.pet import read_pet
+    from navigation.planning.pet_picture import pet_overview_png
     from navigation.planning.pet_tumour import PetOptions, tumour_from_pet
 
     assert sources.pet is not None
+    series = read_pet(sources.pet)
     tumour = tumour_from_pet(
-        volume, sources.pet, seed_lps_mm=seed, options=PetOptions(fraction=sources.pet_fraction)
+        volume, series, seed_lps_mm=seed, options=PetOptions(fraction=sources.pet_fraction)
     )
-    return ImportedStructures("pet", {TUMOUR: tumour.region}, {}, tumour.to_dict())
+    picture = {PET_PICTURE: pet_overview_png(volume, series, tumour)}
+    return ImportedStructures("pet", {TUMOUR: tumour.region}, {}, tumour.to_dict(), picture)
 
 
 def add_structures(segmentation: Segmentation, imported: ImportedStructures) -> Segmentation:
@@ -203,6 +209,7 @@ def add_structures(segmentation: Segmentation, imported: ImportedStructures) -> 
         tumour=None if TUMOUR in imported.regions else segmentation.tumour,
         node=None if NODE in imported.regions else segmentation.node,
         imports=imports,
+        attachments={**segmentation.attachments, **imported.attachments},
     )
 
 

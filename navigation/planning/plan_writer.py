@@ -135,6 +135,8 @@ def make_plan(
             stage("labels")
             write_seg_nrrd(tmp / SEG_NRRD, segmentation)
             write_label_nifti(tmp / NIFTI, segmentation)
+            for name, data in segmentation.attachments.items():
+                (tmp / name).write_bytes(data)
             bar.update()
             stage("meshes")
             labels = _write_meshes(tmp, volume, segmentation, mesh_options, write_stl, progress)
@@ -253,6 +255,7 @@ def _plan_json(
     files = {"seg_nrrd": SEG_NRRD, "nifti": NIFTI}
     if names:
         files["fiducials"] = FIDUCIALS_FILE
+    files.update({Path(name).stem: name for name in segmentation.attachments})
     payload = {
         "schema": PLAN_SCHEMA,
         "schema_version": PLAN_SCHEMA_VERSION,

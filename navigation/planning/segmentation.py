@@ -97,6 +97,8 @@ class Segmentation:
     imports: dict[str, Any] = field(default_factory=dict)
     #: named points from a markups file: the registration fiducials instead of the markers
     landmarks: PointList | None = None
+    #: extra files for the plan folder (name -> bytes), e.g. the PET tumour's picture
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
     def entry(self, name: str) -> LabelEntry:
         for entry in self.table:

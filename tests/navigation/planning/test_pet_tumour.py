@@ -138,6 +138,8 @@ def test_cli_plan_with_pet_and_one_line_errors(tmp_path, petct, capsys):
 
     raw = json.loads((out / "plan.json").read_text())
     assert raw["tumour"]["source"] == "pet" and raw["pet"]["suv_max"] == pytest.approx(10, 1e-3)
+    assert raw["files"]["pet_tumour"] == "pet_tumour.png"
+    assert (out / "pet_tumour.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "PET tumour (automatic): SUVmax 10.00" in printed and "MTV" in printed
     other = tmp_path / "other"
