@@ -15,7 +15,6 @@ written atomically (:mod:`registration.atomic_files`).
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -30,6 +29,7 @@ from registration.accuracy import plots
 from registration.accuracy.engine import CaseResult, StudyResults
 from registration.atomic_files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from registration.checks import Float64Array, check_points
+from registration.reports.page import ReportFigure, figures_html, html_page, table
 from registration.tre import predict_tre_rms
 
 SUMMARY_SCHEMA = "igcs-accuracy-summary"
@@ -234,15 +234,6 @@ def _targets(results: StudyResults, case: CaseResult) -> list[dict[str, Any]]:
     ]
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def _html(
     results: StudyResults,
     maps: tuple[SurfaceTREMap, ...],
@@ -272,7 +263,7 @@ def _html(
         ]
         for j, t in enumerate(study.targets)
     ]
-    tables = _table(
+    tables = table(
         [
             "quantity",
             "target",
@@ -297,7 +288,7 @@ def _html(
         ]
         for c in results.cases
     ]
-    tables += "<h2>All cases</h2>" + _table(
+    tables += "<h2>All cases</h2>" + table(
         [
             "layout",
             "dropped",
@@ -311,7 +302,7 @@ def _html(
         case_rows,
     )
     if maps:
-        tables += "<h2>Predicted TRE over the surfaces</h2>" + _table(
+        tables += "<h2>Predicted TRE over the surfaces</h2>" + table(
             ["surface", "vertices", "min (mm)", "mean (mm)", "max (mm)"],
             [
                 [
@@ -324,19 +315,7 @@ def _html(
                 for m in maps
             ],
         )
-    images = "".join(
-        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
-        f"src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'/>"
-        for _, title, png in figures
-        if png is not None
-    )
-    style = (
-        "body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}th{background:#eee}img{max-width:100%}"
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>igcs accuracy report</title>"
-        f"<style>{style}</style></head><body><h1>Registration accuracy</h1>{intro}{tables}"
-        f"{images}</body></html>\n"
+    images = figures_html([ReportFigure(name, title, png) for name, title, png in figures])
+    return html_page(
+        "igcs accuracy report", f"<h1>Registration accuracy</h1>{intro}{tables}{images}"
     )
