@@ -307,6 +307,13 @@ def calibrate_hand_eye(
         pointer); by default estimated from the calibration views.
     """
     markers = _check_pose_stack(tracker_from_cameramarker, "tracker_from_cameramarker")
+    if board.looks_the_same_turned:
+        columns, rows = board.squares
+        raise InputError(
+            f"a {columns} x {rows} chessboard looks the same turned 180 deg, so its corner order "
+            "(and the board frame) can flip between photos and corrupt hand-eye calibration; "
+            "use a chessboard with an odd total of squares (e.g. 15 x 10) or a ChArUco board."
+        )
     if len(markers) != len(detections):
         raise InputError(
             f"got {len(markers)} tracker_from_cameramarker poses for {len(detections)} photos; "
