@@ -7,7 +7,9 @@ files). ``summary.json`` holds the main case (first layout, first FLE level)::
      targets: [{name, position_lps_mm, tre_rms_mm, tre_rms_predicted_mm, tre_p95_mm,
                 fre_tre_correlation}],
      study: {...}, cases: [{layout, dropped_fiducial, fle_rms_mm, fle_image_rms_mm, ...}],
-     surfaces: [{name, vertices, tre_rms_predicted_min_mm, ..._mean_mm, ..._max_mm}]}
+     surfaces: [{name, vertices, tre_rms_predicted_min_mm, ..._mean_mm, ..._max_mm}],
+     gates: [{name, target, quantity, threshold_mm, value_mm, passed}],
+     passed: true | false | null (no gates)}
 
 ``results.csv`` has one row per case and quantity (FRE or TRE at a target). Every file is
 written atomically (:mod:`registration.atomic_files`).
@@ -27,9 +29,10 @@ import numpy as np
 
 from registration.accuracy import plots
 from registration.accuracy.engine import CaseResult, StudyResults
+from registration.accuracy.gates import TREGate
 from registration.atomic_files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from registration.checks import Float64Array, check_points
-from registration.reports.page import ReportFigure, figures_html, html_page, table
+from registration.reports.page import ReportFigure, figures_html, html_page, table, verdict
 from registration.tre import predict_tre_rms
 
 SUMMARY_SCHEMA = "igcs-accuracy-summary"
@@ -64,7 +67,11 @@ def surface_tre_maps(
     )
 
 
-def summary(results: StudyResults, maps: tuple[SurfaceTREMap, ...] = ()) -> dict[str, Any]:
+def summary(
+    results: StudyResults,
+    maps: tuple[SurfaceTREMap, ...] = (),
+    gates: tuple[TREGate, ...] = (),
+) -> dict[str, Any]:
     """The JSON-ready summary of a study (see the module docstring)."""
     study = results.study
     main = results.main
@@ -117,6 +124,8 @@ def summary(results: StudyResults, maps: tuple[SurfaceTREMap, ...] = ()) -> dict
             }
             for m in maps
         ],
+        "gates": [g.to_dict() for g in gates],
+        "passed": all(g.passed for g in gates) if gates else None,
     }
 
 
@@ -170,7 +179,11 @@ def results_rows(results: StudyResults) -> list[dict[str, Any]]:
 
 
 def write_report(
-    out_dir: str | Path, results: StudyResults, *, maps: tuple[SurfaceTREMap, ...] = ()
+    out_dir: str | Path,
+    results: StudyResults,
+    *,
+    maps: tuple[SurfaceTREMap, ...] = (),
+    gates: tuple[TREGate, ...] = (),
 ) -> dict[str, Path]:
     """Write report.html, results.csv, summary.json and the PNG figures into ``out_dir``
     (created if needed), each atomically. Returns {file kind: path}."""
@@ -210,8 +223,8 @@ def write_report(
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(out / "results.csv", buffer.getvalue())
-    write_json_atomic(out / "summary.json", summary(results, maps))
-    write_text_atomic(out / "report.html", _html(results, maps, figures))
+    write_json_atomic(out / "summary.json", summary(results, maps, gates))
+    write_text_atomic(out / "report.html", _html(results, maps, figures, gates))
     written.update(
         csv=out / "results.csv", summary=out / "summary.json", report=out / "report.html"
     )
@@ -238,6 +251,7 @@ def _html(
     results: StudyResults,
     maps: tuple[SurfaceTREMap, ...],
     figures: list[tuple[str, str, bytes | None]],
+    gates: tuple[TREGate, ...] = (),
 ) -> str:
     study, main = results.study, results.main
     case = main.case
@@ -250,7 +264,7 @@ def _html(
         f"image FLE {case.fle_image_rms_mm:.3f} mm RMS (isotropic). Theory: Fitzpatrick, West "
         "&amp; Maurer 1998 with &lt;FLE&sup2;&gt; the sum of both sides. Positions LPS mm. "
         "FRE measures the fit, not accuracy: TRE at the targets does.</p>"
-    )
+    ) + "".join(verdict(g.passed, g.describe().split(": ", 1)[1]) for g in gates)
     main_rows = [["FRE", "", main.fre_rms_mm, main.fre_rms_predicted_mm, "", ""]]
     main_rows += [
         [
