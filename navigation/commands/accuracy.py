@@ -201,7 +201,10 @@ def quiet_dask(verbose: bool) -> None:
     ``verbose``; distributed configures its loggers when imported, so import it first."""
     if verbose:
         return
-    import distributed  # noqa: F401
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return  # dask_client says which extra to install
 
     for name in ("distributed", "dask", "tornado", "bokeh"):
         logging.getLogger(name).setLevel(logging.WARNING)
