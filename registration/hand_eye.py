@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +54,12 @@ from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import BoardDetection, CalibrationBoard
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError
-from registration.transforms import check_rigid, invert_rigid
+from registration.transforms import (
+    check_rigid,
+    invert_rigid,
+    rotation_error_deg,
+    translation_error_mm,
+)
 
 HandEyeMethod = Literal["tsai", "park", "horaud", "andreff", "daniilidis"]
 
@@ -152,12 +157,14 @@ class HandEye:
 
 @dataclass(frozen=True)
 class HandEyeValidation:
-    """Held-out errors: RMS over all corners, and per view (px on the image, mm on the board)."""
+    """Held-out errors: RMS over all corners, and per view (px on the image, mm on the board);
+    ``projected_px``: per view, (M, 2) where the tracked chain puts the detected corners."""
 
     rms_px: float
     rms_mm: float
     per_view_rms_px: Float64Array
     per_view_rms_mm: Float64Array
+    projected_px: tuple[Float64Array, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,9 @@ class HandEyeCalibration:
     calibration_views, validation_views : names of the views used for each.
     skipped_views : names of views where the board was not found.
     validation : held-out errors.
+    method_differences : every other OpenCV method's answer on the same calibration views, as
+        {method: (rotation difference deg, translation difference mm)} from the result (a
+        spread of more than a few tenths of a degree or mm says the views constrain X poorly).
     """
 
     hand_eye: HandEye
@@ -177,6 +187,7 @@ class HandEyeCalibration:
     validation_views: tuple[str, ...]
     skipped_views: tuple[str, ...]
     validation: HandEyeValidation
+    method_differences: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def solve_hand_eye(
@@ -261,6 +272,7 @@ def validate_hand_eye(
     camera_from_tracker_chain = invert_rigid(x)
     squared_px: list[Float64Array] = []
     squared_mm: list[Float64Array] = []
+    projections: list[Float64Array] = []
     for marker, detection in zip(markers, detections, strict=True):
         camera_from_board = camera_from_tracker_chain @ invert_rigid(marker) @ board_pose
         known = corners[detection.corner_ids]
@@ -271,7 +283,8 @@ def validate_hand_eye(
             intrinsics.camera_matrix,
             intrinsics.distortion,
         )
-        squared_px.append(np.sum((projected.reshape(-1, 2) - detection.corners_px) ** 2, axis=1))
+        projections.append(np.asarray(projected, dtype=np.float64).reshape(-1, 2))
+        squared_px.append(np.sum((projections[-1] - detection.corners_px) ** 2, axis=1))
         on_board = _rays_on_board(detection.corners_px, camera_from_board, intrinsics)
         squared_mm.append(np.sum((on_board - known[:, :2]) ** 2, axis=1))
     per_view_px = np.array([np.sqrt(np.mean(s)) for s in squared_px])
@@ -281,6 +294,7 @@ def validate_hand_eye(
         rms_mm=float(np.sqrt(np.mean(np.concatenate(squared_mm)))),
         per_view_rms_px=per_view_px,
         per_view_rms_mm=per_view_mm,
+        projected_px=tuple(projections),
     )
 
 
@@ -359,6 +373,18 @@ def calibrate_hand_eye(
     )
     hand_eye = HandEye(x, method, validation.rms_px, validation.rms_mm)
     board_pose.setflags(write=False)
+    differences = {}
+    for other in HAND_EYE_METHODS:
+        if other != method:
+            try:
+                y = solve_hand_eye(
+                    markers[calibration_index],
+                    camera_from_board,
+                    method=other,  # type: ignore[arg-type]
+                )
+            except InputError:
+                continue
+            differences[other] = (rotation_error_deg(y, x), translation_error_mm(y, x))
     return HandEyeCalibration(
         hand_eye=hand_eye,
         tracker_from_board=board_pose,
@@ -366,6 +392,7 @@ def calibrate_hand_eye(
         validation_views=tuple(labels[i] for i in validation_index),
         skipped_views=skipped,
         validation=validation,
+        method_differences=differences,
     )
 
 
