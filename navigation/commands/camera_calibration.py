@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from navigation.cli import UserError
+from navigation.commands.report_options import add_report_argument
 from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import (
     DEFAULT_GATE_PX,
@@ -64,9 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gate", type=float, default=DEFAULT_GATE_PX, metavar="PX")
     parser.add_argument("--min-views", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True, help="intrinsics JSON to write")
-    parser.add_argument(
-        "--report", type=Path, metavar="DIR", help="write report.html and the figures here"
-    )
+    add_report_argument(parser)
 
 
 def board_from_args(args: argparse.Namespace) -> CalibrationBoard:

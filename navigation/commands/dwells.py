@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from navigation.cli import UserError
+from navigation.commands.report_options import add_report_argument, require_positive
 from navigation.planning.markups import write_markups_fiducials
 from navigation.tracking.dwell_report import dwell_figures, dwells_payload, write_dwell_report
 from navigation.tracking.dwells import (
@@ -82,16 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--landmarks-out", type=Path, metavar="FILE", help="write the device set's landmarks here"
     )
-    parser.add_argument(
-        "--report", type=Path, metavar="DIR", help="write report.html, dwells.json and plots here"
-    )
+    add_report_argument(parser, "dwells.json and the plots")
 
 
 def run(args: argparse.Namespace) -> int:
-    for flag, value in (("--max-speed", args.max_speed), ("--min-dwell", args.min_dwell),
-                        ("--max-spread", args.max_spread)):  # fmt: skip
-        if not np.isfinite(value) or value <= 0:
-            raise UserError(f"{flag} must be a positive number; got {value}.")
+    require_positive(max_speed=args.max_speed, min_dwell=args.min_dwell, max_spread=args.max_spread)
     if args.expect is not None and args.expect < 1:
         raise UserError(f"--expect must be at least 1; got {args.expect}.")
     _, frame = split_transform_name(args.tool)

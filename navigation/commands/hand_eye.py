@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from navigation.cli import UserError
 from navigation.commands.camera_calibration import add_board_arguments, board_from_args, read_image
+from navigation.commands.report_options import add_report_argument, require_positive
 from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import detect_board
 from registration.camera_intrinsics import CameraIntrinsics
@@ -71,9 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"gate on the held-out RMS on the board (default {DEFAULT_GATE_MM:g} mm)",
     )
     parser.add_argument("--gate-px", type=float, metavar="PX", help="gate on the held-out RMS px")
-    parser.add_argument(
-        "--report", type=Path, metavar="DIR", help="write report.html and the figures here"
-    )
+    add_report_argument(parser, "the held-out photos overlaid")
 
 
 def read_pose_list(path: Path) -> tuple[list[str], np.ndarray]:
@@ -108,9 +107,7 @@ def read_pose_list(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
-    for flag, value in (("--gate-mm", args.gate_mm), ("--gate-px", args.gate_px)):
-        if value is not None and (not np.isfinite(value) or value <= 0):
-            raise UserError(f"{flag} must be a positive number; got {value}.")
+    require_positive(gate_mm=args.gate_mm, gate_px=args.gate_px)
     board = board_from_args(args)
     intrinsics = CameraIntrinsics.load(args.intrinsics)
     names, poses = read_pose_list(args.poses)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from navigation.cli import UserError
+from navigation.commands.report_options import add_report_argument
 from registration.atomic_files import write_json_atomic
 from registration.pivot_calibration import DEFAULT_GATE_MM, PivotCalibration, calibrate_pivot
 from registration.reports.pivot import pivot_payload, write_pivot_report
@@ -61,9 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ransac-trials", type=int, default=500, help="RANSAC samples")
     parser.add_argument("--seed", type=int, default=0, help="RANSAC random seed (default 0)")
     parser.add_argument("--out", type=Path, help="write the result as JSON to this file")
-    parser.add_argument(
-        "--report", type=Path, metavar="DIR", help="write report.html and the residual plots here"
-    )
+    add_report_argument(parser, "the residual plots")
 
 
 def read_pose_matrices(path: Path) -> np.ndarray:
