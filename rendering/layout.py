@@ -152,6 +152,15 @@ class NavigationLayout:
             round((1 - y0) * height),
         )
 
+    def view_at(self, x: float, y: float) -> str | None:
+        """The view drawn at a point of the window in normalised coordinates (0..1, y up), the
+        one drawn last where views overlap (an inset over the 3-D view); None outside all."""
+        for name in reversed(list(self.renderers)):
+            x0, y0, x1, y1 = self.renderers[name].GetViewport()
+            if x0 <= x < x1 and y0 <= y < y1:
+                return name
+        return None
+
     def pixel_of(self, point_lps_mm: ArrayLike, view: str) -> tuple[float, float] | None:
         """Where a point is drawn in a view, as (column, row) in screenshot pixels (row 0 at the
         top, pixel centres on integers), or None if it is behind the 3-D camera.

@@ -18,11 +18,17 @@ V          landmark check: tip distance from the nearest planned fiducial
 1-6        camera presets: anterior, posterior, left, right, superior, inferior
 F          follow the tool (camera centred on the tip)
 T          skin transparency: cycles hidden / 35 % / 70 % / opaque
+W          slice window: cycles the image's presets (CT soft tissue, bone, auto)
++ / -      zoom the slices in / out (centred on the tip); Home: whole volume
+G          target view: cycles the closest tumour point and the planned targets
 C          reset the fluorescence map
 F11        full screen on / off
 Esc        leave full screen; cancel a sweep
 Ctrl+Q     quit
 =========  ==============================================================
+
+The mouse over a slice view adjusts window/level (left drag), zoom (right drag, wheel) and
+pan (middle or Shift+left drag): :mod:`navigation.app.slice_mouse`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from navigation.app.fluorescence_panel import FluorescencePanel
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
+from navigation.app.slice_mouse import ZOOM_STEP, SliceMouse
 from registration.checks import InputError
 from rendering.layout import NavigationLayout
 from rendering.orientation import CAMERA_PRESETS
@@ -116,6 +123,8 @@ class NavigationWindow(QtWidgets.QMainWindow):
             preset="anterior" if fluorescence is None else fluorescence.facing_preset,
         )
         self.loop = RenderLoop(session, self.layout_views, target_fps=self.options.target_fps)
+        self.slice_mouse = SliceMouse(self.vtk_widget, self.layout_views, session, self._wake)
+        self.vtk_widget.installEventFilter(self.slice_mouse)
 
         self.commands: dict[str, Callable[[], None]] = {
             "collect": self.collect,
@@ -321,6 +330,25 @@ class NavigationWindow(QtWidgets.QMainWindow):
         self.session.set_display(skin_opacity=opacity)
         self.say(f"skin opacity {opacity:.0%}")
 
+    def cycle_window(self) -> None:
+        self.say(self.slice_mouse.cycle_window())
+
+    def zoom_slices(self, factor: float) -> None:
+        self.slice_mouse.zoom(factor)
+        fov = self.session.display.slice_field_of_view_mm
+        self.say(f"slices show {fov:.0f} mm" if fov is not None else "slices show the volume")
+
+    def reset_slices(self) -> None:
+        self.slice_mouse.reset()
+        self.say("slices show the whole volume")
+
+    def cycle_target(self) -> None:
+        names = [None, *(t.name for t in self.session.scene.plan.targets)]
+        current = self.session.display.target
+        chosen = names[(names.index(current) + 1) % len(names)] if current in names else None
+        self.session.set_display(target=chosen)
+        self.say(f"target view: {chosen or 'closest tumour point'}")
+
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
             self.showNormal()
@@ -346,6 +374,12 @@ class NavigationWindow(QtWidgets.QMainWindow):
             keys.Key_F: self.toggle_follow,
             keys.Key_T: self.cycle_skin,
             keys.Key_C: self.reset_fluorescence,
+            keys.Key_W: self.cycle_window,
+            keys.Key_G: self.cycle_target,
+            keys.Key_Home: self.reset_slices,
+            keys.Key_Plus: lambda: self.zoom_slices(ZOOM_STEP),
+            keys.Key_Equal: lambda: self.zoom_slices(ZOOM_STEP),
+            keys.Key_Minus: lambda: self.zoom_slices(1.0 / ZOOM_STEP),
             keys.Key_F11: self.toggle_fullscreen,
             keys.Key_Escape: self._escape,
         }
