@@ -212,6 +212,10 @@ class ARView:
         self.frame_actor.SetUserMatrix(_vtk_matrix(image_from_camera @ camera_from_pixel))
         self.frame_actor.VisibilityOn()
 
+    def set_map(self, fluorescence: FluorescenceMap | None) -> None:
+        """Show another fused map over the current frame (None hides it)."""
+        self._set_map(fluorescence)
+
     def _set_map(self, fluorescence: FluorescenceMap | None) -> None:
         if fluorescence is None or fluorescence.mesh_name not in self.meshes:
             if self._map_actor is not None:

@@ -97,16 +97,28 @@ class SliceMouse(QtCore.QObject):
         self.on_change()
         return f"slice window {chosen.caption()}"
 
-    def zoom(self, factor: float, view: str = "axial") -> None:
+    def zoom(self, factor: float, view: str = "axial") -> str:
         """Zoom the slices by ``factor`` (> 1 closer) from what ``view`` shows now."""
         slice_view = self.layout.slices[view]
         shown = slice_view.mm_per_pixel * max(1, slice_view.renderer.GetSize()[1])
-        self.session.set_display(**_changes(zoomed(self.session.display, shown, factor)))
+        display = self.session.set_display(**_changes(zoomed(self.session.display, shown, factor)))
         self.on_change()
+        return f"slices show {display.slice_field_of_view_mm:.0f} mm"
 
-    def reset(self) -> None:
+    def reset(self) -> str:
+        """The whole volume, no pan."""
         self.session.set_display(**_changes(reset_view(self.session.display)))
         self.on_change()
+        return "slices show the whole volume"
+
+    def cycle_target(self) -> str:
+        """The target view's next aim: the closest tumour point, then each planned target."""
+        names = [None, *(t.name for t in self.session.scene.plan.targets)]
+        current = self.session.display.target
+        chosen = names[(names.index(current) + 1) % len(names)] if current in names else None
+        self.session.set_display(target=chosen)
+        self.on_change()
+        return f"target view: {chosen or 'closest tumour point'}"
 
     # ------------------------------------------------------------------ events
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
@@ -119,7 +131,7 @@ class SliceMouse(QtCore.QObject):
                 return False
             steps = event.angleDelta().y() / 120.0
             if steps:
-                self.zoom(ZOOM_STEP**steps, view)
+                self.zoom(ZOOM_STEP**steps, view)  # the status line is the window's
             return True
         if kind == types.MouseButtonPress:
             assert isinstance(event, QtGui.QMouseEvent)
