@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("simulate", "serve a simulated tracking scenario for a plan over OpenIGTLink (PLUS-style)"),
     ("fluorescence", "map a recorded session's NIR frames onto the model (vtp, PNGs, metrics)"),
     ("navigate", "the surgeon's navigation window (--headless: offscreen PNGs + summary.json)"),
+    ("doctor", "check this machine: versions, offscreen rendering, Qt display, kernels, port"),
 )
 
 
