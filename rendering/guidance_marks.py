@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import vtk
 
-from rendering.slice_marks import CLOSEST_RGB
+from rendering.slice_marks import CLOSEST_RGB, flat_actor
 from rendering.view_state import ViewSnapshot
 
 CLOSEST_RADIUS_MM = 1.2
@@ -25,9 +25,9 @@ class GuidanceMarks3D:
         sphere.SetRadius(CLOSEST_RADIUS_MM)
         sphere.SetThetaResolution(16)
         sphere.SetPhiResolution(12)
-        self.point = _actor(sphere.GetOutputPort(), 1.0)
+        self.point = flat_actor(sphere, CLOSEST_RGB, 1.0)
         self._line = vtk.vtkLineSource()
-        self.line = _actor(self._line.GetOutputPort(), 3.0)
+        self.line = flat_actor(self._line, CLOSEST_RGB, 3.0)
         for actor in (self.point, self.line):
             actor.VisibilityOff()
             renderer.AddActor(actor)
@@ -45,15 +45,3 @@ class GuidanceMarks3D:
         self._line.SetPoint1(*tip)
         self._line.SetPoint2(*closest)
         self.line.SetVisibility(float(np.linalg.norm(closest - tip)) > CLOSEST_RADIUS_MM)
-
-
-def _actor(port: vtk.vtkAlgorithmOutput, line_width: float) -> vtk.vtkActor:
-    mapper = vtk.vtkPolyDataMapper()
-    mapper.SetInputConnection(port)
-    actor = vtk.vtkActor()
-    actor.SetMapper(mapper)
-    prop = actor.GetProperty()
-    prop.SetColor(*CLOSEST_RGB)
-    prop.SetLineWidth(line_width)
-    prop.LightingOff()
-    return actor

@@ -35,9 +35,16 @@ def _matrix(m: np.ndarray) -> vtk.vtkMatrix4x4:
     return matrix
 
 
-def _actor(poly: vtk.vtkPolyData, rgb: tuple[float, float, float], width: float) -> vtk.vtkActor:
+def flat_actor(
+    source: vtk.vtkPolyData | vtk.vtkAlgorithm, rgb: tuple[float, float, float], width: float
+) -> vtk.vtkActor:
+    """An unlit actor (its pixels are exactly ``rgb``) of a polydata or a source's output,
+    lines ``width`` pixels wide; shared by the slice, 3-D guidance and target marks."""
     mapper = vtk.vtkPolyDataMapper()
-    mapper.SetInputData(poly)
+    if isinstance(source, vtk.vtkAlgorithm):
+        mapper.SetInputConnection(source.GetOutputPort())
+    else:
+        mapper.SetInputData(source)
     actor = vtk.vtkActor()
     actor.SetMapper(mapper)
     prop = actor.GetProperty()
@@ -51,7 +58,7 @@ def _crosshair() -> vtk.vtkPolyData:
     """A small ring round the origin and four lines from the gap outwards (pixel units): the
     tissue at the tip itself stays visible, as in 3D Slicer's cross-hair."""
     poly = vtk.vtkPolyData()
-    poly.DeepCopy(_ring(_TIP_RING_RADIUS_PX))
+    poly.DeepCopy(ring_polyline(_TIP_RING_RADIUS_PX))
     points = poly.GetPoints()
     lines = vtk.vtkCellArray()
     for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
@@ -62,17 +69,19 @@ def _crosshair() -> vtk.vtkPolyData:
     return poly
 
 
-def _ring(radius_px: float) -> vtk.vtkPolyData:
+def ring_polyline(radius: float, sides: int = 24) -> vtk.vtkPolyData:
+    """A closed polyline circle of ``radius`` about the origin in the xy plane."""
     ring = vtk.vtkRegularPolygonSource()
-    ring.SetNumberOfSides(24)
-    ring.SetRadius(radius_px)
+    ring.SetNumberOfSides(sides)
+    ring.SetRadius(radius)
     ring.GeneratePolygonOff()
     ring.GeneratePolylineOn()
     ring.Update()
     return ring.GetOutput()
 
 
-def _text(size: int) -> vtk.vtkTextActor:
+def overlay_text(size: int, x: float = 0.0, y: float = 0.0) -> vtk.vtkTextActor:
+    """Bold white text of ``size`` points at (x, y) in the viewport's normalised coordinates."""
     actor = vtk.vtkTextActor()
     prop = actor.GetTextProperty()
     prop.SetFontSize(size)
@@ -80,6 +89,7 @@ def _text(size: int) -> vtk.vtkTextActor:
     prop.SetColor(1.0, 1.0, 1.0)
     actor.SetTextScaleModeToNone()
     actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+    actor.SetPosition(x, y)
     return actor
 
 
@@ -89,8 +99,8 @@ class SliceMarks:
 
     def __init__(self, renderer: vtk.vtkRenderer) -> None:
         self.renderer = renderer
-        self.tip = _actor(_crosshair(), TIP_RGB, 2.0)
-        self.closest = _actor(_ring(_RING_RADIUS_PX), CLOSEST_RGB, 3.0)
+        self.tip = flat_actor(_crosshair(), TIP_RGB, 2.0)
+        self.closest = flat_actor(ring_polyline(_RING_RADIUS_PX), CLOSEST_RGB, 3.0)
         self._line_points = vtk.vtkPoints()
         self._line_points.SetNumberOfPoints(2)
         line = vtk.vtkPolyData()
@@ -98,11 +108,11 @@ class SliceMarks:
         cells = vtk.vtkCellArray()
         cells.InsertNextCell(2, [0, 1])
         line.SetLines(cells)
-        self.line = _actor(line, CLOSEST_RGB, 2.0)
+        self.line = flat_actor(line, CLOSEST_RGB, 2.0)
         for actor in (self.line, self.closest, self.tip):
             actor.VisibilityOff()
             renderer.AddViewProp(actor)
-        self.frozen = _text(22)
+        self.frozen = overlay_text(22)
         prop = self.frozen.GetTextProperty()
         prop.SetBackgroundColor(*FROZEN_BACKGROUND)
         prop.SetBackgroundOpacity(1.0)
@@ -110,11 +120,11 @@ class SliceMarks:
         prop.SetVerticalJustificationToTop()
         self.frozen.SetPosition(0.5, 0.9)
         self.frozen.VisibilityOff()
-        self.window_text = _text(14)
+        self.window_text = overlay_text(14)
         self.window_text.GetTextProperty().SetJustificationToRight()
         self.window_text.GetTextProperty().SetColor(0.85, 0.85, 0.85)
         self.window_text.SetPosition(0.985, 0.02)
-        self.note = _text(14)
+        self.note = overlay_text(14)
         self.note.GetTextProperty().SetJustificationToCentered()
         self.note.GetTextProperty().SetColor(1.0, 0.75, 0.3)
         self.note.SetPosition(0.5, 0.12)

@@ -20,6 +20,7 @@ import numpy as np
 import vtk
 
 from registration.checks import Float64Array
+from rendering.slice_marks import flat_actor, overlay_text, ring_polyline
 from rendering.view_state import ViewSnapshot
 
 RING_RADII_MM = (2.0, 5.0, 10.0, 20.0)
@@ -75,39 +76,6 @@ def target_offset(
     )
 
 
-def _polyline_circle(radius: float, sides: int = 64) -> vtk.vtkPolyData:
-    source = vtk.vtkRegularPolygonSource()
-    source.SetNumberOfSides(sides)
-    source.SetRadius(radius)
-    source.GeneratePolygonOff()
-    source.GeneratePolylineOn()
-    source.Update()
-    return source.GetOutput()
-
-
-def _actor(poly: vtk.vtkPolyData, rgb: tuple[float, float, float], width: float) -> vtk.vtkActor:
-    mapper = vtk.vtkPolyDataMapper()
-    mapper.SetInputData(poly)
-    actor = vtk.vtkActor()
-    actor.SetMapper(mapper)
-    actor.GetProperty().SetColor(*rgb)
-    actor.GetProperty().SetLineWidth(width)
-    actor.GetProperty().LightingOff()
-    return actor
-
-
-def _text(size: int, x: float, y: float) -> vtk.vtkTextActor:
-    actor = vtk.vtkTextActor()
-    prop = actor.GetTextProperty()
-    prop.SetFontSize(size)
-    prop.SetBold(True)
-    prop.SetColor(1.0, 1.0, 1.0)
-    actor.SetTextScaleModeToNone()
-    actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
-    actor.SetPosition(x, y)
-    return actor
-
-
 class TargetView:
     """The bull's-eye in ``renderer`` (a small square viewport); :meth:`update` per frame."""
 
@@ -116,7 +84,7 @@ class TargetView:
         renderer.SetBackground(0.05, 0.05, 0.08)
         rings = vtk.vtkAppendPolyData()
         for radius in RING_RADII_MM:
-            rings.AddInputData(_polyline_circle(radius))
+            rings.AddInputData(ring_polyline(radius, 64))
         cross = vtk.vtkPolyData()
         points = vtk.vtkPoints()
         lines = vtk.vtkCellArray()
@@ -128,16 +96,16 @@ class TargetView:
         cross.SetLines(lines)
         rings.AddInputData(cross)
         rings.Update()
-        renderer.AddActor(_actor(rings.GetOutput(), (0.55, 0.55, 0.6), 1.0))
+        renderer.AddActor(flat_actor(rings.GetOutput(), (0.55, 0.55, 0.6), 1.0))
         disc = vtk.vtkRegularPolygonSource()
         disc.SetNumberOfSides(24)
         disc.SetRadius(_DOT_RADIUS_MM)
         disc.Update()
-        self.dot = _actor(disc.GetOutput(), _OFF_AXIS_RGB, 1.0)
+        self.dot = flat_actor(disc.GetOutput(), _OFF_AXIS_RGB, 1.0)
         self.dot.SetPosition(0.0, 0.0, 1.0)
         renderer.AddActor(self.dot)
-        self.title = _text(14, 0.03, 0.9)
-        self.numbers = _text(15, 0.03, 0.03)
+        self.title = overlay_text(14, 0.03, 0.9)
+        self.numbers = overlay_text(15, 0.03, 0.03)
         for actor in (self.title, self.numbers):
             renderer.AddViewProp(actor)
         camera = renderer.GetActiveCamera()

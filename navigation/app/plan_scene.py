@@ -24,6 +24,7 @@ import pyvista as pv
 
 from navigation.imaging.errors import ImagingError
 from navigation.imaging.image_files import read_image_file
+from navigation.imaging.volume import Volume
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from navigation.planning.plan_input import sha256_file
 from registration.checks import Float64Array, InputError
@@ -149,10 +150,7 @@ def _slice_volumes(plan: Plan) -> SliceVolumes:
             f"plan {plan.root} has no label map ({path.name}); the slice views need it. "
             "Re-create the plan with igcs plan."
         )
-    try:
-        volume = read_image_file(path).volume
-    except ImagingError as error:
-        raise InputError(f"cannot read the plan's label map {path}: {error}") from None
+    volume = _read_plan_volume(path, "label map")
     if not np.issubdtype(volume.array.dtype, np.integer):
         raise InputError(f"{path} holds {volume.array.dtype} values; a label map is integer.")
     image, modality = _planning_image(plan, volume.geometry)
@@ -194,16 +192,20 @@ def _planning_image(plan: Plan, grid: ImageGeometry) -> tuple[np.ndarray | None,
             f"{path} is not the image this plan was made from (its SHA-256 differs from "
             "plan.json's); restore the plan's own file or re-create the plan with igcs plan."
         )
-    try:
-        volume = read_image_file(path).volume
-    except ImagingError as error:
-        raise InputError(f"cannot read the plan's image {path}: {error}") from None
+    volume = _read_plan_volume(path, "image")
     if not same_grid(volume.geometry, grid):
         raise InputError(
             f"{path} is not on the label map's grid; re-create the plan with igcs plan."
         )
     modality = str((plan.raw.get("image") or {}).get("modality") or plan.source.get("modality"))
     return volume.array, modality
+
+
+def _read_plan_volume(path: Path, what: str) -> Volume:
+    try:
+        return read_image_file(path).volume
+    except ImagingError as error:
+        raise InputError(f"cannot read the plan's {what} {path}: {error}") from None
 
 
 def same_grid(a: ImageGeometry, b: ImageGeometry, *, tolerance_mm: float = 1e-3) -> bool:

@@ -13,14 +13,11 @@ from navigation.app.plan_scene import load_plan_scene
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.tracking.fiducial_collection import CollectedFiducial
-from navigation.tracking.messages import IgtlMessage, TransformBody
 from registration.transforms import make_rigid
 from rendering.layout import SLICE_NAMES, NavigationLayout
 from rendering.slice_marks import FROZEN_BACKGROUND
 from tests.navigation.app.conftest import wait_for
-
-TIP = (0.0, 0.0, -160.0)
-TRACKER_FROM_REFERENCE = make_rigid(translation_mm=(10.0, 20.0, -1000.0))
+from tests.navigation.app.test_render_loop import TIP, TRACKER_FROM_REFERENCE, pose_message
 
 
 @pytest.fixture
@@ -44,12 +41,8 @@ def rig(nav_plan):
 def send_tip(session: NavigationSession, tip: np.ndarray) -> None:
     now = time.monotonic()
     pointer = TRACKER_FROM_REFERENCE @ make_rigid(translation_mm=tip - np.array(TIP))
-    session.on_message(
-        IgtlMessage("TRANSFORM", "ReferenceToTracker", TransformBody(TRACKER_FROM_REFERENCE),
-                    arrival_s=now)
-    )  # fmt: skip
-    session.on_message(IgtlMessage("TRANSFORM", "PointerToTracker", TransformBody(pointer),
-                                   arrival_s=now))  # fmt: skip
+    session.on_message(pose_message("ReferenceToTracker", TRACKER_FROM_REFERENCE, now))
+    session.on_message(pose_message("PointerToTracker", pointer, now))
 
 
 def slice_depths(layout: NavigationLayout) -> dict[str, float]:
