@@ -104,7 +104,8 @@ class TargetView:
         self.dot = flat_actor(disc.GetOutput(), _OFF_AXIS_RGB, 1.0)
         self.dot.SetPosition(0.0, 0.0, 1.0)
         renderer.AddActor(self.dot)
-        self.title = overlay_text(14, 0.03, 0.9)
+        self.title = overlay_text(14, 0.03, 0.97)
+        self.title.GetTextProperty().SetVerticalJustificationToTop()
         self.numbers = overlay_text(15, 0.03, 0.03)
         for actor in (self.title, self.numbers):
             renderer.AddViewProp(actor)

@@ -183,7 +183,11 @@ def _ar_picture(session: NavigationSession, models: list[SurfaceModel]) -> np.nd
     window.AddRenderer(renderer)
     try:
         presenter = ARPresenter(session, renderer, models)
-        presenter.refresh(wait=False)
+        deadline = session.clock() + 1.0  # the marker pose after the last frame is on its way
+        while not presenter.refresh() and session.clock() < deadline:
+            time.sleep(0.02)
+        if not presenter.shown_index:
+            presenter.refresh(wait=False)
         if not presenter.shown_index:
             log.info("no AR picture: %s", presenter.note)
             return None
