@@ -300,12 +300,12 @@ class SliceView:
             self._picture.SetUserMatrix(_matrix(lps_from_slice))
             self._picture.VisibilityOn()
 
-        guidance = snapshot.guidance if snapshot.pointer_ok else None
-        following = self.frozen_reason is None
+        # Marks only on slices that follow the tip: a held slice shows where the tip was.
+        guidance = snapshot.guidance if self.frozen_reason is None else None
         self.marks.place(
             lps_from_slice,
             self.mm_per_pixel,
-            tip_lps_mm=snapshot.pointer_tip_lps_mm if following else None,
+            tip_lps_mm=snapshot.pointer_tip_lps_mm if self.frozen_reason is None else None,
             closest_lps_mm=None if guidance is None else guidance.closest_point_lps_mm,
         )
         self.marks.set_texts(
