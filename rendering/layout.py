@@ -9,9 +9,14 @@
     |  3-D view                    +-------------------+
     |  (models, pointer, frustum,  |  coronal          |
     |   fluorescence, colour bar)  +-------------------+
-    +------------------------------+  sagittal         |
+    | [target]                     |  sagittal         |
+    +------------------------------+                   |
     | guidance: tip to tumour, TRE |                   |   96 px
     +------------------------------+-------------------+
+
+The target view (:mod:`rendering.target_view`) is an inset in the 3-D view's lower left
+corner; the 3-D view also marks the tumour point closest to the tip with a line to it
+(:mod:`rendering.guidance_marks`).
 
 Offscreen by default (VTK's EGL window; see :mod:`rendering.offscreen`); the application passes
 the render window of its Qt widget instead. :meth:`NavigationLayout.pixel_of` maps an LPS point
@@ -28,9 +33,11 @@ from numpy.typing import ArrayLike
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.checks import InputError, check_points
+from rendering.guidance_marks import GuidanceMarks3D
 from rendering.overlays import GuidancePanel, StatusBar
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, Scene3D, SurfaceModel
 from rendering.slice_views import SliceView, SliceVolumes
+from rendering.target_view import TargetView
 from rendering.view_state import ViewSnapshot
 
 _STRIP = 96 / 1024
@@ -43,6 +50,8 @@ VIEWPORTS: dict[str, tuple[float, float, float, float]] = {
     "axial": (_SPLIT, (1.0 - _STRIP) * 2 / 3, 1.0, 1.0 - _STRIP),
     "coronal": (_SPLIT, (1.0 - _STRIP) / 3, 1.0, (1.0 - _STRIP) * 2 / 3),
     "sagittal": (_SPLIT, 0.0, 1.0, (1.0 - _STRIP) / 3),
+    # Drawn after (over) the 3-D view: about 240 px square in a 1280x1024 window.
+    "target": (0.006, _STRIP + 0.008, 0.194, _STRIP + 0.008 + 0.188 * 1.25),
 }
 SLICE_NAMES = ("axial", "coronal", "sagittal")
 
@@ -93,6 +102,8 @@ class NavigationLayout:
         self.slices = {name: SliceView(self.renderers[name], name, volumes) for name in SLICE_NAMES}
         self.status = StatusBar(self.renderers["status"])
         self.guidance = GuidancePanel(self.renderers["guidance"])
+        self.guidance_marks = GuidanceMarks3D(self.renderers["3d"])
+        self.target = TargetView(self.renderers["target"])
         self._image_filter = vtk.vtkWindowToImageFilter()
         self._image_filter.SetInput(render_window)
         self._image_filter.ReadFrontBufferOff()
@@ -107,6 +118,8 @@ class NavigationLayout:
             view.update(snapshot)
         self.status.update(snapshot)
         self.guidance.update(snapshot)
+        self.guidance_marks.update(snapshot)
+        self.target.update(snapshot)
         self.render_window.Render()
 
     def apply_camera_preset(self, preset: str) -> None:
@@ -138,6 +151,15 @@ class NavigationLayout:
             round(x1 * width),
             round((1 - y0) * height),
         )
+
+    def view_at(self, x: float, y: float) -> str | None:
+        """The view drawn at a point of the window in normalised coordinates (0..1, y up), the
+        one drawn last where views overlap (an inset over the 3-D view); None outside all."""
+        for name in reversed(list(self.renderers)):
+            x0, y0, x1, y1 = self.renderers[name].GetViewport()
+            if x0 <= x < x1 and y0 <= y < y1:
+                return name
+        return None
 
     def pixel_of(self, point_lps_mm: ArrayLike, view: str) -> tuple[float, float] | None:
         """Where a point is drawn in a view, as (column, row) in screenshot pixels (row 0 at the

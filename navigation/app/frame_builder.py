@@ -12,8 +12,12 @@ be drawn lives here:
 - Its badge shows that relative state (the worse of pointer and reference): a pointer that
   cannot be placed relative to the patient is not navigable, whichever tool is the cause (the
   reference's own badge says which).
-- Guidance (signed distance to the tumour surface, predicted TRE at the tip, margin warning)
-  only for a placed, OK pointer; never an old pose: the store gives no matrix unless OK.
+- Guidance (signed distance to the tumour surface and its closest point, predicted TRE at the
+  tip, margin warning, the target) only for a placed, OK pointer; never an old pose: the store
+  gives no matrix unless OK. The predicted TRE is marked not valid unless the registration in
+  force passed its checks (:func:`registration_trusted`).
+- The slices stay where the tip last drove them (``slice_hold_lps_mm``, kept by the session)
+  while the tip cannot drive them.
 - The NIR camera frustum needs the camera OK relative to the reference, the hand-eye
   calibration and the intrinsics.
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -48,7 +52,8 @@ class LiveState:
     accepted : the registration in force, or None. tip_in_pointer : (3,) mm or None.
     cameramarker_from_camera : hand-eye (4, 4) or None. intrinsics : or None.
     fluorescence : the fused map to draw, or None. camera_seen : the camera has ever been
-    received or is calibrated (its badge is shown then).
+    received or is calibrated (its badge is shown then). slice_hold_lps_mm : (3,) where the
+    tip last drove the slices, or None.
     """
 
     time_s: float
@@ -62,6 +67,7 @@ class LiveState:
     fluorescence: FluorescenceMap | None
     display: DisplayOptions
     camera_seen: bool
+    slice_hold_lps_mm: Float64Array | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def build_frame(
         assert live.accepted is not None and live.tip_in_pointer is not None
         image_from_pointer = live.accepted.image_from_reference @ pointer_rel.matrix
         tip = image_from_pointer[:3, :3] @ live.tip_in_pointer + image_from_pointer[:3, 3]
-        guidance = _guidance(tip, live.accepted, scene, config)
+        guidance = _guidance(tip, live.accepted, scene, config, live.display.target)
         arrivals += [
             live.poses[config.pointer].arrival_s,
             live.poses[config.reference].arrival_s,
@@ -137,6 +143,7 @@ def build_frame(
         fluorescence=live.fluorescence,
         guidance=guidance,
         focus_lps_mm=scene.focus_lps_mm,
+        slice_hold_lps_mm=live.slice_hold_lps_mm,
         render_fps=render_fps,
         display=live.display,
         placement_note=note,
@@ -145,18 +152,41 @@ def build_frame(
     return FrameState(snapshot, max(finite) if finite else math.nan, tip)
 
 
+def registration_trusted(accepted: RegistrationResult) -> bool:
+    """Whether the registration in force passed its checks, so that its predicted TRE may be
+    shown as a number.
+
+    The result's own verdict when it carries one (``checks_passed``); otherwise no warning at
+    all: an FRE above the alarm, a suspect fiducial, a coplanar or mirrored layout and a
+    failed surface refinement each raise one.
+    """
+    verdict = getattr(accepted, "checks_passed", None)
+    if verdict is not None:
+        return bool(verdict)
+    return not accepted.warnings
+
+
 def _guidance(
     tip: Float64Array,
     accepted: RegistrationResult,
     scene: PlanScene,
     config: NavigationConfig,
+    target: str | None,
 ) -> Guidance | None:
     if scene.tumour is None:
         return None
     tre = float(accepted.tre_at(tip)[0])
-    return tip_guidance(
-        tip, scene.tumour, tre_at_tip_mm=tre, warning_distance_mm=config.margin_warning_mm
+    guidance = tip_guidance(
+        tip,
+        scene.tumour,
+        tre_at_tip_mm=tre,
+        warning_distance_mm=config.margin_warning_mm,
+        tre_valid=registration_trusted(accepted),
     )
+    planned = {t.name: t.position_lps_mm for t in scene.plan.targets}
+    if target is not None and target in planned:
+        return replace(guidance, target_name=target, target_lps_mm=planned[target])
+    return guidance
 
 
 def tip_in_image(

@@ -18,11 +18,18 @@ V          landmark check: tip distance from the nearest planned fiducial
 1-6        camera presets: anterior, posterior, left, right, superior, inferior
 F          follow the tool (camera centred on the tip)
 T          skin transparency: cycles hidden / 35 % / 70 % / opaque
+W          slice window: cycles the image's presets (CT soft tissue, bone, auto)
++ / -      zoom the slices in / out (centred on the tip); Home: whole volume
+G          target view: cycles the closest tumour point and the planned targets
+M          AR view on / off (the model over the live camera frame, at its native size)
 C          reset the fluorescence map
 F11        full screen on / off
 Esc        leave full screen; cancel a sweep
 Ctrl+Q     quit
 =========  ==============================================================
+
+The mouse over a slice view adjusts window/level (left drag), zoom (right drag, wheel) and
+pan (middle or Shift+left drag): :mod:`navigation.app.slice_mouse`.
 """
 
 from __future__ import annotations
@@ -36,11 +43,14 @@ import vtk
 from PySide6 import QtCore, QtGui, QtWidgets
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
+from navigation.app.ar_dock import ARDock
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
+from navigation.app.qt_widgets import embeddable_render_window
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
+from navigation.app.slice_mouse import ZOOM_STEP, SliceMouse
 from registration.checks import InputError
 from rendering.layout import NavigationLayout
 from rendering.orientation import CAMERA_PRESETS
@@ -66,15 +76,6 @@ class WindowOptions:
     stall_threshold_s: float = 1.0
 
 
-def _render_window() -> vtk.vtkRenderWindow:
-    """An on-screen render window Qt can embed (X11 GLX on Linux whatever VTK's default)."""
-    if sys.platform.startswith("linux"):
-        from vtkmodules.vtkRenderingOpenGL2 import vtkXOpenGLRenderWindow
-
-        return vtkXOpenGLRenderWindow()
-    return vtk.vtkRenderWindow()
-
-
 class NavigationWindow(QtWidgets.QMainWindow):
     """The surgeon's window over one session (see the module docstring for the keys)."""
 
@@ -96,7 +97,7 @@ class NavigationWindow(QtWidgets.QMainWindow):
         font.setPointSize(14)
         self.setFont(font)
 
-        self.vtk_widget = QVTKRenderWindowInteractor(self, rw=_render_window())
+        self.vtk_widget = QVTKRenderWindowInteractor(self, rw=embeddable_render_window())
         self.vtk_widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         width, height = self.options.view_size
         self.vtk_widget.setMinimumSize(min(width, 640), min(height, 512))
@@ -116,6 +117,8 @@ class NavigationWindow(QtWidgets.QMainWindow):
             preset="anterior" if fluorescence is None else fluorescence.facing_preset,
         )
         self.loop = RenderLoop(session, self.layout_views, target_fps=self.options.target_fps)
+        self.slice_mouse = SliceMouse(self.vtk_widget, self.layout_views, session, self._wake)
+        self.vtk_widget.installEventFilter(self.slice_mouse)
 
         self.commands: dict[str, Callable[[], None]] = {
             "collect": self.collect,
@@ -126,7 +129,16 @@ class NavigationWindow(QtWidgets.QMainWindow):
             "check": self.landmark_check,
         }
         self.registration_panel = RegistrationPanel(session, self.commands)
-        self.fluorescence_panel = FluorescencePanel(fluorescence, self.reset_fluorescence)
+        self.ar_dock: ARDock | None = None
+        if session.intrinsics is not None:
+            self.ar_dock = ARDock(session, models, self)
+            self.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.ar_dock)
+            self.ar_dock.hide()
+        self.fluorescence_panel = FluorescencePanel(
+            fluorescence,
+            self.reset_fluorescence,
+            show_ar=None if self.ar_dock is None else self.toggle_ar,
+        )
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.addWidget(self.registration_panel, stretch=3)
@@ -191,6 +203,8 @@ class NavigationWindow(QtWidgets.QMainWindow):
             timer.stop()
         self.loop.close()
         self._unsubscribe()
+        if self.ar_dock is not None:
+            self.ar_dock.shutdown()
         self.session.record_event("window_closed", {"render": self.loop.stats().to_dict()})
         self.vtk_widget.Finalize()
 
@@ -199,6 +213,8 @@ class NavigationWindow(QtWidgets.QMainWindow):
             return
         try:
             self.loop.tick()
+            if self.ar_dock is not None:
+                self.ar_dock.refresh()
         except Exception:  # a failing frame must not stop the display
             log.exception("frame failed")
         if not self._closed:
@@ -321,6 +337,13 @@ class NavigationWindow(QtWidgets.QMainWindow):
         self.session.set_display(skin_opacity=opacity)
         self.say(f"skin opacity {opacity:.0%}")
 
+    def toggle_ar(self) -> None:
+        if self.ar_dock is None:
+            self.say("no AR view: give the camera intrinsics (--camera-intrinsics)")
+            return
+        self.ar_dock.setVisible(not self.ar_dock.isVisible())
+        self.say("AR view on" if self.ar_dock.isVisible() else "AR view off")
+
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
             self.showNormal()
@@ -346,6 +369,13 @@ class NavigationWindow(QtWidgets.QMainWindow):
             keys.Key_F: self.toggle_follow,
             keys.Key_T: self.cycle_skin,
             keys.Key_C: self.reset_fluorescence,
+            keys.Key_W: lambda: self.say(self.slice_mouse.cycle_window()),
+            keys.Key_G: lambda: self.say(self.slice_mouse.cycle_target()),
+            keys.Key_M: self.toggle_ar,
+            keys.Key_Home: lambda: self.say(self.slice_mouse.reset()),
+            keys.Key_Plus: lambda: self.say(self.slice_mouse.zoom(ZOOM_STEP)),
+            keys.Key_Equal: lambda: self.say(self.slice_mouse.zoom(ZOOM_STEP)),
+            keys.Key_Minus: lambda: self.say(self.slice_mouse.zoom(1.0 / ZOOM_STEP)),
             keys.Key_F11: self.toggle_fullscreen,
             keys.Key_Escape: self._escape,
         }

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from navigation.app.config import NavigationConfig
-from navigation.app.frame_builder import NO_TIP, NOT_REGISTERED, LiveState, build_frame
+from navigation.app.frame_builder import (
+    NO_TIP,
+    NOT_REGISTERED,
+    LiveState,
+    build_frame,
+    registration_trusted,
+)
 from navigation.app.plan_scene import load_plan_scene
 from navigation.app.registration_workflow import RegistrationWorkflow
 from navigation.tracking.fiducial_collection import CollectedFiducial
@@ -59,6 +65,7 @@ def pose(name: str, state: ToolState = ToolState.OK, matrix=None, arrival: float
 def live(
     accepted=None,
     *,
+    display=None,
     pointer_from_ref=None,
     pointer_state=ToolState.OK,
     camera_state=ToolState.OK,
@@ -82,7 +89,7 @@ def live(
         cameramarker_from_camera=hand_eye,
         intrinsics=INTRINSICS,
         fluorescence=None,
-        display=DisplayOptions(),
+        display=display or DisplayOptions(),
         camera_seen=True,
     )  # fmt: skip
 
@@ -163,3 +170,61 @@ def test_camera_frustum_follows_the_hand_eye_chain(scene, accepted):
         frame_index=10,
     ).snapshot  # fmt: skip
     assert stale.image_from_camera is None and stale.tool_states["Camera"] == "STALE"
+
+
+def _registration(scene, image_from_reference, *, moved_mm: float = 0.0):
+    """A workflow result from the planned fiducials under ``image_from_reference``, the first
+    one collected ``moved_mm`` off (a wrong touch)."""
+    flow = RegistrationWorkflow(
+        scene.plan.fiducial_names, scene.plan.fiducials_lps_mm, fle_rms_mm=0.5,
+        tumour_lps_mm=CENTRE,
+    )  # fmt: skip
+    points = apply_transform(invert_rigid(image_from_reference), scene.plan.fiducials_lps_mm)
+    points[0] += np.array([moved_mm, 0.0, 0.0])
+    for index, point in enumerate(points):
+        flow.store(CollectedFiducial(point, 0.0, 0.0, 20, 0.0, 0.0), index)
+    flow.register()
+    return flow.accept()
+
+
+def _tip_at(accepted, where: np.ndarray) -> np.ndarray:
+    return invert_rigid(accepted.image_from_reference) @ make_rigid(translation_mm=where - TIP)
+
+
+def test_guidance_marks_the_closest_tumour_point_and_aims_the_target_view(scene, accepted):
+    """Tip 25 mm left of the tumour centre (radius 10 mm): the closest point is 10 mm left of
+    the centre, and it is the target until a planned target is chosen."""
+    where = CENTRE + np.array([25.0, 0.0, 0.0])
+    guidance = build_frame(
+        live(accepted, pointer_from_ref=_tip_at(accepted, where)), scene, CONFIG, frame_index=1
+    ).snapshot.guidance
+    expected = CENTRE + np.array([10.0, 0.0, 0.0])
+    np.testing.assert_allclose(guidance.closest_point_lps_mm, expected, atol=0.2)
+    assert np.linalg.norm(where - guidance.closest_point_lps_mm) == pytest.approx(
+        guidance.signed_distance_mm, abs=1e-6
+    )
+    assert guidance.target_name == "closest tumour point"
+    np.testing.assert_array_equal(guidance.target_lps_mm, guidance.closest_point_lps_mm)
+    aimed = build_frame(
+        live(accepted, pointer_from_ref=_tip_at(accepted, where),
+             display=DisplayOptions(target="tumour centroid")),
+        scene, CONFIG, frame_index=2,
+    ).snapshot.guidance  # fmt: skip
+    assert aimed.target_name == "tumour centroid"
+    np.testing.assert_allclose(aimed.target_lps_mm, CENTRE, atol=1e-9)
+
+
+def test_predicted_tre_is_not_valid_under_a_registration_that_failed_its_checks(scene, rng):
+    image_from_reference = random_rigid(rng, max_translation_mm=200.0)
+    where = CENTRE + np.array([25.0, 0.0, 0.0])
+    good = _registration(scene, image_from_reference)
+    bad = _registration(scene, image_from_reference, moved_mm=40.0)
+    assert registration_trusted(good) and not good.warnings
+    assert not registration_trusted(bad) and any("FRE" in w for w in bad.warnings)
+    for accepted, valid in ((good, True), (bad, False)):
+        guidance = build_frame(
+            live(accepted, pointer_from_ref=_tip_at(accepted, where)), scene, CONFIG,
+            frame_index=3,
+        ).snapshot.guidance  # fmt: skip
+        assert guidance.tre_valid is valid
+        assert (guidance.shown_tre_mm is not None) is valid

@@ -1,0 +1,87 @@
+"""The AR view in the window (pytest-qt under Xvfb): key M shows the camera frame at its native
+size with the model drawn over it from the tracked camera pose (the simulator's stream fed
+offline, no sockets)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+from tests.conftest import IN_CI
+
+pytestmark = pytest.mark.gui
+
+if not os.environ.get("DISPLAY"):
+    if IN_CI:
+        pytest.fail("the GUI tests need an X display in CI (run them under xvfb-run)")
+    pytest.skip("no X display (run under xvfb-run -a)", allow_module_level=True)
+
+from PySide6 import QtCore  # noqa: E402
+
+from navigation.app.ar_frame import camera_pose_at  # noqa: E402
+from navigation.app.config import NavigationConfig  # noqa: E402
+from navigation.app.pictures import grab_rgb  # noqa: E402
+from navigation.app.plan_scene import load_plan_scene  # noqa: E402
+from navigation.app.session import NavigationSession  # noqa: E402
+from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
+from navigation.tracking.simulator_io import scenario_from_plan  # noqa: E402
+from registration.transforms import apply_transform, invert_rigid  # noqa: E402
+from rendering.camera_model import CameraModel  # noqa: E402
+from tests.navigation.app.conftest import FAST, accept_true_registration  # noqa: E402
+
+
+def test_key_m_shows_the_model_over_the_frame_at_native_size(qtbot, nav_plan):
+    scenario = scenario_from_plan(nav_plan, FAST, duration_s=2.0)
+    truth = scenario.truth
+    now = [0.0]
+    session = NavigationSession(
+        load_plan_scene(nav_plan), NavigationConfig(), intrinsics=truth.intrinsics,
+        cameramarker_from_camera=truth.cameramarker_from_camera, clock=lambda: now[0],
+    )  # fmt: skip
+    session.on_connection(True, "simulator")
+    accept_true_registration(session, scenario)
+    for t, message in scenario.timeline():
+        if t > 1.5:
+            break
+        now[0] = t
+        session.on_message(dataclasses.replace(message, arrival_s=t))
+    window = NavigationWindow(session, WindowOptions(view_size=(960, 768), target_fps=5.0))
+    qtbot.addWidget(window)
+    window.start()
+    qtbot.waitExposed(window)
+    dock = window.ar_dock
+    assert dock is not None and not dock.isVisible()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_M)
+    qtbot.waitExposed(dock)
+    width, height = truth.intrinsics.image_size_px
+    assert dock.widget_vtk.GetRenderWindow().GetSize() == (width, height)  # native pixels
+    assert dock.refresh() and dock.presenter.shown_index == session.latest_frame.index
+    picture = grab_rgb(dock.widget_vtk.GetRenderWindow()).astype(int)
+    assert picture.shape == (height, width, 3) and picture.max() > 50  # the frame is shown
+
+    # The tumour's outline is drawn where the camera model projects the tumour's surface.
+    frame = session.latest_frame
+    pose = camera_pose_at(session, session.workflow.accepted, frame.arrival_s,
+                          wait_for_later=False).image_from_camera  # fmt: skip
+    tumour = session.scene.model("tumour")
+    uv = CameraModel(truth.intrinsics).project_pinhole(
+        apply_transform(invert_rigid(pose), np.asarray(tumour.mesh.points))
+    )
+    colour = np.round(np.array(tumour.color) * 255)
+    drawn = np.argwhere(np.abs(picture - colour).max(axis=2) <= 30)
+    assert len(drawn) > 20
+    low, high = uv.min(axis=0) - 3, uv.max(axis=0) + 3
+    inside = (
+        (drawn[:, 1] >= low[0])
+        & (drawn[:, 1] <= high[0])
+        & (drawn[:, 0] >= low[1])
+        & (drawn[:, 0] <= high[1])
+    )
+    assert inside.mean() > 0.95
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_M)
+    assert not dock.isVisible()
+    window.close()
+    session.close()
