@@ -11,7 +11,9 @@ from navigation.cli import UserError
 from navigation.planning.plan import Plan
 from navigation.planning.plan_options import (
     add_source_arguments,
+    add_threshold_arguments,
     describe_sources,
+    preset_from_arguments,
     sources_from_arguments,
 )
 from navigation.planning.segmentation import seed_from_text
@@ -63,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse a DICOM stack that would need resampling (tilt, uneven spacing, a gap)",
     )
+    add_threshold_arguments(parser)
     add_source_arguments(parser)
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
@@ -85,7 +88,7 @@ def _box(text: str | None) -> np.ndarray | None:
 def make_plan_from_path(args: argparse.Namespace) -> Plan:
     """Read INPUT and write the plan (shared by ``igcs plan`` and ``igcs demo``)."""
     from navigation.imaging.loading import load_volume
-    from navigation.planning.label_files import read_label_files
+    from navigation.planning.label_input import read_label_files
     from navigation.planning.plan_input import source_from_label_files, source_from_loaded
     from navigation.planning.plan_writer import make_plan
 
@@ -97,15 +100,21 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         raise UserError(
             f"{args.out} already exists; choose another PLAN folder or pass --overwrite."
         )
+    preset = None
     if args.labels:
+        preset_from_arguments(args, "LABEL")  # refuses thresholds for label maps
         volume, segmentation = read_label_files(args.input)
         source = source_from_label_files(args.input, [Path(f) for f in volume.metadata["files"]])
         print(f"read {len(segmentation.table)} labels from {args.input}")
+        for row in segmentation.imports["label_files"]["structures"]:
+            if row["name"] != row["source"]:
+                print(f"  {row['name']} <- {row['source']!r} ({row['file']})")
     else:
         loaded = load_volume(
             args.input, series_uid=args.series, allow_resampling=not args.no_resampling
         )
         volume, segmentation = loaded.volume, None
+        preset = preset_from_arguments(args, volume.modality)
         source = source_from_loaded(loaded)
         print(f"read {loaded.report.chosen}")
         for other in loaded.report.others:
@@ -122,6 +131,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
                 tumour_box_lps_mm=box,
                 node_seed_lps_mm=node_seed,
                 expected_fiducials=args.expected_fiducials,
+                preset=preset,
             )
     return make_plan(
         volume,
@@ -130,6 +140,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         tumour_box_lps_mm=box,
         node_seed_lps_mm=node_seed,
         segmentation=segmentation,
+        preset=preset,
         expected_fiducials=args.expected_fiducials,
         source=source,
         write_stl=not args.no_stl,

@@ -35,9 +35,11 @@ from navigation.planning.plan import (
 )
 from navigation.planning.plan_input import sha256_file
 from navigation.planning.segmentation import (
+    MIN_REGISTRATION_POINTS,
     CtPreset,
     MrPreset,
     Segmentation,
+    registration_point_warning,
     segment_volume,
     segmentation_from_label_map,
 )
@@ -65,19 +67,32 @@ def _default_source(volume: Volume) -> dict[str, Any]:
     }
 
 
-def _report(segmentation: Segmentation) -> dict[str, Any]:
+def _report(segmentation: Segmentation, registration_points: int) -> dict[str, Any]:
     report: dict[str, Any] = {"modality": segmentation.modality, "warnings": []}
     report["warnings"] = list(segmentation.warnings)
+    if segmentation.thresholds:
+        report["thresholds"] = segmentation.thresholds
     if segmentation.fiducials is not None:
         report["fiducials_found"] = segmentation.fiducials.count
         report["fiducials_rejected"] = list(segmentation.fiducials.rejected)
+    what = "landmarks" if segmentation.landmarks is not None else "fiducial markers"
+    report["registration_points"] = {
+        "count": registration_points,
+        "kind": what,
+        "minimum": MIN_REGISTRATION_POINTS,
+    }
+    warning = registration_point_warning(registration_points, what)
+    if warning is not None:
+        report["warnings"].append(warning)
     for grown in (segmentation.tumour, segmentation.node):
         if grown is not None:
             report[grown.name] = {
                 "window": [grown.lower, grown.upper],
+                "window_given": grown.window_given,
                 "inside_level": grown.inside_level,
                 "surround_level": grown.surround_level,
                 "touches_search_box": grown.touches_search_box,
+                "box_lps_mm": None if grown.box_lps_mm is None else grown.box_lps_mm.tolist(),
             }
     return report
 
@@ -313,7 +328,7 @@ def _plan_json(
         "tumour": tumour,
         "targets": targets,
         "image": image,
-        "report": _report(segmentation),
+        "report": _report(segmentation, len(names)),
     }
     for key, block in segmentation.imports.items():
         if key != "sources":

@@ -1,15 +1,15 @@
 """Segmentation of a head-and-neck CT or MR into the canonical labels.
 
-CT presets in Hounsfield units (:class:`CtPreset`):
+CT: ``skin``, ``bone`` and ``airway`` by the thresholds of :class:`CtPreset` (HU, see
+:mod:`navigation.planning.tissue_thresholds`; ``igcs plan --body-hu ...`` changes them);
 
-- ``skin`` (the body): HU > -500 (halfway between air and fat), largest 6-connected
-  component, holes filled slice by slice (so the airway and sinuses belong to the body; a head
-  holder pressed against the scalp stays attached and is reported as body);
-- ``bone``: HU > 300 inside the body, components under 0.05 ml dropped;
-- ``airway``: HU < -500 inside the filled body, components under 0.5 ml dropped;
 - ``fiducials``: bright compact skin markers (:mod:`fiducial_detection`), HU > 2000 (above
   cortical bone), next to outside air (HU > -1200: not the scanner's padding value);
 - ``tumour`` / ``node``: seeded region growing (:mod:`region_growing`) from an LPS seed.
+
+Fewer than :data:`MIN_REGISTRATION_POINTS` markers, or marker-like blobs cut by the image
+border (not taken), are reported as warnings; the plan is still written (landmarks can be added
+later), and ``igcs register`` refuses a layout with too few points.
 
 MR (:class:`MrPreset`, T1-like): the body by the isodata threshold (Ridler and Calvard 1978)
 between background and tissue, markers above the tissue's 99.5th percentile by half the gap to
@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import ndimage
 
 from navigation.imaging.volume import Volume
 from navigation.planning.fiducial_detection import FiducialDetection, detect_fiducials
@@ -42,37 +41,20 @@ from navigation.planning.labels import (
 from navigation.planning.markups import PointList
 from navigation.planning.plan import LabelEntry
 from navigation.planning.region_growing import GrownRegion, check_seed, grow_region
-from navigation.planning.regions import (
-    RegionMask,
-    SurfaceLevel,
-    fill_holes_per_slice,
-    largest_component,
-    remove_small_components,
+from navigation.planning.regions import RegionMask, SurfaceLevel
+from navigation.planning.tissue_thresholds import (
+    CtPreset,
+    MrPreset,
+    airway_region,
+    body_region,
+    bone_region,
+    near,
 )
 from registration.checks import Float64Array, InputError
 from registration.geometry import ImageGeometry
 
-
-@dataclass(frozen=True)
-class CtPreset:
-    """CT thresholds (HU) and sizes."""
-
-    body_hu: float = -500.0
-    bone_hu: float = 300.0
-    air_hu: float = -500.0
-    marker_hu: float = 2000.0
-    marker_diameter_mm: float = 4.0
-    min_bone_ml: float = 0.05
-    min_airway_ml: float = 0.5
-    search_radius_mm: float = 50.0
-
-
-@dataclass(frozen=True)
-class MrPreset:
-    """MR settings (intensities are relative: thresholds come from the image)."""
-
-    marker_diameter_mm: float = 4.0
-    search_radius_mm: float = 50.0
+#: Paired-point registration needs at least this many fiducials (Arun et al. 1987).
+MIN_REGISTRATION_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -99,6 +81,8 @@ class Segmentation:
     landmarks: PointList | None = None
     #: extra files for the plan folder (name -> bytes), e.g. the PET tumour's picture
     attachments: dict[str, bytes] = field(default_factory=dict)
+    #: the thresholds each label was segmented with (plan.json report.thresholds)
+    thresholds: dict[str, Any] = field(default_factory=dict)
 
     def entry(self, name: str) -> LabelEntry:
         for entry in self.table:
@@ -186,7 +170,6 @@ def segment_volume(
         preset = CtPreset() if modality == "CT" else MrPreset()
     step = on_step or (lambda _name: None)
     array = volume.array
-    voxel_ml = float(np.prod(geometry.spacing_mm)) / 1000.0
     warnings: list[str] = []
 
     step("body")
@@ -194,12 +177,10 @@ def segment_volume(
         body_threshold = preset.body_hu
     else:
         body_threshold = _isodata(np.asarray(array[::2, ::2, ::2], dtype=np.float64).ravel())
-    body = fill_holes_per_slice(largest_component(array > body_threshold))
-    if not body.any():
-        raise InputError(f"no body found above {body_threshold:g}; is this a {modality} image?")
-    regions: dict[str, RegionMask] = {SKIN: RegionMask.from_full(body)}
+    regions: dict[str, RegionMask] = {SKIN: body_region(array, body_threshold, modality)}
     levels: dict[str, SurfaceLevel] = {SKIN: SurfaceLevel(body_threshold)}
     table = [canonical_entry(SKIN)]
+    body = regions[SKIN].to_full(geometry.shape_kji)
 
     step("fiducials")
     if isinstance(preset, CtPreset):
@@ -218,34 +199,25 @@ def segment_volume(
         outside=outside,
     )
     markers = np.zeros(geometry.shape_kji, dtype=bool)
-    near_markers = np.zeros(geometry.shape_kji, dtype=bool)  # markers + 2 voxels
     for region in fiducials.regions:
         markers[region.slices] |= region.mask
-        around = tuple(
-            slice(max(s.start - 2, 0), min(s.stop + 2, n))
-            for s, n in zip(region.slices, geometry.shape_kji, strict=True)
-        )
-        near_markers[around] |= ndimage.binary_dilation(markers[around], iterations=2)
-    if expected_fiducials is not None and fiducials.count != expected_fiducials:
-        warnings.append(f"found {fiducials.count} fiducial markers, expected {expected_fiducials}")
-    if fiducials.count == 0:
-        warnings.append("no fiducial markers found")
+    warnings += fiducial_warnings(fiducials, expected_fiducials)
+    thresholds: dict[str, Any] = (
+        preset.thresholds()
+        if isinstance(preset, CtPreset)
+        else {"units": "scanner units (from the image)", "body": body_threshold}
+    )
+    thresholds["marker"] = marker_threshold
 
     if isinstance(preset, CtPreset):
-        step("bone")  # within the body's bounding box: less work than the whole volume
-        box, inside = regions[SKIN].slices, regions[SKIN].mask
-        offset = regions[SKIN].offset_kji
-        bone = (array[box] > preset.bone_hu) & inside & ~near_markers[box]
-        bone = remove_small_components(bone, int(np.ceil(preset.min_bone_ml / voxel_ml)))
-        regions[BONE] = RegionMask.from_full(bone, offset)
+        step("bone")
+        regions[BONE] = bone_region(
+            array, geometry, regions[SKIN], preset, exclude=near(markers, fiducials.regions)
+        )
         levels[BONE] = SurfaceLevel(preset.bone_hu)
         table.append(canonical_entry(BONE))
         step("airway")
-        air = RegionMask.from_full((array[box] < preset.air_hu) & inside, offset)
-        airway = remove_small_components(
-            air.mask, int(np.ceil(preset.min_airway_ml / voxel_ml)), connectivity=6
-        )
-        regions[AIRWAY] = RegionMask.from_full(airway, air.offset_kji)
+        regions[AIRWAY] = airway_region(array, geometry, regions[SKIN], preset)
         levels[AIRWAY] = SurfaceLevel(preset.air_hu, bright=False)
         table.append(canonical_entry(AIRWAY))
 
@@ -257,17 +229,10 @@ def segment_volume(
         if grown is None:
             continue
         regions[grown.name] = grown.region
-        levels[grown.name] = SurfaceLevel(
-            grown.lower if grown.inside_level >= grown.surround_level else grown.upper,
-            bright=grown.inside_level >= grown.surround_level,
-            smoothing_mm=grown.smoothing_mm,
-        )
+        levels[grown.name] = grown_level(grown)
         table.append(canonical_entry(grown.name))
         if grown.touches_search_box:
-            warnings.append(
-                f"the {grown.name} region reached the edge of its search box (it may have leaked "
-                f"into neighbouring tissue): check the seed or give a box"
-            )
+            warnings.append(leak_warning(grown))
     regions[FIDUCIALS] = RegionMask.from_full(markers)
     if fiducials.count:
         levels[FIDUCIALS] = SurfaceLevel(float(np.median(fiducials.surface_thresholds)))
@@ -282,6 +247,54 @@ def segment_volume(
         tumour=tumour,
         node=node,
         warnings=tuple(warnings),
+        thresholds=thresholds,
+    )
+
+
+def grown_level(grown: GrownRegion) -> SurfaceLevel:
+    """How a grown lesion's surface is placed (its window edge facing the surroundings) and the
+    box that holds it (the mesh is clipped to it)."""
+    bright = grown.inside_level >= grown.surround_level
+    return SurfaceLevel(
+        grown.lower if bright else grown.upper,
+        bright=bright,
+        smoothing_mm=grown.smoothing_mm,
+        clip_box_lps_mm=grown.box_lps_mm,
+    )
+
+
+def leak_warning(grown: GrownRegion) -> str:
+    """The warning for a lesion that reached the edge of its search box."""
+    return (
+        f"the {grown.name} region reached the edge of its search box (it may have leaked into "
+        "neighbouring tissue): check the seed or give a box"
+    )
+
+
+def fiducial_warnings(fiducials: FiducialDetection, expected: int | None) -> list[str]:
+    """Warnings on the markers found: not the number expected, blobs cut by the image border
+    (rejected: their centre would be biased). Too few for a registration is the plan's
+    warning (:func:`registration_point_warning`: landmarks may stand in for markers)."""
+    warnings = []
+    if expected is not None and fiducials.count != expected:
+        warnings.append(f"found {fiducials.count} fiducial markers, expected {expected}")
+    at_border = [r for r in fiducials.rejected if "image border" in r]
+    if at_border:
+        warnings.append(
+            f"{len(at_border)} marker-like blob(s) at the image border were not taken (cut by "
+            f"the field of view, their centres would be biased): {'; '.join(at_border)}"
+        )
+    return warnings
+
+
+def registration_point_warning(count: int, what: str) -> str | None:
+    """The warning for a plan with fewer registration points than a registration needs."""
+    if count >= MIN_REGISTRATION_POINTS:
+        return None
+    return (
+        f"only {count} {what}: paired-point registration needs at least "
+        f"{MIN_REGISTRATION_POINTS}; place landmarks with `igcs review PLAN` or give them with "
+        "--fiducials FILE.mrk.json (igcs register refuses fewer)"
     )
 
 
