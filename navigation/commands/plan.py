@@ -30,6 +30,8 @@ node) from seeds, mesh every label, and write the plan folder PLAN:
   PLAN/image.nii.gz         the planning image (CT HU / MR) the navigation slices show
   PLAN/meshes/<label>.vtp   one surface per label, LPS mm (also .stl)
   PLAN/fiducials.mrk.json   Slicer markups, coordinateSystem LPS
+  PLAN/review/*.png         with --review-pictures: QC pictures (slices with label overlays,
+                            meshes); review and correct the plan with `igcs review PLAN`
 
 INPUT is a DICOM folder (the largest axial CT/MR series is chosen unless --series), a DICOM
 file, or a NIfTI/NRRD/MHA file; with --labels, a label map file or a folder of label files
@@ -67,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_threshold_arguments(parser)
     add_source_arguments(parser)
+    parser.add_argument(
+        "--review-pictures",
+        action="store_true",
+        help="also write PLAN/review/*.png: label overlays on axial, coronal and sagittal slices "
+        "through the tumour, the meshes, and the review window's views (checked before surgery)",
+    )
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
 
@@ -146,6 +154,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         write_stl=not args.no_stl,
         overwrite=args.overwrite,
         progress=True,
+        review_pictures=getattr(args, "review_pictures", False),
     )
 
 
@@ -166,6 +175,9 @@ def print_summary(plan: Plan) -> None:
         )
     for line in describe_sources(plan.raw):
         print(f"  {line}")
+    pictures = [f for key, f in plan.raw.get("files", {}).items() if key.startswith("review_")]
+    if pictures:
+        print(f"  review pictures: {', '.join(pictures)}")
     for warning in plan.raw.get("report", {}).get("warnings", []):
         print(f"  warning: {warning}")
 

@@ -92,6 +92,7 @@ def _report(segmentation: Segmentation, registration_points: int) -> dict[str, A
                 "inside_level": grown.inside_level,
                 "surround_level": grown.surround_level,
                 "touches_search_box": grown.touches_search_box,
+                "smoothing_mm": grown.smoothing_mm,
                 "box_lps_mm": None if grown.box_lps_mm is None else grown.box_lps_mm.tolist(),
             }
     return report
@@ -113,6 +114,7 @@ def make_plan(
     overwrite: bool = False,
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
+    review_pictures: bool = False,
 ) -> Plan:
     """Segment ``volume``, mesh each label and write the plan folder ``out``; returns it loaded.
 
@@ -122,6 +124,8 @@ def make_plan(
     segmentation : a ready segmentation on ``volume``'s grid (skips the segment stage).
     source : the ``source`` block of plan.json (kind, path, modality, UIDs, files with sha256);
         default from ``volume.metadata``.
+    review_pictures : also draw the review's QC pictures into ``out/review/``
+        (:func:`navigation.review.pictures.write_review_pictures`, listed in plan.json files).
     progress : show tqdm bars on stderr. on_stage(name) : called as each stage of
         :data:`STAGES` starts (progress reporting; an exception there aborts the run, leaving
         no plan folder).
@@ -174,6 +178,12 @@ def make_plan(
             stage("plan.json")
             payload = _plan_json(volume, segmentation, labels, source, names, points, image)
             write_json_atomic(tmp / "plan.json", payload)
+            if review_pictures:
+                from navigation.review.pictures import write_review_pictures
+
+                bar.set_description("plan: review pictures")
+                payload["files"].update(write_review_pictures(tmp))
+                write_json_atomic(tmp / "plan.json", payload)
             bar.update()
     finally:
         bar.close()

@@ -203,7 +203,7 @@ def test_refusals():
 def test_tre_with_one_more_point_equals_the_formula_for_each_layout(rng):
     from registration.tre import predict_tre_with_added_point
 
-    fiducials = rng.normal(0, 40, (4, 3)) + [10, -60, 5]
+    fiducials = rng.normal(0, 40, (4, 3)) + np.array([10.0, -60.0, 5.0])
     candidates = rng.normal(0, 60, (50, 3))
     target = np.array([5.0, -20.0, -30.0])
     tre = predict_tre_with_added_point(fiducials, candidates, target, fle_rms_mm=0.7)
