@@ -24,7 +24,7 @@ TOOLS = (
     ("place", "Place landmark (P)", "P"),
     ("move", "Move landmark (M)", "M"),
     ("seed", "Tumour seed (S)", "S"),
-    ("box", "Tumour box (B)", "B"),
+    ("box", "Box corners (B)", "B"),
     ("island", "Remove island (I)", "I"),
 )
 
@@ -113,7 +113,7 @@ class ReviewPanel(QtWidgets.QScrollArea):
         form = QtWidgets.QGridLayout(tumour)
         self.window_low = _spin(-3000.0, 5000.0, 0.0, 5.0, "")
         self.window_high = _spin(-3000.0, 5000.0, 100.0, 5.0, "")
-        regrow = QtWidgets.QPushButton("Grow with this window")
+        regrow = QtWidgets.QPushButton("Grow, this window")
         regrow.clicked.connect(
             lambda: self.commands["regrow"](self.window_low.value(), self.window_high.value())
         )
@@ -165,7 +165,10 @@ class ReviewPanel(QtWidgets.QScrollArea):
         grid.addWidget(largest, 1, 0, 1, 2)
         clip = QtWidgets.QPushButton("Clip to the box")
         clip.clicked.connect(run("clip box"))
-        grid.addWidget(clip, 1, 2, 1, 2)
+        grid.addWidget(clip, 1, 2)
+        clear = QtWidgets.QPushButton("Clear box")
+        clear.clicked.connect(lambda: self.commands["clear box"]())
+        grid.addWidget(clear, 1, 3)
         self.small = _spin(0.0, 1000.0, 0.1, 0.05, " ml")
         small = QtWidgets.QPushButton("Remove islands under")
         small.clicked.connect(

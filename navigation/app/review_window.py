@@ -12,7 +12,7 @@ Keys (the VTK widget never takes the focus, so they reach the window):
 
 =========  ==============================================================
 N P M      click does: navigate / place a landmark / move the selected landmark
-S B I      click does: tumour seed / tumour box corner / remove the island
+S B I      click does: tumour seed / a box corner (tumour, clipping) / remove the island
 Delete     delete the selected landmark
 Return     accept the tumour preview; Esc: back to navigate (a half box is dropped)
 W          slice window presets (CT soft tissue, bone, auto); Home: whole volume
@@ -93,6 +93,7 @@ class ReviewWindow(QtWidgets.QMainWindow):
             "accept": self.accept_tumour,
             "discard": lambda: self._act(lambda: structures.discard_tumour(model)),
             "edit": self._edit,
+            "clear box": self.clear_box,
             "resegment": self._resegment,
             "slicer": lambda: self._act(lambda: slicer_link.open_in_slicer(model)),
             "reimport": lambda: self._act(lambda: slicer_link.reimport_from_slicer(model)),
@@ -207,7 +208,7 @@ class ReviewWindow(QtWidgets.QMainWindow):
         model = self.model
         if model.box_corner_lps_mm is None:
             model.box_corner_lps_mm = np.asarray(point, dtype=np.float64)
-            model.tumour_box_lps_mm = None
+            model.box_lps_mm = None
             model.say("box: first corner set; click the opposite corner")
             model.notify("display")
             return
@@ -221,9 +222,20 @@ class ReviewWindow(QtWidgets.QMainWindow):
             corners[0, flat] -= depth
             corners[1, flat] += depth
         model.box_corner_lps_mm = None
-        model.tumour_box_lps_mm = np.stack([corners.min(axis=0), corners.max(axis=0)])
-        model.log("tumour box set", box_lps_mm=np.round(model.tumour_box_lps_mm, 2).tolist())
-        structures.preview_tumour(model, box_lps_mm=model.tumour_box_lps_mm)
+        model.box_lps_mm = np.stack([corners.min(axis=0), corners.max(axis=0)])
+        model.log("box set", box_lps_mm=np.round(model.box_lps_mm, 2).tolist())
+        size = np.round(model.box_lps_mm[1] - model.box_lps_mm[0]).astype(int).tolist()
+        model.say(
+            f"box {size} mm set: Grow grows the tumour in it, Clip to the box clips the chosen "
+            "label"
+        )
+        model.notify("display")
+
+    def clear_box(self) -> None:
+        self.model.box_lps_mm = None
+        self.model.box_corner_lps_mm = None
+        self.model.say("box cleared")
+        self.model.notify("display")
 
     def delete_selected(self) -> None:
         if self.model.selected is None:

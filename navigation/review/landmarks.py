@@ -10,8 +10,9 @@ West & Maurer 1998, :func:`registration.tre.predict_tre_rms`, isotropic FLE ``fl
 the tumour centroid: the number ``igcs accuracy --fle FLE`` reports as "theory" for the saved
 plan. The hint is the skin vertex where one more landmark lowers it most
 (:func:`registration.tre.predict_tre_with_added_point` over up to :data:`HINT_CANDIDATES` skin
-vertices, evenly subsampled, not on the caps where the scan cuts the body). It is the theory's
-answer: whether the pointer can reach that skin (under a head rest, a drape) is the planner's.
+vertices with air outside them, evenly subsampled: not the caps where the scan or a clipping box
+cuts the body, not skin on the head rest). It is the theory's answer: whether the pointer can
+reach that skin (under a drape, a mask) is the planner's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import pyvista as pv
 from numpy.typing import ArrayLike
 
 from navigation.planning.labels import TUMOUR
@@ -32,6 +34,8 @@ from registration.tre import predict_tre_rms, predict_tre_with_added_point
 HINT_CANDIDATES = 4000
 #: Skin this close (mm) to the image's faces is the cap closing the mesh, not skin.
 CAP_MARGIN_MM = 5.0
+#: How far outside the skin (mm) the scan must be air for a pointer to touch it.
+AIR_PROBE_MM = 3.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,11 @@ def tre_status(model: ReviewModel, *, hint: bool = True) -> TreStatus:
     hint_point, hint_tre = None, None
     skin = model.meshes.get("skin")
     if hint and skin is not None and len(points) >= MIN_REGISTRATION_POINTS - 1:
-        candidates = hint_candidates(model, np.asarray(skin.points, dtype=np.float64))
+        key = ("hint candidates", id(skin), _body_threshold(model))
+        if key not in model.cache:
+            model.cache.clear()
+            model.cache[key] = hint_candidates(model, skin)
+        candidates = model.cache[key]
         values = predict_tre_with_added_point(points, candidates, target, fle_rms_mm=fle)
         best = int(np.argmin(values))
         if np.isfinite(values[best]):
@@ -162,16 +170,33 @@ def tre_status(model: ReviewModel, *, hint: bool = True) -> TreStatus:
     return TreStatus(tre, "tumour centroid", target, fle, note, hint_point, hint_tre)
 
 
-def hint_candidates(model: ReviewModel, vertices: Float64Array) -> Float64Array:
-    """Skin vertices a landmark may go to: evenly subsampled to :data:`HINT_CANDIDATES`,
-    without the caps that close the skin where the scan cuts the body (within 5 mm, and at
-    least 2.5 voxels, of the image's faces: no skin there)."""
-    ijk = model.geometry.lps_to_ijk(vertices)
-    size = np.asarray(model.geometry.size_ijk, dtype=np.float64)
-    margin = np.maximum(2.5, CAP_MARGIN_MM / model.geometry.spacing_mm)
-    inside = np.all((ijk > margin) & (ijk < size - 1.0 - margin), axis=1)
-    kept = vertices[inside]
+def hint_candidates(model: ReviewModel, skin: pv.PolyData) -> Float64Array:
+    """Skin vertices a pointer can touch, evenly subsampled to :data:`HINT_CANDIDATES`: away
+    from the image's faces (5 mm, at least 2.5 voxels: the caps closing the skin where the scan
+    cuts the body) and, when the plan keeps its scan, with air :data:`AIR_PROBE_MM` outside
+    along the outward normal (below the body threshold): not a face cut by a clipping box, not
+    skin lying on the head rest."""
+    vertices = np.asarray(skin.points, dtype=np.float64)
+    geometry = model.geometry
+    size = np.asarray(geometry.size_ijk, dtype=np.float64)
+    margin = np.maximum(2.5, CAP_MARGIN_MM / geometry.spacing_mm)
+    ijk = geometry.lps_to_ijk(vertices)
+    keep = np.all((ijk > margin) & (ijk < size - 1.0 - margin), axis=1)
+    threshold = _body_threshold(model)
+    if model.image is not None and threshold is not None:
+        probe = geometry.lps_to_ijk(vertices + AIR_PROBE_MM * np.asarray(skin.point_normals))
+        index = np.clip(np.rint(probe).astype(int), 0, np.asarray(geometry.size_ijk) - 1)
+        keep &= model.image[index[:, 2], index[:, 1], index[:, 0]] < threshold
+    kept = vertices[keep]
     return kept[:: max(1, len(kept) // HINT_CANDIDATES)]
+
+
+def _body_threshold(model: ReviewModel) -> float | None:
+    """The threshold between air and the body (CT preset, else the plan's recorded one)."""
+    if model.preset is not None:
+        return float(model.preset.body_hu)
+    body = (model.plan.raw.get("report", {}).get("thresholds") or {}).get("body")
+    return None if body is None else float(body)
 
 
 def tumour_centroid(model: ReviewModel) -> Float64Array | None:

@@ -80,7 +80,7 @@ class ReviewModel:
     fill_labels: bool = True
     preset: CtPreset | None = None
     tumour_seed_lps_mm: Float64Array | None = None
-    tumour_box_lps_mm: Float64Array | None = None
+    box_lps_mm: Float64Array | None = None
     box_corner_lps_mm: Float64Array | None = None  # the first corner of a box being set
     tumour_window: tuple[float, float] | None = None
     tumour_preview: GrownRegion | None = None
@@ -88,6 +88,8 @@ class ReviewModel:
     edits: list[dict[str, Any]] = field(default_factory=list)
     changed_labels: set[str] = field(default_factory=set)
     status: str = ""
+    #: values derived from the state, keyed by what they derive from (e.g. hint candidates)
+    cache: dict[Any, Any] = field(default_factory=dict)
     _listeners: list[Callable[[set[str]], None]] = field(default_factory=list)
     _skin_locator: TriangleMeshLocator | None = None
 
@@ -139,7 +141,7 @@ class ReviewModel:
             cursor_lps_mm=np.asarray(scene.focus_lps_mm, dtype=np.float64),
             preset=preset,
             tumour_seed_lps_mm=_point((plan.raw.get("tumour") or {}).get("seed_lps_mm")),
-            tumour_box_lps_mm=None
+            box_lps_mm=None
             if grown.get("box_lps_mm") is None
             else np.asarray(grown["box_lps_mm"], dtype=np.float64),
             tumour_window=None if "window" not in grown else tuple(grown["window"]),
@@ -295,7 +297,7 @@ class ReviewModel:
         )
 
     def marks(self, hint: Float64Array | None = None, hint_text: str = "") -> MarksState:
-        box = self.tumour_box_lps_mm
+        box = self.box_lps_mm
         if box is None and self.box_corner_lps_mm is not None:
             box = np.stack([self.box_corner_lps_mm, self.cursor_lps_mm])
         return MarksState(

@@ -55,16 +55,22 @@ def preview_tumour(
 ) -> GrownRegion:
     """Grow the tumour from ``seed_lps_mm`` (default: the model's seed, else the box centre),
     held in ``box_lps_mm`` (default the model's box) with ``window`` (default: found), mesh it
-    and show it; returns the grown region."""
+    and show it; returns the grown region. A clicked seed outside the model's box grows without
+    it (the box is dropped, and said so)."""
     volume = model.volume()
-    box = model.tumour_box_lps_mm if box_lps_mm is None else np.asarray(box_lps_mm, float)
+    box = model.box_lps_mm if box_lps_mm is None else np.asarray(box_lps_mm, float)
     seed = model.tumour_seed_lps_mm if seed_lps_mm is None else np.asarray(seed_lps_mm, float)
+    dropped = ""
+    if seed is not None and seed_lps_mm is not None and box_lps_mm is None and box is not None:
+        if not _in_box(seed, box):
+            box, dropped = None, "; the box (the seed lies outside it) was dropped"
+            model.box_lps_mm = None
     if seed is None or (box is not None and not _in_box(seed, box)):
         if box is None:
             raise InputError("click a seed inside the tumour first (or draw a box around it).")
         seed = np.asarray(box, float).reshape(2, 3).mean(axis=0)
     grown = grow_region(volume.array, volume.geometry, seed, box_lps_mm=box, window=window)
-    model.tumour_seed_lps_mm, model.tumour_box_lps_mm = grown.seed_lps_mm, box
+    model.tumour_seed_lps_mm, model.box_lps_mm = grown.seed_lps_mm, box
     model.tumour_window = (grown.lower, grown.upper)
     model.tumour_preview = grown
     model.preview_mesh = mesh_region(
@@ -73,7 +79,7 @@ def preview_tumour(
     note = f" - {leak_warning(grown)}" if grown.touches_search_box else ""
     model.say(
         f"tumour preview {grown.volume_ml:.2f} ml, window {grown.lower:.0f}..{grown.upper:.0f}"
-        f"{note}; Accept to keep it"
+        f"{note}{dropped}; Accept to keep it"
     )
     model.notify("tumour", "labels", "meshes")
     return grown
@@ -120,7 +126,7 @@ def edit_label(model: ReviewModel, name: str, operation: str, **options: Any) ->
 
     Options: ``min_volume_ml`` (remove small), ``point_lps_mm`` (remove island: a point in it),
     ``low``/``high`` (threshold), ``margin_mm`` (margin: > 0 grows), ``box_lps_mm`` (clip box,
-    default the model's tumour box).
+    default the model's box).
     """
     entry = model.entry(name)
     region = model.regions[name]
@@ -141,7 +147,7 @@ def edit_label(model: ReviewModel, name: str, operation: str, **options: Any) ->
         edited = label_edits.grow_shrink(region, geometry, options["margin_mm"])
         level = None
     elif operation == "clip box":
-        box = options.get("box_lps_mm", model.tumour_box_lps_mm)
+        box = options.get("box_lps_mm", model.box_lps_mm)
         if box is None:
             raise InputError("draw a box first (Box tool: click two opposite corners).")
         edited = label_edits.clip_to_box(region, geometry, box)

@@ -43,11 +43,26 @@ def test_the_model_reads_the_plan_as_written(model, phantom_plan):
     np.testing.assert_allclose(model.cursor_lps_mm, plan.tumour_centroid_lps_mm)
     status = landmarks.tre_status(model)
     assert status.tre_mm is not None and status.hint_tre_mm < status.tre_mm
-    # the hint lies on the skin, away from the caps where the scan cuts the body
+    # the hint lies on the skin with air outside, away from the caps where the scan cuts it
     locator = model.skin_locator()
-    assert locator.closest(status.hint_lps_mm[None]).distances_mm[0] < 1e-6
+    closest = locator.closest(status.hint_lps_mm[None])
+    assert closest.distances_mm[0] < 1e-6
     ijk = model.geometry.lps_to_ijk(status.hint_lps_mm)
     assert np.all(ijk > 2.5) and np.all(ijk < np.asarray(model.geometry.size_ijk) - 3.5)
+    outside = model.geometry.lps_to_ijk(status.hint_lps_mm + 3.0 * closest.normals[0])
+    i, j, k = np.rint(outside).astype(int)
+    assert model.image[k, j, i] < -500.0
+    # it is the best of the candidates: each lowers the TRE less
+    from registration.tre import predict_tre_rms
+
+    points = np.array([m.position_lps_mm for m in model.landmarks])
+    target = model.plan.tumour_centroid_lps_mm
+    with_hint = predict_tre_rms(np.vstack([points, status.hint_lps_mm]), target, fle_rms_mm=1.0)
+    assert with_hint[0] == pytest.approx(status.hint_tre_mm, rel=1e-9)
+    candidates = landmarks.hint_candidates(model, model.meshes["skin"])
+    for candidate in candidates[:: max(1, len(candidates) // 50)]:
+        other = predict_tre_rms(np.vstack([points, candidate]), target, fle_rms_mm=1.0)[0]
+        assert other >= status.hint_tre_mm - 1e-12
 
 
 def test_a_correction_changes_the_label_its_mesh_and_the_log(model):

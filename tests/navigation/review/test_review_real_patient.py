@@ -1,0 +1,142 @@
+"""The review window on a real patient (HN-CHUS-052, head and neck PET/CT, planned with the PET
+tumour): the body label that wrapped the immobilisation mask and table is corrected with the
+review's tools, the false 'markers' deleted, anatomical landmarks placed by clicks on the face,
+the predicted TRE shown checked against the formula, the plan saved and reloaded.
+
+Set ``IGCS_REVIEW_SCREENS=DIR`` to keep the window's screenshots there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from navigation.cli import main
+from navigation.planning.plan import load_plan
+from registration.tre import predict_tre_rms
+from tests.conftest import IN_CI
+
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
+if not os.environ.get("DISPLAY"):
+    if IN_CI:
+        pytest.fail("the GUI tests need an X display in CI (run them under xvfb-run)")
+    pytest.skip("no X display (run under xvfb-run -a)", allow_module_level=True)
+
+from PySide6 import QtCore  # noqa: E402
+
+from navigation.app.review_window import ReviewWindow, grab_window  # noqa: E402
+from navigation.review.model import ReviewModel  # noqa: E402
+from tests.navigation.review.test_review_window import click, settle, skin_hit  # noqa: E402
+
+PATIENT = "hn-petct-human/HN-CHUS-052"
+#: The patient's head and neck (LPS mm): outside it, the mask's frame and the table.
+HEAD_BOX = np.array([[-110.0, -125.0, -462.5], [110.0, 125.0, -69.5]])
+
+
+@pytest.fixture(scope="module")
+def patient_plan(tmp_path_factory):
+    from tests.conftest import shared_data_path
+
+    patient = shared_data_path(PATIENT)
+    out = tmp_path_factory.mktemp("chus") / "plan"
+    assert (
+        main(
+            [
+                "plan",
+                str(patient / "CT"),
+                "--pet",
+                str(patient / "PET"),
+                "--out",
+                str(out),
+                "--no-stl",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def _screens(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("IGCS_REVIEW_SCREENS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _face_pixels(window):
+    """Pixels of the 3-D view on the face: forehead, both cheeks, chin, found from the nose tip
+    (the most anterior skin point of the head)."""
+    points = np.asarray(window.model.meshes["skin"].points)
+    head = points[(np.abs(points[:, 0]) < 25) & (points[:, 2] > -300)]
+    nose = head[np.argmin(head[:, 1])]
+    spots = [(0.0, 55.0), (-40.0, -5.0), (40.0, -5.0), (0.0, -65.0)]
+    pixels = []
+    for dx, dz in spots:
+        x, z = nose[0] + dx, nose[2] + dz
+        near = np.abs(points[:, 0] - x) + np.abs(points[:, 2] - z) < 4.0
+        front = points[near][np.argmin(points[near][:, 1])]
+        pixels.append(window.layout_views.pixel_of(front, "3d"))
+    return pixels
+
+
+def test_review_on_the_real_patient(qtbot, patient_plan, tmp_path):
+    screens = _screens(tmp_path)
+    model = ReviewModel.open(patient_plan)
+    window = ReviewWindow(model, view_size=(1100, 860))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.redraw()
+    assert grab_window(window).save(str(screens / "review_real_patient_opened.png"))
+    wrapped = model.volume_ml("skin")
+
+    # the body wrapped the mask and the table: clip to the head and neck, open by 3 mm
+    for operation, options in (
+        ("clip box", {"box_lps_mm": HEAD_BOX}),
+        ("margin", {"margin_mm": -3.0}),
+        ("keep largest", {}),
+        ("margin", {"margin_mm": 3.0}),
+    ):
+        window.commands["edit"]("skin", operation, options)
+        settle(qtbot, window)
+    for tissue in ("airway", "bone"):  # found inside the body: re-run inside the new one
+        window.commands["resegment"](tissue, -500.0, 300.0, -500.0)
+        settle(qtbot, window)
+    assert 4000.0 < model.volume_ml("skin") < 0.6 * wrapped, model.status
+    # the three 'markers' (dental metal, ear rings) go; landmarks on the face come
+    for _ in range(len(model.landmarks)):
+        window.panel.table.selectRow(0)
+        qtbot.keyClick(window, QtCore.Qt.Key.Key_Delete)
+        settle(qtbot, window)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_P)
+    for column, row in _face_pixels(window):
+        click(qtbot, window, column, row)
+        placed = model.landmarks[-1].position_lps_mm
+        assert np.linalg.norm(placed - skin_hit(window, column, row)) < 1.0, model.status
+    assert len(model.landmarks) == 4
+    names = ["forehead", "cheek R", "cheek L", "chin"]
+    for row, name in enumerate(names):
+        window.commands["rename"](row, name)
+    settle(qtbot, window)
+    assert [m.name for m in model.landmarks] == names
+    points = np.array([m.position_lps_mm for m in model.landmarks])
+    expected = predict_tre_rms(points, model.plan.tumour_centroid_lps_mm, fle_rms_mm=1.0)[0]
+    assert window.tre.tre_mm == pytest.approx(expected, rel=1e-12)
+    assert f"{expected:.2f} mm RMS" in window.panel.tre.text()
+    hint = window.tre.hint_lps_mm  # on the patient's skin, not on a face the box cut
+    assert hint is not None and np.all(np.abs(hint[:2]) < HEAD_BOX[1, :2] - 5.0)
+    window.redraw()
+    assert grab_window(window).save(str(screens / "review_real_patient_landmarks.png"))
+
+    window.save()
+    settle(qtbot, window)
+    plan = load_plan(patient_plan)
+    assert plan.fiducial_names == tuple(names)
+    np.testing.assert_allclose(plan.fiducials_lps_mm, points, atol=1e-9)
+    raw = json.loads((patient_plan / "plan.json").read_text())
+    assert raw["pet"]["suv_max"] > 0 and raw["tumour"]["source"] == "pet"  # the tumour kept
+    assert {e["what"] for e in raw["edits"]} >= {"label clip box", "landmark added", "saved"}
+    window.close()
