@@ -190,15 +190,6 @@ def make_plan(
     return load_plan(target)
 
 
-def _registration_points(segmentation: Segmentation) -> tuple[list[str], Any]:
-    """The plan's fiducials: the landmarks of a markups file when given, else the markers."""
-    if segmentation.landmarks is not None:
-        return list(segmentation.landmarks.names), segmentation.landmarks.points_lps_mm
-    fiducials = segmentation.fiducials
-    names = list(fiducials.names) if fiducials is not None else []
-    return names, fiducials.centroids_lps_mm if fiducials is not None else None
-
-
 def _write_image(path: Path, volume: Volume) -> dict[str, Any] | None:
     """Write the planning image (CT HU, MR units) beside the labels, on the same grid, as
     compressed NIfTI (SimpleITK: LPS geometry stored as NIfTI's RAS qform/sform), so the slice
@@ -223,6 +214,15 @@ def _write_image(path: Path, volume: Volume) -> dict[str, Any] | None:
         "dtype": str(array.dtype),
         "sha256": sha256_file(path),
     }
+
+
+def _registration_points(segmentation: Segmentation) -> tuple[list[str], Any]:
+    """The plan's fiducials: the landmarks of a markups file when given, else the markers."""
+    if segmentation.landmarks is not None:
+        return list(segmentation.landmarks.names), segmentation.landmarks.points_lps_mm
+    fiducials = segmentation.fiducials
+    names = list(fiducials.names) if fiducials is not None else []
+    return names, fiducials.centroids_lps_mm if fiducials is not None else None
 
 
 def _write_meshes(
