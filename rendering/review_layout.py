@@ -132,18 +132,6 @@ class ReviewLayout:
         pixels = vtk_to_numpy(image.GetPointData().GetScalars())
         return pixels.reshape(height, width, -1)[::-1, :, :3].copy()
 
-    def viewport_box(self, view: str) -> tuple[int, int, int, int]:
-        """(col0, row0, col1, row1) of a view in screenshot pixels (row 0 at the top, ends
-        exclusive)."""
-        x0, y0, x1, y1 = VIEWPORTS[_check_view(view)]
-        width, height = self.render_window.GetSize()
-        return (
-            round(x0 * width),
-            round((1 - y1) * height),
-            round(x1 * width),
-            round((1 - y0) * height),
-        )
-
     # ------------------------------------------------------------------ clicks
     def view_at(self, column: float, row: float) -> str | None:
         """The view under a window pixel (column, row; row 0 at the top), or None."""

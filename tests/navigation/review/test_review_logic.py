@@ -220,3 +220,13 @@ def test_plan_review_pictures_of_a_label_map_plan(tmp_path, capsys):
     files = load_plan(out).raw["files"]
     for name in ("axial", "coronal", "sagittal", "meshes", "overview"):
         assert (out / files[f"review_{name}"]).is_file()
+
+
+def test_review_command_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from navigation.cli import main
+
+    assert main(["review", str(tmp_path / "missing")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "is not a plan folder" in error[0]
+    assert main(["review", str(tmp_path), "--fle", "-1"]) == 2
+    assert "--fle must be a positive number" in capsys.readouterr().err
