@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from navigation.app.qt_widgets import large_label
 from navigation.review.landmarks import TreStatus
@@ -49,7 +49,8 @@ class ReviewPanel(QtWidgets.QScrollArea):
         super().__init__()
         self.commands = commands
         self.setWidgetResizable(True)
-        self.setMinimumWidth(380)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(420)
         body = QtWidgets.QWidget()
         column = QtWidgets.QVBoxLayout(body)
         self.setWidget(body)
@@ -258,6 +259,19 @@ class ReviewPanel(QtWidgets.QScrollArea):
                 self.airway.setValue(model.preset.air_hu)
         finally:
             self._refreshing = False
+        self._fit_heights()
+
+    def _fit_heights(self) -> None:
+        """Word-wrapped labels in a scroll area get the height their text needs at their width
+        (Qt's layouts do not ask them, and squeeze the lines over each other)."""
+        for label in (self.facts, self.tre, self.hint, self.warnings):
+            needed = label.heightForWidth(max(label.width(), 50)) if label.text() else 0
+            if label.minimumHeight() != needed:
+                label.setMinimumHeight(needed)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_heights()
 
     def _facts(self, model: ReviewModel) -> None:
         rows = [

@@ -71,7 +71,7 @@ class ReviewModel:
     meshes: dict[str, pv.PolyData | None]
     landmarks: list[Landmark]
     fle_rms_mm: float = 1.0
-    user: str = field(default_factory=getpass.getuser)
+    user: str = field(default_factory=lambda: _login_name())
     cursor_lps_mm: Float64Array = field(default_factory=lambda: np.zeros(3))
     display: DisplayOptions = field(default_factory=DisplayOptions)
     interaction: str = "navigate"
@@ -318,6 +318,14 @@ class ReviewModel:
             triangles = mesh.faces.reshape(-1, 4)[:, 1:]
             self._skin_locator = TriangleMeshLocator(np.asarray(mesh.points), triangles)
         return self._skin_locator
+
+
+def _login_name() -> str:
+    """Who the edit log names: the login name (``unknown`` where the system has none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return "unknown"
 
 
 def _point(value: Any) -> Float64Array | None:
