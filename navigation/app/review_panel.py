@@ -283,6 +283,12 @@ class ReviewPanel(QtWidgets.QScrollArea):
             mark = " (edited)" if entry.name in model.changed_labels else ""
             preview = " (preview)" if entry.name == "tumour" and model.tumour_preview else ""
             rows.append(f"{entry.name}: {region.volume_ml(model.geometry):.2f} ml{mark}{preview}")
+        tumour = model.plan.raw.get("tumour") or {}
+        if tumour and "tumour" not in model.changed_labels:
+            centre = np.round(np.asarray(tumour["centroid_lps_mm"]), 1).tolist()
+            rows.append(
+                f"tumour from {tumour.get('source') or 'region growing'}, centroid {centre} LPS mm"
+            )
         rows.append(f"landmarks: {len(model.landmarks)}; unsaved edits: {len(model.edits)}")
         self.facts.setText("<br>".join(rows))
         warnings = list(model.plan.raw.get("report", {}).get("warnings", []))
