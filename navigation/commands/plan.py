@@ -96,7 +96,6 @@ def _box(text: str | None) -> np.ndarray | None:
 def make_plan_from_path(args: argparse.Namespace) -> Plan:
     """Read INPUT and write the plan (shared by ``igcs plan`` and ``igcs demo``)."""
     from navigation.imaging.loading import load_volume
-    from navigation.planning.label_input import read_label_files
     from navigation.planning.plan_input import source_from_label_files, source_from_loaded
     from navigation.planning.plan_writer import make_plan
 
@@ -111,6 +110,8 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
     preset = None
     if args.labels:
         preset_from_arguments(args, "LABEL")  # refuses thresholds for label maps
+        from navigation.planning.label_input import read_label_files  # slicerio: only here
+
         volume, segmentation = read_label_files(args.input)
         source = source_from_label_files(args.input, [Path(f) for f in volume.metadata["files"]])
         print(f"read {len(segmentation.table)} labels from {args.input}")

@@ -174,8 +174,8 @@ def hint_candidates(model: ReviewModel, skin: pv.PolyData) -> Float64Array:
     """Skin vertices a pointer can touch, evenly subsampled to :data:`HINT_CANDIDATES`: away
     from the image's faces (5 mm, at least 2.5 voxels: the caps closing the skin where the scan
     cuts the body) and, when the plan keeps its scan, with air :data:`AIR_PROBE_MM` outside
-    along the outward normal (below the body threshold): not a face cut by a clipping box, not
-    skin lying on the head rest."""
+    along the outward normal (below the body threshold): not skin lying on the head rest; and
+    not within 5 mm of the faces of a box the skin was clipped by (cuts, not skin)."""
     vertices = np.asarray(skin.points, dtype=np.float64)
     geometry = model.geometry
     size = np.asarray(geometry.size_ijk, dtype=np.float64)
@@ -187,8 +187,23 @@ def hint_candidates(model: ReviewModel, skin: pv.PolyData) -> Float64Array:
         probe = geometry.lps_to_ijk(vertices + AIR_PROBE_MM * np.asarray(skin.point_normals))
         index = np.clip(np.rint(probe).astype(int), 0, np.asarray(geometry.size_ijk) - 1)
         keep &= model.image[index[:, 2], index[:, 1], index[:, 0]] < threshold
+    for box in skin_clip_boxes(model):
+        low, high = box.min(axis=0), box.max(axis=0)
+        to_face = np.minimum(vertices - low, high - vertices).min(axis=1)
+        keep &= to_face > CAP_MARGIN_MM
     kept = vertices[keep]
     return kept[:: max(1, len(kept) // HINT_CANDIDATES)]
+
+
+def skin_clip_boxes(model: ReviewModel) -> list[Float64Array]:
+    """The boxes the skin was clipped by (this session's and the saved plan's edit logs): their
+    faces are cuts through the body, not skin."""
+    edits = [*model.plan.raw.get("edits", []), *model.edits]
+    return [
+        np.asarray(e["box_lps_mm"], dtype=np.float64).reshape(2, 3)
+        for e in edits
+        if e.get("what") == "label clip box" and e.get("label") == "skin" and e.get("box_lps_mm")
+    ]
 
 
 def _body_threshold(model: ReviewModel) -> float | None:

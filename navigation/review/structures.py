@@ -151,6 +151,7 @@ def edit_label(model: ReviewModel, name: str, operation: str, **options: Any) ->
         if box is None:
             raise InputError("draw a box first (Box tool: click two opposite corners).")
         edited = label_edits.clip_to_box(region, geometry, box)
+        options = {**options, "box_lps_mm": np.asarray(box, dtype=np.float64)}  # for the log
         level = (
             None if level is None else dataclasses.replace(level, clip_box_lps_mm=np.asarray(box))
         )
