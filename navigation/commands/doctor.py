@@ -90,7 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     checks = run_checks(render_window=args.render_window, port=args.port, say=_say(args))
     if args.json:
-        print(json.dumps([c.__dict__ for c in checks], indent=2))
+        report = {
+            "schema": "igcs-doctor",
+            "schema_version": 1,
+            "ready": not any(c.status == "FAIL" for c in checks),
+            "checks": [c.__dict__ for c in checks],
+        }
+        print(json.dumps(report, indent=2))
     failed = [c for c in checks if c.status == "FAIL"]
     warned = [c for c in checks if c.status == "WARN"]
     if not args.json:

@@ -3,6 +3,7 @@ missing extra each give their own clear line."""
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -35,6 +36,16 @@ def test_a_broken_render_window_fails_with_a_fix(capsys):
     assert "vtkNoSuchRenderWindow" in line and "crashed" in line
     assert "apt install libegl1 libgl1-mesa-dri" in out
     assert "igcs doctor: not ready (1 failed" in out
+
+
+def test_json_report_has_a_schema_and_the_verdict(capsys):
+    status = main(["doctor", "--json", "--render-window", "vtkNoSuchRenderWindow"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert report["schema"] == "igcs-doctor" and report["schema_version"] == 1
+    assert report["ready"] is False
+    failed = [c["name"] for c in report["checks"] if c["status"] == "FAIL"]
+    assert failed == ["offscreen rendering (vtkNoSuchRenderWindow)"]
 
 
 def test_a_busy_port_is_a_warning_not_a_failure():
