@@ -121,6 +121,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
                 tumour_box_lps_mm=box,
                 node_seed_lps_mm=node_seed,
                 expected_fiducials=args.expected_fiducials,
+                on_step=lambda text: print(text, flush=True),
             )
     return make_plan(
         volume,
