@@ -260,11 +260,13 @@ def with_landmarks(segmentation: Segmentation, landmarks: PointList) -> Segmenta
             f"{segmentation.fiducials.count} skin marker(s) were also found; the plan's "
             "registration fiducials are the landmarks of the file"
         )
+    # the landmarks are the registration points: "no markers found" is no longer a concern
+    kept = tuple(w for w in segmentation.warnings if w != "no fiducial markers found")
     return replace(
         segmentation,
         landmarks=landmarks,
         imports={**segmentation.imports, "landmarks": record},
-        warnings=(*segmentation.warnings, *warnings),
+        warnings=(*kept, *warnings),
     )
 
 

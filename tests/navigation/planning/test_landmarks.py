@@ -66,6 +66,7 @@ def test_landmarks_become_the_registration_fiducials(
     jsonschema.validate(written, schema)
     assert written["markups"][0]["coordinateSystem"] == "LPS"
     assert [p["label"] for p in written["markups"][0]["controlPoints"]] == list(LANDMARKS_LPS)
+    assert "no fiducial markers found" not in plan.raw["report"]["warnings"]
     record = plan.raw["landmarks"]
     assert record["file_coordinate_system"] == system and not record["warnings"]
     assert max(record["distance_to_skin_mm"]) < 3.0
