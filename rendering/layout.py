@@ -13,6 +13,10 @@
     | guidance: tip to tumour, TRE |                   |   96 px
     +------------------------------+-------------------+
 
+Over all of them, in the window's top layer, :class:`~rendering.alarms.AlarmOverlay` draws the
+warnings nobody can miss (red border of the 3-D view for lost tracking, full-width margin band,
+UNVERIFIED REGISTRATION).
+
 Offscreen by default (VTK's EGL window; see :mod:`rendering.offscreen`); the application passes
 the render window of its Qt widget instead. :meth:`NavigationLayout.pixel_of` maps an LPS point
 to its pixel in a view with VTK's world-to-display conversion, the same transform that drew it.
@@ -28,6 +32,7 @@ from numpy.typing import ArrayLike
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.checks import InputError, check_points
+from rendering.alarms import AlarmOverlay
 from rendering.overlays import GuidancePanel, StatusBar
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, Scene3D, SurfaceModel
 from rendering.slice_views import SliceView, SliceVolumes
@@ -93,6 +98,7 @@ class NavigationLayout:
         self.slices = {name: SliceView(self.renderers[name], name, volumes) for name in SLICE_NAMES}
         self.status = StatusBar(self.renderers["status"])
         self.guidance = GuidancePanel(self.renderers["guidance"])
+        self.alarms = AlarmOverlay(render_window, self.renderers["3d"], band_y=(0.0, _STRIP))
         self._image_filter = vtk.vtkWindowToImageFilter()
         self._image_filter.SetInput(render_window)
         self._image_filter.ReadFrontBufferOff()
@@ -107,6 +113,7 @@ class NavigationLayout:
             view.update(snapshot)
         self.status.update(snapshot)
         self.guidance.update(snapshot)
+        self.alarms.update(snapshot)
         self.render_window.Render()
 
     def apply_camera_preset(self, preset: str) -> None:

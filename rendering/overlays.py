@@ -225,9 +225,14 @@ class GuidancePanel:
         prop.SetColor(1.0, 1.0, 1.0)
         self.distance.SetInput(text)
         tre = guidance.tre_at_tip_mm
-        self.tre.SetInput(
-            "predicted TRE at tip: unknown" if tre is None else f"predicted TRE at tip {tre:.1f} mm"
-        )
+        if snapshot.registration is not None and not snapshot.registration.verified:
+            self.tre.SetInput("predicted TRE at tip: NOT VALID (unverified registration)")
+        else:
+            self.tre.SetInput(
+                "predicted TRE at tip: unknown"
+                if tre is None
+                else f"predicted TRE at tip {tre:.1f} mm"
+            )
 
     @property
     def text(self) -> str:

@@ -11,7 +11,8 @@ Keys (no widget takes the keyboard focus, so they always reach the window):
 =========  ==============================================================
 Space      collect the current fiducial (the pointer held still on it)
 R          register (paired points)
-A          accept the registration
+A          accept the registration (only one that passed its checks)
+O          override: open the confirmation dialog for a registration that failed its checks
 S (hold)   sweep the skin while held; on release refine (surface ICP)
 X          exclude / include the selected (else the current) fiducial
 V          landmark check: tip distance from the nearest planned fiducial
@@ -38,6 +39,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
+from navigation.app.override_dialog import OverrideDialog
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
@@ -55,7 +57,8 @@ SKIN_STEPS = (0.0, 0.35, 0.7, 1.0)
 @dataclass(frozen=True)
 class WindowOptions:
     """Window settings: render rate, the views' size, full screen, level of detail, the
-    sweep button's duration (s), panel refresh rate (Hz), stall threshold (s)."""
+    sweep button's duration (s), panel refresh rate (Hz), stall threshold (s), a beep when the
+    margin warning starts."""
 
     target_fps: float = 12.0
     view_size: tuple[int, int] = (1280, 1024)
@@ -64,6 +67,7 @@ class WindowOptions:
     sweep_s: float = 10.0
     panel_hz: float = 5.0
     stall_threshold_s: float = 1.0
+    margin_sound: bool = False
 
 
 def _render_window() -> vtk.vtkRenderWindow:
@@ -115,7 +119,12 @@ class NavigationWindow(QtWidgets.QMainWindow):
             triangle_budget=self.options.triangle_budget,
             preset="anterior" if fluorescence is None else fluorescence.facing_preset,
         )
-        self.loop = RenderLoop(session, self.layout_views, target_fps=self.options.target_fps)
+        self.loop = RenderLoop(
+            session,
+            self.layout_views,
+            target_fps=self.options.target_fps,
+            on_margin=QtWidgets.QApplication.beep if self.options.margin_sound else None,
+        )
 
         self.commands: dict[str, Callable[[], None]] = {
             "collect": self.collect,
@@ -124,7 +133,9 @@ class NavigationWindow(QtWidgets.QMainWindow):
             "sweep": self.timed_sweep,
             "exclude": self.toggle_exclude,
             "check": self.landmark_check,
+            "override": self.open_override,
         }
+        self.override_dialog: OverrideDialog | None = None
         self.registration_panel = RegistrationPanel(session, self.commands)
         self.fluorescence_panel = FluorescencePanel(fluorescence, self.reset_fluorescence)
         side = QtWidgets.QWidget()
@@ -243,9 +254,34 @@ class NavigationWindow(QtWidgets.QMainWindow):
         self._act(run)
 
     def accept_registration(self) -> None:
+        """Accept the candidate; one that failed its checks is refused (the message says
+        what to do: re-touch, exclude, or the override dialog)."""
+
         def run() -> str:
             result = self.session.accept()
-            return f"registration accepted ({result.method})"
+            return f"registration accepted ({result.method}); check a landmark (V)"
+
+        self._act(run)
+
+    def open_override(self) -> None:
+        """Open the confirmation dialog for a candidate that failed its checks."""
+        state = self.session.workflow.state()
+        candidate = state.candidate
+        if candidate is None or state.result_outdated:
+            self.say("nothing to override: register first")
+            return
+        if candidate.verified:
+            self.say("this registration passed its checks: accept it with A")
+            return
+        dialog = OverrideDialog(candidate, self)
+        dialog.accepted.connect(lambda: self._apply_override(dialog.reason()))
+        self.override_dialog = dialog
+        dialog.open()
+
+    def _apply_override(self, reason: str) -> None:
+        def run() -> str:
+            result = self.session.accept(override_reason=reason)
+            return f"UNVERIFIED registration in use ({result.checks.summary}); check a landmark"
 
         self._act(run)
 
@@ -258,15 +294,15 @@ class NavigationWindow(QtWidgets.QMainWindow):
             if index is None:
                 return "select a fiducial to exclude"
             excluded = not state.rows[index].excluded
-            self.session.set_excluded(index, excluded)
-            return f"{state.rows[index].name} {'excluded' if excluded else 'included'}"
+            reason = self.session.set_excluded(index, excluded)
+            name = state.rows[index].name
+            return f"{name} excluded: {reason}" if excluded else f"{name} included"
 
         self._act(run)
 
     def landmark_check(self) -> None:
         def run() -> str:
-            check = self.session.landmark_check()
-            return f"tip {check.distance_mm:.1f} mm from {check.fiducial}"
+            return self.session.landmark_check().describe()
 
         self._act(run)
 
@@ -340,6 +376,7 @@ class NavigationWindow(QtWidgets.QMainWindow):
             keys.Key_Space: self.collect,
             keys.Key_R: self.register,
             keys.Key_A: self.accept_registration,
+            keys.Key_O: self.open_override,
             keys.Key_S: self.start_sweep,
             keys.Key_X: self.toggle_exclude,
             keys.Key_V: self.landmark_check,

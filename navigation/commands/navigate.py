@@ -326,13 +326,20 @@ def _run_headless(
     print(f"summary: {result.summary_path}", file=sys.stderr)
     if summary["fre_mm"] is not None:
         tre = summary["tre_at_tumour_predicted_mm"]
+        unverified = summary["registration_state"] == "unverified"
         print(
-            f"registration: FRE {summary['fre_mm']:.2f} mm"
-            + ("" if tre is None else f", predicted TRE at tumour {tre:.2f} mm"),
+            ("UNVERIFIED registration" if unverified else "registration")
+            + f": FRE {summary['fre_mm']:.2f} mm"
+            + (
+                f", predicted TRE at tumour {summary['predicted_tre']}"
+                if tre is None
+                else f", predicted TRE at tumour {tre:.2f} mm"
+            ),
             file=sys.stderr,
         )
     else:
-        print("registration: none accepted", file=sys.stderr)
+        how = (summary.get("auto_registration") or {}).get("message", "")
+        print(f"registration: none accepted {how}".rstrip(), file=sys.stderr)
     if summary["tre_at_tumour_true_mm"] is not None:
         print(
             f"true TRE at the tumour (simulator truth): {summary['tre_at_tumour_true_mm']:.2f} mm",
