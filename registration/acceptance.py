@@ -19,7 +19,8 @@ Refusals (:class:`Refusal` codes):
   (Fitzpatrick et al. 1998, eq. 46) plus its own localisation error, which that registration
   did not see. With e_i^2 / (<e_i^2> / 3) taken as chi-square with 3 degrees of freedom, the
   alarm is at the 1 - alpha / N quantile (Bonferroni over the N fiducials, alpha = 1e-3).
-  Needs N >= 4.
+  Needs N >= 4. Reported only when the FRE is under its alarm (above it, the FRE refusal names
+  the culprit already: a swapped pair, or the largest leave-one-out error).
 - ``mirrored_layout``: the best orthogonal fit is a reflection (an LPS/RAS or left/right mix-up).
 - ``surface_not_converged`` / ``surface_moved_tumour``: the skin-sweep refinement did not
   converge, or moved the tumour by more than its limit away from the paired-point result.
@@ -191,7 +192,7 @@ def check_point_registration(
         for i in range(len(labels))
         if np.isfinite(errors[i]) and np.isfinite(loo_alarms[i]) and errors[i] > loo_alarms[i]
     ]
-    if over:
+    if over and not refusals:  # with the FRE alarm on, its message already names the culprit
         over.sort(key=lambda i: errors[i] / loo_alarms[i], reverse=True)
         worst = over[0]
         others = ", ".join(f"{labels[i]} {errors[i]:.2f} mm" for i in over[1:])
