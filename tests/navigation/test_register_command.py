@@ -13,6 +13,7 @@ from navigation.planning.markups import write_markups_fiducials
 from registration.transforms import apply_transform, invert_rigid, lps_to_ras, random_rigid
 from registration.tre import expected_fre_rms, predict_tre_rms
 from tests.navigation.plan_factory import FIDUCIAL_NAMES, FIDUCIALS, TUMOUR_CENTRE, make_plan
+from tests.registration.test_point_registration_plus import phantom  # noqa: F401 (fixture)
 
 
 def _write_csv(path, names, points, columns=("name", "x", "y", "z")):
@@ -245,3 +246,27 @@ def test_register_refusals(tmp_path, touched, capsys, change, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "reg.json").exists()
+
+
+def test_real_phantom_landmarks_pass_and_a_real_mis_touch_is_refused(tmp_path, phantom, capsys):  # noqa: F811
+    """The real PLUS recording of a stylus touching the fCal phantom's 8 landmarks (see
+    ../shared/data/tracking-plus/SOURCE.txt): verified at FLE 0.5 mm (the device set's pivot
+    RMS is 0.46 mm); the same touches with landmark 5 touched 6 mm off are refused."""
+    dwells, landmarks = phantom
+    names = [f"landmark{i + 1}" for i in range(8)]
+    _write_csv(tmp_path / "image.csv", names, landmarks)
+    _write_csv(tmp_path / "tracker.csv", names, dwells[1:9])
+    args = [
+        "register", "--image-fiducials", str(tmp_path / "image.csv"), "--tracker-fiducials",
+        str(tmp_path / "tracker.csv"), "--out", str(tmp_path / "reg.json"), "--fle", "0.5",
+    ]  # fmt: skip
+    assert main(args) == 0
+    reg = json.loads((tmp_path / "reg.json").read_text())
+    assert reg["verified"] and 0.25 < reg["fre_mm"] < 0.45
+    off = dwells[1:9].copy()
+    off[4] += [0.0, 6.0, 0.0]
+    _write_csv(tmp_path / "tracker.csv", names, off)
+    (tmp_path / "reg.json").unlink()
+    assert main(args) == REFUSED_STATUS
+    printed = capsys.readouterr().out
+    assert "landmark5" in printed.split("REFUSED:")[1] and not (tmp_path / "reg.json").exists()
