@@ -47,7 +47,7 @@ class FluorescencePanel(QtWidgets.QWidget):
         self.ar = QtWidgets.QLabel("no AR view")
         for picture, caption in ((self.live, "live NIR frame"), (self.ar, "AR: model on frame")):
             box = QtWidgets.QVBoxLayout()
-            picture.setMinimumSize(200, 160)
+            picture.setMinimumSize(150, 112)
             picture.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
             picture.setStyleSheet("background: black; color: #aaa")
             box.addWidget(picture)

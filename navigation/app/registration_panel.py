@@ -79,20 +79,20 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.buttons: dict[str, QtWidgets.QPushButton] = {}
         for position, (name, text) in enumerate(
             (
-                ("collect", "Collect  [Space]"),
-                ("register", "Register  [R]"),
-                ("sweep", "Sweep 10 s  [hold S]"),
-                ("accept", "Accept  [A]"),
-                ("exclude", "Exclude/include  [X]"),
-                ("check", "Landmark check  [V]"),
-                ("override", "Override (confirm)..."),
+                ("collect", "Collect [Space]"),
+                ("register", "Register [R]"),
+                ("sweep", "Sweep 10 s [S]"),
+                ("accept", "Accept [A]"),
+                ("exclude", "Exclude [X]"),
+                ("check", "Landmark [V]"),
+                ("override", "Override [O]..."),
             )
         ):
             button = QtWidgets.QPushButton(text)
             button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
             button.setMinimumHeight(44)
             font = button.font()
-            font.setPointSize(14)
+            font.setPointSize(13)
             button.setFont(font)
             if name in actions:
                 button.clicked.connect(actions[name])

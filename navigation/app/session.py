@@ -211,6 +211,7 @@ class NavigationSession:
             self._camera_name: self.config.camera,
         }
         self._last_good_s: dict[str, float] = {}
+        self._bookmarks = 0
         self._unsubscribe = self.store.subscribe(self._on_state_event)
         self.record_event(
             "session_start",
@@ -643,6 +644,43 @@ class NavigationSession:
             },
         )
         return check
+
+    # ------------------------------------------------------------------ notes
+    @property
+    def session_folder(self) -> Path:
+        """Where the session's pictures go: beside the recording, a folder of its name
+        (``sessions/igcs-<date>-<time>/``); without a recording ``igcs-session`` in the
+        current folder."""
+        if self.recorder is not None:
+            return self.recorder.path.with_suffix("")
+        return Path.cwd() / "igcs-session"
+
+    def bookmark(self, shown: dict[str, Any] | None = None, note: str = "") -> dict[str, Any]:
+        """Record a note at the pointer's pose now (``bookmark`` event): the pointer relative
+        to the reference, the tip in the image under the registration in force, what the
+        screen shows (``shown``); returns the recorded data."""
+        pose = self.store.transform(self.config.reference, self.config.pointer)
+        with self._lock:
+            accepted = self.workflow.accepted
+            tip = self._tip
+            self._bookmarks += 1
+            index = self._bookmarks
+        tip_lps = None
+        if accepted is not None and tip is not None and pose.ok and pose.matrix is not None:
+            image_from_pointer = accepted.image_from_reference @ pose.matrix
+            tip_lps = image_from_pointer[:3, :3] @ tip + image_from_pointer[:3, 3]
+        data = {
+            "index": index,
+            "time_s": self.clock(),
+            "note": note or f"bookmark {index}",
+            "pointer_state": pose.state.name,
+            "reference_from_pointer": pose.matrix,
+            "tip_lps_mm": None if tip_lps is None else [float(v) for v in tip_lps],
+            "registration_verified": None if accepted is None else accepted.verified,
+            "shown": shown or {},
+        }
+        self.record_event("bookmark", data)
+        return data
 
     # ------------------------------------------------------------------ fluorescence
     def set_fluorescence(self, fluorescence: FluorescenceMap | None) -> None:

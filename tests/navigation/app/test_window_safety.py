@@ -85,7 +85,10 @@ def window_session(qtbot, nav_plan, tmp_path):
     record = tmp_path / "session.igcsrec"
     config = NavigationConfig(fle_rms_mm=0.5, pointer_tip_mm=TIP_IN_POINTER)
     session = NavigationSession(scene, config, recorder=SessionWriter(record))
-    window = NavigationWindow(session, WindowOptions(view_size=(960, 768), target_fps=15.0))
+    options = WindowOptions(
+        view_size=(1100, 860), target_fps=15.0, settings_path=tmp_path / "settings.ini"
+    )
+    window = NavigationWindow(session, options)
     qtbot.addWidget(window)
     window.start()
     qtbot.waitExposed(window)
@@ -95,6 +98,11 @@ def window_session(qtbot, nav_plan, tmp_path):
     feeder.close()
     window.close()
     session.close()
+
+
+def pointer_drawn(window) -> bool:
+    frame = window.loop.last_frame
+    return frame is not None and frame.snapshot.pointer_ok
 
 
 def banner(window) -> tuple[str, str]:
@@ -193,7 +201,7 @@ def test_the_override_path_keeps_a_red_unverified_state(qtbot, window_session):
 
     # The views: a red UNVERIFIED label at the top of the 3-D view, the tip drawn orange (not
     # the trusted cyan), and no TRE number in the guidance strip.
-    qtbot.waitUntil(lambda: window.loop.last_frame.snapshot.pointer_ok, timeout=3000)
+    qtbot.waitUntil(lambda: pointer_drawn(window), timeout=3000)
     image = fresh_screenshot(qtbot, window)
     assert "registration" in layout.alarms.shown
     assert layout.alarms.shown["registration"].startswith("UNVERIFIED REGISTRATION")
@@ -261,7 +269,7 @@ def test_red_border_and_margin_band_appear_within_300_ms(qtbot, window_session):
 
     # Tracked and 30 mm from the tumour: neither warning.
     feeder.move_pointer(pointer_at(TUMOUR + np.array([0.0, -40.0, 0.0])))
-    qtbot.waitUntil(lambda: window.loop.last_frame.snapshot.pointer_ok, timeout=3000)
+    qtbot.waitUntil(lambda: pointer_drawn(window), timeout=3000)
     image = fresh_screenshot(qtbot, window)
     assert not border(image) and not band(image)
 
