@@ -198,17 +198,14 @@ class AlarmOverlay:
 
         registration = snapshot.registration
         if registration is not None and not registration.verified:
-            text = registration.text.replace("; ", "\n")
+            # "UNVERIFIED REGISTRATION" on its own line, each failed check on one below.
+            text = registration.text.replace(": ", "\n", 1).replace("; ", "\n")
             self.registration_label.SetInput(text)
             size = _fit_font(
-                self.registration_label,
-                self.renderer,
-                max(16, round(font * 0.7)),
-                0.92 * (x1 - x0),
-                self._fonts,
+                self.registration_label, self.renderer, font, 0.94 * (x1 - x0), self._fonts
             )
             count = text.count("\n") + 1
-            inset = max(8.0, BORDER_FRACTION * height) + 0.75 * size * count + 6
+            inset = max(8.0, BORDER_FRACTION * height) + 0.6 * size * count + 8
             self.registration_label.SetPosition((x0 + x1) / 2, y1 - inset)
             self.registration_label.VisibilityOn()
             shown["registration"] = text

@@ -184,7 +184,7 @@ def registration_status(accepted: RegistrationResult | None) -> RegistrationStat
     if accepted.verified:
         return RegistrationStatus(True, f"registered: {accepted.describe()}")
     return RegistrationStatus(
-        False, f"UNVERIFIED REGISTRATION: {accepted.checks.summary} (override)"
+        False, f"UNVERIFIED REGISTRATION (override): {accepted.checks.summary}"
     )
 
 

@@ -22,11 +22,11 @@ from collections.abc import Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from navigation.app.qt_widgets import large_label
+from navigation.app.qt_widgets import fit_label_heights, large_label
 from navigation.app.registration_state import RegistrationResult, RegistrationState
 from navigation.app.session import NavigationSession, SessionStatus
 
-_COLUMNS = ("Fiducial", "State", "Residual", "Exclude")
+_COLUMNS = ("Fiducial", "State", "mm", "Excl.")
 _GREEN, _AMBER, _RED = "#1b8a1b", "#c77700", "#c01010"
 #: Banner colours by :meth:`RegistrationState.banner` level.
 BANNER_COLOURS = {"none": _AMBER, "verified": _GREEN, "unverified": _RED}
@@ -58,9 +58,12 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setWordWrap(False)
         font = self.table.font()
-        font.setPointSize(15)
+        font.setPointSize(14)
         self.table.setFont(font)
         self.table.itemChanged.connect(self._item_changed)
         self.table.cellClicked.connect(self._cell_clicked)
@@ -139,6 +142,7 @@ class RegistrationPanel(QtWidgets.QWidget):
         self.buttons["override"].setEnabled(
             ready and candidate is not None and not candidate.verified
         )
+        fit_label_heights(self)
 
     def _live_text(self, status: SessionStatus) -> str:
         spread = status.collector_spread_mm
@@ -154,7 +158,9 @@ class RegistrationPanel(QtWidgets.QWidget):
 
     @staticmethod
     def _candidate_text(state: RegistrationState) -> str:
-        lines = []
+        lines = [
+            f"{row.name} excluded: {row.excluded_reason}" for row in state.rows if row.excluded
+        ]
         candidate = state.candidate
         if candidate is not None:
             verdict = (
@@ -188,19 +194,23 @@ class RegistrationPanel(QtWidgets.QWidget):
             header = self.table.horizontalHeader().sizeHint().height()
             self.table.setMinimumHeight(header + row_height * min(len(state.rows), 10) + 4)
         suspects = () if state.result is None else state.result.checks.suspects
+        residuals_of = "cand. mm" if state.candidate is not None else "mm"
+        header = self.table.horizontalHeaderItem(2)
+        if header is not None and header.text() != residuals_of:
+            header.setText(residuals_of)  # the residuals are the latest result's
         for row in state.rows:
             if row.collected is None:
                 text, colour = ("NEXT" if row.index == state.current_index else "-"), None
             else:
-                text = f"done ({row.collected.spread_mm:.2f})"
+                text = "done"
                 colour = _GREEN
                 if row.index == state.current_index:
                     text = "REDO"
                 if row.name in suspects and not row.excluded:
                     text, colour = f"SUSPECT {text}", _RED
             if row.excluded:
-                text, colour = f"EXCLUDED: {row.excluded_reason}", _AMBER
-            residual = "-" if row.residual_mm is None else f"{row.residual_mm:.2f} mm"
+                text, colour = "EXCLUDED", _AMBER
+            residual = "-" if row.residual_mm is None else f"{row.residual_mm:.2f}"
             cells = [row.name, text, residual]
             for column, value in enumerate(cells):
                 item = self.table.item(row.index, column)
@@ -209,6 +219,8 @@ class RegistrationPanel(QtWidgets.QWidget):
                     item.setFlags(item.flags() & ~QtCore.Qt.ItemFlag.ItemIsEditable)
                     self.table.setItem(row.index, column, item)
                 item.setText(value)
+                if column == 1 and row.excluded:
+                    item.setToolTip(f"excluded: {row.excluded_reason}")
                 if column == 1:
                     item.setForeground(QtGui.QBrush(QtGui.QColor(colour or "#202020")))
             check = self.table.item(row.index, 3)

@@ -274,10 +274,7 @@ class RegistrationState:
             return "NOT REGISTERED", "none"
         if accepted.verified:
             return f"REGISTERED: {accepted.describe()}", "verified"
-        return (
-            f"UNVERIFIED REGISTRATION (override): {accepted.describe()}; {accepted.checks.summary}",
-            "unverified",
-        )
+        return f"UNVERIFIED REGISTRATION\n(override) {accepted.checks.summary}", "unverified"
 
 
 def _json_float(value: float) -> float | None:

@@ -194,7 +194,8 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         status_font = self.message.font()
         status_font.setPointSize(16)
         self.message.setFont(status_font)
-        self.message.setMinimumWidth(1)  # long messages wrap or elide, never widen the window
+        self.message.setMinimumWidth(1)  # long messages wrap, never widen the window
+        self.message.setWordWrap(True)
         self.statusBar().addWidget(self.message, 1)
         for widget in side.findChildren(QtWidgets.QWidget):
             widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)

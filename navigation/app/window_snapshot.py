@@ -38,8 +38,14 @@ def compose_snapshot(
 ) -> QtGui.QImage:
     """The window picture with the views' frame painted at ``views_rect`` (window
     coordinates) and ``footer`` lines in a strip below."""
-    metrics = QtGui.QFontMetrics(_footer_font())
-    strip = (metrics.height() + 4) * len(footer) + 12
+    font = _footer_font()
+    metrics = QtGui.QFontMetrics(font)
+    flags = int(QtCore.Qt.TextFlag.TextWordWrap)
+    boxes = [
+        metrics.boundingRect(QtCore.QRect(0, 0, window.width() - 16, 10_000), flags, line)
+        for line in footer
+    ]
+    strip = sum(box.height() + 4 for box in boxes) + 12
     result = QtGui.QImage(
         window.width(), window.height() + strip, QtGui.QImage.Format.Format_RGB888
     )
@@ -49,12 +55,12 @@ def compose_snapshot(
         painter.drawImage(0, 0, window)
         views = qimage_of(views_rgb)
         painter.drawImage(views_rect, views)
-        painter.setFont(_footer_font())
+        painter.setFont(font)
         painter.setPen(QtGui.QColor("white"))
-        y = window.height() + 6 + metrics.ascent()
-        for line in footer:
-            painter.drawText(8, y, line)
-            y += metrics.height() + 4
+        y = window.height() + 6
+        for line, box in zip(footer, boxes, strict=True):
+            painter.drawText(QtCore.QRect(8, y, window.width() - 16, box.height()), flags, line)
+            y += box.height() + 4
     finally:
         painter.end()
     return result

@@ -88,14 +88,15 @@ def test_margin_warning_is_a_full_width_red_band_with_the_distance(layout):
 
 def test_unverified_registration_label_untrusted_tip_and_no_tre(layout):
     status = RegistrationStatus(
-        False, "UNVERIFIED REGISTRATION: FRE 40.10 mm > alarm 1.35 mm (F6 suspect) (override)"
+        False, "UNVERIFIED REGISTRATION (override): FRE 40.10 mm > alarm 1.35 mm (F6 suspect)"
     )
     layout.render(snapshot(registration=status, display=NO_SKIN, guidance=Guidance(23.5, None)))
     image = layout.screenshot()
     col0, row0, col1, row1 = layout.viewport_box("3d")
     top = image[row0 : row0 + (row1 - row0) // 5, col0:col1]
     assert alarm_red(top).sum() > 2000
-    assert layout.alarms.shown["registration"].startswith("UNVERIFIED REGISTRATION")
+    shown = layout.alarms.shown["registration"]
+    assert shown.startswith("UNVERIFIED REGISTRATION (override)\nFRE 40.10")
     assert "NOT VALID" in layout.guidance.text
     tip = layout.pixel_of(TIP, "3d")
     assert tip is not None

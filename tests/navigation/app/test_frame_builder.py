@@ -188,7 +188,7 @@ def test_under_an_overridden_registration_no_tre_and_the_pointer_untrusted(scene
     snap = frame.snapshot
     assert snap.pointer_ok and not snap.pointer_trusted
     assert snap.registration is not None and not snap.registration.verified
-    assert snap.registration.text.startswith("UNVERIFIED REGISTRATION: FRE ")
+    assert snap.registration.text.startswith("UNVERIFIED REGISTRATION (override): FRE ")
     assert snap.guidance is not None and snap.guidance.tre_at_tip_mm is None
     # A verified registration: trusted, with a TRE.
     flow.set_excluded(1, True)

@@ -199,7 +199,7 @@ def test_override_puts_it_in_force_as_unverified(image_from_reference):
     state = flow.state()
     assert state.override is override and not state.in_use_verified
     text, level = state.banner()
-    assert level == "unverified" and text.startswith("UNVERIFIED REGISTRATION (override)")
+    assert level == "unverified" and text.startswith("UNVERIFIED REGISTRATION\n(override) FRE")
     assert "FRE" in text and "> alarm" in text
     assert state.candidate is None  # the latest result is the one in use
 
