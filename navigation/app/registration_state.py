@@ -107,6 +107,11 @@ class RegistrationResult:
         return self.checks.passed
 
     @property
+    def checks_passed(self) -> bool:
+        """The same as :attr:`verified` (the name the guidance code reads)."""
+        return self.verified
+
+    @property
     def tre_note(self) -> str:
         """What to show instead of a number when the TRE is not valid ("" when it is)."""
         return "" if self.verified else f"not valid ({self.checks.summary})"
