@@ -195,9 +195,9 @@ class RegistrationPanel(QtWidgets.QWidget):
             self.table.setMinimumHeight(header + row_height * min(len(state.rows), 10) + 4)
         suspects = () if state.result is None else state.result.checks.suspects
         residuals_of = "cand. mm" if state.candidate is not None else "mm"
-        header = self.table.horizontalHeaderItem(2)
-        if header is not None and header.text() != residuals_of:
-            header.setText(residuals_of)  # the residuals are the latest result's
+        column_title = self.table.horizontalHeaderItem(2)
+        if column_title is not None and column_title.text() != residuals_of:
+            column_title.setText(residuals_of)  # the residuals are the latest result's
         for row in state.rows:
             if row.collected is None:
                 text, colour = ("NEXT" if row.index == state.current_index else "-"), None
