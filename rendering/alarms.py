@@ -33,7 +33,9 @@ BAND_FRACTION = 0.085
 DEFAULT_BAND_Y = (0.0, BAND_FRACTION)
 
 
-def _rectangle_actor(rgb: RGB) -> tuple[vtk.vtkActor2D, vtk.vtkPoints]:
+def rectangle_actor(rgb: RGB) -> tuple[vtk.vtkActor2D, vtk.vtkPoints]:
+    """A flat 2-D rectangle (hidden) and its 4 corner points, display pixels: place it with
+    :func:`set_rectangle`."""
     points = vtk.vtkPoints()
     points.SetNumberOfPoints(4)
     cells = vtk.vtkCellArray()
@@ -50,7 +52,7 @@ def _rectangle_actor(rgb: RGB) -> tuple[vtk.vtkActor2D, vtk.vtkPoints]:
     return actor, points
 
 
-def _set_rectangle(points: vtk.vtkPoints, x0: float, y0: float, x1: float, y1: float) -> None:
+def set_rectangle(points: vtk.vtkPoints, x0: float, y0: float, x1: float, y1: float) -> None:
     for index, (x, y) in enumerate(((x0, y0), (x1, y0), (x1, y1), (x0, y1))):
         points.SetPoint(index, x, y, 0.0)
     points.Modified()
@@ -125,8 +127,8 @@ class AlarmOverlay:
         renderer.InteractiveOff()
         render_window.AddRenderer(renderer)
         self.renderer = renderer
-        self._border = [_rectangle_actor(ALARM_RGB) for _ in range(4)]
-        self._band, self._band_points = _rectangle_actor(ALARM_RGB)
+        self._border = [rectangle_actor(ALARM_RGB) for _ in range(4)]
+        self._band, self._band_points = rectangle_actor(ALARM_RGB)
         for actor, _ in (*self._border, (self._band, self._band_points)):
             renderer.AddViewProp(actor)
         self.tracking_label = _label(True)
@@ -166,7 +168,7 @@ class AlarmOverlay:
                 (x1 - thickness, y0, x1, y1),
             )
             for (actor, points), box in zip(self._border, sides, strict=True):
-                _set_rectangle(points, *box)
+                set_rectangle(points, *box)
                 actor.VisibilityOn()
             self.tracking_label.SetInput(text)
             _fit_font(self.tracking_label, self.renderer, font, 0.92 * (x1 - x0), self._fonts)
@@ -184,7 +186,7 @@ class AlarmOverlay:
             where = f"{d:.1f} mm outside" if d >= 0 else f"{-d:.1f} mm INSIDE"
             text = f"MARGIN   tip {where} the tumour   (< {guidance.warning_distance_mm:g} mm)"
             b0, b1 = self.band_y[0] * height, self.band_y[1] * height
-            _set_rectangle(self._band_points, 0.0, b0, float(width), b1)
+            set_rectangle(self._band_points, 0.0, b0, float(width), b1)
             self._band.VisibilityOn()
             self.band_label.SetInput(text)
             largest = max(18, round(0.6 * (b1 - b0)))

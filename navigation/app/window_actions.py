@@ -49,7 +49,12 @@ class RegistrationActions:
     def register(self) -> None:
         def run() -> str:
             result = self.session.register()
-            return f"registered: FRE {result.fre_mm:.2f} mm"
+            if result.verified:
+                return f"registered: FRE {result.fre_mm:.2f} mm; accept with A"
+            return (
+                f"REFUSED: {result.checks.summary}. Re-touch or exclude (X) the suspect, or "
+                "override (O)"
+            )
 
         self._act(run)
 

@@ -55,21 +55,7 @@ def test_register_by_name_with_plan(tmp_path, touched, capsys):
     order = [3, 0, 5, 1, 4, 2]  # touched in another order: pairing must use the names
     _write_csv(tmp_path / "tracker.csv", [FIDUCIAL_NAMES[i] for i in order], tracker[order])
     out = tmp_path / "reg.json"
-    status = main(
-        [
-            "register",
-            "--image-fiducials",
-            str(tmp_path / "image.mrk.json"),
-            "--tracker-fiducials",
-            str(tmp_path / "tracker.csv"),
-            "--out",
-            str(out),
-            "--plan",
-            str(plan),
-            "--fle",
-            "0.25",
-        ]
-    )
+    status = main(_register_args(tmp_path, "--plan", str(plan), "--fle", "0.25"))
     printed = capsys.readouterr().out
     assert status == 0
     assert "Matched 6 fiducials by name" in printed
