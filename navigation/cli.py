@@ -18,7 +18,7 @@ from navigation import __version__
 
 #: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("register", "register tracked fiducials to image fiducials; FRE and predicted TRE"),
+    ("register", "register tracked fiducials to image fiducials; checked, FRE, predicted TRE"),
     ("accuracy", "Monte Carlo accuracy study of a plan's fiducial layout (report, TRE maps)"),
     ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
     ("phantom", "write the digital head-and-neck phantom (DICOM series + truth.json)"),
