@@ -12,20 +12,13 @@ import logging
 
 import numpy as np
 
+from navigation.commands.image_options import add_loading_arguments
 from navigation.imaging.loading import LoadedVolume, load_volume
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="DICOM folder or file, NIfTI, NRRD, MHA/MHD")
-    parser.add_argument(
-        "--series", metavar="UID", default=None, help="SeriesInstanceUID to load (DICOM)"
-    )
-    parser.add_argument(
-        "--no-resample",
-        action="store_true",
-        help="refuse a series that needs resampling (non-uniform spacing, gantry tilt, a "
-        "missing slice) instead of resampling it onto a regular grid",
-    )
+    add_loading_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from navigation.cli import UserError
+from navigation.commands.image_options import add_loading_arguments
 from navigation.planning.plan import Plan
 from navigation.planning.segmentation import seed_from_text
 
@@ -47,16 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or from the box centre without one, and stays inside the box",
     )
     parser.add_argument("--node-seed", metavar="X,Y,Z", help="a point inside a lymph node, LPS mm")
-    parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID to plan (DICOM)")
     parser.add_argument(
         "--labels", action="store_true", help="INPUT is a label map or a folder of label files"
     )
     parser.add_argument("--expected-fiducials", type=int, metavar="N", help="warn unless N found")
-    parser.add_argument(
-        "--no-resampling",
-        action="store_true",
-        help="refuse a DICOM stack that would need resampling (tilt, uneven spacing, a gap)",
-    )
+    add_loading_arguments(parser)
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
 
@@ -95,7 +91,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         print(f"read {len(segmentation.table)} labels from {args.input}")
     else:
         loaded = load_volume(
-            args.input, series_uid=args.series, allow_resampling=not args.no_resampling
+            args.input, series_uid=args.series, allow_resampling=not args.no_resample
         )
         volume, segmentation = loaded.volume, None
         source = source_from_loaded(loaded)
