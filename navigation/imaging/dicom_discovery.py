@@ -15,12 +15,15 @@ with the reason it was not chosen.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom.uid
 
 from navigation.imaging.dicom_checks import slice_plane
 from navigation.imaging.dicom_headers import DicomHeader, FileFinding, read_header
@@ -117,6 +120,7 @@ class DicomDiscovery:
     stacks: tuple[DicomStack, ...]
     others: tuple[FileFinding, ...]
     file_count: int
+    dicomdir: Path | None = None  # the DICOMDIR given, whose folder was read instead
 
 
 @dataclass(frozen=True)
@@ -129,10 +133,18 @@ class StackChoice:
 
 
 def discover_dicom(path: Path) -> DicomDiscovery:
-    """Read every file's header under ``path`` (a folder, searched recursively, or one file)."""
+    """Read every file's header under ``path`` (a folder, searched recursively, or one file).
+
+    Never raises on a file it does not understand: such a file is listed in ``others`` with
+    the reason. A DICOMDIR file stands for the folder it indexes (the folder is read).
+    """
+    dicomdir = None
+    if path.is_file() and _read_header_safely(path).kind == "dicomdir":
+        dicomdir, path = path, path.parent
     root = path if path.is_dir() else path.parent
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    findings = [read_header(file) for file in files]
+    with _quiet_pydicom():
+        findings = [_read_header_safely(file) for file in files]
     grouped: dict[tuple[object, ...], list[FileFinding]] = defaultdict(list)
     others: list[FileFinding] = []
     for finding in findings:
@@ -140,11 +152,40 @@ def discover_dicom(path: Path) -> DicomDiscovery:
             others.append(finding)
         else:
             grouped[_stack_key(finding.header)].append(finding)
-    stacks = [
-        _make_stack(cluster) for members in grouped.values() for cluster in _by_geometry(members)
-    ]
+    stacks = []
+    for members in grouped.values():
+        try:
+            stacks += [_make_stack(cluster) for cluster in _by_geometry(members)]
+        except Exception as error:  # a header value no rule foresaw: list the files, go on
+            reason = f"header values cannot be grouped into a stack ({_short(error)})"
+            others += [FileFinding(f.path, "unreadable", reason) for f in members]
     stacks.sort(key=lambda s: (s.series_instance_uid, -s.count, str(s.first.path)))
-    return DicomDiscovery(path, root, tuple(stacks), tuple(others), len(files))
+    return DicomDiscovery(path, root, tuple(stacks), tuple(others), len(files), dicomdir)
+
+
+def _read_header_safely(path: Path) -> FileFinding:
+    """:func:`read_header`, and any error it did not foresee becomes an "unreadable" finding."""
+    try:
+        return read_header(path)
+    except Exception as error:  # discovery must go on past any one file
+        return FileFinding(path, "unreadable", f"cannot be classified ({_short(error)})")
+
+
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """pydicom logs a warning per odd value (invalid UIs, VRs); the findings say what matters."""
+    logger = logging.getLogger("pydicom")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:120]}" if text else type(error).__name__
 
 
 def choose_stack(discovery: DicomDiscovery, series_uid: str | None = None) -> StackChoice:
@@ -220,6 +261,11 @@ def _choice_warnings(
 ) -> list[str]:
     root = discovery.root
     warnings: list[str] = []
+    if discovery.dicomdir is not None:
+        warnings.append(
+            f"{discovery.dicomdir.name} is a DICOMDIR index (it holds no image): read the folder "
+            f"it indexes, {root} ({discovery.file_count} files)"
+        )
     siblings = [
         s
         for s in discovery.stacks
@@ -324,7 +370,8 @@ def _by_geometry(members: Sequence[FileFinding]) -> list[list[FileFinding]]:
     """Split files into clusters of equal orientation and pixel spacing (within tolerance).
 
     A tolerance rather than rounding, so that values written with different precision do not
-    fall on two sides of a rounding boundary.
+    fall on two sides of a rounding boundary. Files without orientation or spacing (secondary
+    captures, dose report pages) have an empty key and cluster together.
     """
     clusters: list[tuple[np.ndarray, list[FileFinding]]] = []
     for finding in members:
@@ -333,7 +380,9 @@ def _by_geometry(members: Sequence[FileFinding]) -> list[list[FileFinding]]:
             continue
         key = np.array([*(header.orientation or ()), *(header.pixel_spacing_mm or ())])
         for reference, cluster in clusters:
-            if key.shape == reference.shape and np.abs(key - reference).max() <= _SAME_GEOMETRY:
+            if key.shape == reference.shape and (
+                key.size == 0 or float(np.abs(key - reference).max()) <= _SAME_GEOMETRY
+            ):
                 cluster.append(finding)
                 break
         else:
@@ -365,9 +414,12 @@ def _stack_problem(headers: Sequence[DicomHeader], broken: Sequence[FileFinding]
         missing += (" and " if missing else "") + (
             "ImageOrientationPatient" if first.orientation is None else ""
         )
+        sop = _sop_name(first.sop_class_uid)
+        what = f" ({sop})" if sop else ""
         return (
-            f"{name} has no {missing}: its position in the patient is unknown (a projection "
-            "radiograph, secondary capture or screenshot), so it cannot be planned on"
+            f"{name}{what} has no {missing}: its position in the patient is unknown (a "
+            "projection radiograph, a secondary capture such as a dose report page, or a "
+            "screenshot), so it cannot be planned on"
         )
     if first.pixel_spacing_mm is None or min(first.pixel_spacing_mm) <= 0:
         return f"{name} has no valid PixelSpacing: the voxel size is unknown"
@@ -380,6 +432,13 @@ def _stack_problem(headers: Sequence[DicomHeader], broken: Sequence[FileFinding]
             "Re-export the series uncompressed (or convert it, e.g. with dcmdjpeg/gdcmconv --raw)"
         )
     return ""
+
+
+def _sop_name(uid: str) -> str:
+    try:
+        return str(pydicom.uid.UID(uid).name) if uid else ""
+    except Exception:  # malformed UID text
+        return ""
 
 
 def _folder(path: Path, root: Path) -> str:
