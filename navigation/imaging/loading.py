@@ -29,7 +29,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from navigation.imaging.dicom_discovery import choose_stack, discover_dicom
+from navigation.imaging.dicom_choice import choose_stack
+from navigation.imaging.dicom_discovery import discover_dicom
 from navigation.imaging.dicom_series import read_stack
 from navigation.imaging.errors import ImagingError
 from navigation.imaging.image_files import image_file_kind, read_image_file

@@ -60,6 +60,7 @@ class SeriesSpec:
     description: str = "synthetic"
     series_number: int = 3
     prefix: str = "slice"
+    kernel: str = ""  # ConvolutionKernel, written when not empty
 
     def row_direction(self) -> np.ndarray:
         return np.array(self.orientation[:3])
@@ -141,6 +142,8 @@ def write_slice(
     ds.SeriesDescription = spec.description
     ds.InstanceNumber = instance
     ds.ImageType = list(spec.image_type)
+    if spec.kernel:
+        ds.ConvolutionKernel = spec.kernel
     ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
     ds.ImageOrientationPatient = [f"{v:.8f}" for v in spec.orientation]
     ds.PixelSpacing = [f"{v:g}" for v in spec.pixel_spacing_mm]

@@ -8,7 +8,8 @@ import pytest
 from pydicom.fileset import FileSet
 
 from navigation.cli import main
-from navigation.imaging.dicom_discovery import choose_stack, discover_dicom
+from navigation.imaging.dicom_choice import choose_stack
+from navigation.imaging.dicom_discovery import discover_dicom
 from navigation.imaging.loading import ImagingError, load_volume
 from tests.navigation.imaging.dicom_factory import (
     SeriesSpec,
