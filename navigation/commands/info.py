@@ -14,6 +14,7 @@ import numpy as np
 
 from navigation.commands.image_options import add_loading_arguments
 from navigation.imaging.loading import LoadedVolume, load_volume
+from navigation.planning.plannable import plannable_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # The report below lists every warning; do not repeat them through the loader's logger.
     logging.getLogger("navigation.imaging.loading").setLevel(logging.ERROR)
-    loaded = load_volume(args.input, series_uid=args.series, allow_resampling=not args.no_resample)
+    loaded = load_volume(
+        args.input,
+        series_uid=args.series,
+        allow_resampling=not args.no_resample,
+        modality=args.modality,
+    )
     print(format_info(loaded))
     return 0
 
@@ -67,7 +73,11 @@ def format_info(loaded: LoadedVolume) -> str:
         f"intensity: {float(np.min(array)):g} .. {float(np.max(array)):g}{unit} "
         f"({array.dtype}, modality {volume.modality})"
     )
+    if metadata.get("modality_reason") and volume.modality not in ("CT", "MR"):
+        lines.append(f"modality: unknown: {metadata['modality_reason']}")
     lines.append(f"resampled: {'yes' if report.resampled else 'no'}")
+    problem = plannable_problem(volume)
+    lines.append(f"plannable: {'yes' if problem is None else 'NO, ' + problem}")
     lines.append(f"warnings ({len(report.warnings)}):")
     lines += [f"  ! {warning}" for warning in report.warnings] or ["  none"]
     return "\n".join(lines)

@@ -91,9 +91,18 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         print(f"read {len(segmentation.table)} labels from {args.input}")
     else:
         loaded = load_volume(
-            args.input, series_uid=args.series, allow_resampling=not args.no_resample
+            args.input,
+            series_uid=args.series,
+            allow_resampling=not args.no_resample,
+            modality=getattr(args, "modality", None),
         )
         volume, segmentation = loaded.volume, None
+        if volume.modality not in ("CT", "MR"):
+            reason = volume.metadata.get("modality_reason") or (
+                f"{loaded.report.chosen} is not a CT or MR (Modality "
+                f"{volume.metadata.get('modality')!r}); planning needs one"
+            )
+            raise UserError(f"{reason}.")
         source = source_from_loaded(loaded)
         print(f"read {loaded.report.chosen}")
         for other in loaded.report.others:

@@ -25,6 +25,7 @@ from navigation.planning.labels import TUMOUR
 from navigation.planning.markups import write_markups_fiducials
 from navigation.planning.meshing import MeshOptions, mesh_region, save_mesh
 from navigation.planning.plan import PLAN_SCHEMA, PLAN_SCHEMA_VERSION, Plan, load_plan
+from navigation.planning.plannable import check_plannable
 from navigation.planning.segmentation import (
     CtPreset,
     MrPreset,
@@ -103,6 +104,7 @@ def make_plan(
         no plan folder).
     """
     target = Path(out)
+    check_plannable(volume, where=str(volume.metadata.get("source", "the volume")))
     if target.exists() and not overwrite:
         raise FileExistsError(
             f"{target} already exists; choose another output folder or pass --overwrite."
