@@ -34,8 +34,20 @@ atomically: an interrupted run leaves no plan behind."""
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("input", type=Path, metavar="INPUT", help="DICOM folder/file or image file")
-    parser.add_argument("--out", required=True, type=Path, metavar="PLAN", help="plan folder")
+    parser.add_argument(
+        "input",
+        type=Path,
+        nargs="+",
+        metavar="INPUT",
+        help="DICOM folder/file or image file; several INPUTs (or --cohort) plan a cohort",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="PLAN",
+        help="plan folder (for a cohort: the folder of the patients' plans and cohort.csv)",
+    )
     parser.add_argument(
         "--tumour-seed",
         metavar="X,Y,Z",
@@ -55,6 +67,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_loading_arguments(parser)
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
+    cohort = parser.add_argument_group("cohorts (navigation.commands.plan_cohort)")
+    cohort.add_argument(
+        "--cohort",
+        action="store_true",
+        help="each INPUT is a folder of patients (subfolders or image files) or a list file "
+        "(one path per line); each patient is planned into PLAN/<patient>",
+    )
+    cohort.add_argument(
+        "--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://HOST:PORT) for a cohort"
+    )
+    cohort.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="local Dask worker processes for a cohort (0: one patient after the other here)",
+    )
 
 
 def _box(text: str | None) -> np.ndarray | None:
@@ -143,5 +172,10 @@ def print_summary(plan: Plan) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cohort or len(args.input) > 1:
+        from navigation.commands.plan_cohort import run_cohort
+
+        return run_cohort(args)
+    args.input = args.input[0]
     print_summary(make_plan_from_path(args))
     return 0
