@@ -122,17 +122,7 @@ def write_slice(
     slope, intercept = spec.rescale
     stored = np.round((np.asarray(values, dtype=np.float64) - intercept) / slope).astype("<i2")
     sop_class = CTImageStorage if spec.modality == "CT" else MRImageStorage
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = spec.modality
-    ds.PatientID = spec.patient_id
-    ds.PatientName = "Test^Synthetic"
+    ds = _new_dataset(sop_class, spec.modality, spec)
     ds.PatientPosition = spec.patient_position
     ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20240101", "120000", "1", ""
     ds.StudyInstanceUID = spec.study_uid
@@ -164,7 +154,8 @@ def write_slice(
     return path
 
 
-def _non_image_dataset(path: Path, sop_class: str, modality: str, spec: SeriesSpec) -> Dataset:
+def _new_dataset(sop_class: str, modality: str, spec: SeriesSpec) -> Dataset:
+    """A dataset with file meta (explicit VR little endian), its SOP and the spec's patient."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -176,6 +167,11 @@ def _non_image_dataset(path: Path, sop_class: str, modality: str, spec: SeriesSp
     ds.Modality = modality
     ds.PatientID = spec.patient_id
     ds.PatientName = "Test^Synthetic"
+    return ds
+
+
+def _non_image_dataset(path: Path, sop_class: str, modality: str, spec: SeriesSpec) -> Dataset:
+    ds = _new_dataset(sop_class, modality, spec)
     ds.StudyInstanceUID = spec.study_uid
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = 999
