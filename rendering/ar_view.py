@@ -14,8 +14,9 @@ What is drawn over the frame: the tumour (and lymph nodes) filled faintly with t
 (``vtkPolyDataSilhouette`` from this camera), and the fused fluorescence map on its mesh with
 the one fluorescence colour scale of the application (:mod:`rendering.colour_scale`: the same
 colours as the 3-D view and the offline pictures), half transparent, never-seen vertices not
-drawn at all, with its colour bar. The view fills its renderer's viewport with the frame at
-the frame's aspect (letterboxed): give it a viewport of the frame's size for native pixels.
+drawn at all, with its colour bar. The frame is drawn at its native size (one viewport pixel
+per camera pixel), centred, and scaled down (aspect kept) only when the viewport is smaller
+(:func:`frame_scale`).
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def opengl_projection(
     An eye point (x, y, z) is the OpenCV camera point (x, -y, -z); its normalised device x is
     ``2 (u + 0.5) / W - 1`` and y is ``1 - 2 (v + 0.5) / H`` with (u, v) = K's pixel (pixel
     centres on integers, as OpenCV), so the frame's W x H pixels fill [-1, 1]^2. With
-    ``viewport_px`` (width, height) of another shape, the frame is fitted in it at its own
-    aspect, centred (letterbox). Depth maps [near, far] to [-1, 1].
+    ``viewport_px`` (width, height), the frame is drawn centred in it at :func:`frame_scale`
+    viewport pixels per camera pixel. Depth maps [near, far] to [-1, 1].
     """
     k = intrinsics.camera_matrix
     width, height = intrinsics.image_size_px
@@ -67,7 +68,7 @@ def opengl_projection(
     sx = sy = 1.0
     if viewport_px is not None:
         view_w, view_h = (max(1, int(v)) for v in viewport_px)
-        fit = min(view_w / width, view_h / height)
+        fit = frame_scale(intrinsics, (view_w, view_h))
         sx, sy = width * fit / view_w, height * fit / view_h
     projection = np.zeros((4, 4))
     projection[0, 0] = sx * 2.0 * fx / width
@@ -79,6 +80,14 @@ def opengl_projection(
     projection[2, 3] = -2.0 * far_mm * near_mm / (far_mm - near_mm)
     projection[3, 2] = -1.0
     return projection
+
+
+def frame_scale(intrinsics: CameraIntrinsics, viewport_px: tuple[int, int]) -> float:
+    """Viewport pixels per camera pixel: 1 (native size) when the frame fits, less (aspect
+    kept) when it does not; never enlarged."""
+    width, height = intrinsics.image_size_px
+    view_w, view_h = (max(1, int(v)) for v in viewport_px)
+    return min(1.0, view_w / width, view_h / height)
 
 
 def _vtk_matrix(m: np.ndarray) -> vtk.vtkMatrix4x4:
@@ -152,6 +161,7 @@ class ARView:
         self.caption.SetPosition(0.01, 0.01)
         renderer.AddViewProp(self.caption)
         self.intrinsics: CameraIntrinsics | None = None
+        self._pose: Float64Array | None = None
 
     def update(
         self,
@@ -179,8 +189,8 @@ class ARView:
                 f"the AR frame must be ({height}, {width}, 3) uint8 (the camera's size); got "
                 f"{frame_rgb.dtype} {frame_rgb.shape}."
             )
-        viewport = self.renderer.GetSize()
-        place_camera(self.renderer.GetActiveCamera(), image_from_camera, intrinsics, viewport)
+        self._pose = np.asarray(image_from_camera, dtype=np.float64)
+        self.fit_viewport()
         self._set_frame(frame_rgb, image_from_camera, intrinsics)
         for actor in (*self.fills.values(), *self.outlines.values()):
             actor.VisibilityOn()
@@ -211,6 +221,13 @@ class ARView:
         )
         self.frame_actor.SetUserMatrix(_vtk_matrix(image_from_camera @ camera_from_pixel))
         self.frame_actor.VisibilityOn()
+
+    def fit_viewport(self) -> None:
+        """Place the camera again for the renderer's current size (after a resize)."""
+        if self._pose is None or self.intrinsics is None:
+            return
+        size = self.renderer.GetSize()
+        place_camera(self.renderer.GetActiveCamera(), self._pose, self.intrinsics, size)
 
     def set_map(self, fluorescence: FluorescenceMap | None) -> None:
         """Show another fused map over the current frame (None hides it)."""
@@ -278,7 +295,7 @@ class ARView:
         view_w, view_h = self.renderer.GetSize()
         assert self.intrinsics is not None
         width, height = self.intrinsics.image_size_px
-        fit = min(view_w / width, view_h / height)
+        fit = frame_scale(self.intrinsics, (view_w, view_h))
         left = x0 + (view_w - width * fit) / 2.0
         bottom = y0 + (view_h - height * fit) / 2.0
         u = (x - left) / fit - 0.5
@@ -319,4 +336,4 @@ def frame_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(out[:, :, np.newaxis], 3, axis=2)
 
 
-__all__ = ["ARView", "frame_rgb", "opengl_projection", "place_camera"]
+__all__ = ["ARView", "frame_rgb", "frame_scale", "opengl_projection", "place_camera"]

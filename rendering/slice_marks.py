@@ -139,12 +139,14 @@ class SliceMarks:
         *,
         tip_lps_mm: Float64Array | None,
         closest_lps_mm: Float64Array | None,
+        tip_rgb: tuple[float, float, float] = TIP_RGB,
     ) -> None:
         """Put the cross-hair on the tip and the ring on the closest point (both projected
         onto the slice plane; None hides a mark), the line between them (from the edge of the
         cross-hair's gap to the ring, so neither centre is covered)."""
         toward = lps_from_slice[:3, 2]
         depth = float(lps_from_slice[:3, 3] @ toward) + MARK_OFFSET_MM
+        self.tip.GetProperty().SetColor(*tip_rgb)
         scaled = lps_from_slice.copy()
         scaled[:3, :3] = lps_from_slice[:3, :3] * mm_per_px
 

@@ -37,6 +37,7 @@ from registration.checks import Float64Array, InputError
 from registration.geometry import ImageGeometry
 from rendering.orientation import SLICE_ORIENTATIONS, orientation_letter
 from rendering.overlays import BADGE_STYLES, EdgeLetters
+from rendering.scene3d import TIP_RGB, UNTRUSTED_TIP_RGB
 from rendering.slice_marks import SliceMarks
 from rendering.slice_picture import (
     LABEL_FILL_OPACITY,
@@ -300,13 +301,15 @@ class SliceView:
             self._picture.SetUserMatrix(_matrix(lps_from_slice))
             self._picture.VisibilityOn()
 
-        # Marks only on slices that follow the tip: a held slice shows where the tip was.
+        # Marks only on slices that follow the tip: a held slice shows where the tip was. The
+        # cross-hair takes the untrusted colour under an unverified registration.
         guidance = snapshot.guidance if self.frozen_reason is None else None
         self.marks.place(
             lps_from_slice,
             self.mm_per_pixel,
             tip_lps_mm=snapshot.pointer_tip_lps_mm if self.frozen_reason is None else None,
             closest_lps_mm=None if guidance is None else guidance.closest_point_lps_mm,
+            tip_rgb=TIP_RGB if snapshot.pointer_trusted else UNTRUSTED_TIP_RGB,
         )
         self.marks.set_texts(
             frozen=self.frozen_reason,

@@ -99,16 +99,20 @@ class ARPresenter:
         self._map: FluorescenceMap | None = None
         self.view.update(None, None, session.intrinsics, caption=self.note)
 
-    def refresh(self, *, wait: bool = True) -> bool:
-        """Show the newest frame if it is new and placeable (or the map changed); True when the
-        view changed and needs a render. ``wait``: leave a frame whose pose after it has not
-        arrived for a later call (else place it with the poses there are)."""
+    def refresh(self, *, wait: bool = True, viewport_changed: bool = False) -> bool:
+        """Show the newest frame if it is new and placeable (or the map or the viewport's size
+        changed); True when the view changed and needs a render. ``wait``: leave a frame whose
+        pose after it has not arrived for a later call (else place it with the poses there
+        are)."""
         intrinsics = self.session.intrinsics
         assert intrinsics is not None
         fluorescence = self.session.live_state().fluorescence
         frame = self.session.latest_frame
         map_changed = fluorescence is not self._map
         if frame is None or frame.index == self.shown_index:
+            if viewport_changed and self.shown_index:
+                self.view.fit_viewport()
+                return True
             if map_changed and self.shown_index:
                 self._map = fluorescence
                 self.view.set_map(fluorescence)

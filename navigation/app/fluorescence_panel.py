@@ -15,7 +15,7 @@ from collections.abc import Callable
 from PySide6 import QtCore, QtWidgets
 
 from navigation.app.fluorescence import FluorescenceMapper
-from navigation.app.qt_widgets import large_label
+from navigation.app.qt_widgets import fit_label_heights, large_label
 
 
 class FluorescencePanel(QtWidgets.QWidget):
@@ -35,7 +35,7 @@ class FluorescencePanel(QtWidgets.QWidget):
         title = large_label(18, bold=True)
         title.setText("Fluorescence")
         layout.addWidget(title)
-        self.ar_button = QtWidgets.QPushButton("AR view: model over the live frame  [M]")
+        self.ar_button = QtWidgets.QPushButton("AR view  [F7]")
         self.ar_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.ar_button.setMinimumHeight(44)
         self.ar_button.setEnabled(show_ar is not None)
@@ -64,6 +64,7 @@ class FluorescencePanel(QtWidgets.QWidget):
                 "no fluorescence mapping (give --camera-intrinsics and --hand-eye)"
             )
             self.reset_button.setEnabled(False)
+            fit_label_heights(self)
             return
         state = self.mapper.state()
         lines = [f"{state.frames_mapped} frames mapped, {state.frames_skipped} skipped"]
@@ -93,3 +94,4 @@ class FluorescencePanel(QtWidgets.QWidget):
                 f"target: {q.target_region}; background: {q.background_region}",
             ]
         self.numbers.setText("\n".join(lines))
+        fit_label_heights(self)

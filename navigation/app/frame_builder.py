@@ -14,8 +14,12 @@ be drawn lives here:
   reference's own badge says which).
 - Guidance (signed distance to the tumour surface and its closest point, predicted TRE at the
   tip, margin warning, the target) only for a placed, OK pointer; never an old pose: the store
-  gives no matrix unless OK. The predicted TRE is marked not valid unless the registration in
-  force passed its checks (:func:`registration_trusted`).
+  gives no matrix unless OK. The predicted TRE only under a verified registration
+  (:attr:`~navigation.app.registration_state.RegistrationResult.verified`); under one in use
+  through the override the snapshot's ``registration`` says UNVERIFIED, the TRE is None and
+  marked not valid, and the views draw the pointer as untrusted.
+- Tracking alarms: the pointer (relative to the reference) and the reference, when not OK,
+  with the time since their last good pose (the views draw the red border).
 - The slices stay where the tip last drove them (``slice_hold_lps_mm``, kept by the session)
   while the tip cannot drive them.
 - The NIR camera frustum needs the camera OK relative to the reference, the hand-eye
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,7 +41,14 @@ from navigation.tracking.pose_store import ToolPose
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array
 from rendering.guidance import tip_guidance
-from rendering.view_state import DisplayOptions, FluorescenceMap, Guidance, ViewSnapshot
+from rendering.view_state import (
+    DisplayOptions,
+    FluorescenceMap,
+    Guidance,
+    RegistrationStatus,
+    TrackingAlarm,
+    ViewSnapshot,
+)
 
 NOT_REGISTERED = "not registered (collect the fiducials, register, accept)"
 NO_TIP = "no pointer tip calibration (--pointer-tip, or the tracker's PointerTipToPointer)"
@@ -52,7 +63,8 @@ class LiveState:
     accepted : the registration in force, or None. tip_in_pointer : (3,) mm or None.
     cameramarker_from_camera : hand-eye (4, 4) or None. intrinsics : or None.
     fluorescence : the fused map to draw, or None. camera_seen : the camera has ever been
-    received or is calibrated (its badge is shown then). slice_hold_lps_mm : (3,) where the
+    received or is calibrated (its badge is shown then). last_good_s : tool -> local arrival
+    time (s) of its last OK sample (absent: never OK). slice_hold_lps_mm : (3,) where the
     tip last drove the slices, or None.
     """
 
@@ -67,6 +79,7 @@ class LiveState:
     fluorescence: FluorescenceMap | None
     display: DisplayOptions
     camera_seen: bool
+    last_good_s: Mapping[str, float] = field(default_factory=dict)
     slice_hold_lps_mm: Float64Array | None = None
 
 
@@ -147,23 +160,11 @@ def build_frame(
         render_fps=render_fps,
         display=live.display,
         placement_note=note,
+        registration=registration_status(live.accepted),
+        tracking_alarms=tracking_alarms(live, config),
     )
     finite = [a for a in arrivals if math.isfinite(a)]
     return FrameState(snapshot, max(finite) if finite else math.nan, tip)
-
-
-def registration_trusted(accepted: RegistrationResult) -> bool:
-    """Whether the registration in force passed its checks, so that its predicted TRE may be
-    shown as a number.
-
-    The result's own verdict when it carries one (``checks_passed``); otherwise no warning at
-    all: an FRE above the alarm, a suspect fiducial, a coplanar or mirrored layout and a
-    failed surface refinement each raise one.
-    """
-    verdict = getattr(accepted, "checks_passed", None)
-    if verdict is not None:
-        return bool(verdict)
-    return not accepted.warnings
 
 
 def _guidance(
@@ -175,18 +176,46 @@ def _guidance(
 ) -> Guidance | None:
     if scene.tumour is None:
         return None
-    tre = float(accepted.tre_at(tip)[0])
+    values = accepted.tre_at(tip)  # None unless the registration is verified
+    tre = None if values is None else float(values[0])
     guidance = tip_guidance(
         tip,
         scene.tumour,
         tre_at_tip_mm=tre,
         warning_distance_mm=config.margin_warning_mm,
-        tre_valid=registration_trusted(accepted),
+        tre_valid=accepted.verified,
     )
     planned = {t.name: t.position_lps_mm for t in scene.plan.targets}
     if target is not None and target in planned:
         return replace(guidance, target_name=target, target_lps_mm=planned[target])
     return guidance
+
+
+def registration_status(accepted: RegistrationResult | None) -> RegistrationStatus | None:
+    """What the views say about the registration in force (None when there is none)."""
+    if accepted is None:
+        return None
+    if accepted.verified:
+        return RegistrationStatus(True, f"registered: {accepted.describe()}")
+    return RegistrationStatus(
+        False, f"UNVERIFIED REGISTRATION (override): {accepted.checks.summary}"
+    )
+
+
+def tracking_alarms(live: LiveState, config: NavigationConfig) -> tuple[TrackingAlarm, ...]:
+    """The pointer (relative to the reference: its own state, else the pair's) and the
+    reference when not OK, with the seconds since their last good pose."""
+    alarms = []
+    for tool in (config.pointer, config.reference):
+        state = live.poses[tool].state.name
+        if tool == config.pointer and state == "OK":
+            state = live.reference_from_pointer.state.name
+        if state == "OK":
+            continue
+        last = live.last_good_s.get(tool)
+        since = None if last is None else max(0.0, live.time_s - last)
+        alarms.append(TrackingAlarm(tool, state, since))
+    return tuple(alarms)
 
 
 def tip_in_image(

@@ -1,7 +1,9 @@
 """Segmentation of a head-and-neck CT or MR into the canonical labels.
 
 CT: ``skin``, ``bone`` and ``airway`` by the thresholds of :class:`CtPreset` (HU, see
-:mod:`navigation.planning.tissue_thresholds`; ``igcs plan --body-hu ...`` changes them);
+:mod:`navigation.planning.tissue_thresholds`; ``igcs plan --body-hu ...`` changes them), the
+body without the couch, head rests, holders and immobilisation masks
+(:mod:`navigation.planning.body`; what was removed is reported);
 
 - ``fiducials``: bright compact skin markers (:mod:`fiducial_detection`), HU > 2000 (above
   cortical bone), next to outside air (HU > -1200: not the scanner's padding value);
@@ -27,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from navigation.imaging.volume import Volume
+from navigation.planning.body import RemovedObject
 from navigation.planning.fiducial_detection import FiducialDetection, detect_fiducials
 from navigation.planning.labels import (
     AIRWAY,
@@ -75,6 +78,8 @@ class Segmentation:
     tumour: GrownRegion | None = None
     node: GrownRegion | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    removed_from_body: tuple[RemovedObject, ...] = ()
+    removed_from_body_ml: float = 0.0
     #: plan.json blocks of structures imported from other sources (``pet``, ``rtstruct``...)
     imports: dict[str, Any] = field(default_factory=dict)
     #: named points from a markups file: the registration fiducials instead of the markers
@@ -177,7 +182,10 @@ def segment_volume(
         body_threshold = preset.body_hu
     else:
         body_threshold = _isodata(np.asarray(array[::2, ::2, ::2], dtype=np.float64).ravel())
-    regions: dict[str, RegionMask] = {SKIN: body_region(array, body_threshold, modality)}
+    found = body_region(
+        array, geometry, body_threshold, modality, separate_supports=isinstance(preset, CtPreset)
+    )
+    regions: dict[str, RegionMask] = {SKIN: found.region}
     levels: dict[str, SurfaceLevel] = {SKIN: SurfaceLevel(body_threshold)}
     table = [canonical_entry(SKIN)]
     body = regions[SKIN].to_full(geometry.shape_kji)
@@ -248,6 +256,8 @@ def segment_volume(
         node=node,
         warnings=tuple(warnings),
         thresholds=thresholds,
+        removed_from_body=found.removed,
+        removed_from_body_ml=found.removed_ml,
     )
 
 

@@ -4,10 +4,12 @@ one after the planner changes its threshold).
 
 CT (:class:`CtPreset`, Hounsfield units):
 
-- ``skin`` (the body): HU > -500 (halfway between air and fat), largest 6-connected
-  component, holes filled slice by slice (so the airway and sinuses belong to the body; a head
-  holder pressed against the scalp stays attached and is reported as body);
-- ``bone``: HU > 300 inside the body, components under 0.05 ml dropped;
+- ``skin`` (the body): HU > -500 (halfway between air and fat) without the couch, head rests,
+  holders and immobilisation masks (:mod:`navigation.planning.body`: shape and connected
+  components), holes filled slice by slice (so the airway and sinuses belong to the body);
+  what was removed is reported;
+- ``bone``: HU > 300 inside the body, components under 0.05 ml dropped, and those that do not
+  reach 3 mm under the skin (dense parts of a holder pressed against it);
 - ``airway``: HU < -500 inside the filled body, components under 0.5 ml dropped;
 - markers: HU > 2000 (above cortical bone; :mod:`navigation.planning.fiducial_detection`).
 """
@@ -20,10 +22,11 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from navigation.planning.body import Body, segment_body
 from navigation.planning.regions import (
     RegionMask,
-    fill_holes_per_slice,
-    largest_component,
+    box_morphology,
+    keep_components,
     remove_small_components,
 )
 from registration.checks import InputError
@@ -45,6 +48,7 @@ class CtPreset:
     marker_hu: float = 2000.0
     marker_diameter_mm: float = 4.0
     min_bone_ml: float = 0.05
+    bone_depth_mm: float = 3.0  # bone pieces not reaching this deep under the skin are dropped
     min_airway_ml: float = 0.5
     search_radius_mm: float = 50.0
 
@@ -91,13 +95,21 @@ class MrPreset:
     search_radius_mm: float = 50.0
 
 
-def body_region(array: np.ndarray, threshold: float, modality: str = "CT") -> RegionMask:
-    """The body: the largest 6-connected component above ``threshold``, holes filled slice by
-    slice. array : (k, j, i) CT (HU) or MR."""
-    body = fill_holes_per_slice(largest_component(array > threshold))
-    if not body.any():
+def body_region(
+    array: np.ndarray,
+    geometry: ImageGeometry,
+    threshold: float,
+    modality: str = "CT",
+    *,
+    separate_supports: bool = True,
+) -> Body:
+    """The body above ``threshold``, holes filled slice by slice, without the supports a CT
+    shows (``separate_supports``; :func:`navigation.planning.body.segment_body`).
+    array : (k, j, i) CT (HU) or MR."""
+    found = segment_body(array, geometry, threshold=threshold, separate_supports=separate_supports)
+    if found.region.voxel_count == 0:
         raise InputError(f"no body found above {threshold:g}; is this a {modality} image?")
-    return RegionMask.from_full(body)
+    return found
 
 
 def bone_region(
@@ -109,14 +121,20 @@ def bone_region(
     exclude: np.ndarray | None = None,
 ) -> RegionMask:
     """Bone: HU above ``preset.bone_hu`` inside the body (its bounding box: less work than the
-    whole volume), components under ``preset.min_bone_ml`` dropped; ``exclude`` (full-grid
-    (k, j, i) bool, e.g. the markers and their rims) is left out."""
+    whole volume), components under ``preset.min_bone_ml`` dropped and those not reaching
+    ``preset.bone_depth_mm`` under the skin; ``exclude`` (full-grid (k, j, i) bool, e.g. the
+    markers and their rims) is left out."""
     box, inside = body.slices, body.mask
     bone = (array[box] > preset.bone_hu) & inside
     if exclude is not None:
         bone &= ~exclude[box]
     voxel_ml = float(np.prod(geometry.spacing_mm)) / 1000.0
-    bone = remove_small_components(bone, int(np.ceil(preset.min_bone_ml / voxel_ml)))
+    depth = np.ceil(preset.bone_depth_mm / geometry.spacing_mm[::-1]).astype(int)
+    bone = keep_components(
+        bone,
+        min_voxels=int(np.ceil(preset.min_bone_ml / voxel_ml)),
+        reaching=_deep_inside(body, geometry.shape_kji, depth),
+    )
     return RegionMask.from_full(bone, body.offset_kji)
 
 
@@ -144,3 +162,18 @@ def near(markers: np.ndarray, regions: tuple[RegionMask, ...]) -> np.ndarray:
         )
         around_markers[around] |= ndimage.binary_dilation(markers[around], iterations=2)
     return around_markers
+
+
+def _deep_inside(
+    body: RegionMask, shape_kji: tuple[int, int, int], depth_kji: np.ndarray
+) -> np.ndarray:
+    """``body.mask`` eroded by ``depth_kji`` voxels: from the air around it, but not from the
+    ends of the scan, where the body goes on (the block is padded with air only on the sides
+    that are inside the image)."""
+    pad = [
+        (int(d) if s.start > 0 else 0, int(d) if s.stop < n else 0)
+        for s, n, d in zip(body.slices, shape_kji, depth_kji, strict=True)
+    ]
+    padded = np.pad(body.mask, pad, mode="constant", constant_values=False)
+    eroded = box_morphology(padded, depth_kji, erode=True)
+    return eroded[tuple(slice(a, a + n) for (a, _b), n in zip(pad, body.mask.shape, strict=True))]

@@ -182,8 +182,11 @@ def resegment(model: ReviewModel, name: str, preset: CtPreset) -> float:
     start = time.perf_counter()
     array = model.volume().array
     geometry = model.geometry
+    details: dict[str, Any] = {}
     if name == SKIN:
-        region, level = body_region(array, preset.body_hu), SurfaceLevel(preset.body_hu)
+        found = body_region(array, geometry, preset.body_hu)
+        region, level = found.region, SurfaceLevel(preset.body_hu)
+        details["removed_from_body_ml"] = round(found.removed_ml, 2)
     else:
         if SKIN not in model.regions:
             raise InputError("bone and airway are found inside the body: the plan has no skin.")
@@ -211,6 +214,7 @@ def resegment(model: ReviewModel, name: str, preset: CtPreset) -> float:
         "threshold re-segmentation",
         thresholds=preset.thresholds(),
         voxels_changed=changed,
+        **details,
     )
     seconds = time.perf_counter() - start
     model.say(

@@ -10,7 +10,7 @@ from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
-from rendering.ar_view import MAP_OPACITY, ARView, opengl_projection, place_camera
+from rendering.ar_view import MAP_OPACITY, ARView, frame_scale, opengl_projection, place_camera
 from rendering.camera_model import CameraModel
 from rendering.colour_scale import band_colours
 from rendering.scene3d import SurfaceModel
@@ -61,10 +61,11 @@ def screenshot(render_window: vtk.vtkRenderWindow) -> np.ndarray:
     return pixels[::-1, :, :3].copy()
 
 
-@pytest.mark.parametrize("size", [(640, 480), (900, 500)])
+@pytest.mark.parametrize("size", [(640, 480), (900, 500), (400, 360)])
 def test_vtk_draws_points_where_the_camera_model_projects_them(rng, size):
     """VTK's own world-to-display transform, through the camera placed at a random pose,
-    agrees with project_pinhole to sub-pixel (also letterboxed in a wider viewport)."""
+    agrees with project_pinhole to sub-pixel: at native size, centred in a larger viewport,
+    and scaled down (aspect kept) in a smaller one."""
     render_window, renderer = window(size)
     image_from_camera = random_rigid(rng, max_translation_mm=300.0)
     tumour = SurfaceModel("tumour", pv.Sphere(radius=5.0), (0.9, 0.2, 0.2), role="tumour")
@@ -147,3 +148,19 @@ def test_place_camera_looks_along_the_optical_axis(rng):
     ahead = apply_transform(pose, np.array([[0.0, 0.0, 100.0]]))[0]
     np.testing.assert_allclose(camera.GetFocalPoint(), ahead, atol=1e-9)
     assert np.allclose(invert_rigid(invert_rigid(pose)), pose)
+
+
+def test_frame_is_native_in_a_larger_viewport_and_scaled_down_in_a_smaller_one():
+    assert frame_scale(INTRINSICS, (900, 500)) == 1.0
+    assert frame_scale(INTRINSICS, (400, 360)) == pytest.approx(0.625)
+    render_window, renderer = window((900, 600))
+    view = ARView(renderer, [])
+    frame = np.full((480, 640, 3), 40, np.uint8)
+    frame[100, 500] = (0, 0, 255)
+    view.update(frame, np.eye(4), INTRINSICS)
+    render_window.Render()
+    shot = screenshot(render_window).astype(int)
+    # Centred at one screen pixel per camera pixel: (900 - 640) / 2 = 130, (600 - 480) / 2 = 60.
+    assert tuple(shot[60 + 100, 130 + 500]) == (0, 0, 255)
+    assert tuple(shot[10, 10]) == (0, 0, 0) and tuple(shot[300, 450]) == (40, 40, 40)
+    render_window.Finalize()

@@ -1,6 +1,6 @@
-"""The AR view in the window (pytest-qt under Xvfb): key M shows the camera frame at its native
-size with the model drawn over it from the tracked camera pose (the simulator's stream fed
-offline, no sockets)."""
+"""The AR view in the window (pytest-qt under Xvfb): the AR layout (F7) shows the camera frame at
+its native size with the model drawn over it from the tracked camera pose (the simulator's
+stream fed offline, no sockets), and the snapshot holds it."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ if not os.environ.get("DISPLAY"):
         pytest.fail("the GUI tests need an X display in CI (run them under xvfb-run)")
     pytest.skip("no X display (run under xvfb-run -a)", allow_module_level=True)
 
-from PySide6 import QtCore  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from navigation.app.ar_frame import camera_pose_at  # noqa: E402
+from navigation.app.ar_widget import ARWidget  # noqa: E402
 from navigation.app.config import NavigationConfig  # noqa: E402
 from navigation.app.pictures import grab_rgb  # noqa: E402
 from navigation.app.plan_scene import load_plan_scene  # noqa: E402
@@ -33,7 +34,7 @@ from rendering.camera_model import CameraModel  # noqa: E402
 from tests.navigation.app.conftest import FAST, accept_true_registration  # noqa: E402
 
 
-def test_key_m_shows_the_model_over_the_frame_at_native_size(qtbot, nav_plan):
+def test_the_ar_layout_shows_the_model_over_the_frame_at_native_size(qtbot, nav_plan, tmp_path):
     scenario = scenario_from_plan(nav_plan, FAST, duration_s=2.0)
     truth = scenario.truth
     now = [0.0]
@@ -48,19 +49,32 @@ def test_key_m_shows_the_model_over_the_frame_at_native_size(qtbot, nav_plan):
             break
         now[0] = t
         session.on_message(dataclasses.replace(message, arrival_s=t))
-    window = NavigationWindow(session, WindowOptions(view_size=(960, 768), target_fps=5.0))
+    options = WindowOptions(
+        view_size=(1600, 1200), target_fps=5.0, settings_path=tmp_path / "settings.ini",
+        snapshot_dir=tmp_path / "snapshots",
+    )  # fmt: skip
+    window = NavigationWindow(session, options)
     qtbot.addWidget(window)
     window.start()
     qtbot.waitExposed(window)
-    dock = window.ar_dock
-    assert dock is not None and not dock.isVisible()
-    qtbot.keyClick(window, QtCore.Qt.Key.Key_M)
-    qtbot.waitExposed(dock)
+    view = window.ar_view
+    assert isinstance(view, ARWidget) and not view.isVisible()
+    size = window.fit_to_screen(QtCore.QRect(0, 0, 1600, 1200))
+    qtbot.waitUntil(lambda: window.size() == size, timeout=3000)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_F7)
+    qtbot.waitExposed(view)
     width, height = truth.intrinsics.image_size_px
-    assert dock.widget_vtk.GetRenderWindow().GetSize() == (width, height)  # native pixels
-    assert dock.refresh() and dock.presenter.shown_index == session.latest_frame.index
-    picture = grab_rgb(dock.widget_vtk.GetRenderWindow()).astype(int)
-    assert picture.shape == (height, width, 3) and picture.max() > 50  # the frame is shown
+    qtbot.waitUntil(lambda: view.width() >= width and view.height() >= height, timeout=3000)
+    QtWidgets.QApplication.processEvents()
+    view_w, view_h = view.GetRenderWindow().GetSize()
+    assert view_w >= width and view_h >= height  # room for the frame at its native size
+    view.refresh()  # (the window's frame timer may have drawn it already)
+    assert view.presenter.shown_index == session.latest_frame.index
+    view.GetRenderWindow().Render()
+    picture = grab_rgb(view.GetRenderWindow()).astype(int)
+    left, top = (view_w - width) // 2, (view_h - height) // 2  # centred, one pixel per pixel
+    picture = picture[top : top + height, left : left + width]
+    assert picture.max() > 50  # the frame is shown
 
     # The tumour's outline is drawn where the camera model projects the tumour's surface.
     frame = session.latest_frame
@@ -81,7 +95,10 @@ def test_key_m_shows_the_model_over_the_frame_at_native_size(qtbot, nav_plan):
         & (drawn[:, 0] <= high[1])
     )
     assert inside.mean() > 0.95
-    qtbot.keyClick(window, QtCore.Qt.Key.Key_M)
-    assert not dock.isVisible()
+    # The snapshot paints the AR view's frame into the window picture.
+    path = window.snapshot()
+    assert path is not None and path.is_file()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_F5)
+    assert not view.isVisible()
     window.close()
     session.close()
