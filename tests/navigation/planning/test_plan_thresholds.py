@@ -28,9 +28,13 @@ def phantom_volume(phantom_ct):
 def test_thresholds_change_the_labels_and_are_recorded(phantom_volume):
     default = segment_volume(phantom_volume)
     assert default.thresholds == {
-        "units": "HU", "body": -500.0, "bone": 300.0, "airway": -500.0, "marker": 2000.0,
+        "units": "HU",
+        "body": -500.0,
+        "bone": 300.0,
+        "airway": -500.0,
+        "marker": 2000.0,
         "changed_from_default": [],
-    }  # fmt: skip
+    }
     raised = segment_volume(phantom_volume, preset=CtPreset(bone_hu=1000.0, body_hu=-200.0))
     array = phantom_volume.array
     bone = raised.mask("bone")
@@ -52,8 +56,9 @@ def test_thresholds_change_the_labels_and_are_recorded(phantom_volume):
         (["--bone-hu", "nan"], "finite"),
     ],
 )
-def test_inconsistent_thresholds_are_refused_in_one_line(phantom_ct, tmp_path, capsys, options,
-                                                         message):  # fmt: skip
+def test_inconsistent_thresholds_are_refused_in_one_line(
+    phantom_ct, tmp_path, capsys, options, message
+):
     status = main(["plan", str(phantom_ct / "dicom"), "--out", str(tmp_path / "p"), *options])
     error = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(error) == 1 and message in error[0]
@@ -63,12 +68,14 @@ def test_inconsistent_thresholds_are_refused_in_one_line(phantom_ct, tmp_path, c
 def test_ct_thresholds_are_refused_for_mr_and_label_maps(phantom_mr, tmp_path, capsys):
     import SimpleITK as sitk
 
-    mr = tmp_path / "mr.nii.gz"  # NIfTI has no modality: not CT, whatever igcs calls it
+    mr = tmp_path / "mr.nii.gz"  # NIfTI has no modality: said with --modality
     sitk.WriteImage(phantom_mr.volume.to_sitk(), str(mr))
-    status = main(["plan", str(mr), "--out", str(tmp_path / "p"), "--bone-hu", "500"])
+    status = main(
+        ["plan", str(mr), "--modality", "mr", "--out", str(tmp_path / "p"), "--bone-hu", "500"]
+    )
     error = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(error) == 1 and "--bone-hu set CT thresholds" in error[0]
-    assert "HU; INPUT is " in error[0] and "INPUT is CT" not in error[0]
+    assert "HU; INPUT is MR" in error[0]
     status = main(["plan", str(mr), "--labels", "--out", str(tmp_path / "q"), "--body-hu", "-300"])
     assert status == 2 and "--body-hu" in capsys.readouterr().err
 
@@ -77,8 +84,22 @@ def test_plan_json_records_the_thresholds_used(tmp_path):
     from tests.navigation.planning.petct_factory import write_ct
 
     ct = write_ct(tmp_path / "CT")
-    assert main(["plan", str(ct), "--out", str(tmp_path / "p"), "--no-stl",
-                 "--marker-hu", "2500", "--bone-hu", "250"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "plan",
+                str(ct),
+                "--out",
+                str(tmp_path / "p"),
+                "--no-stl",
+                "--marker-hu",
+                "2500",
+                "--bone-hu",
+                "250",
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "p" / "plan.json").read_text())["report"]
     assert report["thresholds"]["marker"] == 2500.0 and report["thresholds"]["bone"] == 250.0
     assert report["thresholds"]["body"] == -500.0
@@ -129,8 +150,9 @@ def _tilted_volume():
     direction = np.array(
         [[1.0, 0.0, 0.0], [0.0, np.cos(tilt), np.sin(tilt)], [0.0, -np.sin(tilt), np.cos(tilt)]]
     )
-    geometry = ImageGeometry((90, 90, 30), np.array([-36.0, -30.0, -20.0]),
-                             np.array([0.8, 0.8, 3.0]), direction)  # fmt: skip
+    geometry = ImageGeometry(
+        (90, 90, 30), np.array([-36.0, -30.0, -20.0]), np.array([0.8, 0.8, 3.0]), direction
+    )
     noise = np.random.default_rng(5).normal(0, 5, geometry.shape_kji)
     return Volume((60.0 + noise).astype(np.float32), geometry, "CT")
 
@@ -148,8 +170,9 @@ def test_the_tumour_box_holds_the_tumour_on_a_tilted_grid():
     assert _inside(centres, box).all()
     assert grown.touches_search_box  # uniform tissue reaches the box: reported as a leak
     # with a window holding all the tissue, the region is every voxel centre inside the box
-    grown = grow_region(volume.array, volume.geometry, box.mean(axis=0), box_lps_mm=box,
-                        window=(0.0, 120.0))  # fmt: skip
+    grown = grow_region(
+        volume.array, volume.geometry, box.mean(axis=0), box_lps_mm=box, window=(0.0, 120.0)
+    )
     assert grown.window_given and (grown.lower, grown.upper) == (0.0, 120.0)
     all_kji = np.indices(volume.geometry.shape_kji).reshape(3, -1).T
     in_box = _inside(volume.geometry.kji_to_lps(all_kji), box).sum()
@@ -177,8 +200,12 @@ def test_the_tumour_box_holds_the_tumour_on_the_real_tilted_head_ct(shared_data,
     LPS), which used to give a tumour spanning z 14.6-54.6 mm."""
     folder = shared_data("ct-head-human-gantrytilt/GE")
     out = tmp_path / "plan"
-    assert main(["plan", str(folder), "--out", str(out), "--no-stl",
-                 "--tumour-box", "10,5,25,35,30,45"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["plan", str(folder), "--out", str(out), "--no-stl", "--tumour-box", "10,5,25,35,30,45"]
+        )
+        == 0
+    )
     from navigation.planning.plan import load_plan
 
     plan = load_plan(out)
