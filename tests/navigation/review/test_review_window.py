@@ -10,7 +10,6 @@ import shutil
 import jsonschema
 import numpy as np
 import pytest
-import vtk
 
 from navigation.cli import main
 from navigation.planning.phantom import load_truth
@@ -63,28 +62,44 @@ def click(qtbot, window, column, row):
 
 
 def skin_hit(window, column, row):
-    """The first point of the full-resolution skin mesh on the 3-D view's ray through a pixel
-    (vtkOBBTree; independent of the window's picker and snapping)."""
+    """The first point of the full-resolution skin mesh on the 3-D view's ray through a pixel:
+    Moeller-Trumbore over every triangle in numpy (independent of the window's picker and
+    snapping; vtkOBBTree misses hits when the ray passes through a vertex, as it does here)."""
     origin, direction = window.layout_views.camera_ray(column, row)
-    tree = vtk.vtkOBBTree()
-    tree.SetDataSet(window.model.meshes["skin"])
-    tree.BuildLocator()
-    points = vtk.vtkPoints()
-    tree.IntersectWithLine(origin, origin + 2000.0 * direction, points, None)
-    hits = np.array([points.GetPoint(n) for n in range(points.GetNumberOfPoints())])
-    return hits[np.argmin(np.linalg.norm(hits - origin, axis=1))]
+    skin = window.model.meshes["skin"].triangulate()
+    faces = np.asarray(skin.faces).reshape(-1, 4)[:, 1:]
+    a, b, c = (np.asarray(skin.points, dtype=float)[faces[:, n]] for n in range(3))
+    edge1, edge2 = b - a, c - a
+    p = np.cross(direction, edge2)
+    det = np.einsum("ij,ij->i", edge1, p)
+    ok = np.abs(det) > 1e-12
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    t_vec = origin - a
+    u = np.einsum("ij,ij->i", t_vec, p) * inv
+    q = np.cross(t_vec, edge1)
+    v = (q @ direction) * inv
+    t = np.einsum("ij,ij->i", edge2, q) * inv
+    tol = 1e-9
+    hit = ok & (u >= -tol) & (v >= -tol) & (u + v <= 1.0 + tol) & (t > 0.0)
+    assert hit.any(), "the ray misses the skin"
+    return origin + t[hit].min() * direction
 
 
 def face_pixels(window):
     """Pixels of the 3-D view where the skin of the face and neck faces the camera."""
     skin = window.model.meshes["skin"]
-    points = np.asarray(skin.points)
-    pixels = []
-    for x, z in ((-45.0, 30.0), (45.0, 25.0), (0.0, -40.0), (-30.0, -70.0), (35.0, -60.0)):
-        near = np.abs(points[:, 0] - x) + np.abs(points[:, 2] - z) < 3.0
-        front = points[near][np.argmin(points[near][:, 1])]  # the most anterior (-y)
-        pixels.append(window.layout_views.pixel_of(front, "3d"))
-    return pixels
+    return [
+        window.layout_views.pixel_of(front_point(skin, x, z), "3d")
+        for x, z in ((-45.0, 30.0), (45.0, 25.0), (0.0, -40.0), (-30.0, -55.0), (35.0, -60.0))
+    ]
+
+
+def front_point(skin, x, z):
+    """The most anterior skin vertex near (x, z) whose surface faces the anterior camera (not
+    a grazing ray, where the display mesh and the full one may disagree)."""
+    points, normals = np.asarray(skin.points), np.asarray(skin.point_normals)
+    near = (np.abs(points[:, 0] - x) + np.abs(points[:, 2] - z) < 4.0) & (normals[:, 1] < -0.7)
+    return points[near][np.argmin(points[near][:, 1])]
 
 
 def test_landmarks_by_clicks_on_the_skin_saved_and_reloaded(qtbot, review, shared_data, tmp_path):
