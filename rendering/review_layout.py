@@ -19,7 +19,10 @@ re-cuts the slices from the new label map and :meth:`ReviewLayout.set_model` swa
 
 Points come back from clicks with VTK's own conversions: :meth:`ReviewLayout.slice_point_at`
 (a click on a slice: the point of the slice plane under it) and :meth:`ReviewLayout.pick_surface`
-(a click in 3-D: the first point of a model's surface under it, ``vtkCellPicker``).
+(a click in 3-D: the point of a model's full-resolution surface under it: ``vtkCellPicker`` finds
+the drawn, decimated surface, then the same ray is cut with the full-resolution mesh by a
+``vtkStaticCellLocator``, so a landmark lies where the planner clicked, not up to the decimation's
+error away from it).
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class ReviewLayout:
             render_window.AddRenderer(renderer)
             self.renderers[name] = renderer
         self.triangle_budget = int(triangle_budget)
+        self._locators: dict[str, tuple[object, vtk.vtkStaticCellLocator]] = {}
         self.scene = Scene3D(self.renderers["3d"], models, triangle_budget=triangle_budget)
         self.marks3d = Scene3DReviewMarks(self.renderers["3d"])
         self.slices: dict[str, SliceView] = {}
@@ -161,9 +165,10 @@ class ReviewLayout:
     def pick_surface(
         self, column: float, row: float, names: Sequence[str] | None = None
     ) -> tuple[Float64Array, str] | None:
-        """The first point of a model's drawn surface under the window pixel (column, row;
-        row 0 at the top) in the 3-D view and the model's name (only ``names`` when given),
-        or None (``vtkCellPicker``; the drawn mesh is the decimated display mesh)."""
+        """The point of a model's full-resolution surface under the window pixel (column, row;
+        row 0 at the top) in the 3-D view and the model's name (only ``names`` when given), or
+        None. ``vtkCellPicker`` picks the drawn (decimated) mesh; of the full-resolution mesh's
+        crossings with the same ray, the one nearest that pick is returned."""
         picker = vtk.vtkCellPicker()
         picker.SetTolerance(0.0005)
         picker.PickFromListOn()
@@ -178,7 +183,29 @@ class ReviewLayout:
         name = next((n for n, a in wanted.items() if a is actor), None)
         if name is None:
             return None
-        return np.asarray(picker.GetPickPosition(), dtype=np.float64), name
+        drawn = np.asarray(picker.GetPickPosition(), dtype=np.float64)
+        return self._full_resolution_hit(name, column, row, drawn), name
+
+    def _full_resolution_hit(
+        self, name: str, column: float, row: float, drawn: Float64Array
+    ) -> Float64Array:
+        """The crossing of the pixel's ray with model ``name``'s full-resolution mesh nearest
+        ``drawn`` (the pick on the decimated mesh; kept when the ray misses the full one)."""
+        mesh = self.scene.models[name].mesh
+        cached = self._locators.get(name)
+        if cached is None or cached[0] is not mesh:
+            locator = vtk.vtkStaticCellLocator()
+            locator.SetDataSet(mesh)
+            locator.BuildLocator()
+            self._locators[name] = cached = (mesh, locator)
+        origin, direction = self.camera_ray(column, row)
+        reach = 2.0 * float(np.linalg.norm(drawn - origin)) + 1.0
+        points, cells = vtk.vtkPoints(), vtk.vtkIdList()
+        cached[1].IntersectWithLine(origin, origin + reach * direction, points, cells)
+        if points.GetNumberOfPoints() == 0:
+            return drawn
+        hits = vtk_to_numpy(points.GetData()).astype(np.float64)
+        return hits[np.argmin(np.linalg.norm(hits - drawn, axis=1))]
 
     def pixel_of(self, point_lps_mm: ArrayLike, view: str) -> tuple[float, float]:
         """(column, row) window pixel where an LPS point is drawn in ``view`` (row 0 at the
