@@ -31,6 +31,7 @@ from PySide6 import QtCore  # noqa: E402
 from navigation.app.review_window import ReviewWindow, grab_window  # noqa: E402
 from navigation.review.model import ReviewModel  # noqa: E402
 from tests.navigation.review.test_review_window import (  # noqa: E402
+    assert_texts_fit,
     click,
     front_point,
     settle,
@@ -58,6 +59,7 @@ def patient_plan(tmp_path_factory):
                 "--out",
                 str(out),
                 "--no-stl",
+                "--review-pictures",
             ]
         )
         == 0
@@ -85,6 +87,24 @@ def _face_pixels(window):
     ]
 
 
+def test_review_pictures_of_the_real_patient(patient_plan, tmp_path):
+    """igcs plan --review-pictures on the real patient: the slices through the PET tumour show
+    it outlined in each plane, the meshes are drawn (kept in IGCS_REVIEW_SCREENS)."""
+    from PIL import Image
+
+    files = json.loads((patient_plan / "plan.json").read_text())["files"]
+    screens = _screens(tmp_path)
+    for view in ("axial", "coronal", "sagittal", "meshes", "overview"):
+        picture = Image.open(patient_plan / files[f"review_{view}"]).convert("RGB")
+        picture.save(screens / f"review_pictures_real_patient_{view}.png")
+        rgb = np.asarray(picture).astype(int)
+        if view in ("axial", "coronal", "sagittal"):
+            assert rgb.shape == (900, 900, 3)
+            red = (rgb[..., 0] > 200) & (rgb[..., 1] < 80) & (rgb[..., 2] < 80)
+            assert red.sum() > 200, view  # the tumour through its own centroid
+        assert rgb.std() > 10, view
+
+
 def test_review_on_the_real_patient(qtbot, patient_plan, tmp_path):
     screens = _screens(tmp_path)
     model = ReviewModel.open(patient_plan)
@@ -93,6 +113,7 @@ def test_review_on_the_real_patient(qtbot, patient_plan, tmp_path):
     window.show()
     qtbot.waitExposed(window)
     window.redraw()
+    assert_texts_fit(qtbot, window)
     assert grab_window(window).save(str(screens / "review_real_patient_opened.png"))
     wrapped = model.volume_ml("skin")
 
@@ -116,7 +137,10 @@ def test_review_on_the_real_patient(qtbot, patient_plan, tmp_path):
         qtbot.keyClick(window, QtCore.Qt.Key.Key_Delete)
         settle(qtbot, window)
     qtbot.keyClick(window, QtCore.Qt.Key.Key_P)
-    for column, row in _face_pixels(window):
+    pixels = np.array(_face_pixels(window))
+    # the 3-D view frames the patient: forehead to chin spans over a tenth of its height
+    assert pixels[3, 1] - pixels[0, 1] > 0.1 * window.layout_views.render_window.GetSize()[1]
+    for column, row in pixels:
         click(qtbot, window, column, row)
         placed = model.landmarks[-1].position_lps_mm
         assert np.linalg.norm(placed - skin_hit(window, column, row)) < 1.0, model.status

@@ -50,6 +50,17 @@ def settle(qtbot, window):
     qtbot.waitUntil(lambda: not window._pending, timeout=20000)
 
 
+def assert_texts_fit(qtbot, window):
+    """The panel's wrapped texts have the height their lines need (not squeezed over each
+    other when the dock first gets its width)."""
+    panel = window.panel
+    labels = (panel.facts, panel.tre, panel.hint, panel.warnings)
+    qtbot.waitUntil(
+        lambda: all(w.height() >= w.heightForWidth(w.width()) for w in labels if w.text()),
+        timeout=5000,
+    )
+
+
 def click(qtbot, window, column, row):
     """A left click at a render-window pixel."""
     widget = window.vtk_widget
@@ -104,6 +115,7 @@ def front_point(skin, x, z):
 
 def test_landmarks_by_clicks_on_the_skin_saved_and_reloaded(qtbot, review, shared_data, tmp_path):
     window, model = review, review.model
+    assert_texts_fit(qtbot, window)
     # the plan's 7 markers go first: select each in the table, Delete
     for count in range(len(model.landmarks), 0, -1):
         window.panel.table.selectRow(0)
