@@ -345,6 +345,9 @@ def grab_window(window: ReviewWindow) -> QtGui.QImage:
     """The whole window as an image, the views drawn in from VTK's own frame (a GL widget
     may grab black)."""
     window.redraw()
+    # the panel's texts may have new heights: lay them out before painting (else the grab shows
+    # the old positions, lines over each other)
+    QtWidgets.QApplication.sendPostedEvents(None, QtCore.QEvent.Type.LayoutRequest)
     image = window.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
     pixels = window.layout_views.screenshot()
     views = QtGui.QImage(
