@@ -38,6 +38,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
+from navigation.app.link_panel import LinkPanel
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
@@ -127,8 +128,10 @@ class NavigationWindow(QtWidgets.QMainWindow):
         }
         self.registration_panel = RegistrationPanel(session, self.commands)
         self.fluorescence_panel = FluorescencePanel(fluorescence, self.reset_fluorescence)
+        self.link_panel = LinkPanel(session)
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
+        side_layout.addWidget(self.link_panel)
         side_layout.addWidget(self.registration_panel, stretch=3)
         side_layout.addWidget(self.fluorescence_panel, stretch=2)
         scroll = QtWidgets.QScrollArea()  # the panels never squeeze each other
@@ -211,6 +214,7 @@ class NavigationWindow(QtWidgets.QMainWindow):
     def refresh_panels(self) -> None:
         self.registration_panel.refresh()
         self.fluorescence_panel.refresh()
+        self.link_panel.refresh()
         stats = self.loop.stats()
         if stats.stalls > self._stalls_seen:
             self._stalls_seen = stats.stalls

@@ -7,9 +7,15 @@ screen, keyboard shortcuts listed in the window). With ``--headless --screenshot
 ``summary.json`` (:mod:`navigation.app.headless`); ``--auto-register`` then collects the
 pointer's dwells in plan order (:mod:`navigation.app.auto_register`).
 
-Every session is recorded: every message and app event goes to ``--record SESSION``, by default
-``sessions/igcs-<date>-<time>.igcsrec`` in the current folder (``igcs replay`` re-serves it),
-and the accepted registration to ``SESSION.registration.json``. ``--no-record`` turns it off.
+Every session is recorded: every message (the bytes as received, written by a thread of its
+own so tracking never waits for the disk; what it cannot keep up with is counted and shown)
+and app event goes to ``--record SESSION``, by default ``sessions/igcs-<date>-<time>.igcsrec``
+in the current folder (``igcs replay`` re-serves it), and the accepted registration to
+``SESSION.registration.json``. ``--no-record`` turns it off.
+
+The tracker link (:mod:`navigation.tracking.link_settings`): ``--link-timeout`` (0.5 s) without
+bytes or valid messages shows every tool DISCONNECTED and reconnects; ``--start-tracking``
+sends STT_TDATA/STT_QTDATA (``--tracking-resolution`` ms) for servers that wait for it.
 
 With the camera intrinsics and hand-eye calibration (``--camera-intrinsics``/``--hand-eye``,
 or a simulator's ``--simulation-truth``) the camera frames are mapped live onto the plan's
@@ -30,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from navigation.cli import UserError
+from navigation.commands.link_options import add_link_arguments, link_settings
 
 if TYPE_CHECKING:
     from navigation.app.fluorescence import FluorescenceMapper
@@ -105,6 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connect-timeout", type=float, default=10.0, metavar="S", help="wait for the tracker"
     )
+    add_link_arguments(parser)
     fluorescence = parser.add_argument_group("fluorescence (needs the intrinsics and hand-eye)")
     fluorescence.add_argument(
         "--dark-level", type=float, metavar="DN", help="NIR camera dark level, raw counts"
@@ -120,13 +128,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="igcs simulate --truth output: camera intrinsics, hand-eye and sensor radiometry "
         "when not given otherwise, and the summary's true TRE at the tumour (simulations only)",
     )
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"--igtl must be HOST:PORT (e.g. 127.0.0.1:18944); got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 def _window_size(text: str) -> tuple[int, int]:
@@ -154,11 +155,12 @@ def run(args: argparse.Namespace) -> int:
     from navigation.app.plan_scene import load_plan_scene
     from navigation.app.session import NavigationSession
     from navigation.fluorescence.mapping_inputs import load_simulation_truth
+    from navigation.tracking.recorder_thread import BackgroundRecorder
     from navigation.tracking.recording import SessionWriter
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.hand_eye import HandEye
 
-    host, port = _host_port(args.igtl)
+    settings = link_settings(args, args.igtl, "--igtl")
     size = _window_size(args.window_size)
     if args.headless and (args.screenshot is None or args.duration is None):
         raise UserError("--headless needs --screenshot DIR and --duration S")
@@ -195,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"recording the session to {args.record}", file=sys.stderr)
     if args.record is not None and args.record.exists():
         raise UserError(f"session {args.record} already exists; choose another --record name")
-    recorder = SessionWriter(args.record) if args.record else None
+    recorder = BackgroundRecorder(SessionWriter(args.record)) if args.record else None
     registration_path = (
         args.record.with_name(args.record.name + ".registration.json") if args.record else None
     )
@@ -210,12 +212,11 @@ def run(args: argparse.Namespace) -> int:
     mapper: FluorescenceMapper | None = None
     try:
         mapper = _start_fluorescence(args, session, simulation)
-        client = session.connect(host, port)
+        client = session.connect_link(settings)
         if not client.wait_connected(args.connect_timeout):
             log.warning(
-                "no tracker at %s:%d after %.0f s; still trying (tools show DISCONNECTED)",
-                host,
-                port,
+                "no tracker at %s after %.0f s; still trying (tools show DISCONNECTED)",
+                settings.address,
                 args.connect_timeout,
             )
         if args.headless:
@@ -350,6 +351,18 @@ def _run_headless(
     print(
         f"render: {render['frames']} frames, {render['render_fps'] or 0:.1f} fps"
         + ("" if latency is None else f", latency p95 {latency:.0f} ms"),
+        file=sys.stderr,
+    )
+    link = summary["link"]
+    print(
+        f"link: {link['messages']} messages, lost {link['disconnects']}x "
+        f"({link['timeouts']} timeouts), {link['bad_crc'] + link['malformed']} bad, "
+        f"{link['resyncs']} resyncs"
+        + (
+            ""
+            if summary["recorder_dropped"] is None
+            else f"; recorder dropped {summary['recorder_dropped']} messages"
+        ),
         file=sys.stderr,
     )
     return 0

@@ -17,7 +17,7 @@ from navigation.tracking.igtl_transport import IgtlServer
 LOOPBACK = ("127.0.0.1", "::1")
 #: After the first client connects, how long to listen for its first message (a v2 client's
 #: hello) before streaming, so that it gets header v2 from the first message on.
-HELLO_GRACE_S = 0.5
+HELLO_GRACE_S = 0.2
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:

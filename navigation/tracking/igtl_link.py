@@ -13,8 +13,10 @@ client has sent a v2 message (then v2, as PLUS does), whatever version a message
 or built with; a client sends what it was configured with. Converting to v1 drops what v1
 cannot carry - metadata and message id, counted in ``v1_fields_dropped`` - and withholds a
 message whose metadata says its content is not valid (``TransformStatus`` or another
-``...Status`` other than OK: PLUS's identity placeholder would otherwise reach a v1 peer as a
-pose), counted in ``v1_withheld``, as PLUS does for v1 clients (``SendValidTransformsOnly``).
+``...Status`` other than OK: PLUS's identity or all-zero placeholder would otherwise reach a
+v1 peer as a pose), counted in ``v1_withheld``; a PLUS server configured with
+``SendValidTransformsOnly="TRUE"``, as its example configurations are, sends no invalid
+transform at all.
 
 Liveness: with ``silence_timeout_s`` set, no bytes, or bytes but no valid message, for that
 long closes the link (and a client reconnects); while a verified large body (an IMAGE) is

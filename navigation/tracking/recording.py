@@ -7,12 +7,17 @@ Format (little endian; one file per session, suggested suffix ``.igcsrec``)::
     record:      uint32 payload size | uint8 kind | uint8 direction | uint16 source size
                  | float64 arrival_s | source (UTF-8) | payload | uint32 CRC-32 of all before
 
-Kinds: 1 = an OpenIGTLink message, payload = its complete wire bytes (header + body), re-encoded
-from the decoded :class:`IgtlMessage` with its header version, metadata and message id;
+Kinds: 1 = an OpenIGTLink message, payload = its complete wire bytes (header + body): the bytes
+as received for a message read from a link (``IgtlMessage.wire``), else encoded from the
+:class:`IgtlMessage` with its header version, metadata and message id;
 2 = an event, payload = a UTF-8 JSON object ``{"kind": ..., "data": {...}}`` (app events,
 registrations, connection changes). Directions: 0 = received, 1 = sent, 2 = local.
 ``arrival_s`` is the receiving process's ``time.monotonic()``; the file header maps it to wall
 time (``created_unix_s + arrival_s - created_monotonic_s``).
+
+Threads: a :class:`SessionWriter` writes on the caller's thread; the applications wrap it in a
+:class:`~navigation.tracking.recorder_thread.BackgroundRecorder` so that the thread reading
+the tracker never waits for the disk.
 
 Flush policy: each record is handed to the kernel with one unbuffered ``os.writev`` as it is
 written, so a crash or ``kill -9`` of the recorder loses nothing already written; a background
@@ -143,12 +148,19 @@ class SessionWriter:
     ) -> None:
         """Append ``message``; ``arrival_s`` defaults to ``message.arrival_s``, else now.
 
-        Raises InputError if the message cannot be encoded (nothing is written then).
+        A message read from a link is written as the bytes it arrived as (``message.wire``);
+        others are encoded. Raises InputError if the message cannot be encoded (nothing is
+        written then).
         """
         if arrival_s is None:
             arrival_s = message.arrival_s if math.isfinite(message.arrival_s) else time.monotonic()
-        payload = encode_message(message)
-        self._append(KIND_MESSAGE, direction, source, float(arrival_s), payload)
+        wire_bytes = message.wire
+        parts = (
+            [encode_message(message)]
+            if wire_bytes is None
+            else [wire_bytes.header, wire_bytes.body]
+        )
+        self._append(KIND_MESSAGE, direction, source, float(arrival_s), parts)
 
     def write_event(
         self,
@@ -159,12 +171,14 @@ class SessionWriter:
         source: str = "",
     ) -> None:
         """Append an event ``{"kind": kind, "data": data}`` (``data`` must be JSON-able)."""
-        try:
-            text = json.dumps({"kind": kind, "data": dict(data or {})}, default=_json_default)
-        except (TypeError, ValueError) as error:
-            raise InputError(f"event {kind!r} data is not JSON-serialisable: {error}") from None
+        self.write_event_payload(encode_event(kind, data), arrival_s=arrival_s, source=source)
+
+    def write_event_payload(
+        self, payload: bytes, *, arrival_s: float | None = None, source: str = ""
+    ) -> None:
+        """Append an event already encoded by :func:`encode_event`."""
         stamp = time.monotonic() if arrival_s is None else float(arrival_s)
-        self._append(KIND_EVENT, "local", source, stamp, text.encode("utf-8"))
+        self._append(KIND_EVENT, "local", source, stamp, [payload])
 
     def close(self) -> None:
         """fsync and close; further writes raise ValueError."""
@@ -197,19 +211,22 @@ class SessionWriter:
         self.close()
 
     def _append(
-        self, kind: int, direction: str, source: str, arrival_s: float, payload: bytes
+        self, kind: int, direction: str, source: str, arrival_s: float, payload: list[bytes]
     ) -> None:
         if direction not in DIRECTIONS:
             raise InputError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
         source_bytes = source.encode("utf-8")
-        if len(source_bytes) > 65535 or len(payload) > MAX_PAYLOAD:
+        size = sum(len(part) for part in payload)
+        if len(source_bytes) > 65535 or size > MAX_PAYLOAD:
             raise InputError("record source or payload too large for a session file.")
         head = RECORD_HEAD.pack(
-            len(payload), kind, DIRECTIONS.index(direction), len(source_bytes), arrival_s
+            size, kind, DIRECTIONS.index(direction), len(source_bytes), arrival_s
         )
-        crc = zlib.crc32(payload, zlib.crc32(source_bytes, zlib.crc32(head)))
+        crc = zlib.crc32(source_bytes, zlib.crc32(head))
+        for part in payload:
+            crc = zlib.crc32(part, crc)
         with self._lock:
-            self._write_all([head, source_bytes, payload, RECORD_TAIL.pack(crc)])
+            self._write_all([head, source_bytes, *payload, RECORD_TAIL.pack(crc)])
             self.records += 1
 
     def _write_all(self, parts: list[bytes]) -> None:
@@ -224,6 +241,18 @@ class SessionWriter:
                 views.pop(0)
             if views and written:
                 views[0] = views[0][written:]
+
+
+def encode_event(kind: str, data: Mapping[str, Any] | None = None) -> bytes:
+    """The record payload of an event: UTF-8 JSON ``{"kind": kind, "data": data}``.
+
+    Raises InputError when ``data`` is not JSON-serialisable (numpy arrays are).
+    """
+    try:
+        text = json.dumps({"kind": kind, "data": dict(data or {})}, default=_json_default)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"event {kind!r} data is not JSON-serialisable: {error}") from None
+    return text.encode("utf-8")
 
 
 def _json_default(value: Any) -> Any:
