@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from navigation.app.fluorescence import FluorescenceMapper
     from navigation.app.session import NavigationSession
     from navigation.fluorescence.mapping_inputs import SimulationTruth
+    from navigation.tracking.recorder_thread import BackgroundRecorder
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def open_recorder(path: Path) -> BackgroundRecorder:
+    """The session recording as the app writes it: from a thread of its own, so the thread
+    reading the tracker never waits for the disk (see :mod:`~navigation.tracking.
+    recorder_thread`)."""
+    from navigation.tracking.recorder_thread import BackgroundRecorder
+    from navigation.tracking.recording import SessionWriter
+
+    return BackgroundRecorder(SessionWriter(path))
+
+
 def _window_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -155,8 +166,6 @@ def run(args: argparse.Namespace) -> int:
     from navigation.app.plan_scene import load_plan_scene
     from navigation.app.session import NavigationSession
     from navigation.fluorescence.mapping_inputs import load_simulation_truth
-    from navigation.tracking.recorder_thread import BackgroundRecorder
-    from navigation.tracking.recording import SessionWriter
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.hand_eye import HandEye
 
@@ -197,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"recording the session to {args.record}", file=sys.stderr)
     if args.record is not None and args.record.exists():
         raise UserError(f"session {args.record} already exists; choose another --record name")
-    recorder = BackgroundRecorder(SessionWriter(args.record)) if args.record else None
+    recorder = open_recorder(args.record) if args.record else None
     registration_path = (
         args.record.with_name(args.record.name + ".registration.json") if args.record else None
     )
