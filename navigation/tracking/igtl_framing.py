@@ -108,6 +108,7 @@ class IgtlFramer:
         self._probe_from = 0
         self._pending: list[tuple[int, int]] = []
         self._types_seen: set[str] = set()
+        self._type_fields = set(plausible.KNOWN_TYPE_FIELDS)
         self._last_stamp: float | None = None
         self._counts = dict.fromkeys(FramerCounters.__dataclass_fields__, 0)
         self._logged: dict[str, int] = {}
@@ -283,8 +284,9 @@ class IgtlFramer:
         self._counts["messages"] += 1
         if isinstance(message.body, bytes):
             self._counts["unknown_types"] += 1
-        if len(self._types_seen) < _MAX_TYPES_SEEN:
+        if header.type not in self._types_seen and len(self._types_seen) < _MAX_TYPES_SEEN:
             self._types_seen.add(header.type)
+            self._type_fields.add(head[2 : 2 + wire.TYPE_SIZE])
         if header.timestamp_s != 0.0:
             self._last_stamp = header.timestamp_s
         messages.append(attach_wire(message, head, body))
@@ -302,6 +304,8 @@ class IgtlFramer:
                 end = start
                 break
             position += 1
+            if bytes(buffer[start + 2 : start + 2 + wire.TYPE_SIZE]) not in self._type_fields:
+                continue
             candidate = buffer[start : start + wire.HEADER_SIZE]
             if self._candidate_problem(candidate) is None:
                 size = wire.parse_header(candidate).body_size
@@ -339,7 +343,9 @@ class IgtlFramer:
             if len(buffer) - start < wire.HEADER_SIZE:
                 self._discard(start)
                 return False
-            if self._candidate_problem(buffer[start : start + wire.HEADER_SIZE]) is None:
+            if bytes(buffer[start + 2 : start + 2 + wire.TYPE_SIZE]) in self._type_fields and (
+                self._candidate_problem(buffer[start : start + wire.HEADER_SIZE]) is None
+            ):
                 self._discard(start)
                 self._mode = _HEADER
                 return True

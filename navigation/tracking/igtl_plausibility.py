@@ -47,6 +47,16 @@ KNOWN_TYPES = frozenset(
 #: Where a header may start: version 1 or 2, then the first letter of a type name.
 CANDIDATE_START = re.compile(rb"\x00[\x01\x02][A-Z]")
 
+
+def type_field(type_name: str) -> bytes:
+    """The 12-byte type field of ``type_name`` as it is on the wire (NUL-padded)."""
+    return type_name.encode("ascii").ljust(wire.TYPE_SIZE, b"\0")
+
+
+#: The type fields of :data:`KNOWN_TYPES`: a candidate whose 12 bytes after the version are
+#: not one of these (or of a type already seen on the link) is rejected with one set lookup.
+KNOWN_TYPE_FIELDS = frozenset(type_field(name) for name in KNOWN_TYPES)
+
 #: A candidate's timestamp may differ from the stream's last good one by at most this (s).
 TIMESTAMP_WINDOW_S = 86_400.0
 
