@@ -99,8 +99,8 @@ class IgtlFramer:
         self._mode = _HEADER
         self._header: wire.IgtlHeader | None = None
         self._header_bytes = b""
-        # _STREAM: the verified body's parts. _HELD: probation state (see _probe).
-        self._parts: list[bytes] = []
+        # _STREAM: the verified body, filled in place. _HELD: probation state (see _probe).
+        self._body = bytearray()
         self._parts_size = 0
         self._probation = False
         self._skipping = False
@@ -152,7 +152,7 @@ class IgtlFramer:
         view = memoryview(data)
         if self._mode == _STREAM and not self._buffer:
             # A verified body takes its bytes straight from the input (large frames: copied
-            # once here and once when joined, never re-buffered).
+            # once, into the body, never re-buffered).
             view = self._stream_body(view, stamp, messages)
         self._buffer += view
         while self._step(stamp, messages):
@@ -216,7 +216,7 @@ class IgtlFramer:
                 return True
             if verified:
                 del buffer[: wire.HEADER_SIZE]
-                self._parts, self._parts_size = [], 0
+                self._body, self._parts_size = bytearray(header.body_size), 0
                 self._mode = _STREAM
                 return True
             self._probe_from = wire.HEADER_SIZE
@@ -253,13 +253,13 @@ class IgtlFramer:
         """Move the verified body's bytes from ``view``; decode when complete; the rest."""
         header = self._header
         assert header is not None
-        take = min(len(view), header.body_size - self._parts_size)
+        filled = self._parts_size
+        take = min(len(view), header.body_size - filled)
         if take:
-            self._parts.append(bytes(view[:take]))
+            self._body[filled : filled + take] = view[:take]  # the one copy of a frame's bytes
             self._parts_size += take
         if self._parts_size == header.body_size:
-            body = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
-            self._parts, self._parts_size = [], 0
+            body, self._body, self._parts_size = self._body, bytearray(), 0
             self._mode = _HEADER
             if wire.crc64(body) != header.crc:
                 # The content confirmed the size: only this message is lost.
@@ -272,7 +272,7 @@ class IgtlFramer:
         self,
         header: wire.IgtlHeader,
         head: bytes,
-        body: bytes,
+        body: bytes | bytearray,
         stamp: float,
         messages: list[IgtlMessage],
     ) -> None:

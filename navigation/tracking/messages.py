@@ -195,17 +195,18 @@ class IgtlMessage:
 
 @dataclass(frozen=True)
 class WireBytes:
-    """A received message's bytes: the 58-byte header and the body, exactly as they arrived."""
+    """A received message's bytes: the 58-byte header and the body, exactly as they arrived
+    (a large body is the framer's buffer; nobody writes to it)."""
 
     header: bytes
-    body: bytes
+    body: bytes | bytearray
 
     @property
     def size(self) -> int:
         return len(self.header) + len(self.body)
 
 
-def attach_wire(message: IgtlMessage, header: bytes, body: bytes) -> IgtlMessage:
+def attach_wire(message: IgtlMessage, header: bytes, body: bytes | bytearray) -> IgtlMessage:
     """``message`` carrying the bytes it was decoded from (set once, by the framer)."""
     object.__setattr__(message, "wire", WireBytes(header, body))
     return message

