@@ -37,6 +37,7 @@ import numpy as np
 
 from navigation.cli import UserError
 from navigation.commands.link_options import add_link_arguments, link_settings
+from registration.optional_dependencies import require_extra
 
 if TYPE_CHECKING:
     from navigation.app.fluorescence import FluorescenceMapper
@@ -231,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         if args.headless:
             truth = None if simulation is None else simulation.image_from_reference
             return _run_headless(args, session, size, mapper, truth)
+        require_extra("gui", alternative="or run igcs navigate --headless")
         from navigation.app.window import WindowOptions, run_window
 
         options = WindowOptions(target_fps=args.fps, view_size=size, fullscreen=args.fullscreen)
