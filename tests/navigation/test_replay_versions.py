@@ -8,10 +8,6 @@ message was recorded with (the C++ client itself is run in ``test_igtl_interop.p
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -30,8 +26,8 @@ from navigation.tracking.plus_sequence import read_plus_sequence
 from navigation.tracking.recording import SessionWriter
 from navigation.tracking.replay import replay_session
 from tests.navigation.igtl_samples import rigid
+from tests.navigation.simulator_process import run_simulate
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO_V2 = IgtlMessage("GET_STATUS", "", RequestBody("GET", "STATUS"), header_version=2)
 PLUS_FILES = (
     "tracking-plus/EightLandmarkPointsTrackedForPhantomRegistration.igs.mha",
@@ -121,45 +117,12 @@ def test_replay_sends_v1_to_a_v1_client_and_v2_to_a_v2_client(tmp_path):
     assert [m.message_id for m in from_v2 if m.type == "TRANSFORM"] == list(range(30))
 
 
-def run_replay(arguments: list[str], client_options: dict, expected: int, timeout_s: float):
+def run_replay(arguments: list[str], client_options: dict, timeout_s: float):
     """``igcs replay --port 0 ARGUMENTS`` in a process, one client; its messages and stderr."""
-    command = [sys.executable, "-m", "navigation", "replay", "--port", "0", *arguments]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    lines: list[str] = []
-    port: list[int] = []
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            match = re.search(r"waiting for a client on [\d.]+:(\d+)", line)
-            if match:
-                port.append(int(match.group(1)))
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
     received: list[IgtlMessage] = []
-    client = None
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not port and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.01)
-        assert port, "".join(lines)
-        client = IgtlClient("127.0.0.1", port[0], queue_size=100_000, **client_options).start()
-        assert process.wait(timeout=timeout_s) == 0, "".join(lines)
-        deadline = time.monotonic() + 5
-        while len(received) < expected and time.monotonic() < deadline:
-            received += client.drain()
-            time.sleep(0.01)
-    finally:
-        if client is not None:
-            client.stop()
-            received += client.drain()
-        if process.poll() is None:
-            process.kill()
-    reader.join(timeout=5.0)
+    lines = run_simulate(
+        arguments, received.append, timeout_s, command_name="replay", **client_options
+    )
     return received, "".join(lines)
 
 
@@ -175,7 +138,6 @@ def test_igcs_replay_serves_a_plus_recording_with_its_timestamps_and_statuses(sh
     received, stderr = run_replay(
         [str(path), "--speed", f"{speed:g}", "--keep-timestamps"],
         {"header_version": 2, "requests_on_connect": (HELLO_V2,)},
-        expected,
         timeout_s=60,
     )
     assert f"PLUS sequence {path.name}" in stderr
@@ -211,7 +173,7 @@ def test_igcs_replay_of_plus_to_a_v1_client_withholds_the_invalid_frame(shared_d
     ]
     assert len(invalid) == 1  # the file's one INVALID probe frame (SOURCE.txt)
     expected = sum(len(f.transforms) for f in sequence.frames) - 1
-    received, stderr = run_replay([str(path), "--speed", "5"], {}, expected, timeout_s=60)
+    received, stderr = run_replay([str(path), "--speed", "5"], {}, timeout_s=60)
     poses = [m for m in received if m.type == "TRANSFORM"]
     assert {m.header_version for m in received} == {1}
     assert len(poses) == expected
