@@ -108,5 +108,5 @@ def parse_address(text: str, what: str = "address") -> tuple[str, int]:
     """``host:port`` or ``[v6]:port`` -> (host, port); InputError naming ``what`` otherwise."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError(f"{what} {text!r} must be HOST:PORT, e.g. 127.0.0.1:18944")
+        raise InputError(f"{what} must be HOST:PORT (e.g. 127.0.0.1:18944); got {text!r}")
     return host.strip("[]"), int(port)
