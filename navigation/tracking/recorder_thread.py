@@ -12,8 +12,9 @@ the file says where it is incomplete. Events (registrations, state changes) are 
 rare and are never dropped: the writer thread serialises nothing, the caller's thread turns
 an event into JSON (so bad data raises where it was made).
 
-The writer's CRC-32 and ``os.writev`` release the GIL, so writing a 2.5 MiB frame costs the
-tracking thread almost nothing.
+The writer takes whatever is queued (up to 200 records) and writes it with one ``os.writev``
+(which releases the GIL); its CRC-32 (fastcrc) takes 0.25 ms for a 2.5 MiB frame. Writing
+therefore costs the tracking thread almost nothing, even for a 1000 Hz tracker.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 #: Default bounds of the queue: about 3 s of 30 fps 1280x1024 uint16 frames.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_RECORDS = 200_000
+#: Records written per system call at most (a 1000 Hz tracker: a few per call at rest).
+_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -201,14 +204,18 @@ class BackgroundRecorder:
                     if gap is not None:
                         self._write(_Event(gap, time.monotonic(), ""))
                     return
-                item = self._queue.popleft()
+                items = [self._queue.popleft() for _ in range(min(_BATCH, len(self._queue)))]
                 self._writing = True
-            self._write(item)
+            try:
+                with self.writer.batch():  # one system call for the lot
+                    for item in items:
+                        self._write(item)
+            except Exception:  # a failing disk must not stop the recorder (nor the app)
+                log.exception("%d records could not be written to %s", len(items), self.path)
             with self._ready:
                 self._writing = False
-                self._counts["written"] += 1
-                if isinstance(item, _Message):
-                    self._bytes -= item.size
+                self._counts["written"] += len(items)
+                self._bytes -= sum(item.size for item in items if isinstance(item, _Message))
                 gap = self._gap_event()
                 self._ready.notify_all()
             if gap is not None:
