@@ -53,6 +53,8 @@ def test_a_full_queue_drops_without_waiting_and_the_file_says_so(tmp_path):
     os.close(write_end)
     started = time.monotonic()
     kept = [recorder.write(m) for m in frames]
+    poses = received([IgtlMessage("TRANSFORM", "P", TransformBody(np.eye(4)))] * 50)
+    assert all(recorder.write(m) for m in poses)  # frames are dropped before any pose
     recorder.write_event("registration_accepted", {"fre_mm": 0.4})  # never dropped
     took = time.monotonic() - started
     counts = recorder.counts
@@ -71,9 +73,9 @@ def test_a_full_queue_drops_without_waiting_and_the_file_says_so(tmp_path):
     final = recorder.close()
     assert took < 0.5  # 61 calls, none waited for the stalled disk
     assert 5 <= sum(kept) <= 15 and counts.dropped == len(frames) - sum(kept)
-    assert final.dropped == counts.dropped and final.written == sum(kept) + 1  # + the event
+    assert final.dropped == counts.dropped and final.written == sum(kept) + 50 + 1  # + the event
     records = list(SessionReader(path).records())
-    assert sum(isinstance(r, RecordedMessage) for r in records) == sum(kept)
+    assert sum(isinstance(r, RecordedMessage) for r in records) == sum(kept) + 50
     events = [r for r in records if isinstance(r, SessionEvent)]
     assert [e.kind for e in events] == ["registration_accepted", "recording_gap"]
     assert events[1].data["dropped_messages"] == counts.dropped
