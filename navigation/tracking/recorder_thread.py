@@ -15,11 +15,10 @@ rare and are never dropped: the writer thread serialises nothing, the caller's t
 an event into JSON (so bad data raises where it was made).
 
 The writer takes whatever is queued (up to 200 records) and writes it with one ``os.writev``
-(which releases the GIL); its CRC-32 (fastcrc) takes 0.25 ms for a 2.5 MiB frame. It runs at
-a lower CPU priority (nice +10 on Linux, where threads have their own): recording 1000 poses
-and 30 1280x1024 frames a second (75 MB/s) costs about 0.08 CPU-seconds per second here, and
-on a machine short of CPU that time is taken from the recording (which queues, then counts
-drops) rather than from tracking and display.
+(which releases the GIL); its CRC-32 (fastcrc) takes 0.25 ms for a 2.5 MiB frame. It looks
+at the queue every 20 ms rather than being woken per message. Recording 1000 poses and 30
+1280x1024 frames a second (75 MB/s) costs about 0.1 CPU-second per second here
+(``benchmarks/bench_igtl_stress.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -47,23 +45,11 @@ DEFAULT_MAX_RECORDS = 200_000
 #: (:data:`SMALL_BYTES`), so a queue full of camera frames still takes every pose.
 SMALL_MESSAGE = 64 * 1024
 SMALL_BYTES = 64 * 1024 * 1024
-#: Records written per system call at most (a 1000 Hz tracker: a few per call at rest).
-_BATCH = 200
-
-
-#: Niceness added to the writer thread: when the machine is short of CPU, the threads that
-#: read the tracker and draw the view go first; the queue absorbs the delay, or counts drops.
-WRITER_NICENESS = 10
-
-
-def _lower_priority() -> None:
-    """Lower the calling thread's CPU priority (Linux schedules threads by their own nice
-    value; elsewhere, or without permission, nothing changes)."""
-    try:
-        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), current + WRITER_NICENESS)
-    except (AttributeError, OSError):  # not Linux
-        pass
+#: Records written per system call at most.
+_BATCH = 64
+#: The writer looks at the queue this often (s): a wake-up per message would hand the GIL to
+#: it a thousand times a second at 1000 Hz; this way it takes tens of records at a time.
+WRITER_PERIOD_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -172,8 +158,7 @@ class BackgroundRecorder:
             self._bytes += size
             self._small_bytes += size if small else 0
             self._counts["peak_queued_bytes"] = max(self._counts["peak_queued_bytes"], self._bytes)
-            self._ready.notify()
-            return True
+            return True  # no wake-up: the writer looks every WRITER_PERIOD_S
 
     def write_event(
         self,
@@ -190,7 +175,6 @@ class BackgroundRecorder:
             if self._closing:
                 raise ValueError(f"session {self.path} is closed")
             self._queue.append(_Event(payload, stamp, source))
-            self._ready.notify()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written; True if so within ``timeout`` s."""
@@ -230,11 +214,14 @@ class BackgroundRecorder:
         self.close()
 
     def _run(self) -> None:
-        _lower_priority()
+        # Not at a lower OS priority: a thread descheduled while it holds the GIL (or the
+        # queue's lock) would stall the tracking thread behind it.
         while True:
             with self._ready:
-                while not self._queue and not self._closing:
-                    self._ready.wait()
+                if len(self._queue) < _BATCH and not self._closing:  # no backlog: let it gather
+                    self._ready.wait_for(lambda: self._closing, WRITER_PERIOD_S)
+                if not self._queue and not self._closing:
+                    continue
                 if not self._queue:
                     gap = self._gap_event()
                     if gap is not None:

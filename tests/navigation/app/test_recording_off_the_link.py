@@ -1,6 +1,7 @@
 """The recording never holds up tracking: with the disk stalled for 2 s under a stream of poses
-and camera frames, the pointer stays OK; the messages the recorder could not keep are counted
-and said in the file; once the disk is back the file is complete and readable.
+and camera frames, the pointer stays OK (apart from the odd flicker a loaded 2-core machine
+causes: no STALE episode longer than a few samples); the messages the recorder could not keep
+are counted and said in the file; once the disk is back the file is complete and readable.
 
 The stalled disk is a pipe nobody reads, put in place of the session file's descriptor (a
 write blocks once the pipe's 64 KiB are full, as on a disk that stopped answering); then a
@@ -26,6 +27,9 @@ from navigation.tracking.recording import RecordedMessage, SessionEvent, Session
 
 STREAM_S = 3.0
 STALL_S = (0.5, 2.5)  # disk stalled between these stream times
+#: Longest time the pointer may be not OK, per episode and in total (s): well above the
+#: flicker of a loaded machine, well below the 2 s of a tracking thread waiting for the disk.
+MAX_EPISODE_S = 0.5
 
 
 def stream(server: IgtlServer, stop: threading.Event) -> int:
@@ -96,12 +100,18 @@ def test_a_stalled_disk_does_not_stall_tracking(nav_plan, tmp_path):
         os.close(original)
         os.close(read_end)
         session.close()
-    pointer_during = [
+    pointer = [
         e for e in events if e.name == "PointerToTracker" and started + 0.3 < e.time_s < stream_end
     ]
-    assert not [e for e in pointer_during if e.state is not ToolState.OK], [
-        (round(e.time_s - started, 2), e.state.name, e.reason) for e in pointer_during
-    ]
+    episodes = []  # [start, end] of each time the pointer was not OK during the stream
+    for event in pointer:
+        if event.state is not ToolState.OK and (not episodes or episodes[-1][1] is not None):
+            episodes.append([event.time_s, None])
+        elif event.state is ToolState.OK and episodes and episodes[-1][1] is None:
+            episodes[-1][1] = event.time_s
+    lost = [(round(a - started, 2), round((b or stream_end) - a, 2)) for a, b in episodes]
+    assert all(duration < MAX_EPISODE_S for _, duration in lost), lost
+    assert sum(duration for _, duration in lost) < MAX_EPISODE_S, lost
     # The file is complete and readable; anything the recorder dropped is said in it.
     reader = SessionReader(path)
     records = list(reader.records())
