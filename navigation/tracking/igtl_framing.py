@@ -24,8 +24,9 @@ igtl_plausibility`) and never commits to a body it cannot take back:
   e.g. 2^63 bytes) are **resynchronised** from: the framer scans forward for the next
   believable header (:func:`~navigation.tracking.igtl_plausibility.candidate_problem`:
   a known type or one already seen on this link, names, sizes and timestamp plausible). The
-  scan is a :mod:`re` search (C speed) plus a check per candidate: O(bytes), about a
-  millisecond per MiB of random bytes here (``benchmarks/bench_igtl_stress.py``).
+  scan is a :mod:`re` search (C speed), then one set lookup of the candidate's type field,
+  then the full check: O(bytes), 2-3 ms per MiB of random bytes and about 0.1 s per MiB of
+  bytes with a look-alike header every few bytes here (``benchmarks/bench_igtl_stress.py``).
 
 Resynchronising keeps a link to a tracker alive through a corrupted header instead of
 dropping every tool for a reconnect. Memory: the buffer holds at most one partial message
