@@ -321,6 +321,7 @@ class Connection:
             self._report_backlog(send_queue)
             if data is None:
                 continue
+            send_queue.sending(True)
             try:
                 self.send_bytes(data)
             except ConnectionError as error:
@@ -328,6 +329,8 @@ class Connection:
                     self.endpoint._count("slow_peers")
                 log.warning("OpenIGTLink client dropped: %s", error)
                 return
+            finally:
+                send_queue.sending(False)
 
     def _report_backlog(self, send_queue: SendQueue) -> None:
         behind = send_queue.behind

@@ -5,9 +5,11 @@ A server sends to each client from that client's own thread (:class:`~navigation
 igtl_link.Connection`), so a client that stops reading delays nobody else. What the
 producer hands over waits here:
 
-- while the client keeps up (its oldest pending message younger than ``behind_s`` and fewer
-  than ``behind_bytes`` pending), every message is kept, in order: a recorder or a
-  calibration downstream sees every sample;
+- while the client keeps up, every message is kept, in order: a recorder or a calibration
+  downstream sees every sample. It has fallen behind when its oldest pending message is older
+  than ``behind_s`` *and* a send to it has been blocked for half that (its socket buffers are
+  full: it is not reading), or when more than ``behind_bytes`` are pending. A sender thread
+  that is merely late (a busy machine) is not the client's fault and drops nothing;
 - once it falls behind, poses (TRANSFORM, POSITION, QTRANS, TDATA, QTDATA) become
   newest-wins per type and device name (the pending one is replaced in its place in the
   line), and at most ``max_images`` IMAGE/VIDEO frames wait (the oldest is dropped). Other
@@ -72,6 +74,7 @@ class SendQueue:
         self._ready = threading.Condition()
         self._closed = False
         self._behind = False
+        self._send_started: float | None = None
         self._counts = {"coalesced": 0, "images_dropped": 0, "fell_behind": 0}
 
     @property
@@ -142,6 +145,12 @@ class SendQueue:
             self._update_behind(time.monotonic())
             return data
 
+    def sending(self, started: bool) -> None:
+        """The sender thread says when a send starts and ends (a send that does not end means
+        the peer is not reading)."""
+        with self._ready:
+            self._send_started = time.monotonic() if started else None
+
     def wait_empty(self, timeout: float) -> bool:
         """Wait until nothing is pending (sent or dropped); True if so within ``timeout`` s."""
         deadline = time.monotonic() + timeout
@@ -161,8 +170,9 @@ class SendQueue:
 
     def _update_behind(self, now: float) -> None:
         oldest = next((e for e in self._entries if e.data is not None), None)
+        blocked = self._send_started is not None and now - self._send_started > self.behind_s / 2
         behind = oldest is not None and (
-            now - oldest.enqueued_s > self.behind_s or self._bytes > self.behind_bytes
+            (blocked and now - oldest.enqueued_s > self.behind_s) or self._bytes > self.behind_bytes
         )
         if behind and not self._behind:
             self._counts["fell_behind"] += 1
