@@ -11,12 +11,12 @@ counted (``queue_dropped``).
 Header versions (:meth:`Connection.version`): a server sends each client header v1 until that
 client has sent a v2 message (then v2, as PLUS does), whatever version a message was recorded
 or built with; a client sends what it was configured with. Converting to v1 drops what v1
-cannot carry - metadata and message id, counted in ``v1_fields_dropped`` - and withholds a
-message whose metadata says its content is not valid (``TransformStatus`` or another
-``...Status`` other than OK: PLUS's identity or all-zero placeholder would otherwise reach a
-v1 peer as a pose), counted in ``v1_withheld``; a PLUS server configured with
-``SendValidTransformsOnly="TRUE"``, as its example configurations are, sends no invalid
-transform at all.
+cannot carry - metadata and message id, counted in ``v1_fields_dropped``. A message whose
+metadata says its content is not valid (``TransformStatus`` or another ``...Status`` other
+than OK) is sent to a v1 peer only when it is PLUS's identity placeholder, which v1 consumers
+recognise; otherwise (an all-zero matrix, a last-known pose, a
+frame) it would be taken for valid and is withheld, counted in ``v1_withheld``
+(:func:`withheld_from_v1`).
 
 Liveness: with ``silence_timeout_s`` set, no bytes, or bytes but no valid message, for that
 long closes the link (and a client reconnects); while a verified large body (an IMAGE) is
@@ -41,10 +41,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from navigation.tracking.igtl_codec import encode_message
 from navigation.tracking.igtl_framing import FramerCounters, IgtlFramer
 from navigation.tracking.igtl_send_queue import SendQueue, SendQueueCounts
-from navigation.tracking.messages import IgtlMessage
+from navigation.tracking.messages import IgtlMessage, TransformBody
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ MessageCallback = Callable[[IgtlMessage], None]
 ConnectionCallback = Callable[[bool, str], None]
 
 DEFAULT_QUEUE_SIZE = 4096
+_IDENTITY = np.eye(4)
 _POLL_S = 0.25
 _RECV_BYTES = 256 * 1024
 
@@ -103,6 +106,23 @@ def invalid_status(message: IgtlMessage) -> str | None:
         if key.endswith("Status") and value.strip().upper() != "OK":
             return f"{key}={value}"
     return None
+
+
+def withheld_from_v1(message: IgtlMessage) -> str | None:
+    """Why ``message`` must not reach a header-v1 peer (the status it cannot carry), or None.
+
+    A TRANSFORM that is exactly the identity is PLUS's placeholder for an invalid pose, which
+    v1 consumers following PLUS recognise (our pose store: OUT_OF_VIEW): it is sent, as PLUS
+    sends it. Any other content marked not valid (an all-zero matrix, a last-known pose, a
+    frame) would be taken for valid: withheld.
+    """
+    status = invalid_status(message)
+    body = message.body
+    if status is None or (
+        isinstance(body, TransformBody) and np.array_equal(body.matrix, _IDENTITY)
+    ):
+        return None
+    return status
 
 
 class Endpoint:

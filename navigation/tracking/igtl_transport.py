@@ -38,8 +38,8 @@ from navigation.tracking.igtl_link import (
     Endpoint,
     MessageCallback,
     NotConnectedError,
-    invalid_status,
     peer_text,
+    withheld_from_v1,
 )
 from navigation.tracking.messages import IgtlMessage
 
@@ -342,7 +342,7 @@ class IgtlServer(Endpoint):
 
     def _encode(self, message: IgtlMessage, version: int) -> bytes | None:
         if version == 1:
-            status = invalid_status(message)
+            status = withheld_from_v1(message)
             if status is not None:
                 if message.device_name not in self._withheld_names:
                     self._withheld_names.add(message.device_name)

@@ -12,8 +12,9 @@ Two kinds of recording are served (:func:`open_recording`):
 Each client receives the header version it negotiated (:mod:`~navigation.tracking.
 igtl_transport`): v1 until it speaks v2, whatever version a message was recorded with, so a
 header-v1-only client (Debian's libOpenIGTLink 1.11) decodes the poses a v2 recording holds;
-metadata reaches v2 clients only, and a transform whose status is not OK is withheld from v1
-clients rather than sent as a pose.
+metadata reaches v2 clients only, and content whose status is not OK reaches v1 clients only
+as PLUS's identity placeholder (anything else marked invalid is withheld rather than sent as a
+pose).
 
 With ``restamp`` (default) header timestamps are shifted by one constant so that the first
 equals the wall clock at the start: intervals are kept and the receiving pose store sees fresh

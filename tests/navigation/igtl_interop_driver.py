@@ -244,19 +244,21 @@ def run_receive_client(bindir: Path, port: int, workdir: Path) -> dict[str, Any]
 
 def v2_recording(path: Path) -> list[IgtlMessage]:
     """A session as recorded from a header-v2 (PLUS-like) stream: 40 v2 TRANSFORMs with their
-    TransformStatus (the 8th INVALID, PLUS's identity placeholder), v2 IMAGE and STRING."""
+    TransformStatus (the 8th INVALID with an all-zero matrix, the 16th INVALID with PLUS's
+    identity placeholder), v2 IMAGE and STRING."""
     from navigation.tracking.recording import SessionWriter
     from tests.navigation.igtl_samples import rigid
 
     frame = np.arange(48 * 64, dtype=np.uint16).reshape(1, 48, 64)
     messages = []
     for index in range(40):
-        invalid = index == 7
+        invalid = index in (7, 15)
+        placeholder = {7: np.zeros((4, 4)), 15: np.eye(4)}
         messages.append(
             IgtlMessage(
                 "TRANSFORM",
                 "StylusToTracker",
-                TransformBody(np.eye(4) if invalid else rigid(100 + index)),
+                TransformBody(placeholder.get(index, rigid(100 + index))),
                 1_700_000_000.0 + index * 0.02,
                 header_version=2,
                 metadata={"TransformStatus": "INVALID" if invalid else "OK"},

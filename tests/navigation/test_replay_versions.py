@@ -23,6 +23,7 @@ from navigation.tracking.messages import (
     TransformBody,
 )
 from navigation.tracking.plus_sequence import read_plus_sequence
+from navigation.tracking.pose_store import PoseStore, ToolState
 from navigation.tracking.recording import SessionWriter
 from navigation.tracking.replay import replay_session
 from tests.navigation.igtl_samples import rigid
@@ -37,13 +38,14 @@ PLUS_FILES = (
 
 
 def v2_session(path: Path) -> list[IgtlMessage]:
-    """A session as recorded from a v2 (PLUS-like) stream: v2 poses with their status, one
-    INVALID placeholder, v2 IMAGE and STRING. Returns the messages written."""
+    """A session as recorded from a v2 (PLUS-like) stream: v2 poses with their status, two of
+    them INVALID (the 8th an all-zero matrix, the 16th PLUS's identity placeholder), v2 IMAGE
+    and STRING. Returns the messages written."""
     frame = np.arange(64 * 80, dtype=np.uint16).reshape(1, 64, 80)
     messages = []
     for index in range(30):
-        status = "INVALID" if index == 7 else "OK"
-        matrix = np.eye(4) if status == "INVALID" else rigid(index)
+        status = "INVALID" if index in (7, 15) else "OK"
+        matrix = {7: np.zeros((4, 4)), 15: np.eye(4)}.get(index, rigid(index))
         messages.append(
             IgtlMessage(
                 "TRANSFORM",
@@ -96,13 +98,12 @@ def test_replay_sends_v1_to_a_v1_client_and_v2_to_a_v2_client(tmp_path):
         v2.stop()
         server.stop()
     assert stats.messages == len(recorded)
-    # The v1 client: every message in header v1, poses exact, the INVALID one withheld.
+    # The v1 client: every message in header v1, poses exact; of the INVALID ones only PLUS's
+    # identity placeholder, which a v1 client recognises, not the all-zero matrix.
     assert {m.header_version for m in from_v1} == {1}
     assert all(not m.metadata and m.message_id == 0 for m in from_v1)
     poses_v1 = [m for m in from_v1 if m.type == "TRANSFORM"]
-    expected = [
-        m for m in recorded if m.type == "TRANSFORM" and m.metadata["TransformStatus"] == "OK"
-    ]
+    expected = [m for m in recorded if m.type == "TRANSFORM" and m.message_id != 7]
     assert len(poses_v1) == len(expected) == 29
     for got, sent in zip(poses_v1, expected, strict=True):
         np.testing.assert_array_equal(got.body.matrix, sent.body.matrix)
@@ -113,7 +114,7 @@ def test_replay_sends_v1_to_a_v1_client_and_v2_to_a_v2_client(tmp_path):
     # The v2 client: v2 with the metadata and message ids, the INVALID one included.
     assert {m.header_version for m in from_v2} == {2} and len(from_v2) == len(recorded)
     statuses = [m.metadata["TransformStatus"] for m in from_v2 if m.type == "TRANSFORM"]
-    assert statuses.count("INVALID") == 1 and len(statuses) == 30
+    assert statuses.count("INVALID") == 2 and len(statuses) == 30
     assert [m.message_id for m in from_v2 if m.type == "TRANSFORM"] == list(range(30))
 
 
@@ -162,29 +163,33 @@ def test_igcs_replay_serves_a_plus_recording_with_its_timestamps_and_statuses(sh
 
 
 @pytest.mark.slow
-def test_igcs_replay_of_plus_to_a_v1_client_withholds_the_invalid_frame(shared_data):
+def test_igcs_replay_of_plus_to_a_v1_client_sends_its_invalid_frame_as_the_placeholder(
+    shared_data,
+):
+    """The file's one INVALID probe frame carries PLUS's identity placeholder: a v1 client
+    gets it as PLUS would send it (our pose store: OUT_OF_VIEW), nothing else is lost."""
     path = shared_data(PLUS_FILES[1])
     sequence = read_plus_sequence(path)
     invalid = [
-        (f.index, name)
-        for f in sequence.frames
-        for name, status in f.statuses.items()
+        (f.index, name) for f in sequence.frames for name, status in f.statuses.items()
         if status != "OK"
-    ]
-    assert len(invalid) == 1  # the file's one INVALID probe frame (SOURCE.txt)
-    expected = sum(len(f.transforms) for f in sequence.frames) - 1
+    ]  # fmt: skip
+    assert invalid == [(7, "ProbeToTracker")]  # the file's one INVALID probe frame
+    expected = sum(len(f.transforms) for f in sequence.frames)
     received, stderr = run_replay([str(path), "--speed", "5"], {}, timeout_s=60)
     poses = [m for m in received if m.type == "TRANSFORM"]
     assert {m.header_version for m in received} == {1}
-    assert len(poses) == expected
-    assert "1 messages with a status other than OK withheld" in stderr
-    probe = [m.body.matrix for m in poses if m.device_name == "ProbeToTracker"]
-    truth = [
-        f.transforms["ProbeToTracker"]
-        for f in sequence.frames
-        if f.statuses.get("ProbeToTracker") == "OK"
-    ]
-    np.testing.assert_array_equal(np.array(probe), np.array(truth).astype(np.float32))
+    assert len(poses) == expected and "0 messages with a status other than OK withheld" in stderr
+    probe = np.array([m.body.matrix for m in poses if m.device_name == "ProbeToTracker"])
+    truth = np.array([f.transforms["ProbeToTracker"] for f in sequence.frames])
+    np.testing.assert_array_equal(probe, truth.astype(np.float32))
+    np.testing.assert_array_equal(probe[7], np.eye(4))
+    now = [0.0]
+    store = PoseStore(connected=True, clock=lambda: now[0])
+    for message in poses[:15]:  # up to the invalid probe frame, at its arrival
+        now[0] = message.arrival_s
+        store.ingest(message)
+    assert store.pose("ProbeToTracker").state is ToolState.OUT_OF_VIEW
     # restamped: intervals kept
     stamps = np.array([m.timestamp_s for m in poses if m.device_name == "ReferenceToTracker"])
     np.testing.assert_allclose(np.diff(stamps), np.diff(sequence.timestamps_s), atol=1e-6)
