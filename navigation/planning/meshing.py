@@ -298,9 +298,7 @@ def _duplicated(triangles: np.ndarray, point_count: int) -> np.ndarray:
         keys = (corners[:, 0] * n + corners[:, 1]) * n + corners[:, 2]
         _values, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     else:
-        _rows, inverse, counts = np.unique(
-            corners, axis=0, return_inverse=True, return_counts=True
-        )
+        _rows, inverse, counts = np.unique(corners, axis=0, return_inverse=True, return_counts=True)
     return np.asarray(counts[inverse.reshape(-1)] > 1)
 
 
@@ -369,8 +367,9 @@ def save_mesh(mesh: pv.PolyData, path: str | Path) -> None:
 
     The ``.vtp`` keeps its arrays as raw appended binary compressed with LZ4 (read by every
     VTK reader since VTK 8.1: 3D Slicer, ParaView, pyvista): ~10x faster to write and read
-    than base64-encoded zlib, files ~10 % larger. STL holds only triangles in the file's coordinates (LPS mm here; Slicer reads STL as LPS
-    when told, and assumes RAS by default; the .vtp keeps normals and is the reference).
+    than base64-encoded zlib, files ~10 % larger. STL holds only triangles in the file's
+    coordinates (LPS mm here; Slicer reads STL as LPS when told, and assumes RAS by
+    default; the .vtp keeps normals and is the reference).
     """
     target = Path(path)
     suffix = target.suffix.lower()
