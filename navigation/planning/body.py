@@ -306,7 +306,8 @@ def _block_counts(mask: np.ndarray, factors: np.ndarray) -> np.ndarray:
         total = np.zeros(shape, dtype=dtype)
         for offset in range(f):
             part = out[(slice(None),) * axis + (slice(offset, None, f),)]
-            total[(slice(None),) * axis + (slice(0, part.shape[axis]),)] += part
+            into = total[(slice(None),) * axis + (slice(0, part.shape[axis]),)]
+            np.add(into, part, out=into)
         out = total
     return out
 
