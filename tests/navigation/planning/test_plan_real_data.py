@@ -102,3 +102,7 @@ def test_plan_of_a_real_head_and_neck_ct_without_table_and_mask(shared_data, tmp
     couch = removed["objects"][0]
     assert couch["kind"] == "support touching the body" and couch["where"] == "posterior"
     assert couch["volume_ml"] > 1500 and couch["bbox_lps_mm"][1][1] > 250
+    # no registration markers: the set-up BBs at the chin are not taken for them
+    assert plan.raw["report"]["fiducials_found"] == 0
+    rejected = plan.raw["report"]["fiducials_rejected"]
+    assert sum("radiotherapy set-up mark" in why for why in rejected) == 3
