@@ -132,7 +132,9 @@ def _field(
         slice(s.start - a, s.stop - a) for s, (a, _b) in zip(region.slices, grown, strict=True)
     )
     mask[inner] = region.mask
+    coarse = bool(np.any(factors > 1))
     values: np.ndarray | None = None
+    field: np.ndarray | None = None
     if image is not None and level is not None:
         if level.smoothing_mm > 0:
             sigma = level.smoothing_mm / geometry.spacing_mm[::-1]
@@ -149,19 +151,24 @@ def _field(
             ]
             if np.any(factors > 1):
                 values = _block_mean(values, factors)
-        else:  # averaged straight from the image's own dtype: a new array, the input intact
+        elif coarse:  # averaged straight from the image's own dtype: the input intact
             values = _block_mean(image[where], factors)
+        else:  # the image's voxels converted straight into the field's interior (no copy)
+            field = np.empty([n + 2 for n in mask.shape], dtype=np.float32)
+            values = field[1:-1, 1:-1, 1:-1]
+            values[...] = image[where]
         values -= np.float32(level.threshold)
         if not level.bright:
             np.negative(values, out=values)
-    fraction = _block_mean(mask, factors)
-    if np.any(factors > 1):
+    # the share of each (averaged) voxel in the label; without averaging it is the mask itself
+    fraction = _block_mean(mask, factors) if coarse else None
+    if fraction is not None:
         if values is None:
             mask = fraction > 0.5
         else:  # blocks partly in the label: the image's mean decides, as partial volume does
             mask = (fraction >= 1.0) | ((fraction > 0.0) & (values > 0))
     if values is None:
-        values = fraction - np.float32(0.5)
+        values = (mask.astype(np.float32) if fraction is None else fraction) - np.float32(0.5)
     else:
         # Where the image disagrees with the mask (holes the label filled, majority vs mean
         # after averaging), the mask decides the sign and the magnitude is the mask's own
@@ -170,13 +177,22 @@ def _field(
         disagree = mask != (values > 0)
         if disagree.any():
             scale = np.float32(np.median(np.abs(values.ravel()[::97])) + 1e-6)
-            weight = np.maximum(np.abs(2.0 * fraction[disagree] - 1.0), 0.1) * scale
+            weight = (  # a whole voxel's |2 fraction - 1| is 1
+                scale
+                if fraction is None
+                else np.maximum(np.abs(2.0 * fraction[disagree] - 1.0), 0.1) * scale
+            )
             values[disagree] = np.where(mask[disagree], weight, -weight)
         tiny = np.float32(1e-3)
         np.maximum(values, tiny, out=values, where=mask)
         np.minimum(values, -tiny, out=values, where=~mask)
-    field = np.full([n + 2 for n in values.shape], -1.0, dtype=np.float32)
-    field[1:-1, 1:-1, 1:-1] = values
+    if field is None:
+        field = np.full([n + 2 for n in values.shape], -1.0, dtype=np.float32)
+        field[1:-1, 1:-1, 1:-1] = values
+    else:  # values already fill the interior: the outer layer -1 as above
+        for axis in range(3):
+            field[(slice(None),) * axis + (0,)] = -1.0
+            field[(slice(None),) * axis + (-1,)] = -1.0
     for axis in range(3):  # the shell just outside each face: negative, mirroring the face
         for side, face in ((0, 0), (-1, -1)):
             target = [slice(1, -1)] * 3
