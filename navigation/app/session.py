@@ -21,7 +21,7 @@ failed its checks, with the risks named), ``landmark_check``, ``warning`` (a war
 cleared: tracking lost, margin), ``snapshot``, ``bookmark``, ``fluorescence_reset``,
 ``render_stall``, ``session_end``.
 
-Patient motion (REFERENCE fault 16): poses are taken relative to the patient reference, so
+Patient motion during or after registration: poses are taken relative to the patient reference, so
 moving the patient together with its reference is compensated, not an error. What a reference
 frame cannot reveal is the reference slipping on the patient; the session offers a landmark
 check (:meth:`NavigationSession.landmark_check`: the tip's distance from the nearest planned

@@ -2,7 +2,7 @@
 ``igcs replay``): port, interface, allowed peers, speed, waiting for the first client.
 
 OpenIGTLink has no authentication: the server listens on loopback and accepts loopback peers
-unless told otherwise (REFERENCE fault 11).
+unless told otherwise (the OpenIGTLink protocol has no authentication or encryption).
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def test_summary_numbers(headless_run, phantom_plan):
     # Scored against the phantom's true patch (its truth.json is found next to the DICOM).
     assert fluorescence["truth_source"] == "phantom truth (analytic tumour)"
     assert summary["fluorescence_dice"] == fluorescence["dice"]
-    # Issue 5's acceptance with tracking noise and a 0.3 mm-FLE registration: <= 2 mm.
+    # The fluorescence acceptance with tracking noise and a 0.3 mm-FLE registration: <= 2 mm.
     assert fluorescence["dice"] >= 0.8
     assert fluorescence["boundary_error_mm"] <= 2.0
     pictures = summary["screenshots"]
