@@ -205,6 +205,7 @@ def segment_volume(
         threshold=marker_threshold,
         diameter_mm=preset.marker_diameter_mm,
         outside=outside,
+        body=body,
     )
     markers = np.zeros(geometry.shape_kji, dtype=bool)
     for region in fiducials.regions:
