@@ -105,6 +105,41 @@ def test_review_pictures_of_the_real_patient(patient_plan, tmp_path):
         assert rgb.std() > 10, view
 
 
+def test_a_leaking_tumour_held_by_the_box_on_the_real_patient(patient_plan):
+    """A seed on the real tumour grows through the neighbouring soft tissue (the 'leak' a
+    planner meets); the box drawn around the PET tumour holds it (voxel centres and mesh
+    inside), the CT tumour then overlaps the PET one, and a narrower window shrinks it."""
+    from navigation.review import structures
+
+    model = ReviewModel.open(patient_plan)
+    geometry = model.geometry
+    pet = model.regions["tumour"].to_full(geometry.shape_kji)
+    seed = model.regions["tumour"].centroid_lps_mm(geometry)
+    free = structures.preview_tumour(model, seed_lps_mm=seed)
+    assert free.touches_search_box and free.region.volume_ml(geometry) > 120.0  # leaked
+    corners = geometry.kji_to_lps(np.argwhere(pet))
+    box = np.stack([corners.min(axis=0), corners.max(axis=0)])
+    held = structures.preview_tumour(model, seed_lps_mm=seed, box_lps_mm=box)
+    grown = held.region.to_full(geometry.shape_kji)
+    inside = geometry.kji_to_lps(np.argwhere(grown))
+    assert np.all((inside >= box[0] - 1e-6) & (inside <= box[1] + 1e-6))
+    assert model.preview_mesh is not None
+    points = np.asarray(model.preview_mesh.points)
+    assert np.all((points >= box[0] - 1e-6) & (points <= box[1] + 1e-6))
+    volume = held.region.volume_ml(geometry)
+    assert volume < 0.75 * free.region.volume_ml(geometry)
+    dice = 2.0 * (grown & pet).sum() / (grown.sum() + pet.sum())
+    assert dice > 0.55, dice  # CT soft tissue vs PET uptake: measured 0.645
+    narrowed = structures.preview_tumour(
+        model, seed_lps_mm=seed, box_lps_mm=box, window=(held.lower, held.upper - 5.0)
+    )
+    assert narrowed.region.volume_ml(geometry) < volume
+    structures.discard_tumour(model)
+    assert model.tumour_preview is None and model.volume_ml("tumour") == pytest.approx(
+        pet.sum() * float(np.prod(geometry.spacing_mm)) / 1000.0
+    )
+
+
 def test_review_on_the_real_patient(qtbot, patient_plan, tmp_path):
     screens = _screens(tmp_path)
     model = ReviewModel.open(patient_plan)
