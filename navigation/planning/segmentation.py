@@ -302,8 +302,9 @@ def registration_point_warning(count: int, what: str) -> str | None:
     """The warning for a plan with fewer registration points than a registration needs."""
     if count >= MIN_REGISTRATION_POINTS:
         return None
+    found = "no" if count == 0 else f"only {count}"
     return (
-        f"only {count} {what}: paired-point registration needs at least "
+        f"{found} {what}: paired-point registration needs at least "
         f"{MIN_REGISTRATION_POINTS}; place landmarks with `igcs review PLAN` or give them with "
         "--fiducials FILE.mrk.json (igcs register refuses fewer)"
     )

@@ -14,7 +14,11 @@ from navigation.imaging.volume import Volume
 from navigation.planning.fiducial_detection import detect_fiducials
 from navigation.planning.meshing import mesh_region
 from navigation.planning.region_growing import grow_region
-from navigation.planning.segmentation import grown_level, segment_volume
+from navigation.planning.segmentation import (
+    grown_level,
+    registration_point_warning,
+    segment_volume,
+)
 from navigation.planning.tissue_thresholds import CtPreset
 from registration.checks import InputError
 from registration.geometry import ImageGeometry
@@ -140,6 +144,8 @@ def test_too_few_fiducials_warn_and_the_plan_is_written(tmp_path, capsys):
     assert report["registration_points"] == {"count": 2, "kind": "fiducial markers", "minimum": 3}
     (warning,) = [w for w in report["warnings"] if "at least 3" in w]
     assert warning.startswith("only 2 fiducial markers: paired-point registration needs")
+    assert registration_point_warning(0, "fiducial markers").startswith("no fiducial markers: ")
+    assert registration_point_warning(3, "fiducial markers") is None
     assert "igcs review PLAN" in warning and "--fiducials" in warning
 
 
