@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from navigation.app.qt_widgets import large_label
 from navigation.review.landmarks import TreStatus
 from navigation.review.model import ReviewModel
+from navigation.review.saving import current_warnings
 
 #: Interaction modes shown as tool buttons: (mode, caption, key).
 TOOLS = (
@@ -291,7 +292,7 @@ class ReviewPanel(QtWidgets.QScrollArea):
             )
         rows.append(f"landmarks: {len(model.landmarks)}; unsaved edits: {len(model.edits)}")
         self.facts.setText("<br>".join(rows))
-        warnings = list(model.plan.raw.get("report", {}).get("warnings", []))
+        warnings = current_warnings(model, model.plan.raw, len(model.landmarks))
         self.warnings.setText("\n".join(f"warning: {w}" for w in warnings))
 
     def _landmarks(self, model: ReviewModel) -> None:

@@ -168,18 +168,34 @@ def _report(model: ReviewModel, raw: dict[str, Any], registration_points: int) -
             level = model.levels[TUMOUR]
             assert level is not None
             report[TUMOUR]["smoothing_mm"] = level.smoothing_mm
-    kind = report.get("registration_points", {}).get("kind", "fiducial markers")
-    kind = (
-        "landmarks"
-        if any(e["what"].startswith("landmark") for e in raw.get("edits", []) + model.edits)
-        else kind
-    )
+    kind = registration_point_kind(model, raw)
     report["registration_points"] = {
         "count": registration_points,
         "kind": kind,
         "minimum": MIN_REGISTRATION_POINTS,
     }
-    warnings = [w for w in report.get("warnings", []) if "paired-point registration needs" not in w]
-    warning = registration_point_warning(registration_points, kind)
-    report["warnings"] = warnings + ([warning] if warning else [])
+    report["warnings"] = current_warnings(model, raw, registration_points)
     raw["report"] = report
+
+
+def registration_point_kind(model: ReviewModel, raw: dict[str, Any]) -> str:
+    """What the plan's registration points are: "landmarks" once any were edited here or in an
+    earlier review, else what the plan said (the markers igcs plan found)."""
+    report = raw.get("report", {})
+    kind = str(report.get("registration_points", {}).get("kind", "fiducial markers"))
+    edits = raw.get("edits", []) + model.edits
+    return "landmarks" if any(e["what"].startswith("landmark") for e in edits) else kind
+
+
+def current_warnings(
+    model: ReviewModel, raw: dict[str, Any], registration_points: int
+) -> list[str]:
+    """The plan's warnings with the too-few-registration-points one for ``registration_points``
+    (the review's landmarks now), not for the count the plan was written with."""
+    warnings = [
+        w
+        for w in raw.get("report", {}).get("warnings", [])
+        if "paired-point registration needs" not in w
+    ]
+    warning = registration_point_warning(registration_points, registration_point_kind(model, raw))
+    return warnings + ([warning] if warning else [])
