@@ -88,6 +88,7 @@ def register_surface(
     min_extent_mm: float = 40.0,
     min_constraint_ratio: float = 2e-3,
     coarse_points: int = 2000,
+    locator: TriangleMeshLocator | None = None,
 ) -> SurfaceRegistration:
     """Refine ``image_from_tracker`` by robust point-to-plane ICP of a skin sweep to the skin mesh.
 
@@ -142,7 +143,8 @@ def register_surface(
             f"the skin sweep spans only {span:.1f} mm; surface refinement needs at least "
             f"{min_extent_mm:g} mm. Sweep a larger area of the face."
         )
-    locator = TriangleMeshLocator(vertices_in_image, triangles, vertex_normals_in_image)
+    if locator is None:
+        locator = TriangleMeshLocator(vertices_in_image, triangles, vertex_normals_in_image)
 
     subsets = [np.arange(len(points))]
     if len(points) > coarse_points:

@@ -45,8 +45,10 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from navigation.app.session import CameraFrame, NavigationSession
-from navigation.fluorescence.field import FieldGeometry, SurgicalField, build_field
+from navigation.fluorescence.field import FieldGeometry, SurgicalField
 from navigation.fluorescence.live import LiveFluorescence
+from navigation.fluorescence.scene import mapping_field
+from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth
 from registration.checks import Float64Array, InputError
 from rendering.fluorescence_accuracy import region_accuracy
@@ -57,6 +59,7 @@ from rendering.fluorescence_metrics import (
     Quantification,
     margin_flags,
 )
+from rendering.highlights import HighlightDetector, highlight_mask
 from rendering.orientation import CAMERA_PRESETS
 from rendering.radiometry import RadiometricCalibration
 from rendering.scene3d import SurfaceModel
@@ -80,6 +83,10 @@ class FluorescenceSettings:
     geometry : the field's bed (default: :func:`navigation.fluorescence.field.field_geometry`
         of the plan, as the simulator builds it).
     phantom_truth : the phantom's truth, to score the map against the true patch (or None).
+    tissue : the tissue model a simulator rendered with, to score the map against its true
+        patch (or None).
+    highlights : mask specular highlights and saturation in each frame before mapping
+        (:mod:`rendering.highlights`), or None.
     pose_wait_s : how long a frame waits for the camera pose after it before being dropped.
     """
 
@@ -87,6 +94,8 @@ class FluorescenceSettings:
     thresholds: MarginThresholds = field(default_factory=MarginThresholds)
     geometry: FieldGeometry | None = None
     phantom_truth: PhantomTruth | None = None
+    tissue: TissueModel | None = None
+    highlights: HighlightDetector | None = None
     pose_wait_s: float = 0.2
 
 
@@ -165,10 +174,11 @@ class FluorescenceMapper:
             )
         self.session = session
         self.settings = settings or FluorescenceSettings()
-        self.field: SurgicalField = build_field(
+        self.field: SurgicalField = mapping_field(
             session.scene.plan,
-            truth=self.settings.phantom_truth,
             geometry=self.settings.geometry,
+            phantom=self.settings.phantom_truth,
+            tissue=self.settings.tissue,
             thresholds=self.settings.thresholds,
         )
         self.live = LiveFluorescence(
@@ -293,9 +303,14 @@ class FluorescenceMapper:
     def _map(self, frame: CameraFrame, image_from_camera: Float64Array) -> None:
         self._skipped += max(0, frame.index - self._last_index - 1)  # superseded frames
         self._last_index = frame.index
+        detector = self.settings.highlights
+        mask = None if detector is None else highlight_mask(frame.pixels, detector)
         try:
             sample = self.live.add_frame(
-                frame.pixels, timestamp_s=frame.arrival_s, image_from_camera=image_from_camera
+                frame.pixels,
+                timestamp_s=frame.arrival_s,
+                image_from_camera=image_from_camera,
+                mask=mask,
             )
         except InputError as error:
             self._skip(frame, str(error))

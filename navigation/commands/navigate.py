@@ -113,6 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fluorescence.add_argument(
         "--no-fluorescence", action="store_true", help="do not map the camera frames"
     )
+    fluorescence.add_argument(
+        "--highlight-mask",
+        action="store_true",
+        help="mask specular highlights and saturated pixels in each frame (on by default for "
+        "a simulator whose camera renders highlights)",
+    )
     parser.add_argument(
         "--simulation-truth",
         type=Path,
@@ -238,8 +244,8 @@ def _start_fluorescence(
 ) -> FluorescenceMapper | None:
     """The mapper (started), or None without a camera calibration or a tumour."""
     from navigation.app.fluorescence import FluorescenceMapper, FluorescenceSettings
-    from navigation.fluorescence.field import FieldGeometry, find_phantom_truth
-    from navigation.fluorescence.mapping_inputs import resolve_inputs
+    from navigation.fluorescence.field import find_phantom_truth
+    from navigation.fluorescence.mapping_inputs import highlight_detector, resolve_inputs
     from navigation.planning.phantom import load_truth
 
     if args.no_fluorescence:
@@ -264,15 +270,19 @@ def _start_fluorescence(
         flat_field_path=args.flat_field,
     )
     log.info("fluorescence radiometry: %s", inputs.sources["radiometry"])
-    geometry = None
-    field_entry = (simulation.fluorescence or {}).get("field") if simulation else None
-    if field_entry:
-        geometry = FieldGeometry.from_dict(field_entry)
-    truth_path = find_phantom_truth(plan)
+    geometry = simulation.geometry() if simulation else None
+    tissue = simulation.tissue() if simulation else None
+    truth_path = None if tissue is not None else find_phantom_truth(plan)
     settings = FluorescenceSettings(
         radiometry=inputs.radiometry,
         geometry=geometry,
         phantom_truth=None if truth_path is None else load_truth(truth_path),
+        tissue=tissue,
+        highlights=highlight_detector(
+            inputs.radiometry,
+            sensor=simulation.sensor() if simulation else None,
+            requested=args.highlight_mask,
+        ),
     )
     return FluorescenceMapper(session, settings).start()
 

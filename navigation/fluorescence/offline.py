@@ -15,19 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from navigation.fluorescence.field import (
-    FieldGeometry,
-    SurgicalField,
-    build_field,
-    find_phantom_truth,
-    plan_truth,
-)
+from navigation.fluorescence.field import SurgicalField, find_phantom_truth
 from navigation.fluorescence.mapping_inputs import (
+    highlight_detector,
     load_simulation_truth,
     recorded_inputs,
     resolve_inputs,
 )
 from navigation.fluorescence.report import fluorescence_metrics, write_outputs
+from navigation.fluorescence.scene import mapping_field
 from navigation.fluorescence.session_mapping import SessionDevices, SessionMapping, map_session
 from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
@@ -50,6 +46,7 @@ class OfflineRequest:
     dark_level: float | None = None
     flat_field: Path | None = None
     saturation_level: float | None = None
+    highlight_mask: bool = False
     devices: SessionDevices = field(default_factory=SessionDevices)
 
 
@@ -89,20 +86,36 @@ def map_recorded_session(
         saturation_level=request.saturation_level,
     )
     entry = (simulation.fluorescence or {}) if simulation else {}
-    geometry = FieldGeometry.from_dict(entry["field"]) if entry.get("field") else None
+    tissue = simulation.tissue() if simulation else None
     phantom = None
-    if simulation is not None:
+    if simulation is not None and tissue is None:
         recorded_path = entry.get("phantom_truth")
         path = Path(recorded_path) if recorded_path else find_phantom_truth(plan)
         if path is not None and path.exists():
             phantom = load_truth(path)
     say("building the field mesh")
-    field_ = build_field(plan, truth=phantom, geometry=geometry)
-    if simulation is not None and phantom is None:
-        field_ = plan_truth(field_, plan)  # no phantom: the plan's own tumour, labelled so
+    # Without a phantom or tissue model, a simulated session is scored against the plan's
+    # own tumour (labelled so).
+    field_ = mapping_field(
+        plan,
+        geometry=simulation.geometry() if simulation else None,
+        phantom=phantom,
+        tissue=tissue,
+        simulated=simulation is not None,
+    )
+    detector = highlight_detector(
+        inputs.radiometry,
+        sensor=simulation.sensor() if simulation else None,
+        requested=request.highlight_mask,
+    )
     say("mapping the frames")
     mapping = map_session(
-        request.session, field_.mesh, inputs, devices=request.devices, on_frame=on_frame
+        request.session,
+        field_.mesh,
+        inputs,
+        devices=request.devices,
+        on_frame=on_frame,
+        highlights=detector,
     )
     if mapping.frames_used == 0:
         reasons = ", ".join(f"{n} {why}" for why, n in mapping.skipped.items())
