@@ -193,7 +193,9 @@ class FluorescenceMapper:
         self._last_index = 0
         self._mapped = 0
         self._skipped = 0
-        self._registration: object | None = None
+        # The registration the map was made under (a result whose prediction arrives later is
+        # the same registration: only a new matrix resets the map).
+        self._registration: np.ndarray | None = None
 
     @property
     def facing_preset(self) -> str:
@@ -258,10 +260,13 @@ class FluorescenceMapper:
 
     def _step(self) -> bool:
         accepted = self.session.workflow.accepted
-        if accepted is not None and accepted is not self._registration:
+        matrix = None if accepted is None else accepted.image_from_reference
+        if matrix is not None and (
+            self._registration is None or not np.array_equal(matrix, self._registration)
+        ):
             if self._registration is not None:
                 self._reset_requested.set()  # samples under the old registration are wrong
-            self._registration = accepted
+            self._registration = matrix
         if self._reset_requested.is_set():
             self._apply_reset()
         frame = self.session.latest_frame

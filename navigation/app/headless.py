@@ -33,6 +33,9 @@ from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
 
 log = logging.getLogger(__name__)
 
+#: How long the summary waits for a pending TRE prediction (Monte Carlo, seconds).
+PREDICTION_WAIT_S = 120.0
+
 SUMMARY_FILE = "summary.json"
 LAST_PICTURE = "last.png"
 AR_PICTURE = "ar_last.png"
@@ -148,6 +151,8 @@ def run_headless(
     finally:
         loop.close()
         layout.close()
+    if not session.wait_for_predictions(PREDICTION_WAIT_S):
+        log.warning("the TRE prediction did not finish within %.0f s", PREDICTION_WAIT_S)
     summary = session_summary(
         session,
         render=stats,

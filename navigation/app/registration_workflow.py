@@ -16,8 +16,16 @@ Because the points are in the reference frame, every registration here is
   (:func:`registration.tre.predict_tre_rms`, Fitzpatrick et al. 1998) for the configured FLE.
 - Surface refinement (optional): :func:`registration.surface_registration.register_surface`
   (robust point-to-plane ICP) of the sweep points to the plan's skin mesh, started from the
-  paired-point result. The predicted TRE stays the paired-point prediction (the first-order
-  model does not cover ICP); the result says how far refinement moved the tumour.
+  paired-point result; the result says how far refinement moved the tumour. Fitzpatrick's
+  formula does not cover ICP: the refined result's predicted TRE at the tumour is *pending*
+  (None, never the paired-point number) until :meth:`RegistrationWorkflow.predict_refined`
+  (Monte Carlo over landmark and surface noise, :mod:`registration.combined_tre`; seconds, so
+  the session runs it outside its lock) gives it and :meth:`attach_prediction` stores it. The
+  fiducials of a refined registration are taken as anatomical landmarks touched on the skin
+  (their FLE in the skin's tangent plane); the sweep's independent noise is its RMS distance to
+  the skin after ICP, and the skin is assumed to have shifted smoothly by
+  :data:`registration.combined_tre.SKIN_SHIFT_MM` RMS (correlation
+  :data:`~registration.combined_tre.SKIN_SHIFT_LENGTH_MM`) since the scan.
 - Accept: the result in force, until the next accept.
 """
 
@@ -26,7 +34,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +43,13 @@ from numpy.typing import ArrayLike
 from navigation.app.plan_scene import SkinSurface
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.closest_point import TriangleMeshLocator
+from registration.combined_tre import (
+    SKIN_SHIFT_LENGTH_MM,
+    SKIN_SHIFT_MM,
+    landmark_covariances,
+    predict_combined_tre,
+)
 from registration.point_registration import register_points
 from registration.surface_registration import register_surface
 from registration.transforms import apply_transform, invert_rigid
@@ -42,6 +57,9 @@ from registration.tre import expected_fre_rms, predict_tre_rms
 
 #: Warned (in the result) when surface refinement moves the tumour more than this (mm).
 REFINEMENT_WARNING_MM = 2.0
+#: Monte Carlo trials of the refined registration's TRE prediction.
+PREDICTION_TRIALS = 48
+PENDING = "pending: Monte Carlo over landmark and surface noise"
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,8 @@ class SurfaceRefinement:
     after refinement. inlier_fraction : 0..1. converged : ICP converged. iterations : run.
     tumour_shift_mm : distance the refinement moved the tumour centroid (vs the paired-point
     registration), mm; None without a tumour.
+    tre_landmarks_mm : the paired-point prediction at the tumour before refinement (mm).
+    prediction : how the refined result's predicted TRE was obtained, or that it is pending.
     """
 
     point_count: int
@@ -60,6 +80,8 @@ class SurfaceRefinement:
     converged: bool
     iterations: int
     tumour_shift_mm: float | None
+    tre_landmarks_mm: float | None = None
+    prediction: str = PENDING
 
 
 @dataclass(frozen=True)
@@ -79,8 +101,9 @@ class RegistrationResult:
     warnings : messages of the registration's warnings.
     fle_rms_mm : the FLE the predictions assume (RMS, mm).
     expected_fre_mm : sqrt(1 - 2/N) FLE, what the FRE should be about.
-    tre_at_tumour_predicted_mm : predicted RMS TRE at the tumour centroid (paired-point model),
-        or None without a tumour.
+    tre_at_tumour_predicted_mm : predicted RMS TRE at the tumour centroid (paired-point model;
+        after surface refinement the Monte Carlo of landmarks + ICP), or None without a tumour
+        or while a refined result's prediction is pending.
     surface : the skin sweep refinement, or None.
     """
 
@@ -114,6 +137,8 @@ class RegistrationResult:
                 "converged": self.surface.converged,
                 "iterations": self.surface.iterations,
                 "tumour_shift_mm": self.surface.tumour_shift_mm,
+                "tre_landmarks_mm": self.surface.tre_landmarks_mm,
+                "prediction": self.surface.prediction,
             }
         return {
             "image_from_reference": self.image_from_reference.tolist(),
@@ -213,6 +238,8 @@ class RegistrationWorkflow:
         self._outdated = False
         self._accepted: RegistrationResult | None = None
         self._message = f"collect {self.names[0]} with the pointer"
+        self._locator: TriangleMeshLocator | None = None
+        self._sweep_in_image: Float64Array | None = None
 
     # ------------------------------------------------------------------ reading
     def state(self) -> RegistrationState:
@@ -351,6 +378,7 @@ class RegistrationWorkflow:
             self.skin.triangles,
             self.skin.normals,
             image_from_tracker=base.image_from_reference,
+            locator=self._skin_locator(),
         )
         shift = None
         if self.tumour_lps_mm is not None:
@@ -367,6 +395,7 @@ class RegistrationWorkflow:
             converged=bool(fit.converged),
             iterations=int(fit.iterations),
             tumour_shift_mm=shift,
+            tre_landmarks_mm=base.tre_at_tumour_predicted_mm,
         )
         messages = list(base.warnings)
         if not fit.converged:
@@ -384,6 +413,8 @@ class RegistrationWorkflow:
             messages=tuple(messages),
             surface=refinement,
         )
+        result = replace(result, tre_at_tumour_predicted_mm=None)  # pending: not Fitzpatrick's
+        self._sweep_in_image = apply_transform(fit.image_from_tracker, points[fit.inliers])
         self._result = result
         self._message = (
             f"refined with {len(points)} skin points: RMS {fit.rms_distance_mm:.2f} mm to the "
@@ -391,6 +422,59 @@ class RegistrationWorkflow:
             + (f", tumour moved {shift:.2f} mm" if shift is not None else "")
         )
         return result
+
+    def predict_refined(
+        self, result: RegistrationResult, *, trials: int = PREDICTION_TRIALS, seed: int = 0
+    ) -> tuple[float, str] | None:
+        """The refined ``result``'s predicted RMS TRE at the tumour (mm) and how it was found,
+        by Monte Carlo (module docstring); None without a tumour or a sweep. Reads only
+        immutable data: safe to run outside the session's lock, on another thread."""
+        sweep = self._sweep_in_image
+        if self.tumour_lps_mm is None or result.surface is None or sweep is None:
+            return None
+        locator = self._skin_locator()
+        landmarks = result.fiducials_used_in_image
+        noise = max(result.surface.rms_distance_mm**2 - SKIN_SHIFT_MM**2, 0.1**2) ** 0.5
+        prediction = predict_combined_tre(
+            landmarks,
+            self.tumour_lps_mm,
+            landmark_covariances_mm2=landmark_covariances(
+                locator.closest(landmarks).normals, tangential_rms_mm=self.fle_rms_mm
+            ),
+            sweep_points_in_image=sweep,
+            surface_noise_mm=noise,
+            skin_shift_mm=SKIN_SHIFT_MM,
+            skin_shift_length_mm=SKIN_SHIFT_LENGTH_MM,
+            skin=locator,
+            trials=trials,
+            seed=seed,
+        )
+        how = (
+            f"Monte Carlo, {prediction.trials} trials: landmarks FLE {self.fle_rms_mm:g} mm "
+            f"RMS in the skin's tangent plane, sweep noise {noise:.2f} mm RMS + skin shift "
+            f"{SKIN_SHIFT_MM:g} mm RMS over {SKIN_SHIFT_LENGTH_MM:g} mm along the normal, "
+            "robust point-to-plane ICP (registration.combined_tre)"
+        )
+        return float(prediction.tre_rms_mm[0]), how
+
+    def attach_prediction(
+        self, result: RegistrationResult, tre_mm: float, how: str
+    ) -> RegistrationResult | None:
+        """Store the refined ``result``'s prediction (in the latest and the accepted result
+        when they are it); None when ``result`` is no longer either."""
+        if result.surface is None:
+            return None
+        updated = replace(
+            result,
+            tre_at_tumour_predicted_mm=float(tre_mm),
+            surface=replace(result.surface, prediction=how),
+        )
+        found = False
+        if self._result is result:
+            self._result, found = updated, True
+        if self._accepted is result:
+            self._accepted, found = updated, True
+        return updated if found else None
 
     def accept(self) -> RegistrationResult:
         """Put the latest result in force."""
@@ -409,6 +493,14 @@ class RegistrationWorkflow:
         self._message = message
 
     # ------------------------------------------------------------------ internals
+    def _skin_locator(self) -> TriangleMeshLocator:
+        if self._locator is None:
+            assert self.skin is not None
+            self._locator = TriangleMeshLocator(
+                self.skin.vertices, self.skin.triangles, self.skin.normals
+            )
+        return self._locator
+
     def _result_for(
         self,
         image_from_reference: Float64Array,

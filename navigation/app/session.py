@@ -14,9 +14,10 @@ guards the session's own state; the pose store has its own.
 Recording (:class:`~navigation.tracking.recording.SessionWriter`): every message received, and
 events: ``session_start`` (plan, configuration), ``connection``, ``tool_state``,
 ``tip_calibration``, ``fiducial_collected``, ``fiducial_excluded``, ``registration_computed``,
-``surface_sweep``, ``registration_accepted`` (with the matrix and its numbers: the registration
-in force is saved with the session), ``landmark_check``, ``fluorescence_reset``,
-``render_stall``, ``session_end``.
+``surface_sweep`` (its stop with the swept points), ``registration_prediction`` (a refined
+registration's TRE prediction, when it is ready), ``registration_accepted`` (with the matrix
+and its numbers: the registration in force is saved with the session), ``landmark_check``,
+``fluorescence_reset``, ``render_stall``, ``session_end``.
 
 Patient motion (REFERENCE fault 16): poses are taken relative to the patient reference, so
 moving the patient together with its reference is compensated, not an error. What a reference
@@ -62,6 +63,36 @@ from registration.transforms import check_rigid
 from rendering.view_state import DisplayOptions, FluorescenceMap
 
 log = logging.getLogger(__name__)
+
+
+class BackgroundWork:
+    """Runs each submitted call on its own daemon thread; :meth:`wait` for all of them."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._pending = 0
+        self._condition = threading.Condition()
+
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        with self._condition:
+            self._pending += 1
+
+        def run() -> None:
+            try:
+                function(*args)
+            except Exception:  # never lose the session to a failed background computation
+                log.exception("%s failed", self._name)
+            finally:
+                with self._condition:
+                    self._pending -= 1
+                    self._condition.notify_all()
+
+        threading.Thread(target=run, name=self._name, daemon=True).start()
+
+    def wait(self, timeout_s: float) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: self._pending == 0, timeout_s)
+
 
 #: How often the pose store's watchdog looks for tools gone STALE (s).
 STORE_WATCHDOG_PERIOD_S = 0.02
@@ -183,6 +214,7 @@ class NavigationSession:
             skin=scene.skin,
         )
         self._lock = threading.RLock()
+        self._predictions = BackgroundWork("tre-prediction")
         self._tip: Float64Array | None = None
         self._tip_source = ""
         self._collector: FiducialCollector | None = None
@@ -491,7 +523,10 @@ class NavigationSession:
         with self._lock:
             points = np.array(self._sweep or [], dtype=np.float64).reshape(-1, 3)
             self._sweep = None
-        self.record_event("surface_sweep", {"action": "stop", "points": len(points)})
+        self.record_event(
+            "surface_sweep",
+            {"action": "stop", "points": len(points), "points_in_reference_mm": points.tolist()},
+        )
         return points
 
     def refine(self, points_in_reference: ArrayLike | None = None) -> RegistrationResult:
@@ -505,7 +540,29 @@ class NavigationSession:
                 self.workflow.note(f"surface refinement refused: {error}")
                 raise
         self.record_event("registration_computed", result.to_dict())
+        self._predictions.submit(self._predict, result)
         return result
+
+    def wait_for_predictions(self, timeout_s: float) -> bool:
+        """Wait until every pending TRE prediction is stored; False on timeout."""
+        return self._predictions.wait(timeout_s)
+
+    def _predict(self, result: RegistrationResult) -> None:
+        """Monte Carlo TRE of a refined registration, outside the lock (seconds of work)."""
+        try:
+            found = self.workflow.predict_refined(result)
+        except InputError as error:
+            log.warning("no TRE prediction for the refined registration: %s", error)
+            return
+        if found is None:
+            return
+        with self._lock:
+            updated = self.workflow.attach_prediction(result, *found)
+        if updated is not None:
+            self.record_event(
+                "registration_prediction",
+                {"tre_at_tumour_predicted_mm": found[0], "prediction": found[1]},
+            )
 
     def accept(self) -> RegistrationResult:
         """Put the latest registration in force (recorded with its matrix and numbers)."""

@@ -299,8 +299,18 @@ def _run_headless(
     from navigation.app.auto_register import AutoRegistrationConfig
     from navigation.app.headless import HeadlessOptions, run_headless
     from navigation.app.render_loop import FrameRecord
+    from registration.tre import expected_fre_rms
 
-    auto = AutoRegistrationConfig(sweep_s=args.auto_sweep) if args.auto_register else None
+    auto = None
+    if args.auto_register:
+        # Anatomical landmarks (FLE of a few mm) give FREs of a few mm: the dwell run's FRE
+        # gate and the sweep's distance gate scale with the stated FLE.
+        count = len(session.workflow.names)
+        auto = AutoRegistrationConfig(
+            sweep_s=args.auto_sweep,
+            max_fre_mm=max(2.0, 2.5 * expected_fre_rms(count, args.fle)),
+            sweep_max_distance_mm=max(3.0, 2.0 * args.fle),
+        )
     options = HeadlessOptions(
         duration_s=args.duration,
         output_dir=args.screenshot,

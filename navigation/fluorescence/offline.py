@@ -26,7 +26,7 @@ from navigation.fluorescence.report import fluorescence_metrics, write_outputs
 from navigation.fluorescence.scene import mapping_field
 from navigation.fluorescence.session_mapping import SessionDevices, SessionMapping, map_session
 from navigation.planning.phantom import load_truth
-from navigation.planning.plan import load_plan
+from navigation.planning.plan import Plan, load_plan
 from navigation.tracking.recording import SessionReader
 from registration.checks import InputError
 
@@ -47,6 +47,7 @@ class OfflineRequest:
     flat_field: Path | None = None
     saturation_level: float | None = None
     highlight_mask: bool = False
+    anatomy_picture: bool = False
     devices: SessionDevices = field(default_factory=SessionDevices)
 
 
@@ -129,5 +130,21 @@ def map_recorded_session(
         session=str(Path(request.session).resolve()),
     )
     say("writing the outputs")
-    paths = write_outputs(request.out, field_, mapping, metrics)
+    context = _anatomy(plan) if request.anatomy_picture else ()
+    paths = write_outputs(request.out, field_, mapping, metrics, context=context)
     return OfflineResult(metrics, paths, field_, mapping)
+
+
+#: Plan labels drawn around the map in ``fluorescence_anatomy.png``: (colour, opacity).
+ANATOMY = {"skin": ((0.85, 0.70, 0.60), 0.25), "bone": ((0.95, 0.93, 0.85), 1.0)}
+
+
+def _anatomy(plan: Plan) -> list[tuple[Any, tuple[float, float, float], float]]:
+    """The plan's skin and bone meshes (those it has) as picture context."""
+    context = []
+    for name, (colour, opacity) in ANATOMY.items():
+        try:
+            context.append((plan.read_mesh(name), colour, opacity))
+        except InputError:
+            continue
+    return context

@@ -23,9 +23,10 @@ erfc edge on a uniform background. Real tissue differs in two ways this model ad
 
 Emission at a surface point: ``background x (texture + (tumour_to_normal - 1) x S)``, with S
 the normalised subsurface sensitivity to the tumour. ``tumour_to_normal`` is the tracer
-contrast of exposed tumour over normal tissue: 5 by default, the specimen TBR of 5-6 of
-panitumumab-IRDye800CW (Gao et al. 2018); under 3 mm of tissue it reads 1 + 4 exp(-0.9) ~ 2.6
-in situ, inside the 2-3 in-situ range of the same study.
+contrast of exposed tumour over normal tissue: 6 by default, the specimen TBR of 5-6 of
+panitumumab-IRDye800CW (Gao et al. 2018); a tumour's convex cap under 3 mm of tissue reads
+S ~ 0.3, an in-situ SBR of about 1 + 5 x 0.3 = 2.5, inside the 2-3 in-situ range of the same
+study.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.ndimage import map_coordinates
 from scipy.signal import fftconvolve
 
 from navigation.fluorescence.plan_masks import SmoothMask
 from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.random_fields import smooth_noise
 
 #: The convolution kernel is cut where it has fallen to exp(-6) of its value at 1 mm.
 _KERNEL_DECAYS = 6.0
@@ -74,7 +76,7 @@ class TissueModel:
     """
 
     background: float = 0.2
-    tumour_to_normal: float = 5.0
+    tumour_to_normal: float = 6.0
     texture_cv: float = 0.15
     texture_length_mm: float = 4.0
     optics: TissueOptics = field(default_factory=TissueOptics)
@@ -177,7 +179,7 @@ def rough_normals(
     if model.roughness_deg == 0:
         return normals
     fields = [
-        _smooth_noise(points_lps_mm, model.roughness_length_mm, model.seed + 1 + axis)
+        smooth_noise(points_lps_mm, model.roughness_length_mm, model.seed + 1 + axis)
         for axis in range(3)
     ]
     tilt = np.stack(fields, axis=1) * math.tan(math.radians(model.roughness_deg)) / math.sqrt(2)
@@ -192,19 +194,5 @@ def background_texture(points_lps_mm: Float64Array, model: TissueModel) -> Float
     if model.texture_cv == 0:
         return np.ones(len(points_lps_mm))
     sigma = math.sqrt(math.log1p(model.texture_cv**2))
-    values = _smooth_noise(points_lps_mm, model.texture_length_mm, model.seed)
+    values = smooth_noise(points_lps_mm, model.texture_length_mm, model.seed)
     return np.exp(sigma * values - 0.5 * sigma**2)
-
-
-def _smooth_noise(points_lps_mm: Float64Array, length_mm: float, seed: int) -> Float64Array:
-    """(N,) unit-variance Gaussian random field of correlation ``length_mm`` at the points
-    (filtered white noise on a grid over their bounds, sampled trilinearly)."""
-    step = length_mm / 2.0
-    low = np.floor(points_lps_mm.min(axis=0) / step - 4) * step
-    high = np.ceil(points_lps_mm.max(axis=0) / step + 4) * step
-    shape = tuple(int(n) for n in np.round((high - low) / step) + 1)
-    rng = np.random.default_rng(seed)
-    noise = gaussian_filter(rng.standard_normal(shape), length_mm / step / 2.0)
-    noise /= max(float(noise.std()), 1e-12)
-    index = ((points_lps_mm - low) / step).T
-    return np.asarray(map_coordinates(noise, index, order=1, mode="nearest"), dtype=np.float64)

@@ -8,8 +8,9 @@ scanner's patient position), so "anterior" is -y and "up the head" is +z.
   ``stripe_mm``, from ``above_mm`` over the highest landmark to ``below_mm`` under the lowest),
   each stroke a cut of the skin mesh by the plane z = const (exactly on the surface; its most
   anterior point per millimetre of x: the outer profile), kept where the skin faces forward
-  (normal . (-y) > ``min_facing``) within ``half_width_mm`` of the landmarks' midline,
-  resampled every ``spacing_mm``.
+  (normal . (-y) > ``min_facing``) within ``half_width_mm`` of the landmarks' midline and
+  in front of the ears (40 mm behind the landmarks' median depth), resampled every
+  ``spacing_mm`` and snapped onto the skin (exact closest points).
 - :func:`skull_reference_pose`: the patient reference, a marker array on a post fixed to the
   skull (skull clamp or screw-in reference) above the landmarks on the side away from the
   surgery: ``height_mm`` above the skin there, its z axis along the skin normal.
@@ -24,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_points
+from registration.closest_point import TriangleMeshLocator
 
 ANTERIOR = np.array([0.0, -1.0, 0.0])
 
@@ -32,7 +34,7 @@ def face_neck_sweep(
     skin: Any,
     landmarks_in_image: ArrayLike,
     *,
-    stripe_mm: float = 12.0,
+    stripe_mm: float = 15.0,
     spacing_mm: float = 3.0,
     above_mm: float = 30.0,
     below_mm: float = 50.0,
@@ -43,7 +45,7 @@ def face_neck_sweep(
 
     skin : the skin mesh (``pyvista.PolyData``, LPS mm, outward point normals ``Normals``).
     landmarks_in_image : (N, 3) the landmarks touched before (where the face is).
-    half_width_mm : default half the landmarks' x spread plus 15 mm, at least 55 mm.
+    half_width_mm : default half the landmarks' x spread, at least 50 mm.
     """
     landmarks = check_points(landmarks_in_image, "landmarks_in_image", min_count=1)
     surface = skin.compute_normals(
@@ -51,12 +53,11 @@ def face_neck_sweep(
     )
     midline = float(np.median(landmarks[:, 0]))
     spread = float(np.ptp(landmarks[:, 0]))
-    half = half_width_mm if half_width_mm is not None else max(55.0, spread / 2.0 + 15.0)
-    back = float(landmarks[:, 1].max()) + 20.0
+    half = half_width_mm if half_width_mm is not None else max(50.0, spread / 2.0)
+    back = float(np.median(landmarks[:, 1])) + 40.0  # in front of the ears
     top = float(landmarks[:, 2].max()) + above_mm
     bottom = float(landmarks[:, 2].min()) - below_mm
     points: list[Float64Array] = []
-    normals: list[Float64Array] = []
     for index, z in enumerate(np.arange(top, bottom, -stripe_mm)):
         cut = surface.slice(normal="z", origin=(midline, 0.0, float(z)))
         if cut.n_points == 0:
@@ -71,17 +72,23 @@ def face_neck_sweep(
         )
         if keep.sum() < 3:
             continue
-        stroke, stroke_normals = _resample(xyz[keep], normal[keep], spacing_mm)
+        stroke = _resample(xyz[keep], spacing_mm)
         if index % 2:
-            stroke, stroke_normals = stroke[::-1], stroke_normals[::-1]
+            stroke = stroke[::-1]
         points.append(stroke)
-        normals.append(stroke_normals)
     if not points:
         raise InputError(
             "no forward-facing skin around the landmarks to sweep; check that the plan's skin "
             "covers the face (LPS: anterior is -y)."
         )
-    return np.concatenate(points), np.concatenate(normals)
+    # Snap onto the skin (the resampled strokes are chords between surface points) and take
+    # the surface's own normals there.
+    faces = np.asarray(surface.faces).reshape(-1, 4)[:, 1:]
+    locator = TriangleMeshLocator(
+        np.asarray(surface.points), faces, np.asarray(surface.point_data["Normals"])
+    )
+    hit = locator.closest(np.concatenate(points))
+    return hit.points, hit.normals
 
 
 def skull_reference_pose(
@@ -116,20 +123,16 @@ def skull_reference_pose(
     return pose
 
 
-def _resample(
-    points: Float64Array, normals: Float64Array, spacing_mm: float
-) -> tuple[Float64Array, Float64Array]:
+def _resample(points: Float64Array, spacing_mm: float) -> Float64Array:
     """One stroke: the most anterior cut point of every 1 mm of x (the outer profile, not a
     surface behind it), ordered across the face and resampled every spacing_mm."""
     bins = np.floor(points[:, 0]).astype(np.int64)
     order = np.lexsort((points[:, 1], bins))  # by x bin, then most anterior first
     first = np.ones(len(order), dtype=bool)
     first[1:] = bins[order][1:] != bins[order][:-1]
-    points, normals = points[order][first], normals[order][first]
+    points = points[order][first]
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
     if arc[-1] < spacing_mm:
-        return points[:1], normals[:1]
+        return points[:1]
     samples = np.arange(0.0, arc[-1], spacing_mm)
-    resampled = np.column_stack([np.interp(samples, arc, points[:, k]) for k in range(3)])
-    along = np.column_stack([np.interp(samples, arc, normals[:, k]) for k in range(3)])
-    return resampled, along / np.linalg.norm(along, axis=1, keepdims=True)
+    return np.column_stack([np.interp(samples, arc, points[:, k]) for k in range(3)])

@@ -17,7 +17,9 @@ The story (t from 0 s; PLUS names on the wire):
   an anatomical landmark is touched on the skin, mislocated along it), sweeps over skin
   vertices (or a given path, e.g. strokes over the face and neck) for surface registration,
   each sweep point off the skin along its normal by ``sweep_noise_mm`` RMS (the pointer
-  pressing the skin, the surface's segmentation error), and returns to rest. The tip is at
+  pressing the skin, independent) plus a smooth shift of the skin (``skin_shift_mm`` RMS,
+  correlated over ``skin_shift_length_mm``: soft tissue settled differently between scan and
+  surgery, segmentation error), and returns to rest. The tip is at
   :data:`POINTER_TIP_IN_POINTER_MM` in the pointer frame; a STRING ``PointerTipToPointer``
   (16 numbers, row-major ``pointer_from_tip``) is sent at t = 0 and every second.
 - ``CameraToTracker`` (``tracker_from_cameramarker``: the marker body on the NIR camera) and
@@ -64,6 +66,7 @@ from navigation.tracking.simulated_motion import (
 )
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.random_fields import smooth_noise
 from registration.transforms import check_rigid, invert_rigid, make_rigid, random_rigid
 
 #: The simulated pointer's tip in its marker frame (mm): 160 mm along -z of the markers.
@@ -104,6 +107,9 @@ class SimulationConfig:
     sender_epoch_s: float = 1.7e9
     fle_on_skin: bool = False
     sweep_noise_mm: float = 0.0
+    skin_shift_mm: float = 0.0
+    skin_shift_length_mm: float = 25.0
+    imaging_s: float = 1.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -116,9 +122,16 @@ class SimulationConfig:
             "camera_distance_mm",
             "dropout_s",
             "sender_epoch_s",
+            "imaging_s",
         ):
             check_positive(getattr(self, name), name)
-        for name in ("fle_rms_mm", "jitter_rms_mm", "jitter_rotation_deg", "sweep_noise_mm"):
+        for name in (
+            "fle_rms_mm",
+            "jitter_rms_mm",
+            "jitter_rotation_deg",
+            "sweep_noise_mm",
+            "skin_shift_mm",
+        ):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise InputError(f"{name} must be >= 0; got {getattr(self, name)}.")
         if self.dropout_s > self.travel_s - 0.2:
@@ -331,8 +344,8 @@ def build_scenario(
     skin_normals_in_image : (M, 3) outward unit normals (default: away from the centroid).
     tumour_vertices_in_image : (K, 3) tumour mesh vertices (camera target and default frames);
         without them the camera looks at the fiducials' centroid and sees a dark field.
-    duration_s : total length; default the scripted story plus 1 s; longer keeps the pointer
-        at rest while the camera keeps moving.
+    duration_s : total length; default the scripted story plus ``config.imaging_s`` (1 s);
+        longer keeps the pointer at rest while the camera keeps imaging the field.
     camera_target_in_image : (3,) the point the camera looks at (default: the tumour vertices'
         mean, else the fiducials' centroid).
     camera_axis_in_image : (3,) the axis of the camera's cone, pointing from the target towards
@@ -415,8 +428,12 @@ def build_scenario(
     else:
         sweep_points = check_points(sweep_path_in_image, "sweep_path_in_image")
         sweep_normals = _normals(sweep_points, sweep_normals_in_image)
-    if cfg.sweep_noise_mm > 0:
+    if cfg.sweep_noise_mm > 0 or cfg.skin_shift_mm > 0:
         offsets = sweep_rng.normal(0.0, cfg.sweep_noise_mm, len(sweep_points))
+        if cfg.skin_shift_mm > 0:
+            offsets += cfg.skin_shift_mm * smooth_noise(
+                sweep_points, cfg.skin_shift_length_mm, sweep_rng
+            )
         sweep_points = sweep_points + offsets[:, np.newaxis] * sweep_normals
     sweep_rotations = [frame_from_z(n) for n in sweep_normals]
     rest = (rest_tip, rest_rotation)
@@ -448,7 +465,9 @@ def build_scenario(
     travel_to(rest)
     segments.append(Still(t, t + cfg.rest_s, rest_tip, rest_rotation))
     scripted = t + cfg.rest_s
-    duration = scripted + 1.0 if duration_s is None else check_positive(duration_s, "duration_s")
+    duration = (
+        scripted + cfg.imaging_s if duration_s is None else check_positive(duration_s, "duration_s")
+    )
 
     # True poses at every tracker tick.
     ticks = np.arange(0.0, duration, 1.0 / cfg.tracker_rate_hz)

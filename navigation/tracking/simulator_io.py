@@ -260,6 +260,34 @@ def _phantom_truth(
     return load_truth(path), path.resolve()
 
 
+def prerender_frames(
+    scenario: Scenario,
+    *,
+    duration_s: float | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> Scenario:
+    """The scenario with every camera frame rendered now and kept in memory (about 160 kB a
+    320x256 frame), so that serving it never waits for the renderer: a tracker stream that
+    lags its own timeline compresses motion (a dwell sent in a burst is no dwell). Frames are
+    looked up by timestamp; ``on_frame(done, total)`` reports progress."""
+    end = scenario.duration_s if duration_s is None else min(duration_s, scenario.duration_s)
+    times = np.arange(0.0, end, 1.0 / scenario.truth.config.camera_fps)
+    frames: dict[int, np.ndarray] = {}
+    for index, t in enumerate(times):
+        t_s = float(t)
+        frames[round(t_s * 1e6)] = np.asarray(
+            scenario.frame_source(scenario.image_from_camera_at(t_s), t_s)
+        )
+        if on_frame is not None:
+            on_frame(index + 1, len(times))
+
+    def rendered(image_from_camera: Float64Array, timestamp_s: float) -> np.ndarray:
+        del image_from_camera  # rendered from the same pose at this time
+        return frames[round(timestamp_s * 1e6)]
+
+    return dataclasses.replace(scenario, frame_source=rendered)
+
+
 def write_truth(path: str | Path, scenario: Scenario) -> None:
     """Write the scenario's ground truth as JSON, atomically."""
     write_json_atomic(path, scenario.truth.to_dict())
@@ -277,14 +305,17 @@ def serve_scenario(
 ) -> int:
     """Send the timeline at its timing divided by ``speed``; returns the messages sent.
 
-    restamp : replace each message's timestamp with the wall-clock UNIX time at sending (what
-        a live PLUS server does), so a receiver's clock mapping sees a sane sender clock at any
-        ``speed``. stop : set it to end early. on_progress : called with the scenario time of
-        each message sent.
+    restamp : replace each message's timestamp with the wall-clock UNIX time it is due (its
+        acquisition time, as a live PLUS server stamps), so a receiver's clock mapping sees a
+        sane sender clock at any ``speed``, and a stream held up by a busy machine or a slow
+        reader keeps its true timing instead of being compressed into bursts.
+        stop : set it to end early. on_progress : called with the scenario time of each
+        message sent.
     """
     rate = check_positive(speed, "speed")
     halt = stop or threading.Event()
     start = time.monotonic()
+    wall_start = time.time()
     sent = 0
     for t_s, message in scenario.timeline(duration_s=duration_s):
         delay = start + t_s / rate - time.monotonic()
@@ -293,7 +324,7 @@ def serve_scenario(
         if halt.is_set():
             break
         if restamp:
-            message = dataclasses.replace(message, timestamp_s=time.time())
+            message = dataclasses.replace(message, timestamp_s=wall_start + t_s / rate)
         send(message)
         sent += 1
         if on_progress is not None:
