@@ -122,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         sweep_s=args.sweep_s if args.sweep_s is not None else (20.0 if patient else 12.0),
         # A patient is imaged after registration: one more orbit of the camera (20 s).
         imaging_s=CAMERA_PERIOD_S if patient else 1.0,
+        # A landmark is touched with care: a longer dwell than on a marker; and the pointer
+        # rests for a few seconds first (the app connecting and drawing its first frames).
+        dwell_s=3.0 if patient else 2.0,
+        rest_s=5.0 if patient else 1.0,
     )
     extra: dict[str, object] = {}
     if patient:

@@ -35,10 +35,12 @@ from navigation.fluorescence.field import (
     plan_truth,
 )
 from navigation.fluorescence.field import world_scene as bed_world_scene
+from navigation.fluorescence.plan_masks import SmoothMask
 from navigation.fluorescence.tissue import TissueModel, rough_normals, tissue_emission
 from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
 from registration.checks import Float64Array, InputError
+from registration.closest_point import TriangleMeshLocator
 from rendering.fluorescence_metrics import MarginThresholds
 from rendering.surface_mesh import SurfaceMesh
 
@@ -99,7 +101,7 @@ def tissue_truth(
     truth = FieldTruth(
         tracer=tissue,
         positive_sbr=limits.positive_sbr,
-        signed_distance_mm=_frozen(tumour.signed_distance_mm(vertices)),
+        signed_distance_mm=_frozen(tumour_distance(plan, vertices, tumour)),
         emission=_frozen(emission),
         true_sbr=_frozen(sbr),
         true_patch=_frozen(sbr >= limits.positive_sbr),
@@ -130,6 +132,17 @@ def world_scene(
         rough_normals(mesh.vertices_in_image, mesh.normals, tissue),
     )
     return world, emission, "tissue model (subsurface diffusion) of the plan's tumour"
+
+
+def tumour_distance(plan: Plan, points_lps_mm: Float64Array, tumour: SmoothMask) -> Float64Array:
+    """(N,) signed distance (mm, negative inside) from the plan's tumour mesh: exact closest
+    points on its triangles (:class:`~registration.closest_point.TriangleMeshLocator`), the
+    sign from the voxelised tumour."""
+    surface = plan.read_mesh(str(plan.raw["tumour"]["label"])).triangulate()
+    faces = np.asarray(surface.faces).reshape(-1, 4)[:, 1:]
+    locator = TriangleMeshLocator(np.asarray(surface.points, dtype=np.float64), faces)
+    distance = locator.closest(points_lps_mm).distances_mm
+    return np.where(tumour.occupancy(points_lps_mm) > 0.5, -distance, distance)
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -65,14 +65,12 @@ def face_neck_sweep(
         xyz = np.asarray(cut.points, dtype=np.float64)
         normal = np.asarray(cut.point_data["Normals"], dtype=np.float64)
         normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
-        keep = (
-            (normal @ ANTERIOR > min_facing)
-            & (np.abs(xyz[:, 0] - midline) < half)
-            & (xyz[:, 1] < back)
-        )
-        if keep.sum() < 3:
+        inside = (np.abs(xyz[:, 0] - midline) < half) & (xyz[:, 1] < back)
+        outer = _outer_profile(xyz[inside])  # the skin, not a cavity wall behind it
+        keep = outer[normal[inside][outer] @ ANTERIOR > min_facing]
+        if len(keep) < 3:
             continue
-        stroke = _resample(xyz[keep], spacing_mm)
+        stroke = _resample(xyz[inside][keep], spacing_mm)
         if index % 2:
             stroke = stroke[::-1]
         points.append(stroke)
@@ -123,16 +121,24 @@ def skull_reference_pose(
     return pose
 
 
-def _resample(points: Float64Array, spacing_mm: float) -> Float64Array:
-    """One stroke: the most anterior cut point of every 1 mm of x (the outer profile, not a
-    surface behind it), ordered across the face and resampled every spacing_mm."""
+def _outer_profile(points: Float64Array) -> np.ndarray:
+    """Indices of the most anterior point of every 1 mm of x, in order of x."""
     bins = np.floor(points[:, 0]).astype(np.int64)
     order = np.lexsort((points[:, 1], bins))  # by x bin, then most anterior first
     first = np.ones(len(order), dtype=bool)
     first[1:] = bins[order][1:] != bins[order][:-1]
-    points = points[order][first]
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
-    if arc[-1] < spacing_mm:
-        return points[:1]
-    samples = np.arange(0.0, arc[-1], spacing_mm)
-    return np.column_stack([np.interp(samples, arc, points[:, k]) for k in range(3)])
+    return order[first]
+
+
+def _resample(points: Float64Array, spacing_mm: float) -> Float64Array:
+    """Points of one stroke (ordered across the face) resampled every spacing_mm, piece by
+    piece: no chord across a gap of more than 4 mm (over a pit or a cavity's mouth)."""
+    gaps = np.flatnonzero(np.linalg.norm(np.diff(points, axis=0), axis=1) > 4.0) + 1
+    pieces = []
+    for piece in np.split(points, gaps):
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(piece, axis=0), axis=1))])
+        if arc[-1] < spacing_mm:
+            continue
+        samples = np.arange(0.0, arc[-1], spacing_mm)
+        pieces.append(np.column_stack([np.interp(samples, arc, piece[:, k]) for k in range(3)]))
+    return np.concatenate(pieces) if pieces else points[:1]
