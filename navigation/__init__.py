@@ -4,4 +4,4 @@ Imaging, planning, OpenIGTLink tracking, the navigation app and the ``igcs`` com
 May import :mod:`rendering` and :mod:`registration`; neither imports it.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

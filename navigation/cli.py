@@ -32,11 +32,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("record", "record an OpenIGTLink stream (HOST:PORT) to a session file"),
     ("replay", "re-serve a recorded session over OpenIGTLink with its original timing"),
     ("pivot", "pivot calibration of a tracked pointer from recorded 4x4 poses"),
+    ("dwells", "points where a tracked pointer rested in a PLUS recording, as a markups file"),
     ("camera-calibration", "camera intrinsics from chessboard or ChArUco photos"),
     ("hand-eye", "tracked camera marker to camera (hand-eye) calibration"),
     ("simulate", "serve a simulated tracking scenario for a plan over OpenIGTLink (PLUS-style)"),
     ("fluorescence", "map a recorded session's NIR frames onto the model (vtp, PNGs, metrics)"),
     ("navigate", "the surgeon's navigation window (--headless: offscreen PNGs + summary.json)"),
+    ("doctor", "check this machine: versions, offscreen rendering, Qt display, kernels, port"),
 )
 
 

@@ -118,6 +118,12 @@ class CalibrationBoard:
         grid = np.mgrid[0:columns, 0:rows].T.reshape(-1, 2) * self.square_mm
         return np.column_stack([grid, np.zeros(len(grid))])
 
+    @property
+    def looks_the_same_turned(self) -> bool:
+        """A chessboard whose squares add up to an even number looks the same turned 180 deg
+        about its normal: its corner order (so its frame) can flip between views."""
+        return self.kind == "chessboard" and sum(self.squares) % 2 == 0
+
     def describe(self) -> str:
         columns, rows = self.squares
         text = f"{self.kind} of {columns} x {rows} squares ({columns - 1} x {rows - 1} inner "
@@ -150,6 +156,8 @@ class CameraCalibration:
     suspect_images : used views whose RMS is far above the others' (> 3 x the median and
         above the gate): likely blurred or mis-detected; recalibrate without them.
     gate_px, passed : the acceptance gate on ``rms_reprojection_px`` and whether it passed.
+    corners_px : per used view, (M_k, 2) the detected corners (OpenCV pixels).
+    residuals_px : per used view, (M_k, 2) reprojected minus detected corner (px).
     """
 
     intrinsics: CameraIntrinsics
@@ -161,6 +169,8 @@ class CameraCalibration:
     suspect_images: tuple[str, ...]
     gate_px: float
     passed: bool
+    corners_px: tuple[Float64Array, ...] = ()
+    residuals_px: tuple[Float64Array, ...] = ()
 
 
 def detect_board(image: NDArray[Any], board: CalibrationBoard) -> BoardDetection | None:
@@ -264,11 +274,15 @@ def calibrate_camera(
         ) from None
     per_image = np.empty(len(used))
     poses = np.tile(np.eye(4), (len(used), 1, 1))
+    residuals: list[Float64Array] = []
     for k in range(len(used)):
         projected, _ = cv2.projectPoints(
             object_points[k], rvecs[k], tvecs[k], camera_matrix, distortion
         )
-        residual = projected.reshape(-1, 2) - image_points[k].reshape(-1, 2)
+        residual = projected.reshape(-1, 2).astype(np.float64) - found[used[k]].corners_px.reshape(
+            -1, 2
+        )
+        residuals.append(residual)
         per_image[k] = np.sqrt(np.mean(np.sum(residual**2, axis=1)))
         poses[k, :3, :3] = cv2.Rodrigues(rvecs[k])[0]
         poses[k, :3, 3] = np.asarray(tvecs[k]).ravel()
@@ -296,6 +310,8 @@ def calibrate_camera(
         suspect_images=suspect,
         gate_px=gate_px,
         passed=float(rms) <= gate_px,
+        corners_px=tuple(np.asarray(found[i].corners_px, dtype=np.float64) for i in used),
+        residuals_px=tuple(residuals),
     )
 
 
@@ -308,7 +324,7 @@ def _orient_chessboard(
     squares (columns + rows odd) the colour of the square beyond corner 0 tells them apart.
     Boards with columns + rows even are symmetric: their order is left as detected.
     """
-    if sum(board.squares) % 2 == 0:
+    if board.looks_the_same_turned:
         return corners_px
     image_from_board, _ = cv2.findHomography(board.corners_in_board()[:, :2], corners_px)
     if image_from_board is None:

@@ -22,26 +22,23 @@ OpenCV's names, mapped to ours (eye-in-hand: the camera rides on the tracked "gr
   board; ``target2cam`` = ``camera_from_board``;
 - the result ``cam2gripper`` = ``cameramarker_from_camera``.
 
-Validation on held-out views: the board's pose in the tracker (``tracker_from_board``) is
-estimated from the calibration views (or given, e.g. measured with the tracked pointer); for each
-held-out view the chain ``camera_from_board = inverse(cameramarker_from_camera) @
-inverse(tracker_from_cameramarker) @ tracker_from_board`` projects the board's corners into the
-photo, and the distances to the detected corners give the error in pixels. The error in mm is
-measured on the board: each detected corner's ray is intersected with the board plane placed by
-the chain, and compared with the corner's true position (the overlay error on the target).
+Validation on held-out views: :mod:`registration.hand_eye_validation`.
 
 The hand-eye file (JSON, written atomically)::
 
     {"schema": "igcs-hand-eye", "schema_version": 1,
      "cameramarker_from_camera": [[...4], [...4], [...4], [...4]],   (row-major, mm)
      "method": "tsai", "validation_rms_px": 0.8, "validation_rms_mm": 0.3}
+
+(``igcs hand-eye`` adds a ``calibration`` block, see :mod:`registration.reports.hand_eye`;
+readers ignore it.)
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +51,17 @@ from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import BoardDetection, CalibrationBoard
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError
-from registration.transforms import check_rigid, invert_rigid
+from registration.hand_eye_validation import (
+    HandEyeValidation,
+    board_pose_in_tracker,
+    check_pose_stack,
+    validate_hand_eye,
+)
+from registration.transforms import (
+    check_rigid,
+    rotation_error_deg,
+    translation_error_mm,
+)
 
 HandEyeMethod = Literal["tsai", "park", "horaud", "andreff", "daniilidis"]
 
@@ -67,6 +74,18 @@ HAND_EYE_METHODS: dict[str, int] = {
     "daniilidis": cv2.CALIB_HAND_EYE_DANIILIDIS,
 }
 HAND_EYE_SCHEMA = "igcs-hand-eye"
+
+__all__ = [
+    "HAND_EYE_METHODS",
+    "HAND_EYE_SCHEMA",
+    "HandEye",
+    "HandEyeCalibration",
+    "HandEyeValidation",
+    "board_pose_in_tracker",
+    "calibrate_hand_eye",
+    "solve_hand_eye",
+    "validate_hand_eye",
+]
 #: Relative motions smaller than this do not count towards the rotation-axis check (deg).
 MIN_MOTION_DEG = 5.0
 #: The relative rotation axes must spread at least this much out of one line (deg).
@@ -151,16 +170,6 @@ class HandEye:
 
 
 @dataclass(frozen=True)
-class HandEyeValidation:
-    """Held-out errors: RMS over all corners, and per view (px on the image, mm on the board)."""
-
-    rms_px: float
-    rms_mm: float
-    per_view_rms_px: Float64Array
-    per_view_rms_mm: Float64Array
-
-
-@dataclass(frozen=True)
 class HandEyeCalibration:
     """Result of :func:`calibrate_hand_eye`.
 
@@ -169,6 +178,9 @@ class HandEyeCalibration:
     calibration_views, validation_views : names of the views used for each.
     skipped_views : names of views where the board was not found.
     validation : held-out errors.
+    method_differences : every other OpenCV method's answer on the same calibration views, as
+        {method: (rotation difference deg, translation difference mm)} from the result (a
+        spread of more than a few tenths of a degree or mm says the views constrain X poorly).
     """
 
     hand_eye: HandEye
@@ -177,6 +189,7 @@ class HandEyeCalibration:
     validation_views: tuple[str, ...]
     skipped_views: tuple[str, ...]
     validation: HandEyeValidation
+    method_differences: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def solve_hand_eye(
@@ -191,8 +204,8 @@ def solve_hand_eye(
     camera_from_board : (N, 4, 4) rigid, mm (OpenCV ``target2cam``), the board fixed in the
         tracker's frame. N >= 3 with rotations about at least two different axes.
     """
-    markers = _check_pose_stack(tracker_from_cameramarker, "tracker_from_cameramarker")
-    boards = _check_pose_stack(camera_from_board, "camera_from_board")
+    markers = check_pose_stack(tracker_from_cameramarker, "tracker_from_cameramarker")
+    boards = check_pose_stack(camera_from_board, "camera_from_board")
     if len(markers) != len(boards):
         raise InputError(
             f"got {len(markers)} tracker_from_cameramarker poses but {len(boards)} "
@@ -218,72 +231,6 @@ def solve_hand_eye(
     return result
 
 
-def board_pose_in_tracker(
-    cameramarker_from_camera: ArrayLike,
-    tracker_from_cameramarker: ArrayLike,
-    camera_from_board: ArrayLike,
-) -> Float64Array:
-    """``tracker_from_board`` (4, 4): the average over views of the chain
-    ``tracker_from_cameramarker @ cameramarker_from_camera @ camera_from_board`` (rotations
-    averaged with scipy's ``Rotation.mean``, translations arithmetically)."""
-    x = check_rigid(cameramarker_from_camera, "cameramarker_from_camera")
-    markers = _check_pose_stack(tracker_from_cameramarker, "tracker_from_cameramarker")
-    boards = _check_pose_stack(camera_from_board, "camera_from_board")
-    chains = markers @ x @ boards
-    result = np.eye(4)
-    result[:3, :3] = Rotation.from_matrix(chains[:, :3, :3]).mean().as_matrix()
-    result[:3, 3] = chains[:, :3, 3].mean(axis=0)
-    return result
-
-
-def validate_hand_eye(
-    cameramarker_from_camera: ArrayLike,
-    tracker_from_board: ArrayLike,
-    tracker_from_cameramarker: ArrayLike,
-    detections: Sequence[BoardDetection],
-    board: CalibrationBoard,
-    intrinsics: CameraIntrinsics,
-) -> HandEyeValidation:
-    """Errors of the tracked-camera chain on views (ideally not used for calibration).
-
-    tracker_from_cameramarker : (M, 4, 4), one per detection.
-    Returns RMS errors in px (image) and mm (on the board plane), overall and per view.
-    """
-    x = check_rigid(cameramarker_from_camera, "cameramarker_from_camera")
-    board_pose = check_rigid(tracker_from_board, "tracker_from_board")
-    markers = _check_pose_stack(tracker_from_cameramarker, "tracker_from_cameramarker")
-    if len(markers) != len(detections) or not detections:
-        raise InputError(
-            f"validation needs one tracker_from_cameramarker pose per detection (at least one); "
-            f"got {len(markers)} poses and {len(detections)} detections."
-        )
-    corners = board.corners_in_board()
-    camera_from_tracker_chain = invert_rigid(x)
-    squared_px: list[Float64Array] = []
-    squared_mm: list[Float64Array] = []
-    for marker, detection in zip(markers, detections, strict=True):
-        camera_from_board = camera_from_tracker_chain @ invert_rigid(marker) @ board_pose
-        known = corners[detection.corner_ids]
-        projected, _ = cv2.projectPoints(
-            known,
-            cv2.Rodrigues(camera_from_board[:3, :3])[0],
-            camera_from_board[:3, 3],
-            intrinsics.camera_matrix,
-            intrinsics.distortion,
-        )
-        squared_px.append(np.sum((projected.reshape(-1, 2) - detection.corners_px) ** 2, axis=1))
-        on_board = _rays_on_board(detection.corners_px, camera_from_board, intrinsics)
-        squared_mm.append(np.sum((on_board - known[:, :2]) ** 2, axis=1))
-    per_view_px = np.array([np.sqrt(np.mean(s)) for s in squared_px])
-    per_view_mm = np.array([np.sqrt(np.mean(s)) for s in squared_mm])
-    return HandEyeValidation(
-        rms_px=float(np.sqrt(np.mean(np.concatenate(squared_px)))),
-        rms_mm=float(np.sqrt(np.mean(np.concatenate(squared_mm)))),
-        per_view_rms_px=per_view_px,
-        per_view_rms_mm=per_view_mm,
-    )
-
-
 def calibrate_hand_eye(
     tracker_from_cameramarker: ArrayLike,
     detections: Sequence[BoardDetection | None],
@@ -306,7 +253,14 @@ def calibrate_hand_eye(
     tracker_from_board : the board's pose if measured independently (e.g. with the tracked
         pointer); by default estimated from the calibration views.
     """
-    markers = _check_pose_stack(tracker_from_cameramarker, "tracker_from_cameramarker")
+    markers = check_pose_stack(tracker_from_cameramarker, "tracker_from_cameramarker")
+    if board.looks_the_same_turned:
+        columns, rows = board.squares
+        raise InputError(
+            f"a {columns} x {rows} chessboard looks the same turned 180 deg, so its corner order "
+            "(and the board frame) can flip between photos and corrupt hand-eye calibration; "
+            "use a chessboard with an odd total of squares (e.g. 15 x 10) or a ChArUco board."
+        )
     if len(markers) != len(detections):
         raise InputError(
             f"got {len(markers)} tracker_from_cameramarker poses for {len(detections)} photos; "
@@ -352,6 +306,18 @@ def calibrate_hand_eye(
     )
     hand_eye = HandEye(x, method, validation.rms_px, validation.rms_mm)
     board_pose.setflags(write=False)
+    differences = {}
+    for other in HAND_EYE_METHODS:
+        if other != method:
+            try:
+                y = solve_hand_eye(
+                    markers[calibration_index],
+                    camera_from_board,
+                    method=other,  # type: ignore[arg-type]
+                )
+            except InputError:
+                continue
+            differences[other] = (rotation_error_deg(y, x), translation_error_mm(y, x))
     return HandEyeCalibration(
         hand_eye=hand_eye,
         tracker_from_board=board_pose,
@@ -359,6 +325,7 @@ def calibrate_hand_eye(
         validation_views=tuple(labels[i] for i in validation_index),
         skipped_views=skipped,
         validation=validation,
+        method_differences=differences,
     )
 
 
@@ -387,29 +354,6 @@ def _solve_pnp(
     pose[:3, :3] = cv2.Rodrigues(rvec)[0]
     pose[:3, 3] = np.asarray(tvec).ravel()
     return pose
-
-
-def _rays_on_board(
-    corners_px: Float64Array, camera_from_board: Float64Array, intrinsics: CameraIntrinsics
-) -> Float64Array:
-    """(M, 2) board-plane coordinates (mm) where the pixels' viewing rays meet the board."""
-    normalised = intrinsics.normalised_from_pixels(corners_px)
-    rays_in_camera = np.column_stack([normalised, np.ones(len(normalised))])
-    board_from_camera = invert_rigid(camera_from_board)
-    origin = board_from_camera[:3, 3]
-    directions = rays_in_camera @ board_from_camera[:3, :3].T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = -origin[2] / directions[:, 2]
-    return (origin + scale[:, np.newaxis] * directions)[:, :2]
-
-
-def _check_pose_stack(poses: ArrayLike, name: str) -> Float64Array:
-    array = np.asarray(poses, dtype=np.float64)
-    if array.ndim != 3 or array.shape[1:] != (4, 4):
-        raise InputError(f"{name} must have shape (N, 4, 4); got {array.shape}.")
-    for index, pose in enumerate(array):
-        check_rigid(pose, f"{name}[{index}]")
-    return array
 
 
 def _check_rotation_axes(rotations: Float64Array) -> None:

@@ -8,17 +8,19 @@ Methods (Yaniv 2015, "Which pivot calibration?", Proc. SPIE 9415):
 
 - ``"algebraic"`` (default): the algebraic one-step least squares solution of the stacked
   ``[R_i, -I] [tip; pivot] = -t_i`` (numpy ``lstsq``).
-- ``"sphere"``: the marker origins ``t_i`` lie on a sphere about the pivot; an algebraic sphere
-  fit refined geometrically (``scipy.optimize.least_squares`` on ``|t_i - c| - r``) gives the
-  pivot, and the tip is the mean of ``R_i^T (pivot - t_i)``. It ignores the rotations while
-  fitting, so on the usual +-30 deg cap the radius (shaft length) is less certain: in our tests
-  at 0.2 mm noise it is within 0.5 mm where the algebraic method is within 0.1 mm.
+- ``"sphere"``: the marker origins ``t_i`` lie on a sphere about the pivot; the algebraic sphere
+  fit (Kasa 1976: ``|t|^2 = 2 c.t + k`` is linear in the centre c) refined geometrically
+  (``scipy.optimize.least_squares`` on ``|t_i - c| - r``) gives the pivot, and the tip is the
+  mean of ``R_i^T (pivot - t_i)``. It ignores the rotations while fitting, so on the usual
+  +-30 deg cap the radius (shaft length) is less certain: in our tests at 0.2 mm noise it is
+  within 0.5 mm where the algebraic method is within 0.1 mm.
 
-Error: each pose's tip position ``R_i @ tip_in_tool + t_i`` against the pivot point, 3-D
-Euclidean distance in mm, summarised as RMS (the gated figure), mean and maximum. NousNav gates
-pivot calibration at 0.8 mm with PLUS's mean distance; RMS >= mean, so gating the RMS at the
-same number is at least as strict. (Some tools quote the per-axis RMS, which is the 3-D RMS
-divided by sqrt(3).)
+Both are always computed: the chosen one is the result, the other is reported as a check
+(:attr:`PivotCalibration.other_method`), and a disagreement larger than
+:data:`AGREEMENT_WARNING_MM` is a warning. Optionally, RANSAC (scikit-image's
+``skimage.measure.ransac``, Fischler & Bolles 1981) first finds the poses consistent with one
+pivot within ``ransac_threshold_mm`` and the methods then use those inliers only; see
+:mod:`registration.pivot_residuals` for the residual definitions (:data:`RESIDUAL_DEFINITIONS`).
 """
 
 from __future__ import annotations
@@ -27,16 +29,51 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 from registration.checks import Float64Array, InputError, check_finite, check_positive
+from registration.pivot_residuals import (
+    RESIDUAL_DEFINITIONS,
+    PivotResiduals,
+    pivot_residuals,
+    ransac_inliers,
+)
 from registration.transforms import RIGID_TOLERANCE
 
 PivotMethod = Literal["algebraic", "sphere"]
 
-#: NousNav's pivot calibration acceptance gate (mm).
+#: NousNav's pivot calibration acceptance gate (mm), applied to the 3-D RMS tip error.
 DEFAULT_GATE_MM = 0.8
+#: Below this RMS rotation about the least-excited axis the result is flagged (deg). Pivoting
+#: +-20 deg in all directions gives about 14 deg; the real NDI recording's 10.4 deg is a +-15
+#: deg pivot, whose tip along the weak axis is determined 1.5 times less well.
+RECOMMENDED_SPREAD_DEG = 12.0
+#: Algebraic and sphere-fit tips further apart than this (mm) are flagged.
+AGREEMENT_WARNING_MM = 1.0
+
+__all__ = [
+    "AGREEMENT_WARNING_MM",
+    "DEFAULT_GATE_MM",
+    "RECOMMENDED_SPREAD_DEG",
+    "RESIDUAL_DEFINITIONS",
+    "MethodCheck",
+    "PivotCalibration",
+    "calibrate_pivot",
+    "rotation_spread",
+]
+
+
+@dataclass(frozen=True)
+class MethodCheck:
+    """The other method's answer on the same poses, and how far it is from the result (mm)."""
+
+    method: str
+    tip_in_tool: Float64Array
+    pivot_in_tracker: Float64Array
+    rms_error_mm: float
+    tip_difference_mm: float
+    pivot_difference_mm: float
 
 
 @dataclass(frozen=True)
@@ -45,24 +82,49 @@ class PivotCalibration:
 
     tip_in_tool : (3,) float, mm, the tip in the pointer's marker frame.
     pivot_in_tracker : (3,) float, mm, the pivot (divot) point in the tracker frame.
-    errors_mm : (N,) float, each pose's tip distance from the pivot point.
-    rms_error_mm, mean_error_mm, max_error_mm : summaries of ``errors_mm``.
-    gate_mm : the acceptance gate on ``rms_error_mm``; ``passed`` = rms <= gate.
+    residuals : every pose's tip residual and the summaries (:class:`PivotResiduals`; the
+        RMS figures are over the inliers).
+    gate_mm : the acceptance gate on the 3-D RMS tip error; ``passed`` = rms <= gate.
     method : "algebraic" or "sphere".
-    rotation_spread_deg : RMS rotation of the poses about the least-excited axis (what
-        determines the tip offset along that axis; see :func:`rotation_spread`).
+    rotation_spread_deg, weak_axis_in_tool : RMS rotation of the poses about the least-excited
+        axis, and that axis (unit, pointer frame); see :func:`rotation_spread`.
+    inliers : (N,) bool, the poses used (all, unless RANSAC was asked for).
+    ransac_threshold_mm : the RANSAC inlier distance, or None.
+    other_method : the other method's answer (None when it could not be computed).
+    warnings : plain-language problems worth a look (small rotation spread, methods disagree,
+        many RANSAC outliers).
     """
 
     tip_in_tool: Float64Array
     pivot_in_tracker: Float64Array
-    errors_mm: Float64Array
-    rms_error_mm: float
-    mean_error_mm: float
-    max_error_mm: float
+    residuals: PivotResiduals
     gate_mm: float
     passed: bool
     method: str
     rotation_spread_deg: float
+    weak_axis_in_tool: Float64Array
+    inliers: NDArray[np.bool_]
+    ransac_threshold_mm: float | None
+    other_method: MethodCheck | None
+    warnings: tuple[str, ...]
+
+    @property
+    def errors_mm(self) -> Float64Array:
+        """(N,) every pose's 3-D tip distance from the pivot point, mm."""
+        return self.residuals.errors_mm
+
+    @property
+    def rms_error_mm(self) -> float:
+        """The gated figure: 3-D RMS tip error over the inliers, mm."""
+        return self.residuals.rms_mm
+
+    @property
+    def mean_error_mm(self) -> float:
+        return self.residuals.mean_mm
+
+    @property
+    def max_error_mm(self) -> float:
+        return self.residuals.max_mm
 
     @property
     def tool_from_tip(self) -> Float64Array:
@@ -80,6 +142,9 @@ def calibrate_pivot(
     gate_mm: float = DEFAULT_GATE_MM,
     min_poses: int = 10,
     min_rotation_deg: float = 5.0,
+    ransac_threshold_mm: float | None = None,
+    ransac_trials: int = 500,
+    seed: int = 0,
 ) -> PivotCalibration:
     """Pivot calibration from tracked poses of a pointer pivoting about its tip.
 
@@ -88,22 +153,45 @@ def calibrate_pivot(
     tracker_from_tool : (N, 4, 4) float, rigid poses of the pointer's marker in the tracker
         frame, mm, N >= ``min_poses``.
     method : "algebraic" (one-step least squares) or "sphere" (sphere fit), see module doc.
-    gate_mm : pass/fail threshold on the RMS tip error (default 0.8 mm, NousNav's gate).
-    min_poses : refuse fewer poses.
+    gate_mm : pass/fail threshold on the 3-D RMS tip error (default 0.8 mm, NousNav's gate).
+    min_poses : refuse fewer poses (also fewer RANSAC inliers).
     min_rotation_deg : refuse when the RMS rotation about the least-excited axis is smaller
-        (the tip offset along that axis would be determined by noise).
+        (the tip offset along that axis would be determined by noise); below
+        :data:`RECOMMENDED_SPREAD_DEG` the result carries a warning.
+    ransac_threshold_mm : when given, RANSAC keeps the poses whose tip lies within this
+        distance of the pivot of the best 3-pose model; ``ransac_trials`` samples, ``seed``.
 
     Raises
     ------
     InputError
-        Wrong shape, NaN/Inf, a non-rigid pose (index named), too few poses, too little
-        rotation (the weak axis is named in the tool frame), an unknown method.
+        Wrong shape, NaN/Inf, a non-rigid pose (index named), too few poses or inliers, too
+        little rotation (the weak axis is named in the tool frame), an unknown method.
     """
     poses = _check_poses(tracker_from_tool, min_poses)
     if method not in ("algebraic", "sphere"):
         raise InputError(f"method must be 'algebraic' or 'sphere'; got {method!r}.")
     gate_mm = check_positive(gate_mm, "gate_mm")
-    spread_deg, weak_axis = rotation_spread(poses)
+    inliers = np.ones(len(poses), dtype=bool)
+    notes: list[str] = []
+    if ransac_threshold_mm is not None:
+        threshold = check_positive(ransac_threshold_mm, "ransac_threshold_mm")
+        inliers = ransac_inliers(
+            poses, threshold, trials=ransac_trials, seed=seed, solve=_algebraic_from_poses
+        )
+        if inliers.sum() < min_poses:
+            raise InputError(
+                f"RANSAC kept {int(inliers.sum())} of {len(poses)} poses within "
+                f"{threshold:g} mm of one pivot; at least {min_poses} are needed. Use a larger "
+                "threshold, or record again holding the tip firmly in the divot."
+            )
+        if inliers.sum() < 0.5 * len(poses):
+            notes.append(
+                f"RANSAC kept only {int(inliers.sum())} of {len(poses)} poses within "
+                f"{threshold:g} mm: most of the recording does not pivot about one point "
+                "(tip slipping in the divot?); record again."
+            )
+    used = poses[inliers]
+    spread_deg, weak_axis = rotation_spread(used)
     if spread_deg < min_rotation_deg:
         raise InputError(
             f"too little rotation for pivot calibration: the pointer turned {spread_deg:.2f} deg "
@@ -111,26 +199,38 @@ def calibrate_pivot(
             f"{min_rotation_deg:g} deg is needed. Pivot the pointer about its tip by 20-30 deg "
             "in two directions (not only spin it about its shaft)."
         )
-    rotations, translations = poses[:, :3, :3], poses[:, :3, 3]
-    if method == "algebraic":
-        tip, pivot = _algebraic(rotations, translations)
-    else:
-        tip, pivot = _sphere(rotations, translations)
-    errors = np.linalg.norm(np.einsum("nij,j->ni", rotations, tip) + translations - pivot, axis=1)
-    rms = float(np.sqrt(np.mean(errors**2)))
-    for array in (tip, pivot, errors):
+    if spread_deg < RECOMMENDED_SPREAD_DEG:
+        notes.append(
+            f"small rotation spread: {spread_deg:.1f} deg RMS about the axis "
+            f"{np.round(weak_axis, 2).tolist()} (pointer frame), recommended at least "
+            f"{RECOMMENDED_SPREAD_DEG:g} deg; the tip along that axis is poorly determined. "
+            "Pivot further: 20-30 deg each way, in two directions."
+        )
+    solvers = {"algebraic": _algebraic_from_poses, "sphere": _sphere_from_poses}
+    tip, pivot = solvers[method](used)
+    residuals = pivot_residuals(poses, tip, pivot, inliers=inliers)
+    other = _other_method(used, tip, pivot, "sphere" if method == "algebraic" else "algebraic")
+    if other is not None and other.tip_difference_mm > AGREEMENT_WARNING_MM:
+        notes.append(
+            f"the {method} and {other.method} methods disagree: tips "
+            f"{other.tip_difference_mm:.2f} mm apart (more than {AGREEMENT_WARNING_MM:g} mm); "
+            "the poses do not determine the tip well (small rotation, slipping or noise)."
+        )
+    for array in (tip, pivot, weak_axis, inliers):
         array.setflags(write=False)
     return PivotCalibration(
         tip_in_tool=tip,
         pivot_in_tracker=pivot,
-        errors_mm=errors,
-        rms_error_mm=rms,
-        mean_error_mm=float(errors.mean()),
-        max_error_mm=float(errors.max()),
+        residuals=residuals,
         gate_mm=gate_mm,
-        passed=rms <= gate_mm,
+        passed=residuals.rms_mm <= gate_mm,
         method=method,
         rotation_spread_deg=spread_deg,
+        weak_axis_in_tool=weak_axis,
+        inliers=inliers,
+        ransac_threshold_mm=None if ransac_threshold_mm is None else float(ransac_threshold_mm),
+        other_method=other,
+        warnings=tuple(notes),
     )
 
 
@@ -147,7 +247,29 @@ def rotation_spread(tracker_from_tool: ArrayLike) -> tuple[float, Float64Array]:
     rotations = poses[:, :3, :3]
     stacked = (rotations - rotations.mean(axis=0)).reshape(-1, 3)
     _, singular, v_t = np.linalg.svd(stacked, full_matrices=False)
-    return float(np.degrees(singular[-1] / np.sqrt(len(rotations)))), v_t[-1]
+    return float(np.degrees(singular[-1] / np.sqrt(len(rotations)))), v_t[-1].copy()
+
+
+def _other_method(
+    poses: Float64Array, tip: Float64Array, pivot: Float64Array, method: str
+) -> MethodCheck | None:
+    solve = _algebraic_from_poses if method == "algebraic" else _sphere_from_poses
+    try:
+        other_tip, other_pivot = solve(poses)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    if not (np.isfinite(other_tip).all() and np.isfinite(other_pivot).all()):
+        return None
+    for array in (other_tip, other_pivot):
+        array.setflags(write=False)
+    return MethodCheck(
+        method=method,
+        tip_in_tool=other_tip,
+        pivot_in_tracker=other_pivot,
+        rms_error_mm=pivot_residuals(poses, other_tip, other_pivot).rms_mm,
+        tip_difference_mm=float(np.linalg.norm(other_tip - tip)),
+        pivot_difference_mm=float(np.linalg.norm(other_pivot - pivot)),
+    )
 
 
 def _check_poses(tracker_from_tool: ArrayLike, min_poses: int) -> Float64Array:
@@ -181,20 +303,18 @@ def _check_poses(tracker_from_tool: ArrayLike, min_poses: int) -> Float64Array:
     return poses
 
 
-def _algebraic(
-    rotations: Float64Array, translations: Float64Array
-) -> tuple[Float64Array, Float64Array]:
+def _algebraic_from_poses(poses: Float64Array) -> tuple[Float64Array, Float64Array]:
     """Algebraic one-step: lstsq of [R_i, -I] [tip; pivot] = -t_i."""
+    rotations, translations = poses[:, :3, :3], poses[:, :3, 3]
     count = len(rotations)
     system = np.concatenate([rotations, -np.broadcast_to(np.eye(3), (count, 3, 3))], axis=2)
     solution = np.linalg.lstsq(system.reshape(-1, 6), -translations.reshape(-1), rcond=None)[0]
     return solution[:3].copy(), solution[3:].copy()
 
 
-def _sphere(
-    rotations: Float64Array, translations: Float64Array
-) -> tuple[Float64Array, Float64Array]:
+def _sphere_from_poses(poses: Float64Array) -> tuple[Float64Array, Float64Array]:
     """Sphere fit to the marker origins (algebraic start, geometric refinement)."""
+    rotations, translations = poses[:, :3, :3], poses[:, :3, 3]
     centre0 = translations.mean(axis=0)
     centred = translations - centre0
     # |p|^2 = 2 c.p + k  (k = r^2 - |c|^2), linear in (c, k)

@@ -18,4 +18,16 @@ The navigation views (issue 6) hold no state of their own: the application build
 - :mod:`rendering.guidance`: signed distance from the tip to the tumour surface.
 - :mod:`rendering.lod`, :mod:`rendering.colour_scale`, :mod:`rendering.orientation`: level of
   detail, the fluorescence colour scale, patient-axis conventions.
+
+Compiled numba kernels are cached in the user's cache directory
+(``platformdirs.user_cache_dir("igcs")/numba``), never next to the installed package, unless
+``NUMBA_CACHE_DIR`` says otherwise; it is set here, before any kernel module imports numba.
 """
+
+import os as _os
+
+import platformdirs as _platformdirs
+
+_os.environ.setdefault(
+    "NUMBA_CACHE_DIR", _os.path.join(_platformdirs.user_cache_dir("igcs"), "numba")
+)

@@ -85,6 +85,7 @@ def run_demo(out: Path, *, seed: int = 0, say: Callable[[str], None] = print) ->
         "plan": plan_report,
         "fluorescence_offline": offline_headline(fluorescence),
         "tools": navigation.get("tools"),
+        "auto_registration": navigation.get("auto_registration"),
         "seed": seed,
         "stages_s": stages,
         "total_s": round(time.monotonic() - start, 1),

@@ -8,11 +8,18 @@ files, runs it in-process (``--workers 0``), on a local Dask cluster (default,
 igcs installed), computes the predicted TRE over the plan's skin and tumour meshes (vertices
 LPS mm), and writes into ``--out``: report.html, results.csv, summary.json, the PNG figures
 and ``tre_map_<label>.vtp`` (the mesh with point data ``tre_rms_predicted_mm``).
+
+Gates: ``--max-tre-at-tumour MM`` fails when the simulated TRE at the tumour centroid or at the
+tumour surface's worst predicted point exceeds MM, ``--max-tre MM`` at any target;
+``--gate-statistic`` chooses RMS (default) or the 95th percentile. Exit status 0 when every
+gate passes (or none is given), 1 when one fails (the report is written either way), 2 on bad
+input. Dask's own logging is shown only with ``igcs -v``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -25,18 +32,23 @@ from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from registration.accuracy import (
     AccuracyStudy,
     Layout,
+    StudyResults,
     StudyTarget,
     dask_client,
     run_study,
     surface_tre_maps,
     write_report,
 )
+from registration.accuracy.gates import TREGate, tre_gates
 from registration.atomic_files import atomic_path
 from registration.checks import InputError
 from registration.tre import predict_tre_rms
 
 #: Plan labels whose meshes get a TRE map.
 MAP_LABELS = ("skin", "tumour")
+#: The study targets that are the tumour (``--max-tre-at-tumour``).
+TUMOUR_CENTROID = "tumour centroid"
+TUMOUR_WORST = "tumour surface, worst predicted"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +103,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="local Dask workers (default 2; 0 runs in this process)",
     )
     parser.add_argument("--no-drop", action="store_true", help="skip the drop-each-fiducial cases")
+    parser.add_argument(
+        "--max-tre-at-tumour",
+        type=float,
+        metavar="MM",
+        help="gate: simulated TRE at the tumour centroid and the tumour surface's worst "
+        "predicted point at most MM (exit 1 otherwise)",
+    )
+    parser.add_argument(
+        "--max-tre", type=float, metavar="MM", help="gate: simulated TRE at every target at most MM"
+    )
+    parser.add_argument(
+        "--gate-statistic",
+        choices=("rms", "p95"),
+        default="rms",
+        help="the gated TRE statistic: RMS over the trials (default) or the 95th percentile",
+    )
 
 
 def parse_target(text: str) -> StudyTarget:
@@ -135,12 +163,12 @@ def study_from_plan(
     if centroid is not None and not any(
         np.allclose(t.position_lps_mm, centroid, atol=1e-6) for t in targets
     ):
-        targets.insert(0, StudyTarget("tumour centroid", centroid))
+        targets.insert(0, StudyTarget(TUMOUR_CENTROID, centroid))
     tumour = (meshes or {}).get("tumour")
     if tumour is not None and tumour.n_points:
         vertices = np.asarray(tumour.points, dtype=np.float64)
         worst = worst_surface_point(plan.fiducials_lps_mm, vertices)
-        targets.append(StudyTarget("tumour surface, worst predicted", worst))
+        targets.append(StudyTarget(TUMOUR_WORST, worst))
     targets += [parse_target(text) for text in args.target]
     if not targets:
         targets = [StudyTarget("fiducial centroid", plan.fiducials_lps_mm.mean(axis=0))]
@@ -168,15 +196,64 @@ def plan_meshes(plan: Plan) -> dict[str, Any]:
     return meshes
 
 
+def quiet_dask(verbose: bool) -> None:
+    """Keep Dask's scheduler/nanny INFO lines (about 30 per run) off the console unless
+    ``verbose``; distributed configures its loggers when imported, so import it first."""
+    if verbose:
+        return
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return  # dask_client says which extra to install
+
+    for name in ("distributed", "dask", "tornado", "bokeh"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def study_gates(results: StudyResults, args: argparse.Namespace) -> tuple[TREGate, ...]:
+    """The gates asked for on the command line, evaluated on the main case."""
+    names = [t.name for t in results.study.targets]
+    gates: list[TREGate] = []
+    if args.max_tre_at_tumour is not None:
+        tumour = [j for j, n in enumerate(names) if n in (TUMOUR_CENTROID, TUMOUR_WORST)]
+        gates += tre_gates(
+            results,
+            "max TRE at the tumour",
+            args.max_tre_at_tumour,
+            tumour,
+            statistic=args.gate_statistic,
+        )
+    if args.max_tre is not None:
+        gates += tre_gates(
+            results,
+            "max TRE",
+            args.max_tre,
+            range(len(names)),
+            statistic=args.gate_statistic,
+        )
+    return tuple(gates)
+
+
 def run(args: argparse.Namespace) -> int:
     for value in [*args.fle, args.fle_image]:
         if not math.isfinite(value) or value < 0:
             raise UserError(f"FLE values must be non-negative numbers of mm; got {value}.")
+    for flag, value in (
+        ("--max-tre-at-tumour", args.max_tre_at_tumour),
+        ("--max-tre", args.max_tre),
+    ):
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            raise UserError(f"{flag} must be a positive number of mm; got {value}.")
     if args.trials < 2:
         raise UserError(f"--trials must be at least 2; got {args.trials}.")
     if args.workers < 0:
         raise UserError(f"--workers must be >= 0; got {args.workers}.")
     plan = load_plan(args.plan)
+    if args.max_tre_at_tumour is not None and plan.tumour_centroid_lps_mm is None:
+        raise UserError(
+            f"--max-tre-at-tumour: plan {plan.root} has no tumour; segment it first or gate "
+            "the targets with --max-tre."
+        )
     meshes = plan_meshes(plan)
     study = study_from_plan(plan, args, meshes)
 
@@ -185,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         where = args.scheduler or f"a local Dask cluster of {args.workers} workers"
         print(f"Running {len(study.cases())} cases x {study.trials} trials on {where}.")
+        quiet_dask(getattr(args, "verbose", False))
         try:
             with dask_client(args.scheduler, workers=max(args.workers, 1)) as client:
                 results = run_study(study, client=client)
@@ -201,7 +279,8 @@ def run(args: argparse.Namespace) -> int:
         mesh.point_data["tre_rms_predicted_mm"] = surface.tre_rms_mm
         with atomic_path(args.out / f"tre_map_{surface.name}.vtp") as tmp:
             mesh.save(tmp)
-    files = write_report(args.out, results, maps=maps)
+    gates = study_gates(results, args)
+    files = write_report(args.out, results, maps=maps, gates=gates)
 
     main = results.main
     print(f"FRE RMS: simulated {main.fre_rms_mm:.3f} mm, theory {main.fre_rms_predicted_mm:.3f} mm")
@@ -215,5 +294,7 @@ def run(args: argparse.Namespace) -> int:
             f"Predicted TRE over {surface.name}: {surface.tre_rms_mm.min():.3f}-"
             f"{surface.tre_rms_mm.max():.3f} mm"
         )
+    for gate in gates:
+        print(gate.describe())
     print(f"Wrote {files['report']}")
-    return 0
+    return 0 if all(g.passed for g in gates) else 1

@@ -4,8 +4,15 @@ cam.json``: camera intrinsics from photos of a calibration board.
 IMAGES are image files or folders of them (.png, .jpg, .jpeg, .bmp, .tif, .tiff; sorted by
 name). Board size: ``--squares CxR`` counts the printed squares (what ChArUco boards are sold
 by); for chessboards ``--corners CxR`` gives the inner corners instead (one fewer each way, what
-OpenCV's chessboard detector counts). Exit status 0 when the RMS reprojection error passes the
-gate, 1 when it does not (the file is written either way), 2 on bad input.
+OpenCV's chessboard detector counts).
+
+``--out`` is the intrinsics JSON that ``igcs hand-eye`` and ``igcs navigate`` read, with a
+``calibration`` block: the gate, every view's RMS reprojection error, corner count, board pose
+(``camera_from_board``, mm), distance and tilt, suspect views (RMS over 3 x the median view's
+and over the gate), images without the board, and the share of the image the corners covered.
+``--report DIR`` writes report.html with the coverage picture and the error plots. Exit status
+0 when the RMS reprojection error passes the gate, 1 when it does not (files are written either
+way), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -19,12 +26,15 @@ import numpy as np
 from tqdm import tqdm
 
 from navigation.cli import UserError
+from navigation.commands.report_options import add_report_argument
+from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import (
     DEFAULT_GATE_PX,
     CalibrationBoard,
     calibrate_camera,
     detect_board,
 )
+from registration.reports.camera import COVERAGE_GRID, calibration_block, write_camera_report
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -55,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gate", type=float, default=DEFAULT_GATE_PX, metavar="PX")
     parser.add_argument("--min-views", type=int, default=5)
     parser.add_argument("--out", type=Path, required=True, help="intrinsics JSON to write")
+    add_report_argument(parser)
 
 
 def board_from_args(args: argparse.Namespace) -> CalibrationBoard:
@@ -125,13 +136,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name}: {rms:.3f} px{flag}")
     print(f"  fx {k[0, 0]:.2f}  fy {k[1, 1]:.2f}  cx {k[0, 2]:.2f}  cy {k[1, 2]:.2f} px")
     print(f"  distortion k1 k2 p1 p2 k3: {np.round(result.intrinsics.distortion, 5).tolist()}")
+    block = calibration_block(result, board)
+    coverage = block["coverage"]
+    print(
+        f"  corners cover {coverage['fraction']:.0%} of the image "
+        f"({coverage['covered_cells']} of {COVERAGE_GRID[0] * COVERAGE_GRID[1]} cells)"
+    )
+    for text in block["warnings"]:
+        print(f"  WARNING: {text}")
     verdict = "PASS" if result.passed else "FAIL"
     print(
         f"  {verdict}: RMS reprojection {result.rms_reprojection_px:.3f} px vs gate "
         f"{result.gate_px:g} px"
     )
-    result.intrinsics.save(args.out)
+    write_json_atomic(args.out, result.intrinsics.to_dict() | {"calibration": block})
     print(f"  written to {args.out}")
+    if args.report is not None:
+        files = write_camera_report(args.report, result, board)
+        print(f"  report: {files['report']}")
     return 0 if result.passed else 1
 
 

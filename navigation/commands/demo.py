@@ -38,4 +38,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"summary: {result.paths['summary']}")
     print(f"report:  {result.paths['report']}")
     print(f"total {s['total_s']} s")
+    if s["fre_mm"] is None:
+        # A demo that did not register has not shown what it claims: say so, exit non-zero.
+        auto = s.get("auto_registration") or {}
+        print(
+            "igcs demo: error: no registration was accepted "
+            f"({auto.get('message', 'no dwells collected')}; rendering ran at "
+            f"{n(s['render_fps'], ' fps', 1)}): the machine may be too busy for the "
+            "simulated pointer's timing; run it again on a quieter machine.",
+            file=sys.stderr,
+        )
+        return 1
     return 0

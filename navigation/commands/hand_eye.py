@@ -12,6 +12,17 @@ POSES.txt, one photo per line (``#`` starts a comment; blank lines are ignored):
 the 16 numbers being ``tracker_from_cameramarker`` (PLUS ``CameraMarkerToTracker``), row-major,
 mm, at the moment of that photo. Only the photos listed are used, in the file's order; a quarter
 of them (evenly spread) are held out to validate the result in pixels and mm.
+
+Held-out errors: px is the RMS distance between the detected corners and the corners projected
+through tracker -> camera marker -> camera; mm is the RMS distance on the board between each
+corner and where its pixel's viewing ray meets the board placed by that chain (the overlay error
+at the board's distance). The other OpenCV methods are run on the same views as a check.
+
+Gate: the held-out RMS at most ``--gate-mm`` (default 1 mm) and, when given, ``--gate-px``.
+Exit status 0 when it passes, 1 when not (files are written either way), 2 on bad input.
+``--out`` is the hand-eye JSON ``igcs navigate`` and ``igcs fluorescence`` read, with a
+``calibration`` block (gate, views, held-out errors, board pose, other methods);
+``--report DIR`` writes report.html with the held-out photos overlaid.
 """
 
 from __future__ import annotations
@@ -25,9 +36,20 @@ from tqdm import tqdm
 
 from navigation.cli import UserError
 from navigation.commands.camera_calibration import add_board_arguments, board_from_args, read_image
+from navigation.commands.report_options import add_report_argument, require_positive
+from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import detect_board
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.hand_eye import HAND_EYE_METHODS, calibrate_hand_eye
+from registration.reports.hand_eye import (
+    hand_eye_block,
+    hand_eye_gate,
+    overlay_picture,
+    write_hand_eye_report,
+)
+
+#: Default gate on the held-out RMS error on the board (mm).
+DEFAULT_GATE_MM = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--validation-fraction", type=float, default=0.25, help="share of views held out"
     )
     parser.add_argument("--out", type=Path, required=True, help="hand-eye JSON to write")
+    parser.add_argument(
+        "--gate-mm",
+        type=float,
+        default=DEFAULT_GATE_MM,
+        metavar="MM",
+        help=f"gate on the held-out RMS on the board (default {DEFAULT_GATE_MM:g} mm)",
+    )
+    parser.add_argument("--gate-px", type=float, metavar="PX", help="gate on the held-out RMS px")
+    add_report_argument(parser, "the held-out photos overlaid")
 
 
 def read_pose_list(path: Path) -> tuple[list[str], np.ndarray]:
@@ -76,6 +107,7 @@ def read_pose_list(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_positive(gate_mm=args.gate_mm, gate_px=args.gate_px)
     board = board_from_args(args)
     intrinsics = CameraIntrinsics.load(args.intrinsics)
     names, poses = read_pose_list(args.poses)
@@ -89,8 +121,10 @@ def run(args: argparse.Namespace) -> int:
             + (" ..." if len(missing) > 5 else "")
         )
     detections = []
+    photos = {}
     for name in tqdm(names, desc="finding the board", unit="image", file=sys.stderr):
         image = read_image(args.images / name)
+        photos[name] = image
         if (image.shape[1], image.shape[0]) != intrinsics.image_size_px:
             raise UserError(
                 f"{name} is {image.shape[1]}x{image.shape[0]} px but the intrinsics are for "
@@ -127,6 +161,31 @@ def run(args: argparse.Namespace) -> int:
         f"  validation RMS: {result.validation.rms_px:.2f} px, "
         f"{result.validation.rms_mm:.3f} mm on the board"
     )
-    result.hand_eye.save(args.out)
+    for method, (degrees, millimetres) in result.method_differences.items():
+        print(f"  check, {method}: {degrees:.3f} deg, {millimetres:.3f} mm from {args.method}")
+    gate = hand_eye_gate(result, args.gate_mm, args.gate_px)
+    block = hand_eye_block(result, gate)
+    for text in block["warnings"]:
+        print(f"  WARNING: {text}")
+    verdict = "PASS" if gate["passed"] else "FAIL"
+    limits = f"{args.gate_mm:g} mm" + (f", {args.gate_px:g} px" if args.gate_px else "")
+    print(
+        f"  {verdict}: held-out RMS {result.validation.rms_mm:.3f} mm, "
+        f"{result.validation.rms_px:.2f} px vs gate {limits}"
+    )
+    write_json_atomic(args.out, result.hand_eye.to_dict() | {"calibration": block})
     print(f"  written to {args.out}")
-    return 0
+    if args.report is not None:
+        by_name = dict(zip(names, detections, strict=True))
+        overlays = []
+        for name, projected in zip(
+            result.validation_views, result.validation.projected_px, strict=True
+        ):
+            detection = by_name[name]
+            if detection is not None:
+                overlays.append(
+                    (name, overlay_picture(photos[name], detection.corners_px, projected))
+                )
+        files = write_hand_eye_report(args.report, result, gate, overlays)
+        print(f"  report: {files['report']}")
+    return 0 if gate["passed"] else 1

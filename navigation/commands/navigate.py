@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from navigation.cli import UserError
+from registration.optional_dependencies import require_extra
 
 if TYPE_CHECKING:
     from navigation.app.fluorescence import FluorescenceMapper
@@ -227,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         if args.headless:
             truth = None if simulation is None else simulation.image_from_reference
             return _run_headless(args, session, size, mapper, truth)
+        require_extra("gui", alternative="or run igcs navigate --headless")
         from navigation.app.window import WindowOptions, run_window
 
         options = WindowOptions(target_fps=args.fps, view_size=size, fullscreen=args.fullscreen)

@@ -9,6 +9,11 @@ import numpy as np
 
 from navigation.cli import UserError
 from navigation.planning.plan import Plan
+from navigation.planning.plan_options import (
+    add_source_arguments,
+    describe_sources,
+    sources_from_arguments,
+)
 from navigation.planning.segmentation import seed_from_text
 
 DESCRIPTION = """\
@@ -57,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse a DICOM stack that would need resampling (tilt, uneven spacing, a gap)",
     )
+    add_source_arguments(parser)
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
 
@@ -85,6 +91,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
     tumour_seed = seed_from_text(args.tumour_seed, "--tumour-seed") if args.tumour_seed else None
     node_seed = seed_from_text(args.node_seed, "--node-seed") if args.node_seed else None
     box = _box(args.tumour_box)
+    sources = sources_from_arguments(args)
     if args.out.exists() and not args.overwrite:
         raise UserError(
             f"{args.out} already exists; choose another PLAN folder or pass --overwrite."
@@ -104,6 +111,17 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
             print(f"  also found: {other}")
         for warning in loaded.report.warnings:
             print(f"  warning: {warning}")
+        if sources.any:
+            from navigation.planning.plan_sources import segment_with_sources
+
+            segmentation = segment_with_sources(
+                volume,
+                sources,
+                tumour_seed_lps_mm=tumour_seed,
+                tumour_box_lps_mm=box,
+                node_seed_lps_mm=node_seed,
+                expected_fiducials=args.expected_fiducials,
+            )
     return make_plan(
         volume,
         args.out,
@@ -124,7 +142,8 @@ def print_summary(plan: Plan) -> None:
     for entry in plan.labels:
         volume = f"{entry.volume_ml:9.2f} ml" if entry.volume_ml is not None else ""
         print(f"  {entry.name:<16} value {entry.value:<3} {volume}  {entry.mesh or '(no mesh)'}")
-    print(f"  fiducial markers found: {len(plan.fiducial_names)}")
+    kind = "registration landmarks" if "landmarks" in plan.raw else "fiducial markers found"
+    print(f"  {kind}: {len(plan.fiducial_names)}")
     for name, point in zip(plan.fiducial_names, plan.fiducials_lps_mm, strict=True):
         side = "midline" if abs(point[0]) < 5 else "left" if point[0] > 0 else "right"
         print(f"    {name}: {np.round(point, 2).tolist()} LPS mm ({side})")
@@ -133,6 +152,8 @@ def print_summary(plan: Plan) -> None:
             f"  tumour: {plan.tumour_volume_ml:.2f} ml, centroid "
             f"{np.round(plan.tumour_centroid_lps_mm, 2).tolist()} LPS mm"
         )
+    for line in describe_sources(plan.raw):
+        print(f"  {line}")
     for warning in plan.raw.get("report", {}).get("warnings", []):
         print(f"  warning: {warning}")
 

@@ -2,8 +2,10 @@
 
 ``.seg.nrrd`` (3D Slicer segmentation, fields as in ``shared/specs/README.md``) is written with
 pynrrd: ``space`` left-posterior-superior, ``space directions`` = direction x spacing (LPS mm),
-``space origin`` = LPS centre of voxel (0, 0, 0), gzip. Segments that overlap (the skin is the
-whole body, the tumour lies inside it) go into separate layers, as Slicer stores shared
+``space origin`` = LPS centre of voxel (0, 0, 0), gzip; the canonical labels carry their
+SNOMED CT terminology (``TerminologyEntry`` tags, :mod:`navigation.planning.terminology`) so
+Slicer shows standard names. Segments that overlap (the skin is the whole body, the tumour
+lies inside it) go into separate layers, as Slicer stores shared
 labelmaps: a 4-D array with a leading ``list`` axis, each segment's ``_Layer`` and
 ``_LabelValue`` saying where it is. Label values are the plan's label-table values.
 
@@ -24,6 +26,7 @@ from navigation.planning.labels import PALETTE
 from navigation.planning.plan import LabelEntry
 from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import Segmentation
+from navigation.planning.terminology import segment_tags
 from registration.checks import InputError
 from registration.geometry import ImageGeometry
 
@@ -95,7 +98,7 @@ def write_seg_nrrd(path: str | Path, segmentation: Segmentation, *, compression:
         header[f"Segment{n}_LabelValue"] = str(entry.value)
         header[f"Segment{n}_Layer"] = str(layers[entry.name] if count > 1 else 0)
         header[f"Segment{n}_Extent"] = _extent_ijk(segmentation.regions[entry.name])
-        header[f"Segment{n}_Tags"] = "Segmentation.Status:completed|"
+        header[f"Segment{n}_Tags"] = segment_tags(entry.name)
     nrrd.write(str(path), array, header, index_order="C", compression_level=compression)
 
 

@@ -6,8 +6,9 @@ Everything inside igcs is LPS; files may be RAS. Conversion happens here, explic
 Formats (read):
 
 - ``.mrk.json``: Slicer markups (schema v1.0.3); ``coordinateSystem`` "LPS" or "RAS" (Slicer's
-  default when absent is LPS). Points without position (``positionStatus`` "undefined") are
-  skipped with their names reported.
+  default when absent is LPS); ``coordinateUnits`` "mm" or "um" (micrometres, scaled to mm), as
+  a string or a [code, "UCUM", meaning] triple. Points without position (``positionStatus``
+  "undefined") are skipped with their names reported.
 - ``.fcsv``: Slicer's legacy CSV; the ``# CoordinateSystem = LPS|RAS|0|1`` header line is
   honoured (0 = RAS, 1 = LPS); without it, RAS (Slicer's default for fcsv).
 - ``.csv``: a header row naming the columns: ``name,l,p,s`` (LPS), ``name,r,a,s`` (RAS), or
@@ -37,6 +38,10 @@ MARKUPS_SCHEMA_URL = (
     "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/"
     "Schema/markups-schema-v1.0.3.json#"
 )
+
+
+#: Millimetres per unit of the markups schema's ``coordinateUnits`` (UCUM codes).
+MARKUPS_UNITS_MM = {"mm": 1.0, "um": 0.001}
 
 
 @dataclass(frozen=True)
@@ -155,8 +160,12 @@ def _read_markups_json(file: Path) -> PointList:
     if system not in ("LPS", "RAS"):
         raise InputError(f"{file}: coordinateSystem {system!r} is neither LPS nor RAS.")
     units = markup.get("coordinateUnits", "mm")
-    if units not in ("mm", ["mm", "UCUM", "millimeter"]):
-        raise InputError(f"{file}: coordinateUnits {units!r}; igcs reads millimetres only.")
+    code = units[0] if isinstance(units, list) and len(units) == 3 else units
+    if code not in MARKUPS_UNITS_MM:
+        raise InputError(
+            f"{file}: coordinateUnits {units!r} is neither mm nor um (the units the markups "
+            "schema allows); save the markups from Slicer again."
+        )
     names: list[str] = []
     coords: list[list[float]] = []
     skipped: list[str] = []
@@ -166,7 +175,13 @@ def _read_markups_json(file: Path) -> PointList:
             skipped.append(label)
             continue
         names.append(label)
-        coords.append(point["position"])
+        try:
+            coords.append([float(v) * MARKUPS_UNITS_MM[code] for v in point["position"]])
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{file}: control point {label!r} has position {point['position']!r}; expected "
+                "three numbers."
+            ) from None
     if skipped:
         log.warning("%s: skipped points without a defined position: %s", file, ", ".join(skipped))
     return _finish(names, coords, system, file)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from navigation import __version__
 from navigation.imaging.volume import Volume
 from navigation.planning.label_files import write_label_nifti, write_seg_nrrd
-from navigation.planning.labels import TUMOUR
+from navigation.planning.labels import NODE, TUMOUR
 from navigation.planning.markups import write_markups_fiducials
 from navigation.planning.meshing import MeshOptions, mesh_region, save_mesh
 from navigation.planning.plan import PLAN_SCHEMA, PLAN_SCHEMA_VERSION, Plan, load_plan
@@ -135,14 +135,14 @@ def make_plan(
             stage("labels")
             write_seg_nrrd(tmp / SEG_NRRD, segmentation)
             write_label_nifti(tmp / NIFTI, segmentation)
+            for name, data in segmentation.attachments.items():
+                (tmp / name).write_bytes(data)
             bar.update()
             stage("meshes")
             labels = _write_meshes(tmp, volume, segmentation, mesh_options, write_stl, progress)
             bar.update()
             stage("fiducials")
-            fiducials = segmentation.fiducials
-            names = list(fiducials.names) if fiducials is not None else []
-            points = fiducials.centroids_lps_mm if fiducials is not None else None
+            names, points = _registration_points(segmentation)
             if names and points is not None:
                 write_markups_fiducials(tmp / FIDUCIALS_FILE, names, points)
             bar.update()
@@ -153,6 +153,15 @@ def make_plan(
     finally:
         bar.close()
     return load_plan(target)
+
+
+def _registration_points(segmentation: Segmentation) -> tuple[list[str], Any]:
+    """The plan's fiducials: the landmarks of a markups file when given, else the markers."""
+    if segmentation.landmarks is not None:
+        return list(segmentation.landmarks.names), segmentation.landmarks.points_lps_mm
+    fiducials = segmentation.fiducials
+    names = list(fiducials.names) if fiducials is not None else []
+    return names, fiducials.centroids_lps_mm if fiducials is not None else None
 
 
 def _write_meshes(
@@ -201,6 +210,39 @@ def _write_meshes(
     return rows
 
 
+def _structure_blocks(
+    segmentation: Segmentation,
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """plan.json ``tumour`` and ``targets``: from the grown regions, or from imported tumour
+    and node labels (PET, RTSTRUCT, Slicer segmentation)."""
+    geometry = segmentation.geometry
+    tumour_block: dict[str, Any] | None = None
+    targets = []
+    for grown, name, title in (
+        (segmentation.tumour, TUMOUR, "tumour centroid"),
+        (segmentation.node, NODE, "node centroid"),
+    ):
+        if grown is not None:
+            centroid, volume_ml, seed = grown.centroid_lps_mm, grown.volume_ml, grown.seed_lps_mm
+            source = "region growing"
+        elif name in segmentation.regions and segmentation.regions[name].voxel_count:
+            region = segmentation.regions[name]
+            centroid, volume_ml = region.centroid_lps_mm(geometry), region.volume_ml(geometry)
+            seed, source = None, segmentation.imports.get("sources", {}).get(name, "imported")
+        else:
+            continue
+        targets.append({"name": title, "position_lps_mm": centroid.tolist()})
+        if name == TUMOUR:
+            tumour_block = {
+                "label": TUMOUR,
+                "centroid_lps_mm": centroid.tolist(),
+                "volume_ml": volume_ml,
+                "seed_lps_mm": None if seed is None else seed.tolist(),
+                "source": source,
+            }
+    return tumour_block, targets
+
+
 def _plan_json(
     volume: Volume,
     segmentation: Segmentation,
@@ -209,15 +251,12 @@ def _plan_json(
     names: list[str],
     points: Any,
 ) -> dict[str, Any]:
-    tumour = segmentation.tumour
-    targets = []
-    for grown, title in ((tumour, "tumour centroid"), (segmentation.node, "node centroid")):
-        if grown is not None:
-            targets.append({"name": title, "position_lps_mm": grown.centroid_lps_mm.tolist()})
+    tumour, targets = _structure_blocks(segmentation)
     files = {"seg_nrrd": SEG_NRRD, "nifti": NIFTI}
     if names:
         files["fiducials"] = FIDUCIALS_FILE
-    return {
+    files.update({Path(name).stem: name for name in segmentation.attachments})
+    payload = {
         "schema": PLAN_SCHEMA,
         "schema_version": PLAN_SCHEMA_VERSION,
         "software_version": __version__,
@@ -232,14 +271,11 @@ def _plan_json(
             {"name": n, "position_lps_mm": p.tolist()}
             for n, p in zip(names, points if points is not None else [], strict=True)
         ],
-        "tumour": None
-        if tumour is None
-        else {
-            "label": TUMOUR,
-            "centroid_lps_mm": tumour.centroid_lps_mm.tolist(),
-            "volume_ml": tumour.volume_ml,
-            "seed_lps_mm": tumour.seed_lps_mm.tolist(),
-        },
+        "tumour": tumour,
         "targets": targets,
         "report": _report(segmentation),
     }
+    for key, block in segmentation.imports.items():
+        if key != "sources":
+            payload[key] = block
+    return payload

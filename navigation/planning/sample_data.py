@@ -1,8 +1,10 @@
-"""The bundled sample data: a small phantom CT generated on first use, offline.
+"""The sample data: a small phantom CT generated on first use, offline.
 
-``sample_data/`` at the project root (or ``$IGCS_SAMPLE_DATA``) holds ``phantom_ct/``
-(``dicom/`` + ``truth.json``) once :func:`ensure_sample_phantom` has run; the generated files
-stay out of git (``sample_data/.gitignore``). Generating takes ~10 s.
+The user's cache directory for igcs (``$IGCS_SAMPLE_DATA`` when set; otherwise
+``platformdirs.user_cache_dir("igcs")/sample_data``, i.e. ``~/.cache/igcs/sample_data`` on Linux
+following the XDG convention) holds ``phantom_ct/`` (``dicom/`` + ``truth.json``) once
+:func:`ensure_sample_phantom` has run. Nothing is written next to the installed package. Generating
+takes ~10 s.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+import platformdirs
 
 from navigation.planning.phantom import TRUTH_VERSION, write_phantom
 
@@ -19,11 +23,11 @@ SAMPLE_SIZE = "small"
 
 
 def sample_data_root() -> Path:
-    """``$IGCS_SAMPLE_DATA`` if set, else the project's ``sample_data/`` folder."""
+    """``$IGCS_SAMPLE_DATA`` if set, else ``sample_data/`` in the user's igcs cache directory."""
     configured = os.environ.get("IGCS_SAMPLE_DATA")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "sample_data"
+    return Path(platformdirs.user_cache_dir("igcs")) / "sample_data"
 
 
 def _is_current(folder: Path, modality: str) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,6 +39,7 @@ from navigation.planning.labels import (
     canonical_entry,
     check_table,
 )
+from navigation.planning.markups import PointList
 from navigation.planning.plan import LabelEntry
 from navigation.planning.region_growing import GrownRegion, check_seed, grow_region
 from navigation.planning.regions import (
@@ -91,6 +93,12 @@ class Segmentation:
     tumour: GrownRegion | None = None
     node: GrownRegion | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    #: plan.json blocks of structures imported from other sources (``pet``, ``rtstruct``...)
+    imports: dict[str, Any] = field(default_factory=dict)
+    #: named points from a markups file: the registration fiducials instead of the markers
+    landmarks: PointList | None = None
+    #: extra files for the plan folder (name -> bytes), e.g. the PET tumour's picture
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
     def entry(self, name: str) -> LabelEntry:
         for entry in self.table:

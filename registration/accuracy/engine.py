@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from registration.accuracy.study import AccuracyStudy, StudyCase
 from registration.checks import Float64Array
+from registration.optional_dependencies import require_extra
 from registration.tre import expected_fre_rms, isotropic_covariance, predict_tre_rms
 from registration.tre_simulation import noise_factors, simulate_registration_errors
 
@@ -194,6 +195,7 @@ def dask_client(
 ) -> Iterator[Any]:
     """A ``distributed.Client``: connected to ``scheduler`` ("tcp://HOST:PORT") when given,
     else to a new local cluster of ``workers`` single-threaded workers (closed on exit)."""
+    require_extra("dask", alternative="or run the study in this process (--workers 0)")
     from distributed import Client, LocalCluster
 
     if scheduler:

@@ -5,26 +5,18 @@ Every function takes results from :mod:`registration.accuracy.engine` and return
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import chi2
 
 from registration.accuracy.engine import CaseResult, StudyResults
 from registration.checks import Float64Array
+from registration.reports.page import figure_png
 
 #: Points drawn per view of a TRE map (a stride sample of the vertices keeps plotting fast).
 MAP_POINTS = 30_000
-
-
-def _png(figure: Figure) -> bytes:
-    FigureCanvasAgg(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 def fre_histogram(case: CaseResult) -> bytes:
@@ -45,7 +37,7 @@ def fre_histogram(case: CaseResult) -> bytes:
     axes.set_ylabel("density")
     axes.set_title(f"FRE, {case.case.layout.name}, FLE {case.case.fle_total_rms_mm:.2f} mm")
     axes.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def tre_histograms(case: CaseResult, target_names: Sequence[str]) -> bytes:
@@ -69,7 +61,7 @@ def tre_histograms(case: CaseResult, target_names: Sequence[str]) -> bytes:
         if j == 0:
             axes.legend(fontsize=7)
     figure.tight_layout()
-    return _png(figure)
+    return figure_png(figure)
 
 
 def sim_vs_theory(case: CaseResult, target_names: Sequence[str]) -> bytes:
@@ -85,7 +77,7 @@ def sim_vs_theory(case: CaseResult, target_names: Sequence[str]) -> bytes:
     axes.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
     axes.set_ylabel("RMS error (mm)")
     axes.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def fre_vs_tre(case: CaseResult, target_name: str, target: int = 0) -> bytes:
@@ -98,7 +90,7 @@ def fre_vs_tre(case: CaseResult, target_name: str, target: int = 0) -> bytes:
     axes.set_title(f"FRE is not accuracy: r = {r:.3f} ({target_name})", fontsize=9)
     axes.set_xlabel("FRE (mm)")
     axes.set_ylabel(f"TRE at {target_name} (mm)")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def drop_effect(results: StudyResults, target_name: str, target: int = 0) -> bytes | None:
@@ -122,7 +114,7 @@ def drop_effect(results: StudyResults, target_name: str, target: int = 0) -> byt
     axes.set_ylabel(f"RMS TRE at {target_name} (mm)")
     axes.set_title("Effect of dropping each fiducial", fontsize=9)
     axes.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def fle_levels(results: StudyResults, target_name: str, target: int = 0) -> bytes | None:
@@ -140,7 +132,7 @@ def fle_levels(results: StudyResults, target_name: str, target: int = 0) -> byte
     axes.set_ylabel(f"RMS TRE at {target_name} (mm)")
     axes.set_title("theory (lines) and simulation (dots)", fontsize=9)
     axes.legend(fontsize=8)
-    return _png(figure)
+    return figure_png(figure)
 
 
 def tre_map(
@@ -178,4 +170,4 @@ def tre_map(
         axes.set_title(f"{name}: {title} view", fontsize=9)
     if scatter is not None:
         figure.colorbar(scatter, ax=figure.axes, label="predicted RMS TRE (mm)", shrink=0.9)
-    return _png(figure)
+    return figure_png(figure)

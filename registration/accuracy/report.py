@@ -7,7 +7,9 @@ files). ``summary.json`` holds the main case (first layout, first FLE level)::
      targets: [{name, position_lps_mm, tre_rms_mm, tre_rms_predicted_mm, tre_p95_mm,
                 fre_tre_correlation}],
      study: {...}, cases: [{layout, dropped_fiducial, fle_rms_mm, fle_image_rms_mm, ...}],
-     surfaces: [{name, vertices, tre_rms_predicted_min_mm, ..._mean_mm, ..._max_mm}]}
+     surfaces: [{name, vertices, tre_rms_predicted_min_mm, ..._mean_mm, ..._max_mm}],
+     gates: [{name, target, quantity, threshold_mm, value_mm, passed}],
+     passed: true | false | null (no gates)}
 
 ``results.csv`` has one row per case and quantity (FRE or TRE at a target). Every file is
 written atomically (:mod:`registration.atomic_files`).
@@ -15,7 +17,6 @@ written atomically (:mod:`registration.atomic_files`).
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -28,8 +29,10 @@ import numpy as np
 
 from registration.accuracy import plots
 from registration.accuracy.engine import CaseResult, StudyResults
+from registration.accuracy.gates import TREGate
 from registration.atomic_files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from registration.checks import Float64Array, check_points
+from registration.reports.page import ReportFigure, figures_html, html_page, table, verdict
 from registration.tre import predict_tre_rms
 
 SUMMARY_SCHEMA = "igcs-accuracy-summary"
@@ -64,7 +67,11 @@ def surface_tre_maps(
     )
 
 
-def summary(results: StudyResults, maps: tuple[SurfaceTREMap, ...] = ()) -> dict[str, Any]:
+def summary(
+    results: StudyResults,
+    maps: tuple[SurfaceTREMap, ...] = (),
+    gates: tuple[TREGate, ...] = (),
+) -> dict[str, Any]:
     """The JSON-ready summary of a study (see the module docstring)."""
     study = results.study
     main = results.main
@@ -117,6 +124,8 @@ def summary(results: StudyResults, maps: tuple[SurfaceTREMap, ...] = ()) -> dict
             }
             for m in maps
         ],
+        "gates": [g.to_dict() for g in gates],
+        "passed": all(g.passed for g in gates) if gates else None,
     }
 
 
@@ -170,7 +179,11 @@ def results_rows(results: StudyResults) -> list[dict[str, Any]]:
 
 
 def write_report(
-    out_dir: str | Path, results: StudyResults, *, maps: tuple[SurfaceTREMap, ...] = ()
+    out_dir: str | Path,
+    results: StudyResults,
+    *,
+    maps: tuple[SurfaceTREMap, ...] = (),
+    gates: tuple[TREGate, ...] = (),
 ) -> dict[str, Path]:
     """Write report.html, results.csv, summary.json and the PNG figures into ``out_dir``
     (created if needed), each atomically. Returns {file kind: path}."""
@@ -210,8 +223,8 @@ def write_report(
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(out / "results.csv", buffer.getvalue())
-    write_json_atomic(out / "summary.json", summary(results, maps))
-    write_text_atomic(out / "report.html", _html(results, maps, figures))
+    write_json_atomic(out / "summary.json", summary(results, maps, gates))
+    write_text_atomic(out / "report.html", _html(results, maps, figures, gates))
     written.update(
         csv=out / "results.csv", summary=out / "summary.json", report=out / "report.html"
     )
@@ -234,19 +247,11 @@ def _targets(results: StudyResults, case: CaseResult) -> list[dict[str, Any]]:
     ]
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def _html(
     results: StudyResults,
     maps: tuple[SurfaceTREMap, ...],
     figures: list[tuple[str, str, bytes | None]],
+    gates: tuple[TREGate, ...] = (),
 ) -> str:
     study, main = results.study, results.main
     case = main.case
@@ -259,7 +264,7 @@ def _html(
         f"image FLE {case.fle_image_rms_mm:.3f} mm RMS (isotropic). Theory: Fitzpatrick, West "
         "&amp; Maurer 1998 with &lt;FLE&sup2;&gt; the sum of both sides. Positions LPS mm. "
         "FRE measures the fit, not accuracy: TRE at the targets does.</p>"
-    )
+    ) + "".join(verdict(g.passed, g.describe().split(": ", 1)[1]) for g in gates)
     main_rows = [["FRE", "", main.fre_rms_mm, main.fre_rms_predicted_mm, "", ""]]
     main_rows += [
         [
@@ -272,7 +277,7 @@ def _html(
         ]
         for j, t in enumerate(study.targets)
     ]
-    tables = _table(
+    tables = table(
         [
             "quantity",
             "target",
@@ -297,7 +302,7 @@ def _html(
         ]
         for c in results.cases
     ]
-    tables += "<h2>All cases</h2>" + _table(
+    tables += "<h2>All cases</h2>" + table(
         [
             "layout",
             "dropped",
@@ -311,7 +316,7 @@ def _html(
         case_rows,
     )
     if maps:
-        tables += "<h2>Predicted TRE over the surfaces</h2>" + _table(
+        tables += "<h2>Predicted TRE over the surfaces</h2>" + table(
             ["surface", "vertices", "min (mm)", "mean (mm)", "max (mm)"],
             [
                 [
@@ -324,19 +329,7 @@ def _html(
                 for m in maps
             ],
         )
-    images = "".join(
-        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
-        f"src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'/>"
-        for _, title, png in figures
-        if png is not None
-    )
-    style = (
-        "body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}th{background:#eee}img{max-width:100%}"
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>igcs accuracy report</title>"
-        f"<style>{style}</style></head><body><h1>Registration accuracy</h1>{intro}{tables}"
-        f"{images}</body></html>\n"
+    images = figures_html([ReportFigure(name, title, png) for name, title, png in figures])
+    return html_page(
+        "igcs accuracy report", f"<h1>Registration accuracy</h1>{intro}{tables}{images}"
     )

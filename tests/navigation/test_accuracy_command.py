@@ -171,3 +171,74 @@ def test_accuracy_refusals(tmp_path, capsys, args, message):
     argv = ["accuracy", "--workers", "0"] + [x for pair in base.items() for x in pair]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_tre_gates_set_the_exit_status(tmp_path, capsys):
+    plan = make_plan(tmp_path / "plan")
+    total = 0.3
+    centroid = predict_tre_rms(FIDUCIALS, TUMOUR_CENTRE, fle_rms_mm=total)[0]
+    common = ["--workers", "0", "--no-drop"]
+    # generous: both tumour targets pass
+    assert _run(plan, tmp_path / "pass", *common, "--max-tre-at-tumour", "1.0") == 0
+    printed = capsys.readouterr().out
+    assert "PASS: max TRE at the tumour: simulated TRE RMS at tumour centroid" in printed
+    summary = json.loads((tmp_path / "pass" / "summary.json").read_text())
+    assert summary["passed"] is True
+    assert [g["target"] for g in summary["gates"]] == [
+        "tumour centroid",
+        "tumour surface, worst predicted",
+    ]
+    # between the centroid's TRE and the worst surface point's: the surface point fails
+    between = 0.5 * (centroid + summary["targets"][2]["tre_rms_mm"])
+    out = tmp_path / "fail"
+    assert _run(plan, out, *common, "--max-tre-at-tumour", f"{between:.4f}") == 1
+    printed = capsys.readouterr().out
+    assert "PASS: max TRE at the tumour: simulated TRE RMS at tumour centroid" in printed
+    assert "FAIL: max TRE at the tumour: simulated TRE RMS at tumour surface" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] is False and (out / "report.html").is_file()
+    assert [g["passed"] for g in summary["gates"]] == [True, False]
+    assert "FAIL" in (out / "report.html").read_text()
+    # every target, on the 95th percentile (larger than the RMS)
+    assert _run(plan, tmp_path / "p95", *common, "--max-tre", "0.3") == 0
+    capsys.readouterr()
+    status = _run(plan, tmp_path / "p95", *common, "--max-tre", "0.3", "--gate-statistic", "p95")
+    assert status == 1
+    assert "FAIL: max TRE: simulated TRE P95 at neck level II L" in capsys.readouterr().out
+    # no gate: exit 0 and "passed": null
+    assert _run(plan, tmp_path / "none", *common) == 0
+    assert json.loads((tmp_path / "none" / "summary.json").read_text())["passed"] is None
+
+
+def test_tumour_gate_needs_a_tumour(tmp_path, capsys):
+    plan = make_plan(tmp_path / "plan", with_tumour=False)
+    assert _run(plan, tmp_path / "o", "--workers", "0", "--max-tre-at-tumour", "1") == 2
+    assert "has no tumour; segment it first or gate the targets with --max-tre" in (
+        capsys.readouterr().err
+    )
+    assert _run(plan, tmp_path / "o", "--workers", "0", "--max-tre", "-1") == 2
+    assert "--max-tre must be a positive number of mm" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_dask_logging_only_with_verbose(tmp_path):
+    """A real ``igcs accuracy`` process on a local cluster: no Dask INFO lines unless -v."""
+    import subprocess
+    import sys
+
+    plan = make_plan(tmp_path / "plan")
+    argv = ["accuracy", "--plan", str(plan), "--fle", "0.3", "--trials", "200", "--no-drop"]
+    argv += ["--workers", "1"]
+    runs = {}
+    for name, prefix in (("quiet", []), ("verbose", ["-v"])):
+        done = subprocess.run(
+            [sys.executable, "-m", "navigation.cli", *prefix, *argv, "--out", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        runs[name] = done.stdout + done.stderr
+    assert "distributed." not in runs["quiet"]
+    assert "INFO distributed.scheduler" in runs["verbose"]

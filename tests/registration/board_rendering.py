@@ -101,3 +101,73 @@ def look_at_board(
     board_from_camera[:3, :3] = board_rotation
     board_from_camera[:3, 3] = camera_position
     return np.linalg.inv(board_from_camera)
+
+
+class DistortedCamera:
+    """Renders board photos through a pinhole camera with OpenCV's lens distortion.
+
+    Every (supersampled) output pixel's viewing ray is found once with OpenCV's iterative
+    undistortion (``CameraIntrinsics.normalised_from_pixels``); a view then maps each ray to
+    the board plane and samples the flat board picture there (``cv2.remap``, bilinear), is
+    averaged down (``INTER_AREA``), optionally blurred (Gaussian, ``blur_px`` sigma) and given
+    Gaussian grey-level noise. Outside the board the photo is mid-grey.
+    """
+
+    def __init__(
+        self,
+        camera_matrix: np.ndarray,
+        distortion: np.ndarray,
+        image_size_px: tuple[int, int],
+    ) -> None:
+        from registration.camera_intrinsics import CameraIntrinsics
+
+        self.intrinsics = CameraIntrinsics(camera_matrix, distortion, image_size_px)
+        width, height = image_size_px
+        fine_u, fine_v = np.meshgrid(
+            np.arange(width * SUPERSAMPLE), np.arange(height * SUPERSAMPLE)
+        )
+        # centres of the fine pixels in original pixel coordinates
+        u = (fine_u + 0.5) / SUPERSAMPLE - 0.5
+        v = (fine_v + 0.5) / SUPERSAMPLE - 0.5
+        rays = self.intrinsics.normalised_from_pixels(np.column_stack([u.ravel(), v.ravel()]))
+        self._rays = np.column_stack([rays, np.ones(len(rays))])  # (P, 3), z = 1
+        self._fine_shape = u.shape
+
+    def render(
+        self,
+        board_picture: tuple[np.ndarray, np.ndarray],
+        camera_from_board: np.ndarray,
+        rng: np.random.Generator | None = None,
+        *,
+        noise_grey: float = 2.0,
+        blur_px: float = 0.0,
+    ) -> np.ndarray:
+        image, board_from_image = board_picture
+        plane = camera_from_board[:3][:, [0, 1, 3]]  # board (x, y, 1) -> camera ray
+        board_xy = self._rays @ np.linalg.inv(plane).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            board_xy = board_xy / board_xy[:, 2:3]
+        picture_xy = board_xy @ np.linalg.inv(board_from_image).T
+        map_x = picture_xy[:, 0].reshape(self._fine_shape).astype(np.float32)
+        map_y = picture_xy[:, 1].reshape(self._fine_shape).astype(np.float32)
+        fine = cv2.remap(
+            image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=128
+        )
+        width, height = self.intrinsics.image_size_px
+        view = cv2.resize(fine, (width, height), interpolation=cv2.INTER_AREA).astype(np.float64)
+        if blur_px > 0:
+            view = cv2.GaussianBlur(view, (0, 0), blur_px)
+        if rng is not None and noise_grey > 0:
+            view += rng.normal(scale=noise_grey, size=view.shape)
+        return np.clip(view, 0, 255).round().astype(np.uint8)
+
+    def project(self, points_in_board: np.ndarray, camera_from_board: np.ndarray) -> np.ndarray:
+        """(M, 2) true pixel positions of board points (OpenCV projectPoints)."""
+        projected, _ = cv2.projectPoints(
+            np.asarray(points_in_board, dtype=np.float64),
+            cv2.Rodrigues(camera_from_board[:3, :3])[0],
+            camera_from_board[:3, 3],
+            self.intrinsics.camera_matrix,
+            self.intrinsics.distortion,
+        )
+        return projected.reshape(-1, 2)

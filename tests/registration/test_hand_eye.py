@@ -166,6 +166,10 @@ def test_refusals(rng):
         calibrate_hand_eye(markers, detections[:7], BOARD, INTRINSICS)
     with pytest.raises(InputError, match="method must be one of"):
         calibrate_hand_eye(markers, detections, BOARD, INTRINSICS, method="svd")  # type: ignore[arg-type]
+    # a 15 x 11 chessboard's corner order can flip by 180 deg between photos
+    symmetric = CalibrationBoard("chessboard", (15, 11), 6.0)
+    with pytest.raises(InputError, match=r"a 15 x 11 chessboard looks the same turned 180 deg"):
+        calibrate_hand_eye(markers, detections, symmetric, INTRINSICS)
     # turning the camera marker about one axis only leaves the translation along it free
     spins = np.stack(
         [markers[0] @ make_rigid(rotation_about([0.0, 0.0, 1.0], a)) for a in range(0, 90, 15)]
