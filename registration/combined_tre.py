@@ -96,6 +96,7 @@ def predict_combined_tre(
     skin_shift_length_mm: float = 25.0,
     trials: int = 64,
     seed: int = 0,
+    refit_sigmas: float | None = None,
 ) -> CombinedTREPrediction:
     """Monte Carlo TRE at targets of landmark registration refined by surface ICP.
 
@@ -108,6 +109,7 @@ def predict_combined_tre(
     skin_shift_mm, skin_shift_length_mm : RMS and correlation length of the skin's smooth shift
         along its normal, mm (0: none).
     trials : registrations simulated (>= 2); seed : root of the random streams.
+    refit_sigmas : the ICP's trimmed second pass, as the registration being predicted runs it.
     """
     landmarks = check_points(landmarks_in_image, "landmarks_in_image", min_count=3)
     check_configuration(landmarks, "landmarks_in_image")
@@ -143,8 +145,9 @@ def predict_combined_tre(
         noisy = on_skin.points + offsets[:, np.newaxis] * on_skin.normals
         try:
             fit = register_surface(
-                noisy, skin.vertices, skin.triangles, image_from_tracker=start, locator=skin
-            )
+                noisy, skin.vertices, skin.triangles, image_from_tracker=start, locator=skin,
+                refit_sigmas=refit_sigmas,
+            )  # fmt: skip
         except InputError:
             failures += 1
             continue

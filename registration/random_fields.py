@@ -2,12 +2,13 @@
 
 Used where errors are not independent from point to point: the shift of the skin between the
 scan and surgery under a swept pointer (:mod:`registration.combined_tre`, the simulator), the
-perfusion texture and relief of tissue (:mod:`navigation.fluorescence.tissue`). White noise on a
-grid of a quarter of the correlation length (trilinear sampling then keeps ~97 % of the
-variance), filtered by a Gaussian (scipy's ``gaussian_filter``) and
-normalised to unit variance over the grid, sampled at the points by trilinear interpolation
-(``map_coordinates``): a zero-mean, unit-variance field whose correlation falls to about 1/e
-over ``length_mm`` (Gaussian covariance, kernel sigma ``length_mm / 2``).
+perfusion texture and relief of tissue (:mod:`navigation.fluorescence.tissue`). White noise
+on a grid of a quarter of the correlation length (trilinear sampling then keeps ~97 % of the
+variance), filtered by a Gaussian (scipy's ``gaussian_filter``, zero outside a margin of four
+kernel sigmas) and normalised by the filter's own gain (its squared weights' sum), sampled at
+the points by trilinear interpolation (``map_coordinates``): a zero-mean, unit-variance field
+whose correlation falls to about 1/e over ``length_mm`` (Gaussian covariance, kernel sigma
+``length_mm / 2``).
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ def smooth_noise(
     check_positive(length_mm, "length_mm")
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     step = length_mm / 4.0
-    low = np.floor(points.min(axis=0) / step - 4) * step
-    high = np.ceil(points.max(axis=0) / step + 4) * step
+    sigma = length_mm / step / 2.0  # kernel sigma in cells
+    margin = int(np.ceil(4.0 * sigma)) + 2  # no point sees the grid's edge
+    low = np.floor(points.min(axis=0) / step - margin) * step
+    high = np.ceil(points.max(axis=0) / step + margin) * step
     shape = tuple(int(n) for n in np.round((high - low) / step) + 1)
-    noise = gaussian_filter(generator.standard_normal(shape), length_mm / step / 2.0)
-    noise /= max(float(noise.std()), 1e-12)
+    noise = gaussian_filter(generator.standard_normal(shape), sigma, mode="constant")
+    # The filtered field's variance is the kernel's sum of squares (a delta's filtered image):
+    # normalising by it, not by the grid's spread, gives unit variance wherever the points are.
+    size = 2 * margin + 1
+    delta = np.zeros((size, size, size))
+    delta[margin, margin, margin] = 1.0
+    noise /= float(np.sqrt(np.sum(gaussian_filter(delta, sigma, mode="constant") ** 2)))
     index = ((points - low) / step).T
     return np.asarray(map_coordinates(noise, index, order=1, mode="nearest"), dtype=np.float64)

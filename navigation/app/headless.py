@@ -87,10 +87,14 @@ def run_headless(
     on_frame: Callable[[FrameRecord], None] | None = None,
     fluorescence: FluorescenceMapper | None = None,
     true_image_from_reference: Float64Array | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> HeadlessResult:
     """Render ``session`` offscreen for ``options.duration_s`` s; write PNGs and summary.json.
 
     stop : set it to end early. on_frame : called after every frame (progress bars, tests).
+    ready : called once the views are built and a first frame drawn, before the timed run
+        (connect the tracker there: the first frame of a large plan takes seconds, during
+        which a stream already flowing would pile up and arrive late).
     fluorescence : the running mapper: its field is drawn in 3-D, its metrics go into the
         summary and its AR picture is written as ``ar_last.png``; or None.
     true_image_from_reference : a simulator's true registration: the summary then has the true
@@ -136,6 +140,9 @@ def run_headless(
         if on_frame is not None:
             on_frame(record)
 
+    if ready is not None:
+        layout.render(session.frame(frame_index=0).snapshot)  # build the pipelines once
+        ready()
     started = time.monotonic()
     try:
         loop.start_watchdog()

@@ -142,6 +142,7 @@ def run_patient_demo(
             "cnr": (fluorescence.get("quantification") or {}).get("cnr"),
         },
         "tools": navigation.get("tools"),
+        "auto_registration": navigation.get("auto_registration"),
         "seed": seed,
         "stages_s": stages,
         "total_s": round(time.monotonic() - start, 1),

@@ -57,6 +57,8 @@ from registration.tre import expected_fre_rms, predict_tre_rms
 
 #: Warned (in the result) when surface refinement moves the tumour more than this (mm).
 REFINEMENT_WARNING_MM = 2.0
+#: The trimmed second ICP pass drops sweep points beyond this many robust sigmas.
+REFIT_SIGMAS = 3.0
 #: Monte Carlo trials of the refined registration's TRE prediction.
 PREDICTION_TRIALS = 48
 PENDING = "pending: Monte Carlo over landmark and surface noise"
@@ -379,6 +381,7 @@ class RegistrationWorkflow:
             self.skin.normals,
             image_from_tracker=base.image_from_reference,
             locator=self._skin_locator(),
+            refit_sigmas=REFIT_SIGMAS,
         )
         shift = None
         if self.tumour_lps_mm is not None:
@@ -448,6 +451,7 @@ class RegistrationWorkflow:
             skin=locator,
             trials=trials,
             seed=seed,
+            refit_sigmas=REFIT_SIGMAS,
         )
         how = (
             f"Monte Carlo, {prediction.trials} trials: landmarks FLE {self.fle_rms_mm:g} mm "

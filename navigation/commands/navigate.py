@@ -24,6 +24,7 @@ import dataclasses
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -217,17 +218,21 @@ def run(args: argparse.Namespace) -> int:
     mapper: FluorescenceMapper | None = None
     try:
         mapper = _start_fluorescence(args, session, simulation)
-        client = session.connect(host, port)
-        if not client.wait_connected(args.connect_timeout):
-            log.warning(
-                "no tracker at %s:%d after %.0f s; still trying (tools show DISCONNECTED)",
-                host,
-                port,
-                args.connect_timeout,
-            )
-        if args.headless:
+
+        def connect() -> None:
+            client = session.connect(host, port)
+            if not client.wait_connected(args.connect_timeout):
+                log.warning(
+                    "no tracker at %s:%d after %.0f s; still trying (tools show DISCONNECTED)",
+                    host,
+                    port,
+                    args.connect_timeout,
+                )
+
+        if args.headless:  # connects once its views are built (see run_headless's ``ready``)
             truth = None if simulation is None else simulation.image_from_reference
-            return _run_headless(args, session, size, mapper, truth)
+            return _run_headless(args, session, size, mapper, truth, connect)
+        connect()
         require_extra("gui", alternative="or run igcs navigate --headless")
         from navigation.app.window import WindowOptions, run_window
 
@@ -295,6 +300,7 @@ def _run_headless(
     size: tuple[int, int],
     mapper: FluorescenceMapper | None,
     true_image_from_reference: np.ndarray | None,
+    connect: Callable[[], None],
 ) -> int:
     from tqdm import tqdm
 
@@ -341,6 +347,7 @@ def _run_headless(
             on_frame=advance,
             fluorescence=mapper,
             true_image_from_reference=true_image_from_reference,
+            ready=connect,
         )
     finally:
         progress.close()

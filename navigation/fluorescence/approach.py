@@ -11,13 +11,13 @@ real neck, so this field is carved out of the plan's own label map:
 - **Wound.** A cone about the approach axis: a floor, the plane perpendicular to the axis
   ``bulge_mm`` (4 mm) below the tumour's most superficial point, of radius ``radius_mm`` (the
   tumour's footprint plus ``floor_margin_mm``), and walls opening at ``wall_angle_deg`` (25 deg)
-  to the skin. Under the floor the tumour, covered by ``cover_mm`` (3 mm) of tissue (constrictor
-  muscle and fascia), bulges into the wound: the dissection stops a few millimetres short of
-  it, within NIR reach. The removed tissue is the part of the body inside the cone, above the
-  floor and farther than ``cover_mm`` from the tumour; the field is what bounds what is left:
-  floor, covered tumour, walls and the skin around the incision (``skin_margin_mm`` wide), one
-  connected surface contoured by VTK's flying edges on a grid aligned with the axis
-  (``spacing_mm``), normals out of the tissue.
+  to the skin. Under the floor the tumour, covered by ``cover_mm`` (2 mm) of tissue (constrictor
+  muscle and fascia), bulges into the wound: the dissection stops at a close margin (1-5 mm),
+  where fluorescence guidance matters, within NIR reach. The removed tissue is the part of the
+  body inside the cone, above the floor and farther than ``cover_mm`` from the tumour; the
+  field is what bounds what is left: floor, covered tumour, walls and the skin around the
+  incision (``skin_margin_mm`` wide), one connected surface contoured by VTK's flying edges
+  on a grid aligned with the axis (``spacing_mm``), normals out of the tissue.
 - **Anatomy.** Body and tumour come from the plan's label map as smooth signed distances
   (:mod:`navigation.fluorescence.plan_masks`, 1.5 mm blur): the wound's walls and rim follow
   the real neck. The pharyngeal lumen counts as tissue (the body mask is filled).
@@ -56,7 +56,7 @@ class ApproachOptions:
     """How the wound is cut (module docstring); lengths mm, angles degrees."""
 
     approach_lps: tuple[float, float, float] | None = None
-    cover_mm: float = 3.0
+    cover_mm: float = 2.0
     bulge_mm: float = 4.0
     floor_margin_mm: float = 24.0
     wall_angle_deg: float = 25.0

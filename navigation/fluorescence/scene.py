@@ -91,13 +91,21 @@ def tissue_truth(
     *,
     thresholds: MarginThresholds | None = None,
 ) -> SurgicalField:
-    """``field_`` with the tissue model's true emission of the plan's tumour on its vertices;
-    the true patch is where emission / mean background reaches the positive SBR."""
+    """``field_`` with the tissue model's true emission of the plan's tumour on its vertices.
+
+    The true SBR is the emission over its mean on the field's background region: the same
+    reference the measured SBR uses. Real tissue is never pure background near a tumour (its
+    diffuse glow reaches the ring by a few per cent, the texture varies): a truth referred to
+    the model's nominal background would score the choice of the background region, not the
+    map. The true patch is where that SBR reaches the positive threshold."""
     limits = thresholds or MarginThresholds()
     tumour = plan_tumour_mask(plan)
     vertices = field_.mesh.vertices_in_image
     emission = tissue_emission(vertices, tumour, tissue).emission
-    sbr = emission / tissue.background
+    ring = field_.background_mask
+    areas = field_.mesh.vertex_areas()
+    reference = float(np.average(emission[ring], weights=areas[ring]))
+    sbr = emission / reference
     truth = FieldTruth(
         tracer=tissue,
         positive_sbr=limits.positive_sbr,

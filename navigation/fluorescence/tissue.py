@@ -24,9 +24,9 @@ erfc edge on a uniform background. Real tissue differs in two ways this model ad
 Emission at a surface point: ``background x (texture + (tumour_to_normal - 1) x S)``, with S
 the normalised subsurface sensitivity to the tumour. ``tumour_to_normal`` is the tracer
 contrast of exposed tumour over normal tissue: 6 by default, the specimen TBR of 5-6 of
-panitumumab-IRDye800CW (Gao et al. 2018); a tumour's convex cap under 3 mm of tissue reads
-S ~ 0.3, an in-situ SBR of about 1 + 5 x 0.3 = 2.5, inside the 2-3 in-situ range of the same
-study.
+panitumumab-IRDye800CW (Gao et al. 2018); a tumour's convex cap under 2 mm of tissue reads
+S ~ 0.4, an in-situ SBR of about 1 + 5 x 0.4 = 3, the top of the 2-3 in-situ range of the same
+study (under 3 mm: about 2.4).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class TissueModel:
     optics: TissueOptics = field(default_factory=TissueOptics)
     seed: int = 0
     grid_mm: float = 1.0
-    roughness_deg: float = 10.0
+    roughness_deg: float = 6.0
     roughness_length_mm: float = 2.0
 
     def __post_init__(self) -> None:

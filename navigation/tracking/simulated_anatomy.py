@@ -10,7 +10,8 @@ scanner's patient position), so "anterior" is -y and "up the head" is +z.
   anterior point per millimetre of x: the outer profile), kept where the skin faces forward
   (normal . (-y) > ``min_facing``) within ``half_width_mm`` of the landmarks' midline and
   in front of the ears (40 mm behind the landmarks' median depth), resampled every
-  ``spacing_mm`` and snapped onto the skin (exact closest points).
+  ``spacing_mm``; the pointer glides on the skin between strokes and across gaps (the path is
+  densified to ``spacing_mm`` and snapped onto the skin: exact closest points).
 - :func:`skull_reference_pose`: the patient reference, a marker array on a post fixed to the
   skull (skull clamp or screw-in reference) above the landmarks on the side away from the
   surgery: ``height_mm`` above the skin there, its z axis along the skin normal.
@@ -18,6 +19,7 @@ scanner's patient position), so "anterior" is -y and "up the head" is +z.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -79,13 +81,15 @@ def face_neck_sweep(
             "no forward-facing skin around the landmarks to sweep; check that the plan's skin "
             "covers the face (LPS: anterior is -y)."
         )
-    # Snap onto the skin (the resampled strokes are chords between surface points) and take
-    # the surface's own normals there.
+    # The pointer glides on the skin from stroke to stroke and across a gap (nostrils, lips):
+    # densify every step longer than the spacing, then snap everything onto the skin (the
+    # strokes are chords between surface points) and take the surface's own normals there.
+    path = _densify(np.concatenate(points), spacing_mm)
     faces = np.asarray(surface.faces).reshape(-1, 4)[:, 1:]
     locator = TriangleMeshLocator(
         np.asarray(surface.points), faces, np.asarray(surface.point_data["Normals"])
     )
-    hit = locator.closest(np.concatenate(points))
+    hit = locator.closest(path)
     return hit.points, hit.normals
 
 
@@ -119,6 +123,15 @@ def skull_reference_pose(
     pose[:3, 0], pose[:3, 1], pose[:3, 2] = x, np.cross(z, x), z
     pose[:3, 3] = vertices[index] + height_mm * z
     return pose
+
+
+def _densify(points: Float64Array, spacing_mm: float) -> Float64Array:
+    """The polyline with points inserted so that no step exceeds ``spacing_mm``."""
+    out = [points[:1]]
+    for a, b in itertools.pairwise(points):
+        count = max(1, int(np.ceil(np.linalg.norm(b - a) / spacing_mm)))
+        out.append(a + np.outer(np.arange(1, count + 1) / count, b - a))
+    return np.concatenate(out)
 
 
 def _outer_profile(points: Float64Array) -> np.ndarray:
