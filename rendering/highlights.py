@@ -3,8 +3,8 @@
 A specular highlight is excitation light reflected by wet tissue, not fluorescence: small,
 sharp and bright where the surface faces the camera, and it moves with the camera. Fluorescence
 seen through tissue is smooth at that scale (diffuse light spreads over millimetres). So a
-highlight is found as a bright structure smaller than a disc of ``radius_px`` (a white
-top-hat: the frame minus its morphological opening, OpenCV's ``morphologyEx``): a pixel is
+highlight is found as a bright structure smaller than a square of side ``2 radius_px + 1`` (a
+white top-hat: the frame minus its morphological opening, OpenCV's ``morphologyEx``): a pixel is
 masked when its top-hat exceeds both ``relative`` times the opening (the local smooth level
 above dark) and ``noise_sigmas`` times the shot and read noise there. Saturated pixels are
 masked too. The mask is dilated by ``dilation_px`` (a highlight's blurred skirt and a saturated
@@ -55,13 +55,21 @@ def highlight_mask(frame: ArrayLike, detector: HighlightDetector | None = None) 
     pixels = np.asarray(frame)
     if pixels.ndim != 2:
         raise InputError(f"frame must be a 2-D (H, W) image; got shape {pixels.shape}.")
-    above = np.maximum(pixels.astype(np.float32) - np.float32(d.dark_level_dn), 0.0)
+    dark = min(max(round(d.dark_level_dn), 0), 65535)
+    counts = pixels if pixels.dtype == np.uint16 else np.clip(np.rint(pixels), 0, 65535)
+    above = cv2.subtract(np.ascontiguousarray(counts, dtype=np.uint16), dark)  # saturating
     size = 2 * int(d.radius_px) + 1
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    opening = cv2.morphologyEx(above, cv2.MORPH_OPEN, disc)
-    tophat = above - opening
-    noise = np.sqrt(above / np.float32(d.electrons_per_dn) + np.float32(d.read_noise_dn) ** 2)
-    mask = (tophat > d.relative * opening) & (tophat > d.noise_sigmas * noise)
+    # A square structuring element: OpenCV opens with it separably (van Herk / Gil-Werman),
+    # ten times faster than a disc at 1280 x 1024, and a glint fits in it all the same.
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    tophat = cv2.morphologyEx(above, cv2.MORPH_TOPHAT, square).astype(np.float32)
+    level = above.astype(np.float32)
+    opening = level - tophat
+    # tophat > k sigma with sigma^2 = level / e + read^2, compared squared (no square root)
+    variance = level * np.float32(1.0 / d.electrons_per_dn) + np.float32(d.read_noise_dn**2)
+    mask = (tophat > np.float32(d.relative) * opening) & (
+        tophat * tophat > np.float32(d.noise_sigmas**2) * variance
+    )
     mask |= pixels >= d.saturation_dn
     if d.dilation_px > 0 and mask.any():
         grow = 2 * int(d.dilation_px) + 1

@@ -241,7 +241,7 @@ def contour_wound(geometry: ApproachGeometry, body: SmoothMask, tumour: SmoothMa
     facing = mesh.normals[floor] @ geometry.approach_lps if floor.any() else np.ones(1)
     if np.median(facing) < 0:
         mesh = SurfaceMesh(vertices, faces[:, ::-1].copy())
-    return mesh
+    return mesh.spatially_ordered()
 
 
 # --------------------------------------------------------------------------- internals
