@@ -55,9 +55,10 @@ def highlight_mask(frame: ArrayLike, detector: HighlightDetector | None = None) 
     pixels = np.asarray(frame)
     if pixels.ndim != 2:
         raise InputError(f"frame must be a 2-D (H, W) image; got shape {pixels.shape}.")
-    dark = min(max(round(d.dark_level_dn), 0), 65535)
     counts = pixels if pixels.dtype == np.uint16 else np.clip(np.rint(pixels), 0, 65535)
-    above = cv2.subtract(np.ascontiguousarray(counts, dtype=np.uint16), dark)  # saturating
+    counts = np.ascontiguousarray(counts, dtype=np.uint16)
+    dark = np.full_like(counts, min(max(round(d.dark_level_dn), 0), 65535))
+    above = cv2.subtract(counts, dark)  # saturating at 0
     size = 2 * int(d.radius_px) + 1
     # A square structuring element: OpenCV opens with it separably (van Herk / Gil-Werman),
     # ten times faster than a disc at 1280 x 1024, and a glint fits in it all the same.
