@@ -10,13 +10,16 @@ already put the image there):
 
 1. **Midline** x: the median x of the scalp within 60 mm of the vertex (a head is symmetric).
    The **profile** is the most anterior skin point of each millimetre of height within 5 mm of
-   the midline.
-2. **Pronasale**: the most anterior profile point 70-180 mm below the vertex that is *thick*:
-   the skin within 10 mm behind it spans at least 15 mm of height (a nose does; a bite block or
-   the edge of an immobilisation mask protruding from the face does not).
-3. **Nasion**: of the profile between 10 and 60 mm above the pronasale, the point deepest
+   the midline, in front of the scalp's median depth (a height with no face vertex then has
+   no profile point rather than one at the back of the head).
+2. **Pronasale**: the most anterior profile point 70-180 mm below the vertex with a nasal dorsum
+   above it: over the 25 mm above, the profile recedes without a step (under 5 mm between 1 mm
+   height bins) to at least 5 mm behind the tip (a bite block or the edge of an immobilisation
+   mask protruding from the face is a shelf: above it the profile steps back).
+3. **Nasion**: of the profile between 10 and 55 mm above the pronasale, the point deepest
    behind the chord from the profile's top there (the glabella region) to the pronasale.
-4. **Pogonion**: the most anterior profile point 60-100 mm below the pronasale.
+4. **Pogonion**: the most anterior profile point 50-100 mm below the pronasale (the middle of
+   the most anterior stretch where the chin is flattened, e.g. under a mask).
 5. **Tragus**, each side: the ear canal is open to the air and dents the skin mesh: its deepest
    (most medial) point 35-90 mm from the midline, 0-50 mm below and 60-130 mm behind the
    nasion; its entrance is the most lateral skin point within 6 mm of the canal's axis; the
@@ -66,24 +69,25 @@ def propose_landmarks(skin_vertices: ArrayLike, skin_normals: ArrayLike) -> Faci
     top = float(vertices[:, 2].max())
     scalp = vertices[vertices[:, 2] > top - 60.0]
     midline = float(np.median(scalp[:, 0]))
-    heights, profile = _profile(vertices, midline)
+    front = vertices[vertices[:, 1] < float(np.median(scalp[:, 1]))]  # the face's half
+    heights, profile = _profile(front, midline)
     found: dict[str, tuple[Float64Array, str]] = {}
     warnings: list[str] = []
-    tip = _pronasale(vertices, midline, heights, profile, top)
+    tip = _pronasale(heights, profile, top)
     if tip is None:
         raise InputError(
             "no nose found on the skin 70-180 mm below the vertex (LPS: anterior is -y); is "
             "this a head CT with the face in the field of view?"
         )
-    found[PRONASALE] = (tip, "most anterior thick point of the midline profile")
-    nasion = _nasion(heights, profile, tip, midline)
+    found[PRONASALE] = (tip, "most anterior midline point with a nasal dorsum above it")
+    nasion = _nasion(heights, profile, tip)
     if nasion is not None:
         found[NASION] = (nasion, "deepest midline point behind the glabella-pronasale chord")
     else:
         warnings.append("no nasion: the profile above the nose is too short")
-    chin = _extreme(heights, profile, midline, tip[2] - 100.0, tip[2] - 60.0)
+    chin = _extreme(heights, profile, tip[2] - 100.0, tip[2] - 50.0)
     if chin is not None:
-        found[POGONION] = (chin, "most anterior midline point 60-100 mm below the pronasale")
+        found[POGONION] = (chin, "most anterior midline point 50-100 mm below the pronasale")
     else:
         warnings.append("no pogonion: the profile stops above the chin")
     anchor = found.get(NASION, (tip + np.array([0.0, 20.0, 40.0]), ""))[0]
@@ -116,40 +120,40 @@ def _profile(vertices: Float64Array, midline: float) -> tuple[Float64Array, Floa
 
 
 def _extreme(
-    heights: Float64Array, profile: Float64Array, midline: float, low: float, high: float
+    heights: Float64Array, profile: Float64Array, low: float, high: float
 ) -> Float64Array | None:
+    """The most anterior profile point with height in [low, high]; where the profile is flat
+    there (within 1 mm of that depth), the middle of the flat stretch."""
     inside = (heights >= low) & (heights <= high)
     if not inside.any():
         return None
-    point = profile[inside][np.argmin(profile[inside][:, 1])].copy()
-    point[0] = point[0]
-    del midline
-    return point
+    segment = profile[inside]
+    front = segment[:, 1].min()
+    flat = segment[segment[:, 1] <= front + 1.0]
+    return np.asarray(flat[np.argsort(flat[:, 2])[len(flat) // 2]], dtype=np.float64)
 
 
-def _pronasale(
-    vertices: Float64Array,
-    midline: float,
-    heights: Float64Array,
-    profile: Float64Array,
-    top: float,
-) -> Float64Array | None:
+def _pronasale(heights: Float64Array, profile: Float64Array, top: float) -> Float64Array | None:
+    """The most anterior profile point 70-180 mm below the vertex with a nasal dorsum above
+    it: over the 25 mm above, the profile recedes without a step (under 5 mm between 1 mm
+    height bins) to at least 5 mm behind the tip. A bite block or a mask's edge protruding
+    from the face is a shelf: above it the profile steps back to the lip or the face."""
     window = (heights <= top - 70.0) & (heights >= top - 180.0)
     for point in profile[window][np.argsort(profile[window][:, 1])]:
-        near = vertices[
-            (np.abs(vertices[:, 0] - point[0]) < 5.0)
-            & (vertices[:, 1] < point[1] + 10.0)
-            & (np.abs(vertices[:, 2] - point[2]) < 40.0)
-        ]
-        if np.ptp(near[:, 2]) >= 15.0:
+        above = (heights > point[2]) & (heights <= point[2] + 25.0)
+        if above.sum() < 15:
+            continue
+        depths = profile[above][np.argsort(heights[above])][:, 1]
+        steps = np.abs(np.diff(np.concatenate([[point[1]], depths])))
+        if steps.max() < 5.0 and depths[-1] - point[1] >= 5.0:
             return np.asarray(point, dtype=np.float64)
     return None
 
 
-def _nasion(
-    heights: Float64Array, profile: Float64Array, tip: Float64Array, midline: float
-) -> Float64Array | None:
-    above = (heights > tip[2] + 10.0) & (heights < tip[2] + 60.0)
+def _nasion(heights: Float64Array, profile: Float64Array, tip: Float64Array) -> Float64Array | None:
+    """The profile point deepest behind the chord from the pronasale to the profile 55 mm
+    above it (the glabella region), among those 10-55 mm above the pronasale."""
+    above = (heights > tip[2] + 10.0) & (heights < tip[2] + 55.0)
     if above.sum() < 10:
         return None
     segment = profile[above]
@@ -159,7 +163,6 @@ def _nasion(
     if normal[0] < 0:  # pointing posterior (+y)
         normal = -normal
     depth = (segment[:, 1:] - top[1:]) @ normal
-    del midline
     return np.asarray(segment[int(np.argmax(depth))], dtype=np.float64)
 
 
