@@ -12,6 +12,9 @@ interleaved frame by frame with
 - a bare VTK render of the decimated meshes the layout actually draws (what the layout's own
   overhead costs on top of the renderer).
 
+With ``--warnings`` every layout frame also shows the warnings nobody can miss (the full-width
+margin band and the red UNVERIFIED REGISTRATION label: the alarm overlay's worst steady case).
+
 Each frame ends with ``WaitForCompletion`` (glFinish) so the software rasteriser's work is
 counted. Medians of per-frame wall times; the machine is shared, so ratios from interleaved
 frames are more stable than absolute times.
@@ -37,7 +40,13 @@ from registration.geometry import ImageGeometry
 from rendering.layout import NavigationLayout
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel
 from rendering.slice_views import SliceVolumes
-from rendering.view_state import DisplayOptions, FluorescenceMap, Guidance, ViewSnapshot
+from rendering.view_state import (
+    DisplayOptions,
+    FluorescenceMap,
+    Guidance,
+    RegistrationStatus,
+    ViewSnapshot,
+)
 
 WINDOW = (1280, 1024)
 SKIN_OPACITY = 0.35
@@ -101,7 +110,7 @@ def timed(action: Callable[[], None], window: vtk.vtkRenderWindow) -> tuple[floa
     return (time.perf_counter() - wall) * 1000.0, (time.process_time() - cpu) * 1000.0
 
 
-def run(total_triangles: int, frames: int, budget: int) -> dict[str, float]:
+def run(total_triangles: int, frames: int, budget: int, warnings: bool = False) -> dict[str, float]:
     models, volumes = make_plan(total_triangles)
     start = time.perf_counter()
     layout = NavigationLayout(models, volumes, window_size=WINDOW, triangle_budget=budget)
@@ -129,8 +138,11 @@ def run(total_triangles: int, frames: int, budget: int) -> dict[str, float]:
             image_from_pointer=pose,
             pointer_tip_lps_mm=tip,
             fluorescence=fluorescence,
-            guidance=Guidance(12.0, 0.8, False, 5.0),
+            guidance=Guidance(3.0, None, True, 5.0) if warnings else Guidance(12.0, 0.8),
             display=display,
+            registration=RegistrationStatus(
+                not warnings, "UNVERIFIED REGISTRATION (override): FRE 40.10 mm > alarm 1.35 mm"
+            ),
         )
         times = (
             timed(lambda s=snapshot: layout.render(s), layout.render_window),
@@ -167,12 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=40, help="timed frames per size")
     parser.add_argument("--budget", type=int, default=DEFAULT_TRIANGLE_BUDGET)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 500_000])
+    parser.add_argument(
+        "--warnings", action="store_true", help="margin band and UNVERIFIED label in every frame"
+    )
     args = parser.parse_args(argv)
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.platform()}, "
         f"VTK {vtk.vtkVersion.GetVTKVersion()} offscreen "
         f"({os.environ['VTK_DEFAULT_OPENGL_WINDOW']}), window {WINDOW[0]}x{WINDOW[1]}, "
         f"triangle budget {args.budget}, {args.frames} frames"
+        + (", warnings shown" if args.warnings else "")
     )
     header = (
         f"{'input tri':>10} {'drawn tri':>10} {'build s':>8} {'layout ms':>10} {'p95 ms':>7} "
@@ -182,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     for size in args.sizes:
-        r = run(size, args.frames, args.budget)
+        r = run(size, args.frames, args.budget, args.warnings)
         print(
             f"{r['input_triangles']:>10.0f} {r['drawn_triangles']:>10.0f} {r['build_s']:>8.2f} "
             f"{r['layout_ms']:>10.1f} {r['layout_p95_ms']:>7.1f} {r['layout_cpu_ms']:>7.1f} "

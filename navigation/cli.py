@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -18,7 +19,7 @@ from navigation import __version__
 
 #: (name, one-line help). The module ``navigation.commands.<name with - as _>`` implements it.
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("register", "register tracked fiducials to image fiducials; FRE and predicted TRE"),
+    ("register", "register tracked fiducials to image fiducials; checked, FRE, predicted TRE"),
     ("accuracy", "Monte Carlo accuracy study of a plan's fiducial layout (report, TRE maps)"),
     ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
     ("phantom", "write the digital head-and-neck phantom (DICOM series + truth.json)"),
@@ -70,6 +71,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``igcs`` console script; returns the process exit status."""
+    try:
+        try:
+            return _main(argv)
+        finally:  # output still buffered would otherwise fail at exit, outside this handler
+            sys.stdout.flush()
+    except BrokenPipeError:  # a print, argparse's --help, or the flush above
+        return _reader_went_away()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     import logging
 
     from registration.checks import InputError
@@ -92,6 +103,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"igcs {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+#: Exit status of a process whose output pipe closed (128 + SIGPIPE), as ``cat`` reports it.
+EXIT_BROKEN_PIPE = 141
+
+
+def _reader_went_away() -> int:
+    """The reader of stdout has gone (``igcs info DIR | head``): stop quietly, as Unix tools do.
+
+    Later writes, including the interpreter's final flush, go to /dev/null so that Python does
+    not print "Exception ignored ... BrokenPipeError" (the recipe of the Python documentation,
+    "Note on SIGPIPE" in the signal module).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

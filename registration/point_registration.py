@@ -74,6 +74,8 @@ class PointRegistration:
     warnings : messages of the warnings raised, in order.
     suspect_indices : indices of the fiducials a high-FRE warning blamed (empty otherwise).
     fre_threshold_mm : FRE above which the FLE test warns (None without ``fle_rms_mm``).
+    coplanar : the near-coplanar warning was raised.
+    mirrored : the mirrored-set warning was raised.
     """
 
     image_from_tracker: Float64Array
@@ -83,6 +85,8 @@ class PointRegistration:
     warnings: tuple[str, ...] = ()
     suspect_indices: tuple[int, ...] = ()
     fre_threshold_mm: float | None = None
+    coplanar: bool = False
+    mirrored: bool = False
 
 
 def register_points(
@@ -163,6 +167,8 @@ def register_points(
         warnings=tuple(text for _, text in messages),
         suspect_indices=suspects,
         fre_threshold_mm=threshold,
+        coplanar=bool(planar),
+        mirrored=bool(mirror),
     )
 
 

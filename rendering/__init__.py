@@ -11,6 +11,8 @@ The navigation views (issue 6) hold no state of their own: the application build
 - :mod:`rendering.layout`: the window (3-D + axial/coronal/sagittal + badges + guidance),
   ``render``, ``screenshot``, ``pixel_of``.
 - :mod:`rendering.scene3d`, :mod:`rendering.slice_views`, :mod:`rendering.overlays`: the views.
+- :mod:`rendering.alarms`: the warnings nobody can miss, over all views (red border for lost
+  tracking, full-width margin band, UNVERIFIED REGISTRATION).
   The views keep only display data derived from what they draw (a slice picture, the
   fluorescence scalars and colour scale), keyed by what it derives from.
 - :mod:`rendering.slice_sampling`, :mod:`rendering.slice_picture`: a slice's samples and its

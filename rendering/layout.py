@@ -13,6 +13,10 @@
     | guidance: tip to tumour, TRE |                   |   96 px
     +------------------------------+-------------------+
 
+Over all of them, in the window's top layer, :class:`~rendering.alarms.AlarmOverlay` draws the
+warnings nobody can miss (red border of the 3-D view for lost tracking, full-width margin band,
+UNVERIFIED REGISTRATION).
+
 Offscreen by default (VTK's EGL window; see :mod:`rendering.offscreen`); the application passes
 the render window of its Qt widget instead. :meth:`NavigationLayout.pixel_of` maps an LPS point
 to its pixel in a view with VTK's world-to-display conversion, the same transform that drew it.
@@ -28,6 +32,7 @@ from numpy.typing import ArrayLike
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.checks import InputError, check_points
+from rendering.alarms import AlarmOverlay
 from rendering.overlays import GuidancePanel, StatusBar
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, Scene3D, SurfaceModel
 from rendering.slice_views import SliceView, SliceVolumes
@@ -45,6 +50,17 @@ VIEWPORTS: dict[str, tuple[float, float, float, float]] = {
     "sagittal": (_SPLIT, 0.0, 1.0, (1.0 - _STRIP) / 3),
 }
 SLICE_NAMES = ("axial", "coronal", "sagittal")
+#: Named arrangements: "views" (the 3-D view large, the three slices beside it) and "3d" (the
+#: 3-D view alone, full width: the application may put the AR view beside the window).
+#: Views missing from an arrangement are not drawn (nor updated).
+LAYOUTS: dict[str, dict[str, tuple[float, float, float, float]]] = {
+    "views": VIEWPORTS,
+    "3d": {
+        "status": VIEWPORTS["status"],
+        "3d": (0.0, _STRIP, 1.0, 1.0 - _STRIP),
+        "guidance": (0.0, 0.0, 1.0, _STRIP),
+    },
+}
 
 
 class NavigationLayout:
@@ -60,6 +76,7 @@ class NavigationLayout:
         offscreen one.
     triangle_budget : triangles drawn for the models in total (level of detail).
     preset : initial 3-D camera preset.
+    arrangement : one of :data:`LAYOUTS` (:meth:`set_arrangement` changes it).
     """
 
     def __init__(
@@ -71,6 +88,7 @@ class NavigationLayout:
         render_window: vtk.vtkRenderWindow | None = None,
         triangle_budget: int = DEFAULT_TRIANGLE_BUDGET,
         preset: str = "anterior",
+        arrangement: str = "views",
     ) -> None:
         if render_window is None:
             width, height = (int(n) for n in window_size)
@@ -93,6 +111,9 @@ class NavigationLayout:
         self.slices = {name: SliceView(self.renderers[name], name, volumes) for name in SLICE_NAMES}
         self.status = StatusBar(self.renderers["status"])
         self.guidance = GuidancePanel(self.renderers["guidance"])
+        self.alarms = AlarmOverlay(render_window, self.renderers["3d"], band_y=(0.0, _STRIP))
+        self.arrangement = "views"
+        self.set_arrangement(arrangement)
         self._image_filter = vtk.vtkWindowToImageFilter()
         self._image_filter.SetInput(render_window)
         self._image_filter.ReadFrontBufferOff()
@@ -103,11 +124,27 @@ class NavigationLayout:
         if not isinstance(snapshot, ViewSnapshot):
             raise InputError(f"render needs a ViewSnapshot; got {type(snapshot).__name__}.")
         self.scene.update(snapshot)
-        for view in self.slices.values():
-            view.update(snapshot)
+        shown = LAYOUTS[self.arrangement]
+        for name, view in self.slices.items():
+            if name in shown:
+                view.update(snapshot)
         self.status.update(snapshot)
         self.guidance.update(snapshot)
+        self.alarms.update(snapshot)
         self.render_window.Render()
+
+    def set_arrangement(self, name: str) -> None:
+        """Arrange the views as :data:`LAYOUTS` ``[name]`` (the next render shows it)."""
+        if name not in LAYOUTS:
+            raise InputError(f"unknown arrangement {name!r}; use one of {', '.join(LAYOUTS)}.")
+        viewports = LAYOUTS[name]
+        for view, renderer in self.renderers.items():
+            if view in viewports:
+                renderer.SetViewport(*viewports[view])
+                renderer.DrawOn()
+            else:
+                renderer.DrawOff()
+        self.arrangement = name
 
     def apply_camera_preset(self, preset: str) -> None:
         """Set the 3-D camera to a preset (see :data:`rendering.orientation.CAMERA_PRESETS`)."""
@@ -130,7 +167,7 @@ class NavigationLayout:
     def viewport_box(self, view: str) -> tuple[int, int, int, int]:
         """(col0, row0, col1, row1) of a view in screenshot pixels, row 0 at the top, the
         end exclusive: ``image[row0:row1, col0:col1]`` is the view."""
-        x0, y0, x1, y1 = VIEWPORTS[self._check_view(view)]
+        x0, y0, x1, y1 = self.renderers[self._check_view(view)].GetViewport()
         width, height = self.window_size
         return (
             round(x0 * width),

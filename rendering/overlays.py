@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import vtk
 
+from rendering.alarms import rectangle_actor, set_rectangle
 from rendering.orientation import edge_letters
 from rendering.view_state import ViewSnapshot
 
@@ -162,18 +163,9 @@ class StatusBar:
 
 
 def _square_actor(size: float = 20.0) -> vtk.vtkActor2D:
-    points = vtk.vtkPoints()
-    for x, y in ((0, 0), (size, 0), (size, size), (0, size)):
-        points.InsertNextPoint(x, y, 0)
-    cells = vtk.vtkCellArray()
-    cells.InsertNextCell(4, [0, 1, 2, 3])
-    poly = vtk.vtkPolyData()
-    poly.SetPoints(points)
-    poly.SetPolys(cells)
-    mapper = vtk.vtkPolyDataMapper2D()
-    mapper.SetInputData(poly)
-    actor = vtk.vtkActor2D()
-    actor.SetMapper(mapper)
+    actor, points = rectangle_actor((1.0, 1.0, 1.0))
+    set_rectangle(points, 0.0, 0.0, size, size)
+    actor.VisibilityOn()
     return actor
 
 
@@ -225,9 +217,14 @@ class GuidancePanel:
         prop.SetColor(1.0, 1.0, 1.0)
         self.distance.SetInput(text)
         tre = guidance.tre_at_tip_mm
-        self.tre.SetInput(
-            "predicted TRE at tip: unknown" if tre is None else f"predicted TRE at tip {tre:.1f} mm"
-        )
+        if snapshot.registration is not None and not snapshot.registration.verified:
+            self.tre.SetInput("predicted TRE at tip: NOT VALID (unverified registration)")
+        else:
+            self.tre.SetInput(
+                "predicted TRE at tip: unknown"
+                if tre is None
+                else f"predicted TRE at tip {tre:.1f} mm"
+            )
 
     @property
     def text(self) -> str:

@@ -31,6 +31,8 @@ DEFAULT_TRIANGLE_BUDGET = 120_000
 
 #: The tip marker's colour (unlit, so its pixels are exactly this colour where unoccluded).
 TIP_RGB: tuple[float, float, float] = (0.0, 1.0, 1.0)
+#: The tip's colour under a registration that failed its checks (never the trusted cyan).
+UNTRUSTED_TIP_RGB: tuple[float, float, float] = (1.0, 0.35, 0.0)
 SHAFT_RGB: tuple[float, float, float] = (0.78, 0.78, 0.85)
 FRUSTUM_RGB: tuple[float, float, float] = (0.55, 1.0, 0.3)
 TIP_RADIUS_MM = 1.5
@@ -203,6 +205,9 @@ class Scene3D:
             return
         tip = np.asarray(snapshot.pointer_tip_lps_mm)
         origin = np.asarray(snapshot.image_from_pointer)[:3, 3]
+        self._tip.GetProperty().SetColor(
+            *(TIP_RGB if snapshot.pointer_trusted else UNTRUSTED_TIP_RGB)
+        )
         self._tip.SetPosition(*tip)
         self._tip.VisibilityOn()
         length = float(np.linalg.norm(origin - tip))

@@ -31,7 +31,7 @@ from registration.checks import Float64Array, InputError
 from registration.geometry import ImageGeometry
 from rendering.orientation import SLICE_ORIENTATIONS, orientation_letter
 from rendering.overlays import EdgeLetters
-from rendering.scene3d import TIP_RGB
+from rendering.scene3d import TIP_RGB, UNTRUSTED_TIP_RGB
 from rendering.slice_picture import (
     LABEL_FILL_OPACITY,
     LabelPalette,
@@ -233,6 +233,9 @@ class SliceView:
             marker = lps_from_slice.copy()
             marker[:3, 3] = np.asarray(snapshot.pointer_tip_lps_mm) + toward * _TIP_OFFSET_MM
             self._tip.SetUserMatrix(_matrix(marker))
+            self._tip.GetProperty().SetColor(
+                *(TIP_RGB if snapshot.pointer_trusted else UNTRUSTED_TIP_RGB)
+            )
             self._tip.VisibilityOn()
         else:
             self._tip.VisibilityOff()

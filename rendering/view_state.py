@@ -114,6 +114,49 @@ class Guidance:
 
 
 @dataclass(frozen=True)
+class RegistrationStatus:
+    """The registration in force, as the views show it.
+
+    verified : it passed its checks. False: it is in use through an explicit override; the
+        views then show a red "UNVERIFIED REGISTRATION" label, draw the pointer in the
+        untrusted colour and show no predicted TRE ("not valid").
+    text : one line naming it (method, fiducials, FRE; the failed checks when not verified).
+    """
+
+    verified: bool
+    text: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verified", bool(self.verified))
+        if not str(self.text).strip():
+            raise InputError("RegistrationStatus.text must name the registration in force.")
+
+
+@dataclass(frozen=True)
+class TrackingAlarm:
+    """A navigation tool that is not tracked (the views draw a red border naming it).
+
+    tool : its name. state : one of :data:`TOOL_STATES` other than "OK".
+    since_good_s : seconds since its last good pose; None when it never had one.
+    """
+
+    tool: str
+    state: str
+    since_good_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in TOOL_STATES or self.state == "OK":
+            raise InputError(
+                f"TrackingAlarm state must be a TOOL_STATES name other than OK; got {self.state!r}."
+            )
+        if self.since_good_s is not None:
+            since = float(self.since_good_s)
+            if not since >= 0.0:
+                raise InputError(f"since_good_s must be >= 0 or None; got {self.since_good_s!r}.")
+            object.__setattr__(self, "since_good_s", since)
+
+
+@dataclass(frozen=True)
 class DisplayOptions:
     """What the surgeon chose to see (set from the keyboard by the app).
 
@@ -181,6 +224,10 @@ class ViewSnapshot:
         see them (e.g. "not registered" before a registration is accepted); while set, no
         pointer glyph, tip marker, frustum or guidance is drawn (whatever the tool states) and
         the guidance panel shows the note. None when the tools can be placed.
+    registration : the registration in force (None: none, or not known to the caller). One
+        that is not verified makes the views show "UNVERIFIED REGISTRATION" and draw the
+        pointer as untrusted.
+    tracking_alarms : navigation tools that are not tracked (red border of the 3-D view).
 
     Nothing of a tool that is not ``"OK"`` is drawn, whatever pose it carries.
     """
@@ -200,8 +247,11 @@ class ViewSnapshot:
     render_fps: float | None = None
     display: DisplayOptions = field(default_factory=DisplayOptions)
     placement_note: str | None = None
+    registration: RegistrationStatus | None = None
+    tracking_alarms: tuple[TrackingAlarm, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "tracking_alarms", tuple(self.tracking_alarms))
         if int(self.frame_index) != self.frame_index or self.frame_index < 0:
             raise InputError(f"frame_index must be a non-negative integer; got {self.frame_index}.")
         object.__setattr__(self, "frame_index", int(self.frame_index))
@@ -253,6 +303,11 @@ class ViewSnapshot:
     def pointer_ok(self) -> bool:
         """True when the pointer glyph, tip marker and guidance may be drawn."""
         return self.pointer_state == "OK" and self.placement_note is None
+
+    @property
+    def pointer_trusted(self) -> bool:
+        """The pointer is drawn and the registration placing it passed its checks."""
+        return self.pointer_ok and (self.registration is None or self.registration.verified)
 
     @property
     def camera_ok(self) -> bool:

@@ -21,7 +21,10 @@ plan order** and rests on each (as ``igcs simulate`` does, and as a scripted pha
 4. The winning points are stored in the session as collected fiducials (source "auto"), the
    session registers, optionally sweeps the skin for ``sweep_s`` seconds (points farther than
    ``sweep_max_distance_mm`` from the skin under the point registration, i.e. the pointer in
-   the air, are dropped) and refines, then accepts.
+   the air, are dropped) and refines, then accepts, if the registration passed its checks
+   (:mod:`registration.acceptance`): a refined result that fails them falls back to the
+   paired-point one; one that fails too is never accepted (phase "refused", nothing in force;
+   an unattended run has nobody to confirm an override).
 
 It is never used unless asked for (``igcs navigate --auto-register``); every step is recorded
 as in a manual session.
@@ -76,7 +79,7 @@ class AutoRegistrationConfig:
 
 class AutoRegistrar:
     """Drives a session's registration from the pointer's dwells; call :meth:`step` often
-    (e.g. every frame). ``phase`` goes "collecting" -> ("sweeping" ->) "done"."""
+    (e.g. every frame). ``phase`` goes "collecting" -> ("sweeping" ->) "done" or "refused"."""
 
     def __init__(
         self, session: NavigationSession, config: AutoRegistrationConfig | None = None
@@ -155,7 +158,10 @@ class AutoRegistrar:
             point = collected[start + index]
             assert point is not None
             session.store_fiducial(point, index, source="auto")
-        session.register()
+        result = session.register()
+        if not result.verified:
+            self._refuse(result.checks.summary)
+            return
         if self.config.sweep_s is not None and session.workflow.skin is not None:
             session.start_sweep()
             self._sweep_end_s = session.clock() + self.config.sweep_s
@@ -165,6 +171,11 @@ class AutoRegistrar:
         session.accept()
         self.phase = "done"
         self.message = "registered and accepted"
+
+    def _refuse(self, why: str) -> None:
+        self.phase = "refused"
+        self.message = f"registration refused, not accepted: {why}"
+        log.warning("automatic registration %s", self.message)
 
     def _best_run(
         self, collected: list[CollectedFiducial | None], count: int
@@ -198,13 +209,17 @@ class AutoRegistrar:
         assert result is not None and skin is not None
         kept = self._on_skin(points, result.image_from_reference, skin.vertices, skin.triangles)
         try:
-            session.refine(kept)
+            refined = session.refine(kept)
             self.message = f"refined with {len(kept)} of {len(points)} sweep points"
+            if not refined.verified:
+                raise InputError(f"the refined registration failed: {refined.checks.summary}")
         except InputError as error:
             log.warning("surface refinement skipped: %s", error)
             session.workflow.note(f"surface refinement skipped: {error}")
             self.message = f"surface refinement skipped: {error}"
-            session.register()  # back to the paired-point result
+            if not session.register().verified:  # back to the paired-point result
+                self._refuse(session.workflow.state().result.checks.summary)  # type: ignore[union-attr]
+                return
         session.accept()
         self.phase = "done"
 

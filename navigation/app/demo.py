@@ -130,7 +130,7 @@ def plan_sample_phantom(out: Path, *, say: Callable[[str], None] = print) -> dic
         series=None,
         labels=False,
         expected_fiducials=len(truth.fiducial_names),
-        no_resampling=False,
+        no_resample=False,
         no_stl=False,
         overwrite=True,
     )

@@ -16,7 +16,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from navigation.app.fluorescence import FluorescenceMapper
-from navigation.app.qt_widgets import large_label
+from navigation.app.qt_widgets import fit_label_heights, large_label
 
 
 def pixmap_of(rgb: np.ndarray) -> QtGui.QPixmap:
@@ -47,7 +47,7 @@ class FluorescencePanel(QtWidgets.QWidget):
         self.ar = QtWidgets.QLabel("no AR view")
         for picture, caption in ((self.live, "live NIR frame"), (self.ar, "AR: model on frame")):
             box = QtWidgets.QVBoxLayout()
-            picture.setMinimumSize(200, 160)
+            picture.setMinimumSize(150, 112)
             picture.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
             picture.setStyleSheet("background: black; color: #aaa")
             box.addWidget(picture)
@@ -78,6 +78,7 @@ class FluorescencePanel(QtWidgets.QWidget):
                 "no fluorescence mapping (give --camera-intrinsics and --hand-eye)"
             )
             self.reset_button.setEnabled(False)
+            fit_label_heights(self)
             return
         state = self.mapper.state()
         if state.live_rgb is not None:
@@ -111,6 +112,7 @@ class FluorescencePanel(QtWidgets.QWidget):
                 f"target: {q.target_region}; background: {q.background_region}",
             ]
         self.numbers.setText("\n".join(lines))
+        fit_label_heights(self)
 
     def _scaled(self, rgb: np.ndarray) -> QtGui.QPixmap:
         return pixmap_of(rgb).scaled(

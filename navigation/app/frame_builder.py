@@ -13,7 +13,13 @@ be drawn lives here:
   cannot be placed relative to the patient is not navigable, whichever tool is the cause (the
   reference's own badge says which).
 - Guidance (signed distance to the tumour surface, predicted TRE at the tip, margin warning)
-  only for a placed, OK pointer; never an old pose: the store gives no matrix unless OK.
+  only for a placed, OK pointer; never an old pose: the store gives no matrix unless OK. The
+  predicted TRE only under a verified registration
+  (:attr:`~navigation.app.registration_state.RegistrationResult.verified`); under one in use
+  through the override the snapshot's ``registration`` says UNVERIFIED, the TRE is None and
+  the views draw the pointer as untrusted.
+- Tracking alarms: the pointer (relative to the reference) and the reference, when not OK,
+  with the time since their last good pose (the views draw the red border).
 - The NIR camera frustum needs the camera OK relative to the reference, the hand-eye
   calibration and the intrinsics.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,7 +39,14 @@ from navigation.tracking.pose_store import ToolPose
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array
 from rendering.guidance import tip_guidance
-from rendering.view_state import DisplayOptions, FluorescenceMap, Guidance, ViewSnapshot
+from rendering.view_state import (
+    DisplayOptions,
+    FluorescenceMap,
+    Guidance,
+    RegistrationStatus,
+    TrackingAlarm,
+    ViewSnapshot,
+)
 
 NOT_REGISTERED = "not registered (collect the fiducials, register, accept)"
 NO_TIP = "no pointer tip calibration (--pointer-tip, or the tracker's PointerTipToPointer)"
@@ -48,7 +61,8 @@ class LiveState:
     accepted : the registration in force, or None. tip_in_pointer : (3,) mm or None.
     cameramarker_from_camera : hand-eye (4, 4) or None. intrinsics : or None.
     fluorescence : the fused map to draw, or None. camera_seen : the camera has ever been
-    received or is calibrated (its badge is shown then).
+    received or is calibrated (its badge is shown then). last_good_s : tool -> local arrival
+    time (s) of its last OK sample (absent: never OK).
     """
 
     time_s: float
@@ -62,6 +76,7 @@ class LiveState:
     fluorescence: FluorescenceMap | None
     display: DisplayOptions
     camera_seen: bool
+    last_good_s: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,8 @@ def build_frame(
         render_fps=render_fps,
         display=live.display,
         placement_note=note,
+        registration=registration_status(live.accepted),
+        tracking_alarms=tracking_alarms(live, config),
     )
     finite = [a for a in arrivals if math.isfinite(a)]
     return FrameState(snapshot, max(finite) if finite else math.nan, tip)
@@ -153,10 +170,38 @@ def _guidance(
 ) -> Guidance | None:
     if scene.tumour is None:
         return None
-    tre = float(accepted.tre_at(tip)[0])
+    values = accepted.tre_at(tip)  # None unless the registration is verified
+    tre = None if values is None else float(values[0])
     return tip_guidance(
         tip, scene.tumour, tre_at_tip_mm=tre, warning_distance_mm=config.margin_warning_mm
     )
+
+
+def registration_status(accepted: RegistrationResult | None) -> RegistrationStatus | None:
+    """What the views say about the registration in force (None when there is none)."""
+    if accepted is None:
+        return None
+    if accepted.verified:
+        return RegistrationStatus(True, f"registered: {accepted.describe()}")
+    return RegistrationStatus(
+        False, f"UNVERIFIED REGISTRATION (override): {accepted.checks.summary}"
+    )
+
+
+def tracking_alarms(live: LiveState, config: NavigationConfig) -> tuple[TrackingAlarm, ...]:
+    """The pointer (relative to the reference: its own state, else the pair's) and the
+    reference when not OK, with the seconds since their last good pose."""
+    alarms = []
+    for tool in (config.pointer, config.reference):
+        state = live.poses[tool].state.name
+        if tool == config.pointer and state == "OK":
+            state = live.reference_from_pointer.state.name
+        if state == "OK":
+            continue
+        last = live.last_good_s.get(tool)
+        since = None if last is None else max(0.0, live.time_s - last)
+        alarms.append(TrackingAlarm(tool, state, since))
+    return tuple(alarms)
 
 
 def tip_in_image(

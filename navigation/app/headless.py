@@ -170,6 +170,7 @@ def run_headless(
         screenshots=[p.name for p in pictures],
         true_image_from_reference=true_image_from_reference,
     )
+    summary["warnings_started"] = loop.warnings.counts()
     summary_path = out / SUMMARY_FILE
     write_json_atomic(summary_path, summary)
     log.info("headless navigation: %d frames, summary in %s", stats.frames, summary_path)

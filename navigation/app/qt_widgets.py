@@ -14,3 +14,17 @@ def large_label(size: int, *, bold: bool = False) -> QtWidgets.QLabel:
     label.setFont(font)
     label.setWordWrap(True)
     return label
+
+
+def fit_label_heights(widget: QtWidgets.QWidget) -> None:
+    """Give every word-wrapped label under ``widget`` the height its text needs at its width.
+
+    Layouts in a scroll area do not ask wrapped labels their height for the width they get,
+    and squeeze them so lines overlap or are cut off; call after changing texts or widths.
+    """
+    for label in widget.findChildren(QtWidgets.QLabel):
+        if label.wordWrap() and label.isVisibleTo(widget):
+            width = max(label.width(), 50)
+            needed = label.heightForWidth(width) if label.text() else 0
+            if label.minimumHeight() != needed:
+                label.setMinimumHeight(needed)

@@ -15,18 +15,30 @@ Because the points are in the reference frame, every registration here is
   errors and warnings; the predicted RMS TRE at the tumour centroid
   (:func:`registration.tre.predict_tre_rms`, Fitzpatrick et al. 1998) for the configured FLE.
 - Surface refinement (optional): :func:`registration.surface_registration.register_surface`
-  (robust point-to-plane ICP) of the sweep points to the plan's skin mesh, started from the
-  paired-point result; the result says how far refinement moved the tumour. Fitzpatrick's
-  formula does not cover ICP: the refined result's predicted TRE at the tumour is *pending*
-  (None, never the paired-point number) until :meth:`RegistrationWorkflow.predict_refined`
-  (Monte Carlo over landmark and surface noise, :mod:`registration.combined_tre`; seconds, so
-  the session runs it outside its lock) gives it and :meth:`attach_prediction` stores it. The
-  fiducials of a refined registration are taken as anatomical landmarks touched on the skin
-  (their FLE in the skin's tangent plane); the sweep's independent noise is its RMS distance to
-  the skin after ICP, and the skin is assumed to have shifted smoothly by
+  (robust point-to-plane ICP with a trimmed second pass) of the sweep points to the plan's skin
+  mesh, started from the paired-point result; the result says how far refinement moved the
+  tumour. Fitzpatrick's formula does not cover ICP: the refined result's predicted TRE at the
+  tumour is *pending* (None, never the paired-point number) until
+  :meth:`RegistrationWorkflow.predict_refined` (Monte Carlo over landmark and surface noise,
+  :mod:`registration.combined_tre`; seconds, so the session runs it outside its lock) gives it
+  and :meth:`RegistrationWorkflow.attach_prediction` stores it. The fiducials of a refined
+  registration are taken as anatomical landmarks touched on the skin (their FLE in the skin's
+  tangent plane); the sweep's independent noise is its RMS distance to the skin after ICP, and
+  the skin is assumed to have shifted smoothly by
   :data:`registration.combined_tre.SKIN_SHIFT_MM` RMS (correlation
-  :data:`~registration.combined_tre.SKIN_SHIFT_LENGTH_MM`) since the scan.
-- Accept: the result in force, until the next accept.
+  :data:`~registration.combined_tre.SKIN_SHIFT_LENGTH_MM`) since the scan. A refinement may
+  move the tumour by up to three times the paired-point registration's own predicted error
+  there (at least :data:`registration.acceptance.REFINEMENT_SHIFT_LIMIT_MM`): anatomical
+  landmarks (FLE 2-3 mm) leave millimetres for the skin to correct.
+- Checks (:func:`registration.acceptance.check_point_registration`): every result carries
+  its verdict; a result that failed (FRE above the alarm, a leave-one-out outlier, a mirrored
+  layout, a refinement that did not converge or moved the tumour) cannot be accepted by
+  :meth:`RegistrationWorkflow.accept` without an explicit :class:`RegistrationOverride`. Its
+  predicted TRE is "not valid" (:mod:`navigation.app.registration_state`).
+- Exclude: a fiducial left out carries a visible reason (the check that blamed it, or the
+  user's).
+- Accept: the result in force, until the next accept; a landmark check is asked for after
+  every accept.
 """
 
 from __future__ import annotations
@@ -34,14 +46,29 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from navigation.app.plan_scene import SkinSurface
+from navigation.app.registration_state import (
+    FiducialRow,
+    LandmarkCheck,
+    RegistrationOverride,
+    RegistrationResult,
+    RegistrationState,
+    SurfaceRefinement,
+    SweepOutcome,
+    frozen_points,
+)
 from navigation.tracking.fiducial_collection import CollectedFiducial
+from registration.acceptance import (
+    REFINEMENT_SHIFT_LIMIT_MM,
+    RegistrationChecks,
+    check_point_registration,
+    surface_refusals,
+)
 from registration.checks import Float64Array, InputError, check_points, check_positive
 from registration.closest_point import TriangleMeshLocator
 from registration.combined_tre import (
@@ -53,150 +80,16 @@ from registration.combined_tre import (
 from registration.point_registration import register_points
 from registration.surface_registration import register_surface
 from registration.transforms import apply_transform, invert_rigid
-from registration.tre import expected_fre_rms, predict_tre_rms
+from registration.tre import expected_fre_rms
 
-#: Warned (in the result) when surface refinement moves the tumour more than this (mm).
-REFINEMENT_WARNING_MM = 2.0
 #: The trimmed second ICP pass drops sweep points beyond this many robust sigmas.
 REFIT_SIGMAS = 3.0
 #: Monte Carlo trials of the refined registration's TRE prediction.
 PREDICTION_TRIALS = 48
-PENDING = "pending: Monte Carlo over landmark and surface noise"
 
 
-@dataclass(frozen=True)
-class SurfaceRefinement:
-    """What the skin sweep refinement did.
-
-    point_count : sweep points used. rms_distance_mm : RMS distance of the inliers to the skin
-    after refinement. inlier_fraction : 0..1. converged : ICP converged. iterations : run.
-    tumour_shift_mm : distance the refinement moved the tumour centroid (vs the paired-point
-    registration), mm; None without a tumour.
-    tre_landmarks_mm : the paired-point prediction at the tumour before refinement (mm).
-    prediction : how the refined result's predicted TRE was obtained, or that it is pending.
-    """
-
-    point_count: int
-    rms_distance_mm: float
-    inlier_fraction: float
-    converged: bool
-    iterations: int
-    tumour_shift_mm: float | None
-    tre_landmarks_mm: float | None = None
-    prediction: str = PENDING
-
-
-@dataclass(frozen=True)
-class RegistrationResult:
-    """A computed registration of the patient reference to the image.
-
-    Attributes
-    ----------
-    image_from_reference : (4, 4) rigid, mm: reference frame to image LPS.
-    method : "points" or "points+surface".
-    fiducial_names : names of the fiducials used (collected and not excluded), plan order.
-    fiducials_used_in_image : (N, 3) their image positions, LPS mm (for TRE predictions).
-    fre_mm : RMS FRE over the fiducials used, mm (of this transform).
-    residuals_mm : name -> distance of the mapped collected point from its image fiducial,
-        for every collected fiducial, excluded ones included (mm).
-    leave_one_out_mm : name -> error when the others register it (used fiducials; NaN for 3).
-    warnings : messages of the registration's warnings.
-    fle_rms_mm : the FLE the predictions assume (RMS, mm).
-    expected_fre_mm : sqrt(1 - 2/N) FLE, what the FRE should be about.
-    tre_at_tumour_predicted_mm : predicted RMS TRE at the tumour centroid (paired-point model;
-        after surface refinement the Monte Carlo of landmarks + ICP), or None without a tumour
-        or while a refined result's prediction is pending.
-    surface : the skin sweep refinement, or None.
-    """
-
-    image_from_reference: Float64Array
-    method: str
-    fiducial_names: tuple[str, ...]
-    fiducials_used_in_image: Float64Array
-    fre_mm: float
-    residuals_mm: dict[str, float]
-    leave_one_out_mm: dict[str, float]
-    warnings: tuple[str, ...]
-    fle_rms_mm: float
-    expected_fre_mm: float
-    tre_at_tumour_predicted_mm: float | None
-    surface: SurfaceRefinement | None = None
-
-    def tre_at(self, points_lps_mm: ArrayLike) -> Float64Array:
-        """(M,) predicted RMS TRE (mm) at image points (paired-point model, this FLE)."""
-        return predict_tre_rms(
-            self.fiducials_used_in_image, points_lps_mm, fle_rms_mm=self.fle_rms_mm
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (recorded with the session, written by the headless summary)."""
-        surface = None
-        if self.surface is not None:
-            surface = {
-                "point_count": self.surface.point_count,
-                "rms_distance_mm": self.surface.rms_distance_mm,
-                "inlier_fraction": self.surface.inlier_fraction,
-                "converged": self.surface.converged,
-                "iterations": self.surface.iterations,
-                "tumour_shift_mm": self.surface.tumour_shift_mm,
-                "tre_landmarks_mm": self.surface.tre_landmarks_mm,
-                "prediction": self.surface.prediction,
-            }
-        return {
-            "image_from_reference": self.image_from_reference.tolist(),
-            "method": self.method,
-            "fiducials": list(self.fiducial_names),
-            "fre_mm": self.fre_mm,
-            "residuals_mm": {k: _json_float(v) for k, v in self.residuals_mm.items()},
-            "leave_one_out_mm": {k: _json_float(v) for k, v in self.leave_one_out_mm.items()},
-            "warnings": list(self.warnings),
-            "fle_rms_mm": self.fle_rms_mm,
-            "expected_fre_mm": self.expected_fre_mm,
-            "tre_at_tumour_predicted_mm": self.tre_at_tumour_predicted_mm,
-            "surface": surface,
-        }
-
-
-@dataclass(frozen=True)
-class FiducialRow:
-    """One planned fiducial as the registration panel lists it.
-
-    collected : the averaged pointer tip (reference frame), or None.
-    residual_mm : its distance from the image fiducial under the latest result (None before).
-    """
-
-    index: int
-    name: str
-    position_in_image: Float64Array
-    collected: CollectedFiducial | None
-    excluded: bool
-    residual_mm: float | None
-
-
-@dataclass(frozen=True)
-class RegistrationState:
-    """An immutable view of the workflow.
-
-    rows : one per planned fiducial, plan order. current_index : the fiducial the next
-    collection fills (None when all are collected). result : the latest computed registration.
-    result_outdated : fiducials were collected or excluded since ``result``. accepted : the
-    registration in force. message : the last thing the workflow has to say.
-    """
-
-    rows: tuple[FiducialRow, ...]
-    current_index: int | None
-    result: RegistrationResult | None
-    result_outdated: bool
-    accepted: RegistrationResult | None
-    message: str
-
-    @property
-    def collected_count(self) -> int:
-        return sum(row.collected is not None for row in self.rows)
-
-    @property
-    def usable_count(self) -> int:
-        return sum(row.collected is not None and not row.excluded for row in self.rows)
+class RegistrationRefused(InputError):
+    """Accepting a registration that failed its checks without the explicit override."""
 
 
 class RegistrationWorkflow:
@@ -206,7 +99,7 @@ class RegistrationWorkflow:
     ----------
     fiducial_names : the plan's fiducial names, in plan order.
     fiducials_in_image : (N, 3) planned fiducials, image LPS mm, N >= 3.
-    fle_rms_mm : fiducial localisation error assumed for predictions (RMS 3-D, mm).
+    fle_rms_mm : fiducial localisation error assumed for predictions and checks (RMS 3-D, mm).
     tumour_lps_mm : (3,) tumour centroid for the predicted TRE, or None.
     skin : the skin surface for sweep refinement, or None.
     """
@@ -234,11 +127,15 @@ class RegistrationWorkflow:
         )
         self.skin = skin
         self._collected: list[CollectedFiducial | None] = [None] * len(self.names)
-        self._excluded = [False] * len(self.names)
+        self._excluded: list[str | None] = [None] * len(self.names)  # the reason, when excluded
         self._current: int | None = 0
         self._result: RegistrationResult | None = None
         self._outdated = False
         self._accepted: RegistrationResult | None = None
+        self._override: RegistrationOverride | None = None
+        self._failure: str | None = None
+        self._sweep: SweepOutcome | None = None
+        self._landmark: LandmarkCheck | None = None
         self._message = f"collect {self.names[0]} with the pointer"
         self._locator: TriangleMeshLocator | None = None
         self._sweep_in_image: Float64Array | None = None
@@ -258,8 +155,9 @@ class RegistrationWorkflow:
                     name,
                     self.fiducials_in_image[index],
                     collected,
-                    self._excluded[index],
+                    self._excluded[index] is not None,
                     residual,
+                    self._excluded[index],
                 )
             )
         return RegistrationState(
@@ -269,11 +167,20 @@ class RegistrationWorkflow:
             self._outdated,
             self._accepted,
             self._message,
+            self._override,
+            self._failure,
+            self._sweep,
+            self._landmark,
         )
 
     @property
     def accepted(self) -> RegistrationResult | None:
         return self._accepted
+
+    @property
+    def override(self) -> RegistrationOverride | None:
+        """How the registration in force was accepted when it failed its checks, else None."""
+        return self._override
 
     @property
     def result(self) -> RegistrationResult | None:
@@ -322,52 +229,89 @@ class RegistrationWorkflow:
         )
         return index
 
-    def set_excluded(self, name_or_index: str | int, excluded: bool) -> None:
-        """Leave a fiducial out of (or put it back into) the next registration."""
+    def exclusion_reason(self, name_or_index: str | int) -> str:
+        """Why a fiducial would be excluded now: the latest result's check that blames it, or
+        "excluded by the user"."""
+        name = self.names[self.index_of(name_or_index)]
+        if self._result is not None:
+            for refusal in self._result.checks.refusals:
+                if name in refusal.fiducials:
+                    return refusal.short
+            loo = self._result.leave_one_out_mm.get(name)
+            if loo is not None and math.isfinite(loo):
+                return f"excluded by the user (leave-one-out {loo:.2f} mm)"
+        return "excluded by the user"
+
+    def set_excluded(
+        self, name_or_index: str | int, excluded: bool, *, reason: str | None = None
+    ) -> str | None:
+        """Leave a fiducial out of (or put it back into) the next registration; returns the
+        reason shown beside it (default :meth:`exclusion_reason`), None when included."""
         index = self.index_of(name_or_index)
-        if self._excluded[index] != bool(excluded):
-            self._excluded[index] = bool(excluded)
+        wanted = (reason or self.exclusion_reason(index)) if excluded else None
+        if (self._excluded[index] is None) != (wanted is None):
             self._outdated = self._result is not None
-        verb = "excluded" if excluded else "included"
+        self._excluded[index] = wanted
+        verb = f"excluded ({wanted})" if wanted else "included"
         self._message = f"{self.names[index]} {verb}; register again"
+        return wanted
 
     def register(self) -> RegistrationResult:
-        """Paired-point registration of the collected, included fiducials (>= 3)."""
-        used = [i for i, c in enumerate(self._collected) if c is not None and not self._excluded[i]]
+        """Paired-point registration of the collected, included fiducials (>= 3), checked."""
+        used = [
+            i for i, c in enumerate(self._collected) if c is not None and self._excluded[i] is None
+        ]
         if len(used) < 3:
-            raise InputError(
+            self._failure = (
                 f"{len(used)} fiducials collected and included; registration needs at least 3. "
                 "Collect more fiducials (or include excluded ones)."
             )
+            raise InputError(self._failure)
         points_in_reference = np.array(
             [self._collected[i].position_in_reference for i in used]  # type: ignore[union-attr]
         )
         points_in_image = self.fiducials_in_image[used]
         names = tuple(self.names[i] for i in used)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # listed in the result instead
-            fit = register_points(
-                points_in_reference, points_in_image, fle_rms_mm=self.fle_rms_mm, names=names
-            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # listed in the result instead
+                fit = register_points(
+                    points_in_reference, points_in_image, fle_rms_mm=self.fle_rms_mm, names=names
+                )
+        except InputError as error:  # collinear, duplicates: no registration at all
+            self._failure = f"registration refused: {error}"
+            raise
+        checks = check_point_registration(
+            fit, points_in_image, fle_rms_mm=self.fle_rms_mm, names=names
+        )
         loo = dict(zip(names, (float(v) for v in fit.leave_one_out_mm), strict=True))
         result = self._result_for(
-            fit.image_from_tracker, "points", used, loo=loo, messages=fit.warnings
+            fit.image_from_tracker, "points", used, loo=loo, messages=fit.warnings, checks=checks
         )
         self._result = result
         self._outdated = False
-        self._message = (
-            f"registered {len(used)} fiducials: FRE {result.fre_mm:.2f} mm"
-            + (
-                f", predicted TRE at tumour {result.tre_at_tumour_predicted_mm:.2f} mm"
-                if result.tre_at_tumour_predicted_mm is not None
-                else ""
-            )
-            + (f" ({len(result.warnings)} warnings)" if result.warnings else "")
+        self._failure = None
+        tre = result.tre_at_tumour_predicted_mm
+        self._message = f"registered {len(used)} fiducials: FRE {result.fre_mm:.2f} mm" + (
+            f", predicted TRE at tumour {tre:.2f} mm; accept, then check a landmark"
+            if tre is not None
+            else ("; accept, then check a landmark" if result.verified else "")
         )
+        if not result.verified:
+            self._message += f"; REFUSED: {checks.summary}"
         return result
 
     def refine(self, sweep_points_in_reference: ArrayLike) -> RegistrationResult:
         """Refine the latest paired-point result with skin sweep points (reference frame)."""
+        count = int(np.size(sweep_points_in_reference) // 3)
+        try:
+            return self._refine(sweep_points_in_reference, count)
+        except InputError as error:
+            self._sweep = SweepOutcome(count, refused=str(error))
+            self._failure = f"surface refinement refused ({count} sweep points): {error}"
+            raise
+
+    def _refine(self, sweep_points_in_reference: ArrayLike, count: int) -> RegistrationResult:
         if self.skin is None:
             raise InputError("the plan has no skin mesh; surface refinement is not possible.")
         base = self._result
@@ -400,29 +344,25 @@ class RegistrationWorkflow:
             tumour_shift_mm=shift,
             tre_landmarks_mm=base.tre_at_tumour_predicted_mm,
         )
-        messages = list(base.warnings)
-        if not fit.converged:
-            messages.append("surface refinement did not converge")
-        if shift is not None and shift > REFINEMENT_WARNING_MM:
-            messages.append(
-                f"surface refinement moved the tumour by {shift:.1f} mm (> "
-                f"{REFINEMENT_WARNING_MM:g} mm); check the sweep before accepting"
-            )
         result = self._result_for(
             fit.image_from_tracker,
             "points+surface",
             used,
             loo=base.leave_one_out_mm,
-            messages=tuple(messages),
+            messages=base.warnings,
+            checks=base.checks,
             surface=refinement,
         )
-        result = replace(result, tre_at_tumour_predicted_mm=None)  # pending: not Fitzpatrick's
+        result = _with_refinement_checks(result, base.checks)
         self._sweep_in_image = apply_transform(fit.image_from_tracker, points[fit.inliers])
         self._result = result
+        self._sweep = SweepOutcome(len(points))
+        self._failure = None
         self._message = (
             f"refined with {len(points)} skin points: RMS {fit.rms_distance_mm:.2f} mm to the "
             f"skin, fiducial FRE {result.fre_mm:.2f} mm"
             + (f", tumour moved {shift:.2f} mm" if shift is not None else "")
+            + ("" if result.verified else f"; REFUSED: {result.checks.summary}")
         )
         return result
 
@@ -457,7 +397,7 @@ class RegistrationWorkflow:
             f"Monte Carlo, {prediction.trials} trials: landmarks FLE {self.fle_rms_mm:g} mm "
             f"RMS in the skin's tangent plane, sweep noise {noise:.2f} mm RMS + skin shift "
             f"{SKIN_SHIFT_MM:g} mm RMS over {SKIN_SHIFT_LENGTH_MM:g} mm along the normal, "
-            "robust point-to-plane ICP (registration.combined_tre)"
+            "robust point-to-plane ICP with a trimmed second pass (registration.combined_tre)"
         )
         return float(prediction.tre_rms_mm[0]), how
 
@@ -470,8 +410,7 @@ class RegistrationWorkflow:
             return None
         updated = replace(
             result,
-            tre_at_tumour_predicted_mm=float(tre_mm),
-            surface=replace(result.surface, prediction=how),
+            surface=replace(result.surface, tre_predicted_mm=float(tre_mm), prediction=how),
         )
         found = False
         if self._result is result:
@@ -480,17 +419,46 @@ class RegistrationWorkflow:
             self._accepted, found = updated, True
         return updated if found else None
 
-    def accept(self) -> RegistrationResult:
-        """Put the latest result in force."""
+    def accept(self, override: RegistrationOverride | None = None) -> RegistrationResult:
+        """Put the latest result in force.
+
+        A result that failed its checks is refused (:class:`RegistrationRefused`) unless
+        ``override`` records the explicit decision to use it anyway; it is then in force as
+        UNVERIFIED (``state().override``), without a predicted TRE.
+        """
         if self._result is None:
             raise InputError("nothing to accept: register first.")
         if self._outdated:
             raise InputError(
                 "fiducials changed since the last registration; register again before accepting."
             )
-        self._accepted = self._result
-        self._message = f"registration accepted ({self._result.method})"
-        return self._accepted
+        result = self._result
+        if not result.verified and override is None:
+            suspects = result.checks.suspects
+            todo = (
+                f"re-touch {', '.join(suspects)} or exclude {suspects[0]}"
+                if suspects
+                else "re-touch the fiducials"
+            )
+            self._message = (
+                f"NOT ACCEPTED: {result.checks.summary}. Then {todo}, or override with the "
+                "explicit confirmation (used as UNVERIFIED, no predicted TRE)."
+            )
+            raise RegistrationRefused(self._message)
+        self._accepted = result
+        self._override = None if result.verified else override
+        self._landmark = None
+        self._message = (
+            f"registration accepted ({result.method}); now touch a known landmark and check it (V)"
+            if result.verified
+            else "UNVERIFIED registration in use (override); check a landmark (V)"
+        )
+        return result
+
+    def record_landmark(self, check: LandmarkCheck) -> None:
+        """Keep the latest landmark check of the registration in force."""
+        self._landmark = check
+        self._message = check.describe()
 
     def note(self, message: str) -> None:
         """Set the message shown to the user (e.g. why a collection failed)."""
@@ -513,6 +481,7 @@ class RegistrationWorkflow:
         *,
         loo: dict[str, float],
         messages: tuple[str, ...],
+        checks: RegistrationChecks,
         surface: SurfaceRefinement | None = None,
     ) -> RegistrationResult:
         residuals = {}
@@ -525,39 +494,54 @@ class RegistrationWorkflow:
             )
         used_names = tuple(self.names[i] for i in used)
         fre = math.sqrt(float(np.mean([residuals[n] ** 2 for n in used_names])))
-        used_in_image = self.fiducials_in_image[used].copy()
-        used_in_image.setflags(write=False)
-        tre = None
-        if self.tumour_lps_mm is not None:
-            tre = float(
-                predict_tre_rms(used_in_image, self.tumour_lps_mm, fle_rms_mm=self.fle_rms_mm)[0]
-            )
-        matrix = np.array(image_from_reference, dtype=np.float64)
-        matrix.setflags(write=False)
         return RegistrationResult(
-            image_from_reference=matrix,
+            image_from_reference=frozen_points(image_from_reference),
             method=method,
             fiducial_names=used_names,
-            fiducials_used_in_image=used_in_image,
+            fiducials_used_in_image=frozen_points(self.fiducials_in_image[used]),
             fre_mm=fre,
             residuals_mm=residuals,
             leave_one_out_mm=dict(loo),
             warnings=tuple(messages),
             fle_rms_mm=self.fle_rms_mm,
             expected_fre_mm=expected_fre_rms(len(used), self.fle_rms_mm),
-            tre_at_tumour_predicted_mm=tre,
+            checks=checks,
+            tumour_lps_mm=None if self.tumour_lps_mm is None else frozen_points(self.tumour_lps_mm),
             surface=surface,
         )
 
 
-def _json_float(value: float) -> float | None:
-    return None if not math.isfinite(value) else float(value)
+def _with_refinement_checks(
+    result: RegistrationResult, base: RegistrationChecks
+) -> RegistrationResult:
+    """The refined result's checks: the paired-point checks of the layout (leave-one-out,
+    mirror), and :func:`registration.acceptance.surface_refusals` on the refined transform."""
+    surface = result.surface
+    assert surface is not None
+    kept = tuple(
+        r for r in base.refusals if r.code != "fre_above_alarm" and not r.code.startswith("surface")
+    )
+    landmarks = surface.tre_landmarks_mm or 0.0
+    extra = surface_refusals(
+        fre_mm=result.fre_mm,
+        fre_alarm_mm=base.fre_alarm_mm,
+        converged=surface.converged,
+        iterations=surface.iterations,
+        tumour_shift_mm=surface.tumour_shift_mm,
+        shift_limit_mm=max(REFINEMENT_SHIFT_LIMIT_MM, 3.0 * landmarks),
+    )
+    checks = RegistrationChecks(kept, base.cautions, base.fre_alarm_mm, base.leave_one_out_alarm_mm)
+    return replace(result, checks=checks.with_refusals(*extra))
 
 
 __all__ = [
     "FiducialRow",
+    "LandmarkCheck",
+    "RegistrationOverride",
+    "RegistrationRefused",
     "RegistrationResult",
     "RegistrationState",
     "RegistrationWorkflow",
     "SurfaceRefinement",
+    "SweepOutcome",
 ]

@@ -37,6 +37,7 @@ import numpy as np
 
 from navigation.app.frame_builder import FrameState
 from navigation.app.session import NavigationSession
+from navigation.app.warning_monitor import WarningMonitor
 from registration.checks import check_positive
 from rendering.layout import NavigationLayout
 
@@ -95,6 +96,11 @@ class RenderLoop:
         (about one tracker period; 0 disables): latency then excludes the sample's wait for
         the frame, about half a tracker period on average.
     clock : monotonic clock (s), the one the transport stamps arrivals with.
+    on_margin : called when a margin warning starts (the window's optional sound).
+
+    Every frame's warnings go through :attr:`warnings` (a
+    :class:`~navigation.app.warning_monitor.WarningMonitor`): their changes are recorded in
+    the session.
     """
 
     def __init__(
@@ -107,8 +113,10 @@ class RenderLoop:
         keep_frames: int = 100_000,
         sync_to_tracker_s: float = 0.04,
         clock: Callable[[], float] = time.monotonic,
+        on_margin: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
+        self.warnings = WarningMonitor(session, on_margin=on_margin)
         self.sync_to_tracker_s = float(sync_to_tracker_s)
         self.layout = layout
         self.target_fps = check_positive(target_fps, "target_fps")
@@ -157,6 +165,7 @@ class RenderLoop:
         start = self.clock()
         self._last_start_s = start
         frame = self.session.frame(frame_index=self._frame_index, render_fps=self.fps())
+        self.warnings.observe(frame)
         built = self.clock()
         self.layout.render(frame.snapshot)
         self.layout.render_window.WaitForCompletion()

@@ -15,9 +15,12 @@ Recording (:class:`~navigation.tracking.recording.SessionWriter`): every message
 events: ``session_start`` (plan, configuration), ``connection``, ``tool_state``,
 ``tip_calibration``, ``fiducial_collected``, ``fiducial_excluded``, ``registration_computed``,
 ``surface_sweep`` (its stop with the swept points), ``registration_prediction`` (a refined
-registration's TRE prediction, when it is ready), ``registration_accepted`` (with the matrix
-and its numbers: the registration in force is saved with the session), ``landmark_check``,
-``fluorescence_reset``, ``render_stall``, ``session_end``.
+registration's TRE prediction, when ready), ``registration_accepted`` (with the matrix, its
+numbers and checks: the registration in force is saved with the session),
+``registration_refused`` (an accept the checks refused), ``registration_override`` (the
+explicit decision to use a registration that failed its checks, with the risks named),
+``landmark_check``, ``warning`` (a warning shown or cleared: tracking lost, margin),
+``snapshot``, ``bookmark``, ``fluorescence_reset``, ``render_stall``, ``session_end``.
 
 Patient motion (REFERENCE fault 16): poses are taken relative to the patient reference, so
 moving the patient together with its reference is compensated, not an error. What a reference
@@ -45,7 +48,12 @@ from numpy.typing import ArrayLike
 from navigation.app.config import NavigationConfig
 from navigation.app.frame_builder import FrameState, LiveState, build_frame
 from navigation.app.plan_scene import PlanScene
-from navigation.app.registration_workflow import RegistrationResult, RegistrationWorkflow
+from navigation.app.registration_state import LandmarkCheck, RegistrationOverride
+from navigation.app.registration_workflow import (
+    RegistrationRefused,
+    RegistrationResult,
+    RegistrationWorkflow,
+)
 from navigation.tracking.fiducial_collection import (
     CollectedFiducial,
     FiducialCollectionError,
@@ -110,15 +118,6 @@ class CameraFrame:
     timestamp_s: float
     arrival_s: float
     index: int
-
-
-@dataclass(frozen=True)
-class LandmarkCheck:
-    """Where the tip is relative to the nearest planned fiducial (image LPS mm)."""
-
-    fiducial: str
-    distance_mm: float
-    tip_lps_mm: Float64Array
 
 
 @dataclass(frozen=True)
@@ -238,6 +237,13 @@ class NavigationSession:
         self._pointer_name = self.config.transform_name(self.config.pointer)
         self._reference_name = self.config.transform_name(self.config.reference)
         self._camera_name = self.config.transform_name(self.config.camera)
+        self._tools_by_name = {
+            self._pointer_name: self.config.pointer,
+            self._reference_name: self.config.reference,
+            self._camera_name: self.config.camera,
+        }
+        self._last_good_s: dict[str, float] = {}
+        self._bookmarks = 0
         self._unsubscribe = self.store.subscribe(self._on_state_event)
         self.record_event(
             "session_start",
@@ -296,6 +302,9 @@ class NavigationSession:
                 self.config.camera_image_device
             ):
                 self._take_frame(message)
+            tool = self._tools_by_name.get(message.device_name)
+            if updated and tool is not None and self.store.pose(message.device_name).ok:
+                self._last_good_s[tool] = message.arrival_s
             if updated and message.device_name == self._pointer_name:
                 self._take_pointer_sample()
             elif updated and message.device_name == self._camera_name:
@@ -431,6 +440,7 @@ class NavigationSession:
                 fluorescence=self._fluorescence,
                 display=self._display,
                 camera_seen=camera_seen,
+                last_good_s=dict(self._last_good_s),
             )
 
     # ------------------------------------------------------------------ display
@@ -487,14 +497,24 @@ class NavigationSession:
             },
         )
 
-    def set_excluded(self, name_or_index: str | int, excluded: bool) -> None:
+    def set_excluded(
+        self, name_or_index: str | int, excluded: bool, *, reason: str | None = None
+    ) -> str | None:
+        """Exclude (with a reason shown beside it; default: the check that blames it) or
+        include a fiducial; recorded. Returns the reason (None when included)."""
         with self._lock:
-            self.workflow.set_excluded(name_or_index, excluded)
+            shown = self.workflow.set_excluded(name_or_index, excluded, reason=reason)
             index = self.workflow.index_of(name_or_index)
         self.record_event(
             "fiducial_excluded",
-            {"index": index, "name": self.workflow.names[index], "excluded": bool(excluded)},
+            {
+                "index": index,
+                "name": self.workflow.names[index],
+                "excluded": bool(excluded),
+                "reason": shown,
+            },
         )
+        return shown
 
     def select_fiducial(self, name_or_index: str | int) -> None:
         with self._lock:
@@ -537,7 +557,9 @@ class NavigationSession:
             try:
                 result = self.workflow.refine(points)
             except InputError as error:
-                self.workflow.note(f"surface refinement refused: {error}")
+                failure = self.workflow.state().last_failure or str(error)
+                self.workflow.note(failure)
+                self.record_event("surface_sweep", {"action": "refused", "reason": failure})
                 raise
         self.record_event("registration_computed", result.to_dict())
         self._predictions.submit(self._predict, result)
@@ -564,23 +586,56 @@ class NavigationSession:
                 {"tre_at_tumour_predicted_mm": found[0], "prediction": found[1]},
             )
 
-    def accept(self) -> RegistrationResult:
-        """Put the latest registration in force (recorded with its matrix and numbers)."""
+    def accept(self, *, override_reason: str | None = None) -> RegistrationResult:
+        """Put the latest registration in force (recorded with its matrix, numbers and checks).
+
+        A registration that failed its checks raises :class:`RegistrationRefused` (recorded as
+        ``registration_refused``) unless ``override_reason`` is given: the caller obtained the
+        explicit confirmation that names the risks; it is then in force as UNVERIFIED and
+        recorded as ``registration_override``.
+        """
         with self._lock:
-            result = self.workflow.accept()
+            result = self.workflow.result
+            override = None
+            if result is not None and not result.verified and override_reason is not None:
+                override = RegistrationOverride(
+                    tuple(r.short for r in result.checks.refusals),
+                    override_reason.strip(),
+                    self.clock(),
+                )
+            try:
+                result = self.workflow.accept(override)
+            except RegistrationRefused as error:
+                refused = self.workflow.result
+                self.record_event(
+                    "registration_refused",
+                    {
+                        "message": str(error),
+                        "checks": None if refused is None else refused.checks.to_dict(),
+                    },
+                )
+                raise
             reference = self.store.pose(self._reference_name)
             self._tracker_from_reference_at_accept = reference.matrix
-        self.record_event("registration_accepted", result.to_dict())
+        record = {
+            **result.to_dict(),
+            "override": None if override is None else override.to_dict(),
+        }
+        if override is not None:
+            self.record_event(
+                "registration_override", {**override.to_dict(), "fre_mm": result.fre_mm}
+            )
+        self.record_event("registration_accepted", record)
         if self.registration_path is not None:
             write_json_atomic(
                 self.registration_path,
                 {
                     "schema": REGISTRATION_SCHEMA,
-                    "schema_version": 1,
+                    "schema_version": 2,
                     "plan": str(self.scene.plan.root),
                     "units": "mm",
                     "frames": "image_from_reference: patient reference frame to image LPS",
-                    **result.to_dict(),
+                    **record,
                 },
             )
         return result
@@ -612,7 +667,8 @@ class NavigationSession:
 
     def landmark_check(self) -> LandmarkCheck:
         """Distance of the tip (image, under the registration in force) from the nearest
-        planned fiducial: touch a fiducial to see whether the registration still holds."""
+        planned fiducial: touch a known point to see whether the registration holds
+        (recorded; the panel shows the latest)."""
         with self._lock:
             accepted = self.workflow.accepted
             tip = self._tip
@@ -627,13 +683,61 @@ class NavigationSession:
         distances = np.linalg.norm(fiducials - tip_lps, axis=1)
         nearest = int(np.argmin(distances))
         check = LandmarkCheck(
-            self.scene.plan.fiducial_names[nearest], float(distances[nearest]), tip_lps
+            self.scene.plan.fiducial_names[nearest],
+            float(distances[nearest]),
+            tip_lps,
+            self.clock(),
         )
+        with self._lock:
+            self.workflow.record_landmark(check)
         self.record_event(
             "landmark_check",
-            {"fiducial": check.fiducial, "distance_mm": check.distance_mm, "tip_lps_mm": tip_lps},
+            {
+                "fiducial": check.fiducial,
+                "distance_mm": check.distance_mm,
+                "tip_lps_mm": tip_lps,
+                "within_tolerance": check.within_tolerance,
+                "registration_verified": accepted.verified,
+            },
         )
         return check
+
+    # ------------------------------------------------------------------ notes
+    @property
+    def session_folder(self) -> Path:
+        """Where the session's pictures go: beside the recording, a folder of its name
+        (``sessions/igcs-<date>-<time>/``); without a recording ``igcs-session`` in the
+        current folder."""
+        if self.recorder is not None:
+            return self.recorder.path.with_suffix("")
+        return Path.cwd() / "igcs-session"
+
+    def bookmark(self, shown: dict[str, Any] | None = None, note: str = "") -> dict[str, Any]:
+        """Record a note at the pointer's pose now (``bookmark`` event): the pointer relative
+        to the reference, the tip in the image under the registration in force, what the
+        screen shows (``shown``); returns the recorded data."""
+        pose = self.store.transform(self.config.reference, self.config.pointer)
+        with self._lock:
+            accepted = self.workflow.accepted
+            tip = self._tip
+            self._bookmarks += 1
+            index = self._bookmarks
+        tip_lps = None
+        if accepted is not None and tip is not None and pose.ok and pose.matrix is not None:
+            image_from_pointer = accepted.image_from_reference @ pose.matrix
+            tip_lps = image_from_pointer[:3, :3] @ tip + image_from_pointer[:3, 3]
+        data = {
+            "index": index,
+            "time_s": self.clock(),
+            "note": note or f"bookmark {index}",
+            "pointer_state": pose.state.name,
+            "reference_from_pointer": pose.matrix,
+            "tip_lps_mm": None if tip_lps is None else [float(v) for v in tip_lps],
+            "registration_verified": None if accepted is None else accepted.verified,
+            "shown": shown or {},
+        }
+        self.record_event("bookmark", data)
+        return data
 
     # ------------------------------------------------------------------ fluorescence
     def set_fluorescence(self, fluorescence: FluorescenceMap | None) -> None:

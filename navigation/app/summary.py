@@ -5,8 +5,13 @@ Schema ``igcs-navigation-summary`` version 1::
     {schema, schema_version, plan, duration_s,
      registration: null | {accepted: true, method, fre_mm, residuals_mm: {name: mm},
                            leave_one_out_mm, tre_at_tumour_predicted_mm, fle_rms_mm,
-                           expected_fre_mm, warnings, surface, image_from_reference, fiducials},
-     fre_mm, tre_at_tumour_predicted_mm,                  (copies, null before acceptance)
+                           expected_fre_mm, warnings, surface, image_from_reference, fiducials,
+                           verified, checks: {passed, refusals, cautions, ...},
+                           predicted_tre: "valid" | "not valid (...)", override: null | {...}},
+     registration_state: "none" | "verified" | "unverified"   (the registration in force)
+     fre_mm, tre_at_tumour_predicted_mm,                  (copies, null before acceptance;
+                                                           the TRE null unless verified)
+     predicted_tre: null | "valid" | "not valid (<the failed checks>)"
      tre_at_tumour_true_mm                  (against a simulator's truth when given, else null)
      distances: {frames_with_guidance, tip_to_tumour_last_mm, tip_to_tumour_min_mm,
                  margin_warning_frames, frames_pointer_hidden},
@@ -21,6 +26,7 @@ Schema ``igcs-navigation-summary`` version 1::
               latency_samples, slow_frames, stalls, longest_stall_ms, target_fps},
      render_fps, latency_ms_p50, latency_ms_p95,          (copies)
      auto_registration: null | {phase, message},
+     warnings_started: {tracking_lost, margin, unverified_registration}   (headless runs)
      screenshots: [file names]}
 
 Distances are the signed tip-to-tumour distances shown (mm, negative inside).
@@ -105,7 +111,20 @@ def session_summary(
             accepted.image_from_reference @ invert_rigid(true_image_from_reference), tumour
         )
         true_tre = float(np.linalg.norm(moved - tumour))
-    registration = None if accepted is None else {"accepted": True, **accepted.to_dict()}
+    override = session.workflow.override
+    registration = (
+        None
+        if accepted is None
+        else {
+            "accepted": True,
+            **accepted.to_dict(),
+            "override": None if override is None else override.to_dict(),
+        }
+    )
+    if accepted is None:
+        registration_state = "none"
+    else:
+        registration_state = "verified" if accepted.verified else "unverified"
     render_dict = None if render is None else render.to_dict()
     return {
         "schema": SUMMARY_SCHEMA,
@@ -113,6 +132,8 @@ def session_summary(
         "plan": str(session.scene.plan.root),
         "duration_s": duration_s,
         "registration": registration,
+        "registration_state": registration_state,
+        "predicted_tre": None if registration is None else registration["predicted_tre"],
         "fre_mm": None if accepted is None else accepted.fre_mm,
         "tre_at_tumour_predicted_mm": (
             None if accepted is None else accepted.tre_at_tumour_predicted_mm

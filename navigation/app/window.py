@@ -6,12 +6,15 @@ VTK's ``QVTKRenderWindowInteractor`` (an X11 OpenGL window on Linux, also under 
 session's newest state at the target rate (newest wins, no backlog); the panels are refreshed
 5 times a second from the session and hold no state.
 
-Keys (no widget takes the keyboard focus, so they always reach the window):
+The window takes the screen's available area (1280 x 1024 up to 4K), the panel about a quarter
+of it (:mod:`navigation.app.window_layout`), and has the keyboard focus from the start. Keys
+(no widget takes the keyboard focus, so they always reach the window):
 
 =========  ==============================================================
 Space      collect the current fiducial (the pointer held still on it)
 R          register (paired points)
-A          accept the registration
+A          accept the registration (only one that passed its checks)
+O          override: open the confirmation dialog for a registration that failed its checks
 S (hold)   sweep the skin while held; on release refine (surface ICP)
 X          exclude / include the selected (else the current) fiducial
 V          landmark check: tip distance from the nearest planned fiducial
@@ -19,6 +22,9 @@ V          landmark check: tip distance from the nearest planned fiducial
 F          follow the tool (camera centred on the tip)
 T          skin transparency: cycles hidden / 35 % / 70 % / opaque
 C          reset the fluorescence map
+F5 F6 F7   layout: 3-D + slices, 3-D only, AR + 3-D (L: the next one; remembered)
+P          snapshot: PNG of the whole window with time and state, in the session folder
+B          bookmark: a note at the pointer's pose, in the session recording
 F11        full screen on / off
 Esc        leave full screen; cancel a sweep
 Ctrl+Q     quit
@@ -31,6 +37,9 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import vtk
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -38,10 +47,25 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
+from navigation.app.override_dialog import OverrideDialog
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
-from registration.checks import InputError
+from navigation.app.window_actions import RegistrationActions
+from navigation.app.window_layout import (
+    DEFAULT_LAYOUT,
+    LAYOUT_KEYS,
+    PANEL_MIN_PX,
+    WINDOW_LAYOUTS,
+    ArView,
+    fitted_size,
+    next_layout,
+    open_settings,
+    panel_width,
+    save_layout,
+    saved_layout,
+)
+from navigation.app.window_snapshot import compose_snapshot, save_snapshot
 from rendering.layout import NavigationLayout
 from rendering.orientation import CAMERA_PRESETS
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
@@ -54,16 +78,27 @@ SKIN_STEPS = (0.0, 0.35, 0.7, 1.0)
 
 @dataclass(frozen=True)
 class WindowOptions:
-    """Window settings: render rate, the views' size, full screen, level of detail, the
-    sweep button's duration (s), panel refresh rate (Hz), stall threshold (s)."""
+    """Window settings.
+
+    target_fps : render rate. view_size : the window's size (px) wished for; None takes the
+    screen's available area; clipped to the screen either way. fullscreen : start full screen.
+    triangle_budget : level of detail. sweep_s : the sweep button's duration (s). panel_hz :
+    panel refresh rate. stall_threshold_s : display stall threshold. margin_sound : beep when
+    the margin warning starts. settings_path : an INI file for the remembered choices (layout);
+    None: the user's ``igcs/navigate`` settings. snapshot_dir : where snapshots go; None: the
+    session folder (beside the recording).
+    """
 
     target_fps: float = 12.0
-    view_size: tuple[int, int] = (1280, 1024)
+    view_size: tuple[int, int] | None = None
     fullscreen: bool = False
     triangle_budget: int = DEFAULT_TRIANGLE_BUDGET
     sweep_s: float = 10.0
     panel_hz: float = 5.0
     stall_threshold_s: float = 1.0
+    margin_sound: bool = False
+    settings_path: Path | None = None
+    snapshot_dir: Path | None = None
 
 
 def _render_window() -> vtk.vtkRenderWindow:
@@ -75,7 +110,7 @@ def _render_window() -> vtk.vtkRenderWindow:
     return vtk.vtkRenderWindow()
 
 
-class NavigationWindow(QtWidgets.QMainWindow):
+class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
     """The surgeon's window over one session (see the module docstring for the keys)."""
 
     wake_requested = QtCore.Signal()
@@ -91,15 +126,16 @@ class NavigationWindow(QtWidgets.QMainWindow):
         self.session = session
         self.options = options or WindowOptions()
         self.fluorescence = fluorescence
+        self.settings = open_settings(self.options.settings_path)
         self.setWindowTitle(f"igcs navigate - {session.scene.plan.root.name}")
         font = self.font()
         font.setPointSize(14)
         self.setFont(font)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
 
         self.vtk_widget = QVTKRenderWindowInteractor(self, rw=_render_window())
         self.vtk_widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        width, height = self.options.view_size
-        self.vtk_widget.setMinimumSize(min(width, 640), min(height, 512))
+        self.vtk_widget.setMinimumSize(480, 400)
         interactor = self.vtk_widget.GetRenderWindow().GetInteractor()
         interactor.SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
         for event in ("CharEvent", "KeyPressEvent", "KeyReleaseEvent"):
@@ -115,7 +151,12 @@ class NavigationWindow(QtWidgets.QMainWindow):
             triangle_budget=self.options.triangle_budget,
             preset="anterior" if fluorescence is None else fluorescence.facing_preset,
         )
-        self.loop = RenderLoop(session, self.layout_views, target_fps=self.options.target_fps)
+        self.loop = RenderLoop(
+            session,
+            self.layout_views,
+            target_fps=self.options.target_fps,
+            on_margin=QtWidgets.QApplication.beep if self.options.margin_sound else None,
+        )
 
         self.commands: dict[str, Callable[[], None]] = {
             "collect": self.collect,
@@ -124,31 +165,43 @@ class NavigationWindow(QtWidgets.QMainWindow):
             "sweep": self.timed_sweep,
             "exclude": self.toggle_exclude,
             "check": self.landmark_check,
+            "override": self.open_override,
         }
+        self.override_dialog: OverrideDialog | None = None
         self.registration_panel = RegistrationPanel(session, self.commands)
         self.fluorescence_panel = FluorescencePanel(fluorescence, self.reset_fluorescence)
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.addWidget(self.registration_panel, stretch=3)
         side_layout.addWidget(self.fluorescence_panel, stretch=2)
-        scroll = QtWidgets.QScrollArea()  # the panels never squeeze each other
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(side)
-        scroll.setMinimumWidth(500)
-        scroll.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        splitter = QtWidgets.QSplitter()
-        splitter.addWidget(self.vtk_widget)
-        splitter.addWidget(scroll)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        self.side_panel = QtWidgets.QScrollArea()  # the panels never squeeze each other
+        self.side_panel.setWidgetResizable(True)
+        self.side_panel.setWidget(side)
+        self.side_panel.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.side_panel.setMinimumWidth(PANEL_MIN_PX)
+        self.side_panel.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.ar_view = ArView()
+        self.views_splitter = QtWidgets.QSplitter()
+        self.views_splitter.addWidget(self.vtk_widget)
+        self.views_splitter.addWidget(self.ar_view)
+        self.splitter = QtWidgets.QSplitter()
+        self.splitter.addWidget(self.views_splitter)
+        self.splitter.addWidget(self.side_panel)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
         self.message = QtWidgets.QLabel()
         status_font = self.message.font()
         status_font.setPointSize(16)
         self.message.setFont(status_font)
+        self.message.setMinimumWidth(1)  # long messages wrap, never widen the window
+        self.message.setWordWrap(True)
         self.statusBar().addWidget(self.message, 1)
         for widget in side.findChildren(QtWidgets.QWidget):
             widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self._build_menu()
+        self.layout_name = DEFAULT_LAYOUT
+        self.set_layout(saved_layout(self.settings), remember=False)
 
         self._render_timer = QtCore.QTimer(self)
         self._render_timer.setSingleShot(True)
@@ -164,19 +217,81 @@ class NavigationWindow(QtWidgets.QMainWindow):
         # Tool state changes (pose store threads) ask for a frame now, through Qt's queue.
         self.wake_requested.connect(self._wake, QtCore.Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = session.store.subscribe(lambda _event: self.wake_requested.emit())
-        self.resize(width + 500, height)
+        self._ar_shown: object = None
+
+    def _build_menu(self) -> None:
+        """View (layouts, full screen) and Session (snapshot, bookmark) menus; the keys are
+        shown beside the items and handled by :meth:`keyPressEvent` (one path for keys)."""
+        menu_bar = self.menuBar()
+        menu_bar.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        view = menu_bar.addMenu("&View")
+        self.layout_actions: dict[str, QtGui.QAction] = {}
+        group = QtGui.QActionGroup(self)
+        keys = {name: key for key, name in LAYOUT_KEYS.items()}
+        for name, layout in WINDOW_LAYOUTS.items():
+            action = view.addAction(f"{layout.title}\t{keys[name]}")
+            action.setCheckable(True)
+            action.triggered.connect(lambda _checked=False, n=name: self.set_layout(n))
+            group.addAction(action)
+            self.layout_actions[name] = action
+        view.addAction("Next layout\tL").triggered.connect(self.cycle_layout)
+        view.addSeparator()
+        view.addAction("Full screen\tF11").triggered.connect(self.toggle_fullscreen)
+        session_menu = menu_bar.addMenu("&Session")
+        session_menu.addAction("Snapshot (PNG)\tP").triggered.connect(self.snapshot)
+        session_menu.addAction("Bookmark: note at this pose\tB").triggered.connect(self.bookmark)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Show the window and start rendering (call once)."""
+        """Fit the screen, show the window with the keyboard focus, start rendering (once)."""
         if self.options.fullscreen:
             self.showFullScreen()
         else:
+            self.fit_to_screen()
             self.show()
         self.vtk_widget.Initialize()
+        self.activateWindow()
+        self.raise_()
+        self.setFocus(QtCore.Qt.FocusReason.ActiveWindowFocusReason)
         self.loop.start_watchdog(self.options.stall_threshold_s)
         self._render_timer.start(0)
         self._panel_timer.start()
+
+    def fit_to_screen(self, available: QtCore.QRect | None = None) -> QtCore.QSize:
+        """Size the window for a screen's available area (default: this window's screen):
+        the wished size clipped to it, the side panel about a quarter of the width."""
+        if available is None:
+            screen = self.screen() or QtGui.QGuiApplication.primaryScreen()
+            available = screen.availableGeometry()
+        size = fitted_size(available.size())
+        if self.options.view_size is not None:
+            size = size.boundedTo(QtCore.QSize(*self.options.view_size))
+        chrome = self.frameGeometry().size() - self.geometry().size()  # 0 before shown
+        size -= chrome
+        self.resize(size)
+        panel = panel_width(size.width())
+        self.splitter.setSizes([size.width() - panel, panel])
+        return size
+
+    def set_layout(self, name: str, *, remember: bool = True) -> None:
+        """Show a layout of :data:`~navigation.app.window_layout.WINDOW_LAYOUTS` (remembered
+        for the next start unless ``remember`` is False)."""
+        layout = WINDOW_LAYOUTS[name]
+        self.layout_views.set_arrangement(layout.arrangement)
+        self.ar_view.setVisible(layout.ar)
+        if layout.ar:
+            total = max(2, self.views_splitter.width())
+            self.views_splitter.setSizes([total // 2, total - total // 2])
+        self.layout_actions[name].setChecked(True)
+        self.layout_name = name
+        if remember:
+            save_layout(self.settings, name)
+            self.say(f"layout: {layout.title}")
+        if hasattr(self, "_render_timer"):
+            self._wake()
+
+    def cycle_layout(self) -> None:
+        self.set_layout(next_layout(self.layout_name))
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.shutdown()
@@ -199,10 +314,24 @@ class NavigationWindow(QtWidgets.QMainWindow):
             return
         try:
             self.loop.tick()
+            if self.layout_name == "ar":
+                self._show_ar()
         except Exception:  # a failing frame must not stop the display
             log.exception("frame failed")
         if not self._closed:
             self._render_timer.start(round(1000 * self.loop.delay_to_next_s()))
+
+    def _show_ar(self) -> None:
+        """The AR picture (or the live camera frame) at native size in the AR view."""
+        picture = None
+        if self.fluorescence is not None:
+            picture = self.fluorescence.state().ar_rgb
+        frame = self.session.latest_frame
+        if picture is None and frame is not None:
+            picture = frame.pixels
+        if picture is not self._ar_shown:
+            self._ar_shown = picture
+            self.ar_view.show_picture(picture)
 
     def _wake(self) -> None:
         if not self._closed:
@@ -220,85 +349,60 @@ class NavigationWindow(QtWidgets.QMainWindow):
         """Show a message in the status bar (large type)."""
         self.message.setText(text)
 
-    # ------------------------------------------------------------------ actions
-    def _act(self, action: Callable[[], str]) -> None:
+    # ------------------------------------------------------------------ session notes
+    def snapshot(self) -> Path | None:
+        """A PNG of the whole window with the time and state, in the session folder
+        (recorded as a ``snapshot`` event); returns its path."""
+        frame = self.loop.last_frame
+        if frame is None:
+            self.say("no frame drawn yet: nothing to snapshot")
+            return None
+        when = datetime.now().astimezone()
+        state = self._state_for_notes()
+        footer = [
+            f"igcs snapshot {when:%Y-%m-%d %H:%M:%S}  frame {frame.snapshot.frame_index}",
+            state["registration"],
+            "tools: " + ", ".join(f"{k} {v}" for k, v in state["tools"].items()),
+            f"guidance: {state['guidance']}",
+            "warnings: " + ("; ".join(state["warnings"].values()) or "none").replace("\n", "; "),
+        ]
+        origin = self.vtk_widget.mapTo(self, QtCore.QPoint(0, 0))
+        views = QtCore.QRect(origin, self.vtk_widget.size())
+        image = compose_snapshot(
+            self.grab().toImage(), self.layout_views.screenshot(), views, footer
+        )
+        folder = self.options.snapshot_dir or self.session.session_folder
         try:
-            self.say(action())
-        except InputError as error:  # FiducialCollectionError is one
-            self.say(str(error))
-        self.registration_panel.refresh()
+            path = save_snapshot(image, folder, when, state)
+        except OSError as error:
+            self.say(f"snapshot not saved: {error}")
+            return None
+        self.session.record_event("snapshot", {"path": str(path), **state})
+        self.say(f"snapshot saved: {path}")
+        return path
 
-    def collect(self) -> None:
-        def run() -> str:
-            collected = self.session.collect_fiducial()
-            return f"collected (spread {collected.spread_mm:.2f} mm)"
+    def bookmark(self) -> None:
+        """Record a note at the pointer's pose now (``bookmark`` event)."""
+        note = self.session.bookmark(self._state_for_notes())
+        tip = note["tip_lps_mm"]
+        where = (
+            "pointer not placed" if tip is None else "tip at " + ", ".join(f"{v:.1f}" for v in tip)
+        )
+        self.say(f"bookmark {note['index']}: {where}")
 
-        self._act(run)
+    def _state_for_notes(self) -> dict[str, Any]:
+        """What the screen shows now, for snapshots and bookmarks."""
+        frame = self.loop.last_frame
+        snapshot = None if frame is None else frame.snapshot
+        return {
+            "registration": self.session.workflow.state().banner()[0],
+            "layout": self.layout_name,
+            "tools": {} if snapshot is None else dict(snapshot.tool_states),
+            "guidance": self.layout_views.guidance.text,
+            "warnings": dict(self.layout_views.alarms.shown),
+        }
 
-    def register(self) -> None:
-        def run() -> str:
-            result = self.session.register()
-            return f"registered: FRE {result.fre_mm:.2f} mm"
-
-        self._act(run)
-
-    def accept_registration(self) -> None:
-        def run() -> str:
-            result = self.session.accept()
-            return f"registration accepted ({result.method})"
-
-        self._act(run)
-
-    def toggle_exclude(self) -> None:
-        def run() -> str:
-            state = self.session.workflow.state()
-            index = self.registration_panel.selected_index()
-            if index is None:
-                index = state.current_index
-            if index is None:
-                return "select a fiducial to exclude"
-            excluded = not state.rows[index].excluded
-            self.session.set_excluded(index, excluded)
-            return f"{state.rows[index].name} {'excluded' if excluded else 'included'}"
-
-        self._act(run)
-
-    def landmark_check(self) -> None:
-        def run() -> str:
-            check = self.session.landmark_check()
-            return f"tip {check.distance_mm:.1f} mm from {check.fiducial}"
-
-        self._act(run)
-
-    def start_sweep(self) -> None:
-        if not self.session.status().sweeping:
-            self.session.start_sweep()
-            self.say("sweeping the skin: slide the pointer over the face")
-
-    def finish_sweep(self) -> None:
-        if not self.session.status().sweeping:
-            return
-
-        def run() -> str:
-            result = self.session.refine()
-            assert result.surface is not None
-            return (
-                f"refined with {result.surface.point_count} skin points: "
-                f"RMS {result.surface.rms_distance_mm:.2f} mm"
-            )
-
-        self._act(run)
-
-    def timed_sweep(self) -> None:
-        self.start_sweep()
-        self._sweep_timer.start(round(1000 * self.options.sweep_s))
-
-    def cancel_sweep(self) -> None:
-        if self.session.status().sweeping:
-            self._sweep_timer.stop()
-            self.session.stop_sweep()
-            self.say("sweep cancelled")
-
+    # ------------------------------------------------------------------ actions
     def reset_fluorescence(self) -> None:
         if self.fluorescence is not None:
             self.fluorescence.reset()
@@ -336,10 +440,11 @@ class NavigationWindow(QtWidgets.QMainWindow):
         if key == keys.Key_Q and event.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:
             self.close()
             return
-        simple: dict[int, Callable[[], None]] = {
+        simple: dict[int, Callable[[], object]] = {
             keys.Key_Space: self.collect,
             keys.Key_R: self.register,
             keys.Key_A: self.accept_registration,
+            keys.Key_O: self.open_override,
             keys.Key_S: self.start_sweep,
             keys.Key_X: self.toggle_exclude,
             keys.Key_V: self.landmark_check,
@@ -348,6 +453,12 @@ class NavigationWindow(QtWidgets.QMainWindow):
             keys.Key_C: self.reset_fluorescence,
             keys.Key_F11: self.toggle_fullscreen,
             keys.Key_Escape: self._escape,
+            keys.Key_L: self.cycle_layout,
+            keys.Key_P: self.snapshot,
+            keys.Key_B: self.bookmark,
+            keys.Key_F5: lambda: self.set_layout("views"),
+            keys.Key_F6: lambda: self.set_layout("3d"),
+            keys.Key_F7: lambda: self.set_layout("ar"),
         }
         if key in simple:
             simple[key]()

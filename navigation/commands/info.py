@@ -12,26 +12,25 @@ import logging
 
 import numpy as np
 
+from navigation.commands.image_options import add_loading_arguments
 from navigation.imaging.loading import LoadedVolume, load_volume
+from navigation.planning.plannable import plannable_problem
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="DICOM folder or file, NIfTI, NRRD, MHA/MHD")
-    parser.add_argument(
-        "--series", metavar="UID", default=None, help="SeriesInstanceUID to load (DICOM)"
-    )
-    parser.add_argument(
-        "--no-resample",
-        action="store_true",
-        help="refuse a series that needs resampling (non-uniform spacing, gantry tilt, a "
-        "missing slice) instead of resampling it onto a regular grid",
-    )
+    add_loading_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     # The report below lists every warning; do not repeat them through the loader's logger.
     logging.getLogger("navigation.imaging.loading").setLevel(logging.ERROR)
-    loaded = load_volume(args.input, series_uid=args.series, allow_resampling=not args.no_resample)
+    loaded = load_volume(
+        args.input,
+        series_uid=args.series,
+        allow_resampling=not args.no_resample,
+        modality=args.modality,
+    )
     print(format_info(loaded))
     return 0
 
@@ -74,7 +73,11 @@ def format_info(loaded: LoadedVolume) -> str:
         f"intensity: {float(np.min(array)):g} .. {float(np.max(array)):g}{unit} "
         f"({array.dtype}, modality {volume.modality})"
     )
+    if metadata.get("modality_reason") and volume.modality not in ("CT", "MR"):
+        lines.append(f"modality: unknown: {metadata['modality_reason']}")
     lines.append(f"resampled: {'yes' if report.resampled else 'no'}")
+    problem = plannable_problem(volume)
+    lines.append(f"plannable: {'yes' if problem is None else 'NO, ' + problem}")
     lines.append(f"warnings ({len(report.warnings)}):")
     lines += [f"  ! {warning}" for warning in report.warnings] or ["  none"]
     return "\n".join(lines)

@@ -79,7 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stale-ms", type=float, default=150.0, help="a tool not updated for longer is STALE"
     )
     parser.add_argument(
-        "--window-size", default="1280x1024", metavar="WxH", help="view size (1280x1024)"
+        "--window-size",
+        metavar="WxH",
+        help="window size (default: the screen's available area; headless: 1280x1024)",
+    )
+    parser.add_argument(
+        "--margin-sound", action="store_true", help="beep when the margin warning starts"
     )
     parser.add_argument(
         "--triangle-budget", type=int, default=None, help="triangles drawn (level of detail)"
@@ -167,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     from registration.hand_eye import HandEye
 
     host, port = _host_port(args.igtl)
-    size = _window_size(args.window_size)
+    size = None if args.window_size is None else _window_size(args.window_size)
     if args.headless and (args.screenshot is None or args.duration is None):
         raise UserError("--headless needs --screenshot DIR and --duration S")
     if not args.headless and (args.auto_register or args.screenshot is not None):
@@ -231,12 +236,17 @@ def run(args: argparse.Namespace) -> int:
 
         if args.headless:  # connects once its views are built (see run_headless's ``ready``)
             truth = None if simulation is None else simulation.image_from_reference
-            return _run_headless(args, session, size, mapper, truth, connect)
+            return _run_headless(args, session, size or (1280, 1024), mapper, truth, connect)
         connect()
         require_extra("gui", alternative="or run igcs navigate --headless")
         from navigation.app.window import WindowOptions, run_window
 
-        options = WindowOptions(target_fps=args.fps, view_size=size, fullscreen=args.fullscreen)
+        options = WindowOptions(
+            target_fps=args.fps,
+            view_size=size,
+            fullscreen=args.fullscreen,
+            margin_sound=args.margin_sound,
+        )
         if args.triangle_budget:
             options = dataclasses.replace(options, triangle_budget=args.triangle_budget)
         return run_window(session, options, fluorescence=mapper)
@@ -355,13 +365,20 @@ def _run_headless(
     print(f"summary: {result.summary_path}", file=sys.stderr)
     if summary["fre_mm"] is not None:
         tre = summary["tre_at_tumour_predicted_mm"]
+        unverified = summary["registration_state"] == "unverified"
         print(
-            f"registration: FRE {summary['fre_mm']:.2f} mm"
-            + ("" if tre is None else f", predicted TRE at tumour {tre:.2f} mm"),
+            ("UNVERIFIED registration" if unverified else "registration")
+            + f": FRE {summary['fre_mm']:.2f} mm"
+            + (
+                f", predicted TRE at tumour {summary['predicted_tre']}"
+                if tre is None
+                else f", predicted TRE at tumour {tre:.2f} mm"
+            ),
             file=sys.stderr,
         )
     else:
-        print("registration: none accepted", file=sys.stderr)
+        how = (summary.get("auto_registration") or {}).get("message", "")
+        print(f"registration: none accepted {how}".rstrip(), file=sys.stderr)
     if summary["tre_at_tumour_true_mm"] is not None:
         print(
             f"true TRE at the tumour (simulator truth): {summary['tre_at_tumour_true_mm']:.2f} mm",

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from navigation.cli import UserError
+from navigation.commands.image_options import add_loading_arguments
 from navigation.planning.plan import Plan
 from navigation.planning.plan_options import (
     add_source_arguments,
@@ -38,8 +39,20 @@ atomically: an interrupted run leaves no plan behind."""
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("input", type=Path, metavar="INPUT", help="DICOM folder/file or image file")
-    parser.add_argument("--out", required=True, type=Path, metavar="PLAN", help="plan folder")
+    parser.add_argument(
+        "input",
+        type=Path,
+        nargs="+",
+        metavar="INPUT",
+        help="DICOM folder/file or image file; several INPUTs (or --cohort) plan a cohort",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="PLAN",
+        help="plan folder (for a cohort: the folder of the patients' plans and cohort.csv)",
+    )
     parser.add_argument(
         "--tumour-seed",
         metavar="X,Y,Z",
@@ -52,19 +65,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or from the box centre without one, and stays inside the box",
     )
     parser.add_argument("--node-seed", metavar="X,Y,Z", help="a point inside a lymph node, LPS mm")
-    parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID to plan (DICOM)")
     parser.add_argument(
         "--labels", action="store_true", help="INPUT is a label map or a folder of label files"
     )
     parser.add_argument("--expected-fiducials", type=int, metavar="N", help="warn unless N found")
-    parser.add_argument(
-        "--no-resampling",
-        action="store_true",
-        help="refuse a DICOM stack that would need resampling (tilt, uneven spacing, a gap)",
-    )
+    add_loading_arguments(parser)
     add_source_arguments(parser)
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
+    cohort = parser.add_argument_group("cohorts (navigation.commands.plan_cohort)")
+    cohort.add_argument(
+        "--cohort",
+        action="store_true",
+        help="each INPUT is a folder of patients (subfolders or image files) or a list file "
+        "(one path per line); each patient is planned into PLAN/<patient>",
+    )
+    cohort.add_argument(
+        "--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://HOST:PORT) for a cohort"
+    )
+    cohort.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="local Dask worker processes for a cohort (0: one patient after the other here)",
+    )
 
 
 def _box(text: str | None) -> np.ndarray | None:
@@ -102,9 +127,18 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         print(f"read {len(segmentation.table)} labels from {args.input}")
     else:
         loaded = load_volume(
-            args.input, series_uid=args.series, allow_resampling=not args.no_resampling
+            args.input,
+            series_uid=args.series,
+            allow_resampling=not args.no_resample,
+            modality=getattr(args, "modality", None),
         )
         volume, segmentation = loaded.volume, None
+        if volume.modality not in ("CT", "MR"):
+            reason = volume.metadata.get("modality_reason") or (
+                f"{loaded.report.chosen} is not a CT or MR (Modality "
+                f"{volume.metadata.get('modality')!r}); planning needs one"
+            )
+            raise UserError(f"{reason}.")
         source = source_from_loaded(loaded)
         print(f"read {loaded.report.chosen}")
         for other in loaded.report.others:
@@ -121,6 +155,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
                 tumour_box_lps_mm=box,
                 node_seed_lps_mm=node_seed,
                 expected_fiducials=args.expected_fiducials,
+                on_step=lambda text: print(text, flush=True),
             )
     return make_plan(
         volume,
@@ -159,5 +194,10 @@ def print_summary(plan: Plan) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cohort or len(args.input) > 1:
+        from navigation.commands.plan_cohort import run_cohort
+
+        return run_cohort(args)
+    args.input = args.input[0]
     print_summary(make_plan_from_path(args))
     return 0

@@ -8,24 +8,24 @@ and would read every header a second time. A series whose files differ in size, 
 pixel spacing or kind (localizer/scout, multi-frame) is split into *stacks*; a stack is the unit
 that can become one volume.
 
-Without a requested SeriesInstanceUID the largest axial CT or MR stack is chosen (non-localizer
-stacks first, then CT/MR, then axial, then the most slices), and everything else found is listed
-with the reason it was not chosen.
+Which stack to load is chosen by :mod:`navigation.imaging.dicom_choice`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom.uid
 
 from navigation.imaging.dicom_checks import slice_plane
 from navigation.imaging.dicom_headers import DicomHeader, FileFinding, read_header
 from navigation.imaging.errors import ImagingError
-from navigation.imaging.image_files import image_file_kind
 
 #: Transfer syntaxes that SimpleITK's GDCM cannot decode (video, HTJ2K, JPEG XL, JPIP, SMPTE).
 UNDECODABLE_SYNTAXES = {
@@ -39,12 +39,6 @@ UNDECODABLE_SYNTAXES = {
 _AXES = ("sagittal", "coronal", "axial")
 #: Largest difference of direction cosines (IOP) or pixel spacing (mm) within one stack.
 _SAME_GEOMETRY = 1e-4
-_KIND_NAMES = {
-    "not_dicom": "non-DICOM files",
-    "non_image": "non-image DICOM objects",
-    "dicomdir": "DICOMDIR indexes",
-    "unreadable": "unreadable files",
-}
 
 
 @dataclass(frozen=True)
@@ -117,22 +111,22 @@ class DicomDiscovery:
     stacks: tuple[DicomStack, ...]
     others: tuple[FileFinding, ...]
     file_count: int
-
-
-@dataclass(frozen=True)
-class StackChoice:
-    """The chosen stack, what else was found (and why not chosen), and warnings about it."""
-
-    stack: DicomStack
-    others: tuple[str, ...]
-    warnings: tuple[str, ...]
+    dicomdir: Path | None = None  # the DICOMDIR given, whose folder was read instead
 
 
 def discover_dicom(path: Path) -> DicomDiscovery:
-    """Read every file's header under ``path`` (a folder, searched recursively, or one file)."""
+    """Read every file's header under ``path`` (a folder, searched recursively, or one file).
+
+    Never raises on a file it does not understand: such a file is listed in ``others`` with
+    the reason. A DICOMDIR file stands for the folder it indexes (the folder is read).
+    """
+    dicomdir = None
+    if path.is_file() and _read_header_safely(path).kind == "dicomdir":
+        dicomdir, path = path, path.parent
     root = path if path.is_dir() else path.parent
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    findings = [read_header(file) for file in files]
+    with _quiet_pydicom():
+        findings = [_read_header_safely(file) for file in files]
     grouped: dict[tuple[object, ...], list[FileFinding]] = defaultdict(list)
     others: list[FileFinding] = []
     for finding in findings:
@@ -140,171 +134,45 @@ def discover_dicom(path: Path) -> DicomDiscovery:
             others.append(finding)
         else:
             grouped[_stack_key(finding.header)].append(finding)
-    stacks = [
-        _make_stack(cluster) for members in grouped.values() for cluster in _by_geometry(members)
-    ]
+    stacks = []
+    for members in grouped.values():
+        try:
+            stacks += [_make_stack(cluster) for cluster in _by_geometry(members)]
+        except Exception as error:  # a header value no rule foresaw: list the files, go on
+            reason = f"header values cannot be grouped into a stack ({_short(error)})"
+            others += [FileFinding(f.path, "unreadable", reason) for f in members]
     stacks.sort(key=lambda s: (s.series_instance_uid, -s.count, str(s.first.path)))
-    return DicomDiscovery(path, root, tuple(stacks), tuple(others), len(files))
+    return DicomDiscovery(path, root, tuple(stacks), tuple(others), len(files), dicomdir)
 
 
-def choose_stack(discovery: DicomDiscovery, series_uid: str | None = None) -> StackChoice:
-    """Pick the stack to load (see the module docstring); raise :class:`ImagingError` when none
-    can be loaded, saying what was found."""
-    root = discovery.root
-    candidates = list(discovery.stacks)
-    if series_uid is not None:
-        candidates = [s for s in candidates if s.series_instance_uid == series_uid.strip()]
-        if not candidates:
-            available = sorted({s.series_instance_uid for s in discovery.stacks})
-            raise ImagingError(
-                f"no series with SeriesInstanceUID {series_uid} under {root}; series found: "
-                + (", ".join(available) if available else "none")
-                + ". Pass one of these (igcs: --series UID)."
-            )
-    if not candidates:
-        raise ImagingError(_nothing_found(discovery))
-    loadable = [s for s in candidates if not s.problem]
-    if not loadable:
-        largest = max(candidates, key=lambda s: s.count + len(s.broken))
-        raise ImagingError(f"cannot load {largest.describe(root)}: {largest.problem}")
-    preferred = [s for s in loadable if not s.is_localizer] if series_uid is None else loadable
-    if not preferred:
-        listing = "; ".join(s.describe(root) for s in loadable)
-        raise ImagingError(
-            f"only localizer/scout images found under {root} ({listing}); these are not a "
-            "volume. Add the CT/MR series, or pass series_uid (igcs: --series UID) to load one."
-        )
-    chosen = max(preferred, key=_preference)
-    others = [
-        _why_not(s, chosen, root, series_uid is not None)
-        for s in discovery.stacks
-        if s is not chosen
-    ]
-    others += _summarise_findings(discovery.others, root)
-    warnings = _choice_warnings(discovery, chosen, series_uid)
-    return StackChoice(chosen, tuple(others), tuple(warnings))
+def _read_header_safely(path: Path) -> FileFinding:
+    """:func:`read_header`, and any error it did not foresee becomes an "unreadable" finding."""
+    try:
+        return read_header(path)
+    except Exception as error:  # discovery must go on past any one file
+        return FileFinding(path, "unreadable", f"cannot be classified ({_short(error)})")
+
+
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """pydicom logs a warning per odd value (invalid UIs, VRs); the findings say what matters."""
+    logger = logging.getLogger("pydicom")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:120]}" if text else type(error).__name__
 
 
 def relative_name(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` when inside it, else the file name."""
     return _name(path, root)
-
-
-def _preference(stack: DicomStack) -> tuple[bool, bool, int]:
-    cross_sectional = stack.first.modality in ("CT", "MR")
-    return (cross_sectional, stack.orientation_label.endswith("axial"), stack.count)
-
-
-def _why_not(stack: DicomStack, chosen: DicomStack, root: Path, requested: bool) -> str:
-    if stack.problem:
-        reason = f"cannot be loaded: {stack.problem}"
-    elif stack.series_instance_uid == chosen.series_instance_uid:
-        reason = "left out of the chosen series (different size, orientation or kind)"
-    elif requested:
-        reason = "not the requested series"
-    elif stack.is_localizer:
-        reason = "localizer/scout"
-    else:
-        mine, theirs = _preference(stack), _preference(chosen)
-        if not mine[0] and theirs[0]:
-            reason = "not CT/MR"
-        elif not mine[1] and theirs[1]:
-            reason = "not axial"
-        else:
-            reason = "fewer slices than the chosen series"
-    return f"{stack.describe(root)} - {reason}"
-
-
-def _choice_warnings(
-    discovery: DicomDiscovery, chosen: DicomStack, series_uid: str | None
-) -> list[str]:
-    root = discovery.root
-    warnings: list[str] = []
-    siblings = [
-        s
-        for s in discovery.stacks
-        if s is not chosen and s.series_instance_uid == chosen.series_instance_uid
-    ]
-    if siblings:
-        left_out = [_name(h.path, root) for s in siblings for h in s.headers]
-        left_out += [_name(f.path, root) for s in siblings for f in s.broken]
-        warnings.append(
-            f"mixed series: {len(left_out)} file(s) of the chosen series differ from its main "
-            "stack (localizer/scout, other orientation, size or spacing, or multi-frame) and were "
-            "left out: " + _names(left_out)
-        )
-    series = {s.series_instance_uid for s in discovery.stacks if s.count and not s.is_localizer}
-    if series_uid is None and len(series) > 1:
-        warnings.append(
-            f"{len(series)} image series found; chose {chosen.series_instance_uid} (the largest "
-            "axial CT/MR). If that is not the one to plan on, pass series_uid "
-            "(igcs: --series UID); the others are listed in the report."
-        )
-    patients = {s.first.patient_id for s in discovery.stacks}
-    if len(patients) > 1:
-        warnings.append(
-            f"files of {len(patients)} different patients (PatientID "
-            + ", ".join(sorted(repr(p) for p in patients))
-            + f") are in {root}; check that the chosen series is the right patient's."
-        )
-    unreadable = [f for f in discovery.others if f.kind == "unreadable"]
-    if unreadable:
-        warnings.append(
-            f"{len(unreadable)} unreadable file(s) skipped (their series cannot be told; if they "
-            "belong to the chosen series, slices are missing): "
-            + _names([f"{_name(f.path, root)} ({f.reason})" for f in unreadable])
-        )
-    lossy = [h for h in chosen.headers if h.lossy_compressed]
-    if lossy:
-        warnings.append(
-            f"{len(lossy)} slice(s) were lossy-compressed (LossyImageCompression 01): pixel "
-            f"values are approximations, e.g. {_name(lossy[0].path, root)}"
-        )
-    return warnings
-
-
-def _summarise_findings(findings: Sequence[FileFinding], root: Path) -> list[str]:
-    """One line per file, or per folder and reason when more than three files share them."""
-    grouped: dict[tuple[Path, str], list[FileFinding]] = defaultdict(list)
-    for finding in findings:
-        grouped[(finding.path.parent, finding.reason)].append(finding)
-    lines = []
-    for (folder, reason), members in grouped.items():
-        if len(members) > 3:
-            names = _names([f.path.name for f in members], 3)
-            lines.append(f"{_name(folder, root)}: {len(members)} files ({names}): {reason}")
-        else:
-            lines += [f"{_name(f.path, root)}: {reason}" for f in members]
-    return lines
-
-
-def _nothing_found(discovery: DicomDiscovery) -> str:
-    root, source = discovery.root, discovery.source
-    if discovery.file_count == 0:
-        return f"{source} is empty: no files to read. Point at the folder holding the DICOM series."
-    if source.is_file() and len(discovery.others) == 1:
-        finding = discovery.others[0]
-        what = "not a DICOM file" if finding.kind == "not_dicom" else "not a DICOM image"
-        return (
-            f"{source} is {what} ({finding.reason}). IGCS reads DICOM folders or files and NIfTI "
-            "(.nii, .nii.gz), NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) files."
-        )
-    kinds: dict[str, list[str]] = defaultdict(list)
-    for finding in discovery.others:
-        kinds[finding.kind].append(f"{_name(finding.path, root)} ({finding.reason})")
-    if set(kinds) == {"not_dicom"}:
-        images = [_name(f.path, root) for f in discovery.others if image_file_kind(f.path)]
-        hint = f" Image files here can be loaded directly: {_names(images, 5)}." if images else ""
-        return (
-            f"no DICOM files in {source} ({discovery.file_count} file(s) looked at, e.g. "
-            f"{_names(kinds['not_dicom'], 3)}).{hint} IGCS reads DICOM folders and NIfTI "
-            "(.nii, .nii.gz), NRRD (.nrrd, .nhdr) and MetaImage (.mha, .mhd) files."
-        )
-    found = "; ".join(f"{_KIND_NAMES[kind]}: {_names(v, 3)}" for kind, v in kinds.items())
-    return (
-        f"no DICOM image series in {source}. Found {found}. Point at the folder holding the "
-        "CT/MR image files (a DICOMDIR or RT objects alone are not images)."
-    )
 
 
 def _stack_key(header: DicomHeader) -> tuple[object, ...]:
@@ -324,7 +192,8 @@ def _by_geometry(members: Sequence[FileFinding]) -> list[list[FileFinding]]:
     """Split files into clusters of equal orientation and pixel spacing (within tolerance).
 
     A tolerance rather than rounding, so that values written with different precision do not
-    fall on two sides of a rounding boundary.
+    fall on two sides of a rounding boundary. Files without orientation or spacing (secondary
+    captures, dose report pages) have an empty key and cluster together.
     """
     clusters: list[tuple[np.ndarray, list[FileFinding]]] = []
     for finding in members:
@@ -333,7 +202,9 @@ def _by_geometry(members: Sequence[FileFinding]) -> list[list[FileFinding]]:
             continue
         key = np.array([*(header.orientation or ()), *(header.pixel_spacing_mm or ())])
         for reference, cluster in clusters:
-            if key.shape == reference.shape and np.abs(key - reference).max() <= _SAME_GEOMETRY:
+            if key.shape == reference.shape and (
+                key.size == 0 or float(np.abs(key - reference).max()) <= _SAME_GEOMETRY
+            ):
                 cluster.append(finding)
                 break
         else:
@@ -349,7 +220,7 @@ def _make_stack(members: Sequence[FileFinding]) -> DicomStack:
 
 def _stack_problem(headers: Sequence[DicomHeader], broken: Sequence[FileFinding]) -> str:
     if broken:
-        return "unreadable file(s): " + _names([f"{f.path.name} ({f.reason})" for f in broken])
+        return "unreadable file(s): " + names_list([f"{f.path.name} ({f.reason})" for f in broken])
     first = headers[0]
     name = first.path.name
     if first.is_multiframe:
@@ -365,9 +236,12 @@ def _stack_problem(headers: Sequence[DicomHeader], broken: Sequence[FileFinding]
         missing += (" and " if missing else "") + (
             "ImageOrientationPatient" if first.orientation is None else ""
         )
+        sop = _sop_name(first.sop_class_uid)
+        what = f" ({sop})" if sop else ""
         return (
-            f"{name} has no {missing}: its position in the patient is unknown (a projection "
-            "radiograph, secondary capture or screenshot), so it cannot be planned on"
+            f"{name}{what} has no {missing}: its position in the patient is unknown (a "
+            "projection radiograph, a secondary capture such as a dose report page, or a "
+            "screenshot), so it cannot be planned on"
         )
     if first.pixel_spacing_mm is None or min(first.pixel_spacing_mm) <= 0:
         return f"{name} has no valid PixelSpacing: the voxel size is unknown"
@@ -380,6 +254,13 @@ def _stack_problem(headers: Sequence[DicomHeader], broken: Sequence[FileFinding]
             "Re-export the series uncompressed (or convert it, e.g. with dcmdjpeg/gdcmconv --raw)"
         )
     return ""
+
+
+def _sop_name(uid: str) -> str:
+    try:
+        return str(pydicom.uid.UID(uid).name) if uid else ""
+    except Exception:  # malformed UID text
+        return ""
 
 
 def _folder(path: Path, root: Path) -> str:
@@ -395,6 +276,7 @@ def _name(path: Path, root: Path) -> str:
         return path.name
 
 
-def _names(names: Sequence[str], limit: int = 8) -> str:
+def names_list(names: Sequence[str], limit: int = 8) -> str:
+    """At most ``limit`` names, comma-separated, and how many more."""
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")

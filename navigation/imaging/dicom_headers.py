@@ -66,6 +66,7 @@ class DicomHeader:
     echo_number: str
     temporal_position: str
     image_type: tuple[str, ...]
+    convolution_kernel: str
     transfer_syntax_uid: str
     rows: int
     columns: int
@@ -230,6 +231,7 @@ def _image_header(path: Path, ds: Dataset, *, check_pixels: bool) -> DicomHeader
         echo_number=str(ds.get("EchoNumbers", "") or ""),
         temporal_position=str(ds.get("TemporalPositionIdentifier", "") or ""),
         image_type=tuple(str(v) for v in _values(ds.get("ImageType", ()))),
+        convolution_kernel="\\".join(str(v) for v in _values(ds.get("ConvolutionKernel"))),
         transfer_syntax_uid=syntax or _implied_syntax(ds),
         rows=rows,
         columns=columns,

@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from navigation.imaging.dicom_checks import (
     MAX_INTERPOLATED_GAP_FACTOR,
     SlicePlane,
+    StackGeometry,
     analyse_stack,
     describe_irregularities,
     duplicate_groups,
@@ -32,7 +33,7 @@ from navigation.imaging.dicom_checks import (
 from navigation.imaging.dicom_discovery import DicomStack, relative_name
 from navigation.imaging.dicom_headers import DicomHeader
 from navigation.imaging.errors import ImagingError
-from navigation.imaging.stack_resampling import resample_stack
+from navigation.imaging.stack_resampling import ResampledStack, resample_stack
 from navigation.imaging.volume import Volume
 from registration.geometry import ImageGeometry
 
@@ -92,6 +93,7 @@ def read_stack(stack: DicomStack, *, root: Path, allow_resampling: bool = True) 
         )
     if geometry.is_regular:
         step = geometry.uniform_step_mm
+        origin = geometry.positions_lps_mm[0]
     else:
         problems = describe_irregularities(geometry, names)
         if geometry.largest_gap_factor > MAX_INTERPOLATED_GAP_FACTOR:
@@ -106,25 +108,19 @@ def read_stack(stack: DicomStack, *, root: Path, allow_resampling: bool = True) 
                 "(allow_resampling=False / --no-resample); allow it to load this series onto a "
                 "regular grid, or re-export the series with uniform, orthogonal slices."
             )
-        step = geometry.median_step_mm
-        array = resample_stack(
+        regular = resample_stack(
             array,
             geometry,
             pixel_spacing_ij_mm=(spacing_i, spacing_j),
-            step_mm=step,
             default_value=padding,
         )
+        array, origin, step = regular.array, regular.origin_lps_mm, regular.step_mm
         resampled = True
         warnings += [f"{problem}." for problem in problems]
-        warnings.append(
-            f"RESAMPLED: the {geometry.count} slices were resampled (SimpleITK, linear) onto a "
-            f"regular orthogonal grid of {array.shape[0]} slices: origin at the first slice's "
-            f"IPP ({names[0]}), axes along the slice rows/columns/normal, {step:.3f} mm between "
-            f"slices; voxels outside the acquired slices are set to {padding:g}"
-        )
+        warnings.append(_resampled_message(regular, geometry, names, first, padding))
     grid = ImageGeometry(
-        size_ijk=(first.columns, first.rows, int(array.shape[0])),
-        origin_lps_mm=geometry.positions_lps_mm[0],
+        size_ijk=(int(array.shape[2]), int(array.shape[1]), int(array.shape[0])),
+        origin_lps_mm=origin,
         spacing_mm=np.array([spacing_i, spacing_j, step]),
         direction=plane.direction,
     )
@@ -133,6 +129,37 @@ def read_stack(stack: DicomStack, *, root: Path, allow_resampling: bool = True) 
     modality = first.modality if first.modality in ("CT", "MR") else "OT"
     volume = Volume(array, grid, modality, metadata)
     return SeriesRead(volume, tuple(warnings), resampled, files)
+
+
+def _resampled_message(
+    regular: ResampledStack,
+    geometry: StackGeometry,
+    names: Sequence[str],
+    first: DicomHeader,
+    padding: float,
+) -> str:
+    """The RESAMPLED warning: the new grid, its extent, and how it was widened."""
+    slices, rows, columns = regular.array.shape
+    before_i, after_i, before_j, after_j = regular.added_ij
+    spacing_j, spacing_i = first.pixel_spacing_mm  # type: ignore[misc]
+    widened = ""
+    if regular.widened:
+        widened = (
+            f", widened from the acquired {first.columns} x {first.rows} pixels by "
+            f"{before_i}+{after_i} columns and {before_j}+{after_j} rows "
+            f"({(before_i + after_i) * spacing_i:.1f} x {(before_j + after_j) * spacing_j:.1f} "
+            f"mm) so that every acquired pixel of every slice lies inside (the slices are "
+            f"shifted up to {geometry.max_shear_mm:.1f} mm within their plane)"
+        )
+    return (
+        f"RESAMPLED: the {geometry.count} slices were resampled (SimpleITK, linear) onto a "
+        f"regular orthogonal grid of {columns} x {rows} x {slices} voxels{widened}; it spans "
+        f"{columns * spacing_i:.1f} x {rows * spacing_j:.1f} mm in the slice plane and "
+        f"{geometry.distances_mm[-1]:.2f} mm along the normal from {names[0]} to {names[-1]} "
+        f"in steps of {regular.step_mm:.3f} mm; axes along the slice rows/columns/normal, "
+        f"voxel (0, 0, 0) at {np.round(regular.origin_lps_mm, 2).tolist()} LPS mm; voxels "
+        f"outside the acquired slices are set to {padding:g}"
+    )
 
 
 def _check_same_patient_and_frame(headers: Sequence[DicomHeader], root: Path) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from navigation.imaging.errors import ImagingError
+from navigation.imaging.nifti_header import nifti_dimensions
 from navigation.imaging.volume import Volume
 from registration.checks import InputError
 from registration.geometry import ImageGeometry
@@ -63,6 +64,8 @@ def read_image_file(path: Path) -> FileRead:
     kind = image_file_kind(path)
     if kind is None:
         raise ImagingError(f"{path.name}: not a NIfTI, NRRD or MetaImage file name.")
+    if kind == "nifti":
+        _check_nifti_dimensions(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     warnings: list[str] = []
@@ -101,6 +104,16 @@ def read_image_file(path: Path) -> FileRead:
         image = image[:, :, :, 0]
     files = (path, *[f for f in _detached_files(path) if f != path])
     return FileRead(_volume(image, path, kind, files, warnings), kind, files, tuple(warnings))
+
+
+def _check_nifti_dimensions(path: Path) -> None:
+    """Refuse a NIfTI file whose header gives an axis of zero length (it holds no image)."""
+    dims = nifti_dimensions(path)
+    if dims is not None and any(n <= 0 for n in dims):
+        raise ImagingError(
+            f"{path.name}: the NIfTI header gives an axis of length zero (dim {list(dims)}), so "
+            "the file holds no image. Re-export or re-convert the image."
+        )
 
 
 def _read_nrrd_without_directions(path: Path) -> FileRead:

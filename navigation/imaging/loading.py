@@ -29,10 +29,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from navigation.imaging.dicom_discovery import choose_stack, discover_dicom
+from navigation.imaging.dicom_choice import choose_stack
+from navigation.imaging.dicom_discovery import discover_dicom
 from navigation.imaging.dicom_series import read_stack
 from navigation.imaging.errors import ImagingError
 from navigation.imaging.image_files import image_file_kind, read_image_file
+from navigation.imaging.modality import decide_modality, with_modality
 from navigation.imaging.volume import Volume
 
 __all__ = ["ImagingError", "LoadReport", "LoadedVolume", "load_volume"]
@@ -73,7 +75,11 @@ class LoadedVolume:
 
 
 def load_volume(
-    path: str | Path, *, series_uid: str | None = None, allow_resampling: bool = True
+    path: str | Path,
+    *,
+    series_uid: str | None = None,
+    allow_resampling: bool = True,
+    modality: str | None = None,
 ) -> LoadedVolume:
     """Read a DICOM folder or file, or a NIfTI/NRRD/MetaImage file, into a :class:`Volume`.
 
@@ -83,6 +89,11 @@ def load_volume(
     series_uid : the SeriesInstanceUID to load; by default the largest axial CT/MR series.
     allow_resampling : when False, a stack that needs resampling (non-uniform spacing, gantry
         tilt, a missing slice) is refused instead.
+    modality : "ct" or "mr" when the caller knows. For NIfTI/NRRD/MetaImage files it decides
+        (a CT must be in HU); without it the file's header or dcm2niix sidecar decides, else
+        the intensities, towards CT only (:mod:`navigation.imaging.modality`); undecided files
+        get modality "OT" and the reason in ``metadata["modality_reason"]``. For DICOM it
+        must agree with the series' own Modality.
 
     Returns
     -------
@@ -107,13 +118,23 @@ def load_volume(
                 f"series_uid applies to DICOM only; {source.name} is a {kind} file (one volume)."
             )
         read = read_image_file(source)
-        report = LoadReport(
-            source, kind, f"{kind} file {source.name}", (), read.warnings, False, read.files
+        decision = decide_modality(read.volume, source, modality)
+        volume = with_modality(read.volume, decision)
+        known = decision.modality in ("CT", "MR")
+        chosen = f"{kind} file {source.name}, " + (
+            f"modality {decision.modality} ({decision.reason})" if known else "modality unknown"
         )
-        return _logged(LoadedVolume(read.volume, report))
+        report = LoadReport(source, kind, chosen, (), read.warnings, False, read.files)
+        return _logged(LoadedVolume(volume, report))
     discovery = discover_dicom(source)
     choice = choose_stack(discovery, series_uid)
     series = read_stack(choice.stack, root=discovery.root, allow_resampling=allow_resampling)
+    stated = series.volume.metadata.get("modality", "")
+    if modality is not None and modality.strip().upper() != stated:
+        raise ImagingError(
+            f"--modality {modality} contradicts the series' own DICOM Modality {stated!r} "
+            f"({choice.stack.describe(discovery.root)}); leave --modality out for DICOM."
+        )
     warnings = (*choice.warnings, *series.warnings)
     volume = series.volume
     volume.metadata["warnings"] = list(warnings)

@@ -11,8 +11,10 @@ onto it (nearest voxel, :mod:`navigation.imaging.grid_sampling`):
   ring go too. Dilated by one
   PET voxel (spill-over of the scanner's point spread);
 - **below the lung apices**: slices, counted up from the bottom of the field, where air inside
-  the body covers more than 20 cm^2 on each side of the midline (the lungs), and everything
-  below them: myocardium, mediastinum, liver, bladder are never a head and neck primary;
+  the patient's own cross-section (each slice's largest body component, holes filled: not the
+  air a table or head holder encloses) covers more than 10 cm^2 on each side of the midline
+  (the lungs; the neck's airway holds 2-5 cm^2), and everything below them: myocardium,
+  mediastinum, liver, bladder are never a head and neck primary;
 - **symmetric pairs** (palatine and lingual tonsils, parotid and submandibular glands,
   pterygoid and laryngeal muscles, brown fat): a focus more than ``mirror_radius_mm`` from the
   midline (the body's centre in its slice) whose mirror image across the midline holds, in
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
 BONE_HU, BODY_HU, AIR_HU = 300.0, -500.0, -400.0
 MIN_VAULT_ML = 200.0
-LUNG_AREA_MM2 = 2000.0
+LUNG_AREA_MM2 = 1000.0
 BRAIN_FRACTION = 0.3
 
 
@@ -99,7 +101,7 @@ def physiology_masks(ct: Volume, grid: ImageGeometry, suv: np.ndarray) -> Physio
     """Brain, thorax and field masks on the PET ``grid`` (see the module docstring)."""
     in_field = sample_nearest(np.ones((1, 1, 1), dtype=bool), _unit_grid(ct.geometry), grid)
     hu = sample_nearest(ct.array, ct.geometry, grid, fill=-1024)
-    body = (hu > BODY_HU) & in_field
+    body = _body_per_slice((hu > BODY_HU) & in_field)
     midline = _midline(body, grid)
     vault, vault_ml = _cranial_vault(ct, grid)
     brain = _brain(suv, vault, in_field)
@@ -161,6 +163,19 @@ def _unit_grid(geometry: ImageGeometry) -> ImageGeometry:
     spacing = geometry.spacing_mm * size
     origin = centre  # voxel (0, 0, 0) is the whole box, centred
     return ImageGeometry((1, 1, 1), origin, spacing, geometry.direction)
+
+
+def _body_per_slice(mask: np.ndarray) -> np.ndarray:
+    """The largest 4-connected component of each axial slice, holes filled: the patient's own
+    cross-section (a table, cushion or head holder touching the body in 3-D but not in the slice
+    is left out, so the air they enclose is not taken for lung)."""
+    body = np.zeros_like(mask)
+    for k in np.flatnonzero(mask.any(axis=(1, 2))):
+        labels = cc3d.connected_components(np.ascontiguousarray(mask[k]), connectivity=4)
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        body[k] = fill_voids.fill(labels == int(np.argmax(sizes)), in_place=False)
+    return body
 
 
 def _midline(body: np.ndarray, grid: ImageGeometry) -> np.ndarray:
@@ -240,7 +255,7 @@ def _thorax(
     for k in order:
         if np.isnan(midline[k]):
             break
-        inside = fill_voids.fill(body[k], in_place=False) & (hu[k] < AIR_HU)
+        inside = body[k] & (hu[k] < AIR_HU)
         left = inside[:, x_of_i > midline[k]].sum() * pixel_mm2
         right = inside[:, x_of_i <= midline[k]].sum() * pixel_mm2
         if min(left, right) < LUNG_AREA_MM2:

@@ -46,6 +46,7 @@ def pet_overview_png(ct: Volume, pet: PetSeries, tumour: PetTumour) -> bytes:
     mask = tumour.mask()
     figure = Figure(figsize=(13.5, 5.0), dpi=72)
     axes = figure.subplots(1, 3)
+    figure.subplots_adjust(left=0.01, right=0.9, top=0.86, bottom=0.02, wspace=0.05)
     image = None
     # (title, fixed axis in ijk, displayed row axis, displayed column axis)
     for axis, (title, fixed, rows, columns) in zip(
@@ -86,7 +87,7 @@ def pet_overview_png(ct: Volume, pet: PetSeries, tumour: PetTumour) -> bytes:
         fontsize=11,
     )
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
+    figure.savefig(buffer, format="png")  # one draw (a "tight" box would draw twice)
     return buffer.getvalue()
 
 

@@ -19,8 +19,16 @@ Layout written by ``igcs plan`` (all positions LPS mm)::
               volume_ml}],
     files: {seg_nrrd, nifti, fiducials},
     fiducials: [{name, position_lps_mm: [x, y, z]}],
-    tumour: {label, centroid_lps_mm, volume_ml, seed_lps_mm} | null,
+    tumour: {label, centroid_lps_mm, volume_ml, seed_lps_mm, source} | null,
     targets: [{name, position_lps_mm}]     (the tumour centroid first, when there is one)
+
+Optional blocks, present when the plan used other sources (``igcs plan --pet/--rtstruct/
+--segmentation/--fiducials``; ``tumour.source`` then names the one it came from)::
+
+    pet: {suv_max, suv_mean, mtv_ml, threshold_suv, threshold_fraction_of_suv_max, peak_lps_mm,
+          centroid_lps_mm, found, foci, excluded, suv_calibration, ...}  (files.pet_tumour: png)
+    rtstruct / segmentation_import: {file, imported: [{name, source, ...}], skipped, ...}
+    landmarks: {file, file_coordinate_system, names, distance_to_skin_mm, ...}
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ two sources for one structure. Each source's record goes to plan.json under its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,10 +86,14 @@ def segment_with_sources(
     node_seed_lps_mm: ArrayLike | None = None,
     expected_fiducials: int | None = None,
     preset: CtPreset | MrPreset | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> Segmentation:
-    """Segment ``volume`` and add the structures and landmarks of ``sources``."""
+    """Segment ``volume`` and add the structures and landmarks of ``sources``;
+    ``on_step(text)`` is told each step as it starts (progress)."""
+    step = on_step or (lambda _text: None)
     _check_combinations(sources, tumour_seed_lps_mm, tumour_box_lps_mm, node_seed_lps_mm)
     grown_seed = None if sources.pet is not None else tumour_seed_lps_mm
+    step(f"segmenting the {volume.modality}")
     segmentation = segment_volume(
         volume,
         tumour_seed_lps_mm=grown_seed,
@@ -99,10 +104,12 @@ def segment_with_sources(
     )
     imports: list[ImportedStructures] = []
     if sources.pet is not None:
+        step(f"PET: SUV and the FDG-avid tumour from {sources.pet}")
         imports.append(_pet_structures(volume, sources, tumour_seed_lps_mm))
     if sources.rtstruct is not None:
         from navigation.planning.rtstruct import rtstruct_structures
 
+        step(f"RTSTRUCT: rasterising the contours of {sources.rtstruct}")
         imports.append(
             rtstruct_structures(
                 sources.rtstruct, volume, tumour_roi=sources.tumour_roi, node_roi=sources.node_roi
@@ -111,6 +118,7 @@ def segment_with_sources(
     if sources.segmentation is not None:
         from navigation.planning.segmentation_import import segmentation_structures
 
+        step(f"segmentation: placing the segments of {sources.segmentation}")
         imports.append(segmentation_structures(sources.segmentation, volume))
     for imported in imports:
         segmentation = add_structures(segmentation, imported)
@@ -252,11 +260,13 @@ def with_landmarks(segmentation: Segmentation, landmarks: PointList) -> Segmenta
             f"{segmentation.fiducials.count} skin marker(s) were also found; the plan's "
             "registration fiducials are the landmarks of the file"
         )
+    # the landmarks are the registration points: "no markers found" is no longer a concern
+    kept = tuple(w for w in segmentation.warnings if w != "no fiducial markers found")
     return replace(
         segmentation,
         landmarks=landmarks,
         imports={**segmentation.imports, "landmarks": record},
-        warnings=(*segmentation.warnings, *warnings),
+        warnings=(*kept, *warnings),
     )
 
 

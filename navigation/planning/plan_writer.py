@@ -12,6 +12,7 @@ import datetime
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,11 @@ from tqdm import tqdm
 from navigation import __version__
 from navigation.imaging.volume import Volume
 from navigation.planning.label_files import write_label_nifti, write_seg_nrrd
-from navigation.planning.labels import NODE, TUMOUR
+from navigation.planning.labels import NODE, SKIN, TUMOUR
 from navigation.planning.markups import write_markups_fiducials
 from navigation.planning.meshing import MeshOptions, mesh_region, save_mesh
 from navigation.planning.plan import PLAN_SCHEMA, PLAN_SCHEMA_VERSION, Plan, load_plan
+from navigation.planning.plannable import check_plannable
 from navigation.planning.segmentation import (
     CtPreset,
     MrPreset,
@@ -59,6 +61,11 @@ def _default_source(volume: Volume) -> dict[str, Any]:
 def _report(segmentation: Segmentation) -> dict[str, Any]:
     report: dict[str, Any] = {"modality": segmentation.modality, "warnings": []}
     report["warnings"] = list(segmentation.warnings)
+    if segmentation.modality == "CT":
+        report["removed_from_body"] = {
+            "volume_ml": round(segmentation.removed_from_body_ml, 2),
+            "objects": [r.to_dict() for r in segmentation.removed_from_body],
+        }
     if segmentation.fiducials is not None:
         report["fiducials_found"] = segmentation.fiducials.count
         report["fiducials_rejected"] = list(segmentation.fiducials.rejected)
@@ -103,6 +110,7 @@ def make_plan(
         no plan folder).
     """
     target = Path(out)
+    check_plannable(volume, where=str(volume.metadata.get("source", "the volume")))
     if target.exists() and not overwrite:
         raise FileExistsError(
             f"{target} already exists; choose another output folder or pass --overwrite."
@@ -191,7 +199,7 @@ def _write_meshes(
                 segmentation.geometry,
                 image=image,
                 level=segmentation.surface_levels.get(entry.name),
-                options=options,
+                options=replace(options or MeshOptions(), keep_closed=entry.name == SKIN),
             )
             stem = _file_stem(entry.name)
             mesh_file = f"meshes/{stem}.vtp"

@@ -120,3 +120,39 @@ def remove_small_components(
     if small.size:
         labels = fastremap.mask(labels, small.tolist(), in_place=True)
     return labels > 0
+
+
+def box_morphology(mask: np.ndarray, radius_kji: np.ndarray, *, erode: bool) -> np.ndarray:
+    """Erosion or dilation of a bool (k, j, i) mask by a box of half-widths ``radius_kji``
+    voxels: separable, one shifted AND/OR per voxel of radius (cheaper than
+    ``scipy.ndimage`` for radii of a few voxels). Neighbours beyond the image border are
+    ignored, so a body cut by the scan's end is not eroded from that side."""
+    out = np.asarray(mask, dtype=bool)
+    combine = np.logical_and if erode else np.logical_or
+    for axis, r in enumerate(np.asarray(radius_kji, dtype=int)):
+        source, out = out, out.copy()
+        for d in range(1, min(int(r), source.shape[axis] - 1) + 1):
+            ahead = [slice(None)] * 3
+            behind = [slice(None)] * 3
+            ahead[axis], behind[axis] = slice(d, None), slice(None, -d)
+            combine(out[tuple(ahead)], source[tuple(behind)], out=out[tuple(ahead)])
+            combine(out[tuple(behind)], source[tuple(ahead)], out=out[tuple(behind)])
+    return out
+
+
+def keep_components(
+    mask: np.ndarray,
+    *,
+    min_voxels: int = 1,
+    reaching: np.ndarray | None = None,
+    connectivity: Literal[6, 18, 26] = 26,
+) -> np.ndarray:
+    """Connected components of ``mask`` with at least ``min_voxels`` voxels and, when
+    ``reaching`` (same shape, bool) is given, at least one voxel in it."""
+    labels, values, sizes = _components(mask, connectivity)
+    keep = set(values[sizes >= max(min_voxels, 1)].tolist())
+    if reaching is not None:
+        keep &= set(fastremap.unique(labels[reaching & (labels > 0)]).tolist())
+    if not keep:
+        return np.zeros(mask.shape, dtype=bool)
+    return fastremap.mask_except(labels, sorted(keep)) > 0

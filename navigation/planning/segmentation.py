@@ -2,10 +2,12 @@
 
 CT presets in Hounsfield units (:class:`CtPreset`):
 
-- ``skin`` (the body): HU > -500 (halfway between air and fat), largest 6-connected
-  component, holes filled slice by slice (so the airway and sinuses belong to the body; a head
-  holder pressed against the scalp stays attached and is reported as body);
-- ``bone``: HU > 300 inside the body, components under 0.05 ml dropped;
+- ``skin`` (the body): HU > -500 (halfway between air and fat) without the couch, head rests,
+  holders and immobilisation masks (:mod:`navigation.planning.body`: shape and connected
+  components), holes filled slice by slice (so the airway and sinuses belong to the body);
+  what was removed is reported;
+- ``bone``: HU > 300 inside the body, components under 0.05 ml dropped, and those that do not
+  reach 3 mm under the skin (dense parts of a holder pressed against it);
 - ``airway``: HU < -500 inside the filled body, components under 0.5 ml dropped;
 - ``fiducials``: bright compact skin markers (:mod:`fiducial_detection`), HU > 2000 (above
   cortical bone), next to outside air (HU > -1200: not the scanner's padding value);
@@ -28,6 +30,7 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from navigation.imaging.volume import Volume
+from navigation.planning.body import RemovedObject, segment_body
 from navigation.planning.fiducial_detection import FiducialDetection, detect_fiducials
 from navigation.planning.labels import (
     AIRWAY,
@@ -45,8 +48,8 @@ from navigation.planning.region_growing import GrownRegion, check_seed, grow_reg
 from navigation.planning.regions import (
     RegionMask,
     SurfaceLevel,
-    fill_holes_per_slice,
-    largest_component,
+    box_morphology,
+    keep_components,
     remove_small_components,
 )
 from registration.checks import Float64Array, InputError
@@ -63,6 +66,7 @@ class CtPreset:
     marker_hu: float = 2000.0
     marker_diameter_mm: float = 4.0
     min_bone_ml: float = 0.05
+    bone_depth_mm: float = 3.0  # bone pieces not reaching this deep under the skin are dropped
     min_airway_ml: float = 0.5
     search_radius_mm: float = 50.0
 
@@ -93,6 +97,8 @@ class Segmentation:
     tumour: GrownRegion | None = None
     node: GrownRegion | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    removed_from_body: tuple[RemovedObject, ...] = ()
+    removed_from_body_ml: float = 0.0
     #: plan.json blocks of structures imported from other sources (``pet``, ``rtstruct``...)
     imports: dict[str, Any] = field(default_factory=dict)
     #: named points from a markups file: the registration fiducials instead of the markers
@@ -194,10 +200,13 @@ def segment_volume(
         body_threshold = preset.body_hu
     else:
         body_threshold = _isodata(np.asarray(array[::2, ::2, ::2], dtype=np.float64).ravel())
-    body = fill_holes_per_slice(largest_component(array > body_threshold))
-    if not body.any():
+    found = segment_body(
+        array, geometry, threshold=body_threshold, separate_supports=isinstance(preset, CtPreset)
+    )
+    if found.region.voxel_count == 0:
         raise InputError(f"no body found above {body_threshold:g}; is this a {modality} image?")
-    regions: dict[str, RegionMask] = {SKIN: RegionMask.from_full(body)}
+    body = found.region.to_full(geometry.shape_kji)
+    regions: dict[str, RegionMask] = {SKIN: found.region}
     levels: dict[str, SurfaceLevel] = {SKIN: SurfaceLevel(body_threshold)}
     table = [canonical_entry(SKIN)]
 
@@ -236,7 +245,12 @@ def segment_volume(
         box, inside = regions[SKIN].slices, regions[SKIN].mask
         offset = regions[SKIN].offset_kji
         bone = (array[box] > preset.bone_hu) & inside & ~near_markers[box]
-        bone = remove_small_components(bone, int(np.ceil(preset.min_bone_ml / voxel_ml)))
+        depth = np.ceil(preset.bone_depth_mm / geometry.spacing_mm[::-1]).astype(int)
+        bone = keep_components(
+            bone,
+            min_voxels=int(np.ceil(preset.min_bone_ml / voxel_ml)),
+            reaching=_deep_inside(regions[SKIN], geometry.shape_kji, depth),
+        )
         regions[BONE] = RegionMask.from_full(bone, offset)
         levels[BONE] = SurfaceLevel(preset.bone_hu)
         table.append(canonical_entry(BONE))
@@ -282,7 +296,24 @@ def segment_volume(
         tumour=tumour,
         node=node,
         warnings=tuple(warnings),
+        removed_from_body=found.removed,
+        removed_from_body_ml=found.removed_ml,
     )
+
+
+def _deep_inside(
+    body: RegionMask, shape_kji: tuple[int, int, int], depth_kji: np.ndarray
+) -> np.ndarray:
+    """``body.mask`` eroded by ``depth_kji`` voxels: from the air around it, but not from the
+    ends of the scan, where the body goes on (the block is padded with air only on the sides
+    that are inside the image)."""
+    pad = [
+        (int(d) if s.start > 0 else 0, int(d) if s.stop < n else 0)
+        for s, n, d in zip(body.slices, shape_kji, depth_kji, strict=True)
+    ]
+    padded = np.pad(body.mask, pad, mode="constant", constant_values=False)
+    eroded = box_morphology(padded, depth_kji, erode=True)
+    return eroded[tuple(slice(a, a + n) for (a, _b), n in zip(pad, body.mask.shape, strict=True))]
 
 
 def segmentation_from_label_map(

@@ -10,6 +10,7 @@ import pytest
 from navigation.app.config import NavigationConfig
 from navigation.app.frame_builder import NO_TIP, NOT_REGISTERED, LiveState, build_frame
 from navigation.app.plan_scene import load_plan_scene
+from navigation.app.registration_state import RegistrationOverride
 from navigation.app.registration_workflow import RegistrationWorkflow
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.pose_store import ToolPose, ToolState
@@ -163,3 +164,52 @@ def test_camera_frustum_follows_the_hand_eye_chain(scene, accepted):
         frame_index=10,
     ).snapshot  # fmt: skip
     assert stale.image_from_camera is None and stale.tool_states["Camera"] == "STALE"
+
+
+def test_under_an_overridden_registration_no_tre_and_the_pointer_untrusted(scene, rng):
+    image_from_reference = random_rigid(rng, max_translation_mm=200.0)
+    flow = RegistrationWorkflow(
+        scene.plan.fiducial_names, scene.plan.fiducials_lps_mm, fle_rms_mm=0.5,
+        tumour_lps_mm=CENTRE,
+    )  # fmt: skip
+    in_reference = apply_transform(invert_rigid(image_from_reference), scene.plan.fiducials_lps_mm)
+    in_reference[1] += [0.0, 40.0, 0.0]
+    for index, point in enumerate(in_reference):
+        flow.store(CollectedFiducial(point, 0.0, 0.0, 20, 0.0, 0.0), index)
+    result = flow.register()
+    accepted = flow.accept(RegistrationOverride(("FRE",), "test", 0.0))
+    assert accepted is result and not accepted.verified
+    image_from_pointer = make_rigid(translation_mm=CENTRE + np.array([0.0, -30.0, 0.0]) - TIP)
+    frame = build_frame(
+        live(accepted, pointer_from_ref=invert_rigid(accepted.image_from_reference)
+             @ image_from_pointer),
+        scene, CONFIG, frame_index=11,
+    )  # fmt: skip
+    snap = frame.snapshot
+    assert snap.pointer_ok and not snap.pointer_trusted
+    assert snap.registration is not None and not snap.registration.verified
+    assert snap.registration.text.startswith("UNVERIFIED REGISTRATION (override): FRE ")
+    assert snap.guidance is not None and snap.guidance.tre_at_tip_mm is None
+    # A verified registration: trusted, with a TRE.
+    flow.set_excluded(1, True)
+    flow.register()
+    verified = flow.accept()
+    snap = build_frame(
+        live(verified, pointer_from_ref=invert_rigid(verified.image_from_reference)
+             @ image_from_pointer),
+        scene, CONFIG, frame_index=12,
+    ).snapshot  # fmt: skip
+    assert snap.pointer_trusted and snap.registration.verified
+    assert snap.guidance.tre_at_tip_mm is not None
+
+
+def test_tracking_alarms_name_the_tool_and_the_time_since_its_last_good_pose(scene, accepted):
+    state = live(accepted, pointer_state=ToolState.STALE)
+    state = LiveState(**{**state.__dict__, "last_good_s": {"Pointer": 9.6}})
+    alarms = build_frame(state, scene, CONFIG, frame_index=13).snapshot.tracking_alarms
+    assert [(a.tool, a.state) for a in alarms] == [("Pointer", "STALE")]
+    assert alarms[0].since_good_s == pytest.approx(11.0 - 9.6)
+    never = build_frame(live(accepted, pointer_state=ToolState.DISCONNECTED), scene, CONFIG,
+                        frame_index=14).snapshot.tracking_alarms  # fmt: skip
+    assert never[0].since_good_s is None
+    assert build_frame(live(accepted), scene, CONFIG, frame_index=15).snapshot.tracking_alarms == ()

@@ -8,7 +8,8 @@ import pytest
 import pyvista as pv
 
 from navigation.app.plan_scene import SkinSurface, outward_normals
-from navigation.app.registration_workflow import RegistrationWorkflow
+from navigation.app.registration_state import RegistrationOverride
+from navigation.app.registration_workflow import RegistrationRefused, RegistrationWorkflow
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from registration.checks import InputError
 from registration.transforms import apply_transform, invert_rigid, random_rigid
@@ -146,3 +147,84 @@ def test_surface_refinement_reduces_the_error_at_the_tumour(rng, image_from_refe
     fresh = workflow(skin=skin)
     with pytest.raises(InputError, match="register the fiducials first"):
         fresh.refine(sweep)
+
+
+def _flow_with(image_from_reference, offsets: dict[int, tuple[float, float, float]]):
+    flow = workflow()
+    in_reference = apply_transform(invert_rigid(image_from_reference), FIDUCIALS)
+    for index, offset in offsets.items():
+        in_reference[index] += offset
+    for point in in_reference:
+        flow.store(collected(point))
+    return flow
+
+
+def test_forty_mm_off_cannot_be_accepted_and_its_tre_is_not_valid(image_from_reference):
+    flow = _flow_with(image_from_reference, {5: (40.0, 0.0, 0.0)})
+    result = flow.register()
+    assert not result.verified
+    assert result.checks.refusals[0].code == "fre_above_alarm"
+    assert result.checks.suspects[0] == "F6"
+    # The predicted TRE is withheld everywhere it could be read.
+    assert result.tre_at_tumour_predicted_mm is None
+    assert result.tre_at(TUMOUR) is None
+    assert result.to_dict()["tre_at_tumour_predicted_mm"] is None
+    assert result.to_dict()["predicted_tre"].startswith("not valid (FRE ")
+    with pytest.raises(RegistrationRefused, match="re-touch F6"):
+        flow.accept()
+    state = flow.state()
+    assert state.accepted is None and state.banner() == ("NOT REGISTERED", "none")
+    assert state.candidate is result
+    assert state.rows[5].excluded_reason is None  # not excluded yet
+    # Excluding the suspect shows why, and the remaining five register cleanly.
+    reason = flow.set_excluded("F6", True)
+    assert reason is not None and reason.startswith("FRE ")
+    assert flow.state().rows[5].excluded_reason == reason
+    clean = flow.register()
+    assert clean.verified and clean.tre_at_tumour_predicted_mm == pytest.approx(
+        predict_tre_rms(FIDUCIALS[:5], TUMOUR, fle_rms_mm=0.5)[0]
+    )
+    assert clean.residuals_mm["F6"] == pytest.approx(40.0, abs=1e-9)
+    assert flow.accept() is clean
+    text, level = flow.state().banner()
+    assert level == "verified" and text.startswith("REGISTERED: points, 5 fiducials")
+
+
+def test_override_puts_it_in_force_as_unverified(image_from_reference):
+    flow = _flow_with(image_from_reference, {0: (0.0, 0.0, 25.0)})
+    result = flow.register()
+    assert not result.verified
+    override = RegistrationOverride(tuple(r.short for r in result.checks.refusals), "test", 1.0)
+    assert flow.accept(override) is result
+    state = flow.state()
+    assert state.override is override and not state.in_use_verified
+    text, level = state.banner()
+    assert level == "unverified" and text.startswith("UNVERIFIED REGISTRATION\n(override) FRE")
+    assert "FRE" in text and "> alarm" in text
+    assert state.candidate is None  # the latest result is the one in use
+
+
+def test_swapped_pair_is_refused(image_from_reference):
+    flow = workflow()
+    in_reference = apply_transform(invert_rigid(image_from_reference), FIDUCIALS)
+    in_reference[[0, 3]] = in_reference[[3, 0]]
+    for point in in_reference:
+        flow.store(collected(point))
+    result = flow.register()
+    assert not result.verified and set(result.checks.suspects[:2]) == {"F1", "F4"}
+
+
+def test_a_refused_sweep_is_reported_with_its_own_count(image_from_reference):
+    """The panel's 'last sweep' and failure name the points of that sweep, and the result in
+    use is unchanged (no stale numbers under a new banner)."""
+    flow = _flow_with(image_from_reference, {})
+    flow.skin = _asymmetric_skin()
+    flow.register()
+    accepted = flow.accept()
+    with pytest.raises(InputError, match="46 points"):
+        flow.refine(np.zeros((46, 3)))
+    state = flow.state()
+    assert state.last_sweep is not None and state.last_sweep.points == 46
+    assert state.last_sweep.refused is not None
+    assert state.last_failure is not None and "46 sweep points" in state.last_failure
+    assert state.accepted is accepted and state.banner()[0].startswith("REGISTERED: points, 6")

@@ -58,14 +58,16 @@ def badge(layout) -> str:
         return ""
 
 
-def test_scripted_session_in_the_window(qtbot, nav_plan, serve):
+def test_scripted_session_in_the_window(qtbot, nav_plan, serve, tmp_path):
     threads_before = set(threading.enumerate())
     scene = load_plan_scene(nav_plan)
     scenario = scenario_from_plan(nav_plan, SCRIPTED)
     truth = scenario.truth
     served = serve(scenario)
     session = NavigationSession(scene, NavigationConfig(fle_rms_mm=0.3))
-    window = NavigationWindow(session, WindowOptions(view_size=(960, 768), target_fps=10.0))
+    window = NavigationWindow(
+        session, WindowOptions(target_fps=10.0, settings_path=tmp_path / "settings.ini")
+    )
     qtbot.addWidget(window)
     window.start()
     qtbot.waitExposed(window)

@@ -19,6 +19,10 @@ from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
+    RTPlanStorage,
+    RTStructureSetStorage,
+    SecondaryCaptureImageStorage,
+    XRayRadiationDoseSRStorage,
     generate_uid,
 )
 
@@ -56,6 +60,7 @@ class SeriesSpec:
     description: str = "synthetic"
     series_number: int = 3
     prefix: str = "slice"
+    kernel: str = ""  # ConvolutionKernel, written when not empty
 
     def row_direction(self) -> np.ndarray:
         return np.array(self.orientation[:3])
@@ -117,18 +122,9 @@ def write_slice(
     slope, intercept = spec.rescale
     stored = np.round((np.asarray(values, dtype=np.float64) - intercept) / slope).astype("<i2")
     sop_class = CTImageStorage if spec.modality == "CT" else MRImageStorage
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = spec.modality
-    ds.PatientID = spec.patient_id
-    ds.PatientName = "Test^Synthetic"
+    ds = _new_dataset(sop_class, spec.modality, spec)
     ds.PatientPosition = spec.patient_position
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20240101", "120000", "1", ""
     ds.StudyInstanceUID = spec.study_uid
     ds.SeriesInstanceUID = spec.series_uid
     ds.FrameOfReferenceUID = spec.frame_uid
@@ -136,6 +132,8 @@ def write_slice(
     ds.SeriesDescription = spec.description
     ds.InstanceNumber = instance
     ds.ImageType = list(spec.image_type)
+    if spec.kernel:
+        ds.ConvolutionKernel = spec.kernel
     ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
     ds.ImageOrientationPatient = [f"{v:.8f}" for v in spec.orientation]
     ds.PixelSpacing = [f"{v:g}" for v in spec.pixel_spacing_mm]
@@ -152,5 +150,87 @@ def write_slice(
     ds.RescaleSlope = f"{slope:g}"
     ds.RescaleIntercept = f"{intercept:g}"
     ds.PixelData = stored.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _new_dataset(sop_class: str, modality: str, spec: SeriesSpec) -> Dataset:
+    """A dataset with file meta (explicit VR little endian), its SOP and the spec's patient."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    ds.PatientID = spec.patient_id
+    ds.PatientName = "Test^Synthetic"
+    return ds
+
+
+def _non_image_dataset(path: Path, sop_class: str, modality: str, spec: SeriesSpec) -> Dataset:
+    ds = _new_dataset(sop_class, modality, spec)
+    ds.StudyInstanceUID = spec.study_uid
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = 999
+    ds.InstanceNumber = 1
+    ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20240101", "120000", "1", ""
+    ds.PatientBirthDate, ds.PatientSex, ds.ReferringPhysicianName = "", "", ""
+    return ds
+
+
+def write_dose_report_pages(folder: Path, spec: SeriesSpec, pages: int = 2) -> list[Path]:
+    """A CT scanner's dose report: Secondary Capture pages (one series, modality CT, grey
+    pixels) without ImagePositionPatient, ImageOrientationPatient or PixelSpacing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    series_uid = generate_uid()
+    paths = []
+    for page in range(pages):
+        ds = _non_image_dataset(folder, SecondaryCaptureImageStorage, "CT", spec)
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesDescription = "Dose Report"
+        ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
+        ds.InstanceNumber = page + 1
+        ds.ConversionType = "WSD"
+        ds.Rows, ds.Columns = 48, 64
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit = 7
+        ds.PixelRepresentation = 0
+        ds.PixelData = np.full((48, 64), 40 * page, dtype=np.uint8).tobytes()
+        path = folder / f"dose_page{page + 1}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def write_non_image(folder: Path, spec: SeriesSpec, kind: str) -> Path:
+    """An object without pixels: "SR" (an X-ray radiation dose report), "RTSTRUCT"
+    (a structure set with no contours) or "RTPLAN"."""
+    sop_class, name = {
+        "SR": (XRayRadiationDoseSRStorage, "dose_sr.dcm"),
+        "RTSTRUCT": (RTStructureSetStorage, "rtstruct.dcm"),
+        "RTPLAN": (RTPlanStorage, "rtplan.dcm"),
+    }[kind]
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = _non_image_dataset(folder, sop_class, kind, spec)
+    if kind == "SR":
+        ds.CompletionFlag, ds.VerificationFlag = "COMPLETE", "UNVERIFIED"
+        ds.ContentDate, ds.ContentTime = "20240101", "120000"
+        ds.ValueType = "CONTAINER"
+        title = Dataset()  # "X-Ray Radiation Dose Report" (DCM 113701)
+        title.CodeValue, title.CodingSchemeDesignator = "113701", "DCM"
+        title.CodeMeaning = "X-Ray Radiation Dose Report"
+        ds.ConceptNameCodeSequence = [title]
+    if kind == "RTSTRUCT":
+        ds.StructureSetLabel = "empty"
+        ds.StructureSetDate, ds.StructureSetTime = "20240101", "120000"
+    if kind == "RTPLAN":
+        ds.RTPlanLabel = "plan"
+        ds.RTPlanDate, ds.RTPlanTime = "20240101", "120000"
+    path = folder / name
     ds.save_as(path, enforce_file_format=True)
     return path

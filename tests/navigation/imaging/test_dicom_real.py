@@ -28,19 +28,28 @@ def test_gantry_tilt_ct_resampled_with_header_geometry(shared_data):
     spacing_row, spacing_column = (float(v) for v in datasets[0].PixelSpacing)
 
     geometry = volume.geometry
-    np.testing.assert_allclose(geometry.origin_lps_mm, ipp[0], atol=1e-6)  # first slice's IPP
+    # the grid is widened by whole rows before the first slice's first row so that every
+    # slice's footprint fits: the slices shift ~48 mm along -column over the stack
+    shift = (ipp - ipp[0]) @ column
+    added_rows = int(np.ceil(-shift.min() / spacing_row - 1e-3))
+    assert 95 <= added_rows <= 100
+    np.testing.assert_allclose(
+        geometry.origin_lps_mm, ipp[0] - added_rows * spacing_row * column, atol=1e-6
+    )
     np.testing.assert_allclose(geometry.spacing_mm[:2], [spacing_column, spacing_row], atol=1e-9)
     np.testing.assert_allclose(geometry.direction[:, 0], row, atol=1e-6)
     np.testing.assert_allclose(geometry.direction[:, 1], column, atol=1e-6)
     np.testing.assert_allclose(geometry.direction[:, 2], normal, atol=1e-6)
-    steps = np.diff((ipp - ipp[0]) @ normal)
+    distances = (ipp - ipp[0]) @ normal
+    steps = np.diff(distances)
     assert steps.min() < 1.2 and steps.max() > 6.9  # the variable spacing of SOURCE.txt
-    np.testing.assert_allclose(geometry.spacing_mm[2], np.median(steps), atol=1e-9)
-    assert geometry.size_ijk == (
-        512,
-        512,
-        int(((ipp[-1] - ipp[0]) @ normal) // np.median(steps)) + 1,
-    )
+    slices = round(distances[-1] / np.median(steps))  # first to last slice in equal steps
+    np.testing.assert_allclose(geometry.spacing_mm[2], distances[-1] / slices, atol=1e-9)
+    assert abs(geometry.spacing_mm[2] - np.median(steps)) < 0.01
+    assert geometry.size_ijk == (512, 512 + added_rows, slices + 1)
+    extent = next(w for w in report.warnings if w.startswith("RESAMPLED"))
+    assert f"512 x {512 + added_rows} x {slices + 1} voxels, widened" in extent
+    assert "144.09 mm along the normal from 01.dcm to 28.dcm" in extent
 
     assert report.resampled and volume.metadata["resampled"] is True
     tilt = [w for w in report.warnings if w.startswith("gantry tilt")]
@@ -51,19 +60,34 @@ def test_gantry_tilt_ct_resampled_with_header_geometry(shared_data):
 
     # HU: padding -1500 outside the reconstruction circle, air, brain and bone plausible.
     hu = [d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in datasets]
-    np.testing.assert_allclose(volume.array[0], hu[0], atol=1e-3)  # output slice 0 = acquired 0
+    # output slice 0 = acquired slice 0, after the added rows
+    np.testing.assert_allclose(volume.array[0, added_rows:], hu[0], atol=1e-3)
     assert volume.array.min() == -1500 and 1500 < volume.array.max() <= max(h.max() for h in hu)
-    middle = volume.array[volume.array.shape[0] // 2]
+    middle = volume.array[volume.array.shape[0] // 2, added_rows // 2 :]
     assert -60 < float(np.median(middle[236:276, 236:276])) < 90  # brain in the centre
     assert -1100 < float(np.median(middle[246:266, 20:40])) < -900  # air beside the head
 
-    # Independent trilinear interpolation in the sheared, unevenly spaced stack.
-    distances = (ipp - ipp[0]) @ normal
+    # Every acquired pixel lies in the grid; the first slice's 512 x 512 rows alone (the grid
+    # before widening) would have held only ~92 % of them.
+    kept = in_first_slice_rows = acquired = 0
+    size = np.asarray(geometry.size_ijk)
+    for position in ipp:
+        v, u = np.mgrid[0:512, 0:512].reshape(2, -1)
+        points = position + np.outer(u * spacing_column, row) + np.outer(v * spacing_row, column)
+        ijk = geometry.lps_to_ijk(points)
+        kept += int(np.all((ijk >= -0.5 - 1e-6) & (ijk <= size - 0.5 + 1e-6), axis=1).sum())
+        in_first_slice_rows += int((ijk[:, 1] >= added_rows - 0.5 - 1e-6).sum())
+        acquired += len(u)
+    assert kept == acquired
+    assert 0.90 < in_first_slice_rows / acquired < 0.93
+
+    # Independent trilinear interpolation in the sheared, unevenly spaced stack, including
+    # points in the rows the widening added.
     rng = np.random.default_rng(3)
     ijk = np.column_stack(
-        [rng.uniform(100, 400, 60), rng.uniform(100, 400, 60), rng.integers(1, 30, 60)]
+        [rng.uniform(100, 400, 80), rng.uniform(0, 400, 80), rng.integers(1, 36, 80)]
     ).round()
-    checked = 0
+    checked = widened = 0
     for i, j, k in ijk:
         point = geometry.ijk_to_lps([i, j, k])
         kappa = np.interp((point - ipp[0]) @ normal, distances, np.arange(len(distances)))
@@ -79,7 +103,8 @@ def test_gantry_tilt_ct_resampled_with_header_geometry(shared_data):
         )[0]
         assert abs(volume.array[int(k), int(j), int(i)] - value) < 0.05
         checked += 1
-    assert checked > 40
+        widened += int(j < added_rows)
+    assert checked > 50 and widened > 0
 
 
 def test_sagittal_mr_direction_from_iop_and_spacing_from_ipp(shared_data):

@@ -307,13 +307,40 @@ def test_gantry_tilted_stack_resampled_onto_orthogonal_grid(tmp_path):
     assert loaded.report.resampled
     tilt_warning = [w for w in loaded.report.warnings if w.startswith("gantry tilt")]
     assert len(tilt_warning) == 1 and "15.0 deg" in tilt_warning[0]
-    assert_grid(loaded.volume, spec, step_mm=step_along_normal, count=6)
+    # each slice is shifted 3 tan(15 deg) = 0.80 mm further along -column: 5 x 0.80 mm over the
+    # stack = 5.7 rows of 0.7 mm, so 6 rows are added before the first slice's first row
+    shift_mm = 5 * step_along_normal * np.tan(tilt)
+    added = int(np.ceil(shift_mm / spec.pixel_spacing_mm[0]))
+    geometry = loaded.volume.geometry
+    assert geometry.size_ijk == (spec.columns, spec.rows + added, 6)
+    np.testing.assert_allclose(geometry.spacing_mm, [0.8, 0.7, step_along_normal], atol=1e-6)
+    np.testing.assert_allclose(
+        geometry.origin_lps_mm,
+        positions[0] - added * spec.pixel_spacing_mm[0] * np.array(column),
+        atol=ATOL_MM,
+    )
+    warning = next(w for w in loaded.report.warnings if w.startswith("RESAMPLED"))
+    assert f"32 x {32 + added} x 6 voxels, widened from the acquired 32 x 32 pixels" in warning
+    assert f"by 0+0 columns and {added}+0 rows" in warning
+    assert acquired_fraction_inside(loaded.volume, spec) == 1.0  # nothing acquired is lost
     checked = check_values(loaded.volume, spec)
-    assert checked > 0.6 * loaded.volume.array.size  # the shear moves part of the grid outside
+    assert checked > 0.75 * loaded.volume.array.size
     outside = loaded.volume.array.reshape(-1)
     assert (outside == -1024).sum() > 0  # air outside the acquired slices
     with pytest.raises(ImagingError, match=r"gantry tilt.*resampling is disabled"):
         load_volume(tmp_path, allow_resampling=False)
+
+
+def acquired_fraction_inside(volume, spec: SeriesSpec) -> float:
+    """Share of the written pixel centres (all slices) that lie inside the volume's grid
+    (within half a voxel of its outer voxel centres)."""
+    centres = np.concatenate(
+        [spec.pixel_centres(p).reshape(-1, 3) for p in spec.positions()], axis=0
+    )
+    ijk = volume.geometry.lps_to_ijk(centres)
+    size = np.asarray(volume.geometry.size_ijk)
+    inside = np.all((ijk >= -0.5 - 1e-6) & (ijk <= size - 0.5 + 1e-6), axis=1)
+    return float(inside.mean())
 
 
 # --- files that cannot be read --------------------------------------------------------------

@@ -42,6 +42,8 @@ class Scene:
     brain_suv: float = 9.0
     background_suv: float = 1.0
     trachea_radius_mm: float = 8.0
+    lungs: bool = False  # two lung apices (-850 HU) at the bottom of the field, z < -70 mm
+    heart_suv: float = 0.0  # a hot sphere between them (myocardium-like), z = -90 mm
 
 
 @dataclass
@@ -84,6 +86,10 @@ def ct_values(scene: Scene, shape_kji, origin, spacing) -> np.ndarray:
     hu[r_head <= scene.head_radius_mm - scene.skull_mm] = 30.0
     trachea = (np.hypot(x, y - 25.0) <= scene.trachea_radius_mm) & (z < scene.neck_top_z_mm)
     hu[trachea] = -1000.0
+    if scene.lungs:
+        for side in (-1, 1):
+            lung = ((x - side * 30) / 18) ** 2 + (y / 25) ** 2 + ((z + 90) / 20) ** 2 <= 1
+            hu[lung] = -850.0
     return hu
 
 
@@ -103,6 +109,8 @@ def suv_values(scene: Scene, shape_kji, origin, spacing) -> np.ndarray:
     for side in (-1, 1):
         tonsil = np.sqrt((x - side * scene.tonsil_x_mm) ** 2 + (y - ty) ** 2 + (z - tz) ** 2)
         suv[tonsil <= scene.tonsil_radius_mm] = scene.tonsil_suv
+    if scene.heart_suv:
+        suv[np.sqrt(x**2 + (y + 10) ** 2 + (z + 90) ** 2) <= 6.0] = scene.heart_suv
     cx, cy, cz = scene.tumour_centre
     tumour = np.sqrt((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) <= scene.tumour_radius_mm
     suv[tumour] = scene.tumour_suv

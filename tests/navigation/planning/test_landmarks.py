@@ -66,9 +66,13 @@ def test_landmarks_become_the_registration_fiducials(
     jsonschema.validate(written, schema)
     assert written["markups"][0]["coordinateSystem"] == "LPS"
     assert [p["label"] for p in written["markups"][0]["controlPoints"]] == list(LANDMARKS_LPS)
+    assert "no fiducial markers found" not in plan.raw["report"]["warnings"]
     record = plan.raw["landmarks"]
     assert record["file_coordinate_system"] == system and not record["warnings"]
-    assert max(record["distance_to_skin_mm"]) < 3.0
+    # within two voxels (2 mm) of the body's surface voxels; this synthetic head has its skull
+    # (700 HU) bare at the surface, whose outermost voxels the body rule (a support is denser
+    # than soft tissue) leaves out: sqrt(10) voxel steps, 3.16 mm
+    assert max(record["distance_to_skin_mm"]) < 3.5
 
 
 def test_landmark_inside_the_head_is_reported_and_outside_the_image_refused(

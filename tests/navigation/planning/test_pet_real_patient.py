@@ -54,6 +54,10 @@ def test_plan_has_anatomy_and_a_pet_tumour(patient):
     assert pet["threshold_suv"] == pytest.approx(0.41 * pet["suv_max"], rel=1e-3)
     assert 20 < pet["mtv_ml"] < 120 and pet["suv_max"] > pet["suv_mean"] > pet["threshold_suv"]
     assert raw["targets"][0]["name"] == "tumour centroid"
+    excluded = pet["excluded"]
+    assert excluded["brain_ml"] > 1000  # the whole brain's uptake, cerebellum included
+    assert -420 < excluded["below_lung_apex_z_mm"] < -340  # lung apices above the CT's bottom
+    assert (out / raw["files"]["pet_tumour"]).is_file()
 
 
 def test_pet_tumour_lies_in_the_high_dose_region(patient):

@@ -65,6 +65,17 @@ def test_automatic_tumour_skips_brain_and_a_symmetric_pair(petct):
     assert tumour.excluded["brain_ml"] > 500
 
 
+def test_uptake_below_the_lung_apices_is_not_a_head_and_neck_primary(tmp_path):
+    scene = Scene(lungs=True, heart_suv=15.0)  # hotter than the tumour, between the lungs
+    ct = load_volume(write_ct(tmp_path / "CT", scene)).volume
+    folder, _ = write_pet(tmp_path / "PET", scene)
+    tumour = tumour_from_pet(ct, folder)
+    assert -86 < tumour.excluded["below_lung_apex_z_mm"] < -72  # lung tops at z = -70 mm
+    assert all(f.peak_lps_mm[2] > -72 for f in tumour.foci)
+    assert tumour.suv_max == pytest.approx(scene.tumour_suv, rel=1e-3)
+    np.testing.assert_allclose(tumour.centroid_lps_mm, scene.tumour_centre, atol=1.0)
+
+
 def test_seed_picks_the_focus_next_to_it_and_fraction_is_configurable(petct):
     root, ct, _ = petct
     seed = np.array([31.0, 15.0, -25.0])  # 3 mm from the left "tonsil"'s centre

@@ -57,14 +57,45 @@ def test_plan_of_a_real_tilted_head_ct(shared_data, tmp_path):
     assert plan.raw["report"]["fiducials_found"] == 0  # no markers on this patient
     skin = pv.read(plan.mesh_path("skin"))
     bone = pv.read(plan.mesh_path("bone"))
+    assert skin.n_open_edges == 0
     bone_low, bone_high = np.array(bone.bounds).reshape(3, 2).T
     skin_low, skin_high = np.array(skin.bounds).reshape(3, 2).T
     assert np.all(bone_low >= skin_low - 1) and np.all(bone_high <= skin_high + 1)
     width, depth, height = bone_high - bone_low
-    # skull (with the plastic head holder in contact with the scalp): a head's size
-    assert 130 < width < 210 and 150 < depth < 230 and 100 < height < 200
+    # the skull alone: the head holder's shells at x = +-100 mm are not bone (they were, and
+    # the skin wrapped them: 200 mm wide)
+    assert 140 < width < 165 and 150 < depth < 200 and 100 < height < 200
+    assert skin_high[0] < 95  # the holder's left shell is gone from the skin
     assert 300 < plan.label("bone").volume_ml < 900
+    # no bone outside the skin
+    assert float(np.max(bone.compute_implicit_distance(skin)["implicit_distance"])) < 1.0
+    removed = plan.raw["report"]["removed_from_body"]
+    sides = {o["where"] for o in removed["objects"] if o["kind"] == "support touching the body"}
+    assert {"left", "right"} <= sides and 60 < removed["volume_ml"] < 150
     # orientation: the face is anterior (-y); its most anterior skin point is near the midline
     points = np.asarray(skin.points)
     nose = points[np.argmin(points[:, 1])]
     assert abs(nose[0]) < 35 and nose[1] < -90
+
+
+@pytest.mark.slow
+def test_plan_of_a_real_head_and_neck_ct_without_table_and_mask(shared_data, tmp_path):
+    """HN-CHUS-052: a radiotherapy planning CT with couch, head rest, thermoplastic mask and
+    shoulders in the field. The skin is closed and the patient's only; the couch and head rest
+    are reported as removed; no bone lies outside the skin."""
+    folder = shared_data("hn-petct-human/HN-CHUS-052/CT")
+    plan = _plan(["plan", str(folder), "--no-stl"], tmp_path / "hn")
+    skin = pv.read(plan.mesh_path("skin"))
+    bone = pv.read(plan.mesh_path("bone"))
+    assert skin.n_open_edges == 0
+    low, high = np.array(skin.bounds).reshape(3, 2).T
+    # the couch top lies at y = +150..+160 mm under the back, its frame down to y = +277 mm;
+    # the patient's back rests on it (was: the skin wrapped couch and head rest, y up to +278)
+    assert high[1] < 156 and high[0] - low[0] < 520  # shoulder to shoulder, not couch width
+    assert 9000 < plan.label("skin").volume_ml < 14000
+    assert float(np.max(bone.compute_implicit_distance(skin)["implicit_distance"])) < 1.0
+    assert plan.label("airway").volume_ml < 1500  # trachea, pharynx, lungs' apices; not the couch
+    removed = plan.raw["report"]["removed_from_body"]
+    couch = removed["objects"][0]
+    assert couch["kind"] == "support touching the body" and couch["where"] == "posterior"
+    assert couch["volume_ml"] > 1500 and couch["bbox_lps_mm"][1][1] > 250
