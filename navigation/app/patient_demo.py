@@ -181,6 +181,7 @@ def _plan_patient(ct: Path, pet: Path, out: Path, *, say: Callable[[str], None])
         [str(ct), "--out", str(plan_dir), "--pet", str(pet), "--fiducials", str(landmarks_path),
          "--no-stl", "--overwrite"]
     )  # fmt: skip
+    args.input = args.input[0]  # one patient (igcs plan takes several as a cohort)
     made = make_plan_from_path(args)
     print_summary(made)
     return {

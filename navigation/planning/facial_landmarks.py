@@ -11,9 +11,10 @@ already put the image there):
 1. **Midline** x: the median x of the scalp within 60 mm of the vertex (a head is symmetric).
    The **profile** is the most anterior skin point of each millimetre of height within 5 mm of
    the midline, in front of the scalp's median depth (a height with no face vertex then has
-   no profile point rather than one at the back of the head).
+   no profile point rather than one at the back of the head), its depth smoothed by a running
+   median over 5 mm (mask strands and noise).
 2. **Pronasale**: the most anterior profile point 70-180 mm below the vertex with a nasal dorsum
-   above it: over the 25 mm above, the profile recedes without a step (under 5 mm between 1 mm
+   above it: over the 25 mm above, the profile recedes without a step (under 6 mm between 1 mm
    height bins) to at least 5 mm behind the tip (a bite block or the edge of an immobilisation
    mask protruding from the face is a shelf: above it the profile steps back).
 3. **Nasion**: of the profile between 10 and 55 mm above the pronasale, the point deepest
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.ndimage import median_filter
 
 from registration.checks import Float64Array, InputError, check_points
 
@@ -109,15 +111,16 @@ def propose_landmarks(skin_vertices: ArrayLike, skin_normals: ArrayLike) -> Faci
 
 def _profile(vertices: Float64Array, midline: float) -> tuple[Float64Array, Float64Array]:
     """Heights (1 mm bins) and the most anterior skin point of each within 5 mm of the
-    midline: (H,) z and (H, 3) points."""
+    midline: (H,) z and (H, 3) points, their depth (y) smoothed by a running median over 5 mm
+    (strands of a perforated mask and segmentation noise make 5-8 mm spikes between bins)."""
     band = vertices[np.abs(vertices[:, 0] - midline) < 5.0]
     bins = np.floor(band[:, 2]).astype(np.int64)
     order = np.lexsort((band[:, 1], bins))
     first = np.ones(len(order), dtype=bool)
     first[1:] = bins[order][1:] != bins[order][:-1]
-    points = band[order][first]
+    points = band[order][first].copy()
+    points[:, 1] = median_filter(points[:, 1], size=5, mode="nearest")
     return points[:, 2], points
-
 
 def _extreme(
     heights: Float64Array, profile: Float64Array, low: float, high: float
@@ -135,7 +138,7 @@ def _extreme(
 
 def _pronasale(heights: Float64Array, profile: Float64Array, top: float) -> Float64Array | None:
     """The most anterior profile point 70-180 mm below the vertex with a nasal dorsum above
-    it: over the 25 mm above, the profile recedes without a step (under 5 mm between 1 mm
+    it: over the 25 mm above, the profile recedes without a step (under 6 mm between 1 mm
     height bins) to at least 5 mm behind the tip. A bite block or a mask's edge protruding
     from the face is a shelf: above it the profile steps back to the lip or the face."""
     window = (heights <= top - 70.0) & (heights >= top - 180.0)
@@ -145,7 +148,7 @@ def _pronasale(heights: Float64Array, profile: Float64Array, top: float) -> Floa
             continue
         depths = profile[above][np.argsort(heights[above])][:, 1]
         steps = np.abs(np.diff(np.concatenate([[point[1]], depths])))
-        if steps.max() < 5.0 and depths[-1] - point[1] >= 5.0:
+        if steps.max() < 6.0 and depths[-1] - point[1] >= 5.0:
             return np.asarray(point, dtype=np.float64)
     return None
 
