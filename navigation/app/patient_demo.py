@@ -41,6 +41,8 @@ from registration.checks import InputError
 #: Anatomical landmark localisation error with a pointer (RMS, 3-D, mm): what the simulator
 #: draws and the app predicts with.
 LANDMARK_FLE_MM = 2.5
+#: The NIR camera's frame rate: 5 fps (a 20 s orbit gives 100 frames after registration).
+CAMERA_FPS = 5.0
 
 
 def patient_series(folder: Path) -> tuple[Path, Path]:
@@ -99,7 +101,14 @@ def run_patient_demo(
         seed=seed,
         session_path=session_path,
         say=say,
-        simulate_extra=("--patient", "--prerender", "--fle-mm", f"{LANDMARK_FLE_MM:g}"),
+        simulate_extra=(
+            "--patient",
+            "--prerender",
+            "--fle-mm",
+            f"{LANDMARK_FLE_MM:g}",
+            "--camera-fps",
+            f"{CAMERA_FPS:g}",
+        ),
         navigate_extra=navigate_extra,
         fle_mm=LANDMARK_FLE_MM,
         ready_timeout_s=300.0,

@@ -23,6 +23,10 @@ from registration.closest_point import TriangleMeshLocator
 from registration.transforms import apply_transform
 from rendering.registration_pictures import write_registration_pictures
 
+#: Swept points farther than this from the skin under the registration are the pointer in the
+#: air (travelling to and from the sweep), left out of the pictures and numbers.
+ON_SKIN_MM = 10.0
+
 
 @dataclass(frozen=True)
 class RegistrationPictures:
@@ -56,6 +60,8 @@ def registration_pictures(out: Path, session: Path) -> RegistrationPictures:
     skin = plan.read_mesh("skin")
     swept = apply_transform(image_from_reference, sweep.reshape(-1, 3))
     residuals = _signed_distances(skin, swept) if len(swept) else np.zeros(0)
+    on_skin = np.abs(residuals) <= ON_SKIN_MM  # not the pointer in the air before and after
+    swept, residuals = swept[on_skin], residuals[on_skin]
     paths = write_registration_pictures(
         skin,
         out,

@@ -522,9 +522,16 @@ def _with_refinement_checks(
         r for r in base.refusals if r.code != "fre_above_alarm" and not r.code.startswith("surface")
     )
     landmarks = surface.tre_landmarks_mm or 0.0
+    # Under the refined transform the fiducials are no longer fitted: their RMS residual is
+    # about the FLE itself, not sqrt(1 - 2/N) FLE as after the paired-point fit (Fitzpatrick
+    # et al. 1998), so the alarm grows by 1 / sqrt(1 - 2/N) (x 1.29 for 5 landmarks).
+    count = len(result.fiducial_names)
+    alarm = base.fre_alarm_mm
+    if alarm is not None and count > 2:
+        alarm = alarm / math.sqrt(1.0 - 2.0 / count)
     extra = surface_refusals(
         fre_mm=result.fre_mm,
-        fre_alarm_mm=base.fre_alarm_mm,
+        fre_alarm_mm=alarm,
         converged=surface.converged,
         iterations=surface.iterations,
         tumour_shift_mm=surface.tumour_shift_mm,

@@ -122,6 +122,7 @@ def _profile(vertices: Float64Array, midline: float) -> tuple[Float64Array, Floa
     points[:, 1] = median_filter(points[:, 1], size=5, mode="nearest")
     return points[:, 2], points
 
+
 def _extreme(
     heights: Float64Array, profile: Float64Array, low: float, high: float
 ) -> Float64Array | None:
