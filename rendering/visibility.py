@@ -287,8 +287,10 @@ def _hit_and_crossing(cam, a, b, c, i):
     """For the ray from the camera centre to vertex i and triangle (a, b, c), from one load of
     the corners: the Möller-Trumbore hit parameter s (inf if the ray misses, barycentric slack
     ``_EDGE_SLACK``; the same test as :func:`rendering.rasterizer.ray_hit`) and where the
-    triangle's plane crosses the ray, as a fraction of the way to i (inf if parallel). Scalar
-    code: slices like ``cam[b] - cam[a]`` allocate an array per call."""
+    triangle's plane crosses the ray, as a fraction of the way to i (inf if parallel); the hit
+    is inf without the inside test when the crossing is not within (0, 1 - ``_RAY_SLACK``)
+    (where the caller counts no hit either). Scalar code: slices like ``cam[b] - cam[a]``
+    allocate an array per call."""
     ax, ay, az = cam[a, 0], cam[a, 1], cam[a, 2]
     e1x, e1y, e1z = cam[b, 0] - ax, cam[b, 1] - ay, cam[b, 2] - az
     e2x, e2y, e2z = cam[c, 0] - ax, cam[c, 1] - ay, cam[c, 2] - az
@@ -299,6 +301,12 @@ def _hit_and_crossing(cam, a, b, c, i):
     mz = e1x * e2y - e1y * e2x
     along = mx * dx + my * dy + mz * dz
     crossing = np.inf if along == 0.0 else (mx * ax + my * ay + mz * az) / along
+    # A hit's parameter is the plane crossing: a plane crossing at or behind the vertex (or
+    # behind the camera) cannot occlude it, and the caller needs only the crossing then. Most
+    # corner triangles of a visible vertex are such (the surface around it); skipping their
+    # inside test took a fifth off the classification (500k-vertex surgical field).
+    if not 0.0 < crossing < 1.0 - _RAY_SLACK:
+        return np.inf, crossing
     # Möller-Trumbore
     px = dy * e2z - dz * e2y
     py = dz * e2x - dx * e2z
