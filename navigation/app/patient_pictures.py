@@ -1,8 +1,9 @@
-"""The registration of a recorded session, in numbers and pictures, from the session file alone.
+"""The registration of a recorded session, in numbers and pictures, from the session's files.
 
 Reads what the app recorded (:mod:`navigation.tracking.recording`): the collected landmarks
 (``fiducial_collected``, reference frame), the swept points (``surface_sweep`` stop) and the
-registration in force (the last ``registration_accepted``: ``image_from_reference``), maps the
+registration in force (the last ``registration_accepted``: ``image_from_reference``; its surface
+block from ``SESSION.registration.json``, which gains the Monte Carlo prediction), maps the
 points into the image and measures each swept point's signed distance to the plan's skin
 (closest point on the mesh, :class:`~registration.closest_point.TriangleMeshLocator`; positive
 outside). Pictures by :func:`rendering.registration_pictures.write_registration_pictures`.
@@ -10,6 +11,7 @@ outside). Pictures by :func:`rendering.registration_pictures.write_registration_
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,14 @@ def registration_pictures(out: Path, session: Path) -> RegistrationPictures:
             accepted = dict(event.data)
     if accepted is None:
         raise InputError(f"session {session} has no accepted registration to picture.")
+    # The Monte Carlo prediction lands after the acceptance: the registration file beside the
+    # session holds the registration in force with it (navigation.app.session).
+    in_force = session.with_name(session.name + ".registration.json")
+    if in_force.exists():
+        saved = json.loads(in_force.read_text(encoding="utf-8"))
+        matrix = saved.get("image_from_reference")
+        if matrix is not None and np.allclose(matrix, accepted["image_from_reference"]):
+            accepted["surface"] = saved.get("surface", accepted.get("surface"))
     image_from_reference = np.asarray(accepted["image_from_reference"], dtype=np.float64)
     names = [n for n in plan.fiducial_names if n in collected]
     planned = np.array([plan.fiducials_lps_mm[plan.fiducial_names.index(n)] for n in names])

@@ -190,6 +190,7 @@ class NavigationSession:
     ) -> None:
         self.scene = scene
         self.registration_path = None if registration_path is None else Path(registration_path)
+        self._registration_file_lock = threading.Lock()
         self.config = config or NavigationConfig()
         self.intrinsics = intrinsics
         self.cameramarker_from_camera = (
@@ -580,11 +581,14 @@ class NavigationSession:
             return
         with self._lock:
             updated = self.workflow.attach_prediction(result, *found)
+            in_force = updated is not None and self.workflow.accepted is updated
         if updated is not None:
             self.record_event(
                 "registration_prediction",
                 {"tre_at_tumour_predicted_mm": found[0], "prediction": found[1]},
             )
+        if in_force:  # the file holds the registration in force
+            self._write_registration()
 
     def accept(self, *, override_reason: str | None = None) -> RegistrationResult:
         """Put the latest registration in force (recorded with its matrix, numbers and checks).
@@ -626,7 +630,24 @@ class NavigationSession:
                 "registration_override", {**override.to_dict(), "fre_mm": result.fre_mm}
             )
         self.record_event("registration_accepted", record)
-        if self.registration_path is not None:
+        self._write_registration()
+        return result
+
+    def _write_registration(self) -> None:
+        """The registration in force to ``registration_path`` (atomically), when set; read and
+        written under one lock so the last writer writes the latest state (acceptance and a
+        Monte Carlo prediction landing can race)."""
+        if self.registration_path is None:
+            return
+        with self._registration_file_lock:
+            with self._lock:
+                result, override = self.workflow.accepted, self.workflow.override
+            if result is None:
+                return
+            record = {
+                **result.to_dict(),
+                "override": None if override is None else override.to_dict(),
+            }
             write_json_atomic(
                 self.registration_path,
                 {
@@ -638,7 +659,6 @@ class NavigationSession:
                     **record,
                 },
             )
-        return result
 
     def pointer_history(self, since_s: float = -math.inf) -> tuple[Float64Array, Float64Array]:
         """((N,) times s, (N, 4, 4) reference_from_pointer) of the OK samples since a time."""

@@ -29,6 +29,9 @@ def test_patient_demo_on_the_real_pet_ct(shared_data, tmp_path, capsys):
     # Landmarks (2.5 mm FLE) and a skin sweep: the true TRE at the tumour within a cleared
     # system's 2 mm; the Monte Carlo prediction of the same order (one draw of a random error).
     assert summary["registration"]["method"] == "points+surface"
+    # The registration file holds the Monte Carlo prediction once it landed.
+    surface = summary["registration"]["surface"]
+    assert surface["tre_predicted_mm"] == pytest.approx(summary["tre_at_tumour_predicted_mm"])
     assert summary["tre_at_tumour_true_mm"] <= 2.0
     assert 0.2 < summary["tre_at_tumour_true_mm"] / summary["tre_at_tumour_predicted_mm"] < 5.0
     # Fluorescence on the wound against the true tracer patch; SBR in the published in-situ
