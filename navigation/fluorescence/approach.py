@@ -145,7 +145,7 @@ def approach_geometry(plan: Plan, options: ApproachOptions | None = None) -> App
         geometry = _wound(tumour_points, centroid, direction, body, opts)
         if geometry is None:
             continue
-        removed = _inside_wound(geometry, bone).sum() * bone_ml
+        removed = inside_wound(geometry, bone).sum() * bone_ml
         depth = geometry.skin_height_mm - geometry.floor_offset_mm
         cost = 100.0 * removed + depth
         if best is None or cost < best[0]:
@@ -345,7 +345,7 @@ def _wound(
     )  # fmt: skip
 
 
-def _inside_wound(geometry: ApproachGeometry, points: Float64Array) -> np.ndarray:
+def inside_wound(geometry: ApproachGeometry, points: Float64Array) -> np.ndarray:
     """(N,) bool: points inside the removed cone (between the floor and the skin)."""
     if len(points) == 0:
         return np.zeros(0, dtype=bool)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from navigation.fluorescence.approach import ApproachGeometry, inside_wound
 from navigation.fluorescence.field import SurgicalField, find_phantom_truth
 from navigation.fluorescence.mapping_inputs import (
     highlight_detector,
@@ -130,7 +133,7 @@ def map_recorded_session(
         session=str(Path(request.session).resolve()),
     )
     say("writing the outputs")
-    context = _anatomy(plan) if request.anatomy_picture else ()
+    context = _anatomy(plan, field_) if request.anatomy_picture else ()
     paths = write_outputs(request.out, field_, mapping, metrics, context=context)
     return OfflineResult(metrics, paths, field_, mapping)
 
@@ -139,12 +142,20 @@ def map_recorded_session(
 ANATOMY = {"skin": ((0.85, 0.70, 0.60), 0.25), "bone": ((0.95, 0.93, 0.85), 1.0)}
 
 
-def _anatomy(plan: Plan) -> list[tuple[Any, tuple[float, float, float], float]]:
-    """The plan's skin and bone meshes (those it has) as picture context."""
+def _anatomy(
+    plan: Plan, field_: SurgicalField
+) -> list[tuple[Any, tuple[float, float, float], float]]:
+    """The plan's skin and bone meshes (those it has) as picture context, without what a
+    wound removed (bone the cut went through would float over the field)."""
     context = []
     for name, (colour, opacity) in ANATOMY.items():
         try:
-            context.append((plan.read_mesh(name), colour, opacity))
+            mesh = plan.read_mesh(name)
         except InputError:
             continue
+        if isinstance(field_.geometry, ApproachGeometry):
+            removed = inside_wound(field_.geometry, np.asarray(mesh.points, dtype=np.float64))
+            if removed.any():
+                mesh = mesh.remove_points(removed)[0]
+        context.append((mesh, colour, opacity))
     return context

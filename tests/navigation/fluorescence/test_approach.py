@@ -10,10 +10,10 @@ from navigation.fluorescence.approach import (
     ApproachGeometry,
     ApproachOptions,
     _candidates,
-    _inside_wound,
     _wound,
     approach_geometry,
     build_approach_field,
+    inside_wound,
     plan_tumour_mask,
 )
 from navigation.fluorescence.plan_masks import SmoothMask, plan_labels
@@ -38,13 +38,13 @@ def test_the_approach_spares_bone_from_the_tumours_side(wound):
     centroid = plan.tumour_centroid_lps_mm
     assert np.sign(geometry.approach_lps[0]) == np.sign(centroid[0])  # the tumour's side
     bone = labels.geometry.kji_to_lps(np.argwhere(labels.mask("bone")))[::5]
-    chosen = _inside_wound(geometry, bone).sum()
+    chosen = inside_wound(geometry, bone).sum()
     tumour = np.asarray(plan.read_mesh("tumour").points)
     body = SmoothMask.from_mask(labels.body(), labels.geometry, sigma_mm=0.0)
     for direction in _candidates(float(np.sign(centroid[0]))):
         other = _wound(tumour, tumour.mean(axis=0), direction, body, ApproachOptions())
         if other is not None:  # no other direction removes clearly less bone
-            assert chosen <= _inside_wound(other, bone).sum() + 0.02 * len(bone)
+            assert chosen <= inside_wound(other, bone).sum() + 0.02 * len(bone)
     assert geometry.skin_height_mm > geometry.floor_offset_mm + 5.0
 
 
