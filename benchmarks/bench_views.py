@@ -3,9 +3,10 @@
 Run: ``python benchmarks/bench_views.py [--frames N] [--budget TRIANGLES]``
 
 For input plans of about 100k and 500k triangles (skin, bone, tumour, three nodes) it renders
-the full layout (3-D view with the fluorescence map on the tumour + three slice views + badges
-+ guidance, the pointer moving every frame so every slice is recut) offscreen at 1280x1024,
-interleaved frame by frame with
+the full layout (3-D view with the fluorescence map on the tumour, the closest tumour point and
+its line + three slice views of the grey image (windowed) with label outlines, cross-hair,
+closest-point ring and line + the target view + badges + guidance, the pointer moving every
+frame so every slice is recut) offscreen at 1280x1024, interleaved frame by frame with
 
 - a bare VTK render of the same input meshes (one renderer, same window size, same colours and
   skin opacity, nothing else), the issue's reference; and
@@ -131,6 +132,8 @@ def run(total_triangles: int, frames: int, budget: int, warnings: bool = False) 
         tip = TUMOUR_CENTRE + np.array([10.0 * np.sin(frame / 7), -25.0, 10.0 * np.cos(frame / 7)])
         pose = np.eye(4)
         pose[:3, 3] = tip + np.array([-40.0, -80.0, 60.0])
+        towards_tip = (tip - TUMOUR_CENTRE) / np.linalg.norm(tip - TUMOUR_CENTRE)
+        closest = TUMOUR_CENTRE + 12.0 * towards_tip  # on the tumour sphere (r = 12 mm)
         snapshot = ViewSnapshot(
             frame,
             frame / 30.0,
@@ -138,7 +141,15 @@ def run(total_triangles: int, frames: int, budget: int, warnings: bool = False) 
             image_from_pointer=pose,
             pointer_tip_lps_mm=tip,
             fluorescence=fluorescence,
-            guidance=Guidance(3.0, None, True, 5.0) if warnings else Guidance(12.0, 0.8),
+            guidance=Guidance(
+                3.0 if warnings else 12.0,
+                None if warnings else 0.8,
+                warnings,
+                5.0,
+                closest_point_lps_mm=closest,
+                target_lps_mm=closest,
+                tre_valid=not warnings,
+            ),
             display=display,
             registration=RegistrationStatus(
                 not warnings, "UNVERIFIED REGISTRATION (override): FRE 40.10 mm > alarm 1.35 mm"

@@ -16,8 +16,14 @@ The navigation views (issue 6) hold no state of their own: the application build
   The views keep only display data derived from what they draw (a slice picture, the
   fluorescence scalars and colour scale), keyed by what it derives from.
 - :mod:`rendering.slice_sampling`, :mod:`rendering.slice_picture`: a slice's samples and its
-  composed picture (label fill and outlines) for the slice views.
-- :mod:`rendering.guidance`: signed distance from the tip to the tumour surface.
+  composed picture (grey image, label fill and outlines) for the slice views;
+  :mod:`rendering.window_level`: the grey window (presets, automatic, drags);
+  :mod:`rendering.slice_marks`: the cross-hair, closest-point ring and texts over a slice.
+- :mod:`rendering.guidance`: signed distance from the tip to the tumour surface and its
+  closest point; :mod:`rendering.guidance_marks` (3-D) and :mod:`rendering.target_view` (the
+  bull's-eye along the pointer) draw them.
+- :mod:`rendering.ar_view`: the model and the fused map over the camera frame, through the
+  calibrated camera (VTK's explicit projection).
 - :mod:`rendering.lod`, :mod:`rendering.colour_scale`, :mod:`rendering.orientation`: level of
   detail, the fluorescence colour scale, patient-axis conventions.
 

@@ -4,6 +4,11 @@ Below the close threshold the map is blue (no margin concern), between close and
 amber (close margin), at or above positive it runs from red to magenta (positive margin). Never
 seen vertices (NaN) are drawn in :data:`NEUTRAL_RGB`, a grey that is in none of the bands. The
 colour bar marks both thresholds and the neutral swatch ("not seen").
+
+The one fluorescence colour scale of the application: the live 3-D view, the AR view over the
+camera frame and the offline pictures of ``igcs fluorescence`` all colour through
+:func:`band_colours` (:func:`table_rgba` is its 256-entry table), so a colour means the same
+ratio everywhere.
 """
 
 from __future__ import annotations
@@ -44,6 +49,15 @@ def band_colours(values: np.ndarray, fluorescence: FluorescenceMap) -> np.ndarra
     return out
 
 
+def table_rgba(fluorescence: FluorescenceMap) -> np.ndarray:
+    """(256, 4) uint8 RGBA of the scale over [0, scale_max] (bin centres), opaque."""
+    top = float(fluorescence.scale_max or 1.5 * fluorescence.positive_threshold)
+    centres = (np.arange(_TABLE_SIZE) + 0.5) / _TABLE_SIZE * top
+    rgba = np.full((_TABLE_SIZE, 4), 255, np.uint8)
+    rgba[:, :3] = np.rint(band_colours(centres, fluorescence) * 255.0)
+    return rgba
+
+
 def lookup_table(fluorescence: FluorescenceMap) -> vtk.vtkLookupTable:
     """A VTK lookup table over [0, scale_max] with the three bands, thresholds annotated, NaN
     neutral. Values below 0 clamp to the first colour, above ``scale_max`` to the last."""
@@ -51,9 +65,8 @@ def lookup_table(fluorescence: FluorescenceMap) -> vtk.vtkLookupTable:
     table = vtk.vtkLookupTable()
     table.SetNumberOfTableValues(_TABLE_SIZE)
     table.SetTableRange(0.0, top)
-    centres = (np.arange(_TABLE_SIZE) + 0.5) / _TABLE_SIZE * top
-    for index, rgb in enumerate(band_colours(centres, fluorescence)):
-        table.SetTableValue(index, float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0)
+    for index, rgba in enumerate(table_rgba(fluorescence) / 255.0):
+        table.SetTableValue(index, *(float(c) for c in rgba))
     table.SetNanColor(*NEUTRAL_RGB, 1.0)
     table.SetUseBelowRangeColor(False)
     table.SetUseAboveRangeColor(False)

@@ -7,8 +7,10 @@ Point arrays of the ``.vtp`` (pyvista / VTK XML PolyData, LPS mm):
 ``fluorescence_flag`` (-1 unseen, 0 negative, 1 close, 2 positive). Field data record the
 background mean and the thresholds with their source. Files are written atomically.
 
-PNG views colour the per-vertex SBR with the close/positive thresholds marked on the colour bar;
-unseen vertices are neutral grey, never coloured. The caption says what the colour means:
+PNG views colour the per-vertex SBR in the application's one fluorescence colour scale
+(:mod:`rendering.colour_scale`: blue below close, amber close, red-magenta positive, the same
+colours as the live 3-D and AR views) with the close/positive thresholds marked on the colour
+bar; unseen vertices are neutral grey, never coloured. The caption says what the colour means:
 fluorophore within a few millimetres under the surface, not a depth.
 """
 
@@ -22,12 +24,14 @@ import numpy as np
 
 from registration.atomic_files import atomic_path
 from registration.checks import InputError
+from rendering.colour_scale import NEUTRAL_RGB, table_rgba
 from rendering.fluorescence_map import FusedFluorescence
 from rendering.fluorescence_metrics import MarginThresholds, margin_flags, vertex_sbr
 from rendering.offscreen import configure_offscreen
 from rendering.surface_mesh import SurfaceMesh
+from rendering.view_state import FluorescenceMap
 
-UNSEEN_COLOUR = (0.62, 0.62, 0.62)
+UNSEEN_COLOUR = NEUTRAL_RGB
 CAPTION = "Fluorescence SBR on the surface (fluorophore within a few mm under it; not a depth)"
 
 
@@ -97,13 +101,15 @@ def write_fluorescence_png(
     thresholds: MarginThresholds | None = None,
     camera_position: Any = None,
     window_size: tuple[int, int] = (1024, 768),
-    sbr_range: tuple[float, float] = (0.0, 4.0),
+    scale_max: float | None = None,
     context: Sequence[tuple[Any, tuple[float, float, float], float]] = (),
 ) -> Path:
     """Render the per-vertex SBR on the model offscreen and write a PNG (atomically).
 
     camera_position : a pyvista camera position ``[(position), (focal point), (view up)]`` in
         LPS mm; None looks at the seen part of the surface along its mean normal.
+    scale_max : top of the colour scale (SBR); default 1.5 x the positive threshold, as in the
+        live views.
     context : more surfaces drawn around the map, as (``pyvista.PolyData`` in LPS mm, colour
         r, g, b in 0..1, opacity): the patient's anatomy around a surgical field.
     """
@@ -112,14 +118,25 @@ def write_fluorescence_png(
 
     limits = thresholds or MarginThresholds()
     poly = fluorescence_polydata(mesh, fused, background_mean=background_mean, thresholds=limits)
+    scale = FluorescenceMap(
+        "fluorescence",
+        np.asarray(poly.point_data["fluorescence_sbr"]),
+        positive_threshold=limits.positive_sbr,
+        close_threshold=limits.close_sbr,
+        scale_max=scale_max,
+    )
+    top = float(scale.scale_max or 0.0)
+    table = pyvista.LookupTable(
+        values=table_rgba(scale), scalar_range=(0.0, top), nan_color=UNSEEN_COLOUR
+    )
     plotter = pyvista.Plotter(off_screen=True, window_size=list(window_size))
     try:
         plotter.set_background("white")  # type: ignore[arg-type]
         plotter.add_mesh(
             poly,
             scalars="fluorescence_sbr",
-            cmap="inferno",
-            clim=list(sbr_range),
+            cmap=table,
+            clim=[0.0, top],
             nan_color=UNSEEN_COLOUR,
             smooth_shading=True,
             annotations={

@@ -66,10 +66,15 @@ class SurfaceDistance:
 
     def closest_point_lps_mm(self, point_in_lps: ArrayLike) -> Float64Array:
         """(3,) the closest point of the surface to a (3,) point, LPS mm."""
+        return self.distance_and_closest(point_in_lps)[1]
+
+    def distance_and_closest(self, point_in_lps: ArrayLike) -> tuple[float, Float64Array]:
+        """The signed distance (mm, negative inside) of a (3,) point and the (3,) closest
+        surface point (LPS mm), in one locator query."""
         point = check_points(point_in_lps, "point_in_lps")[0]
         closest = [0.0, 0.0, 0.0]
-        self._function.EvaluateFunctionAndGetClosestPoint(point.tolist(), closest)
-        return np.asarray(closest, dtype=np.float64)
+        distance = self._function.EvaluateFunctionAndGetClosestPoint(point.tolist(), closest)
+        return float(distance), np.asarray(closest, dtype=np.float64)
 
 
 def tip_guidance(
@@ -78,20 +83,26 @@ def tip_guidance(
     *,
     tre_at_tip_mm: float | None = None,
     warning_distance_mm: float = 5.0,
+    tre_valid: bool = True,
 ) -> Guidance:
-    """The guidance block of a snapshot for a tip position.
+    """The guidance block of a snapshot for a tip position; the target is the closest tumour
+    point.
 
     tip_lps_mm : (3,) pointer tip, image LPS mm.
     tumour : the tumour surface's distance function.
     tre_at_tip_mm : predicted TRE at the tip (from the registration), if known.
     warning_distance_mm : the margin warning is on when the signed distance is below this
         (including anywhere inside the tumour).
+    tre_valid : False when the registration did not pass its checks (TRE "not valid").
     """
     warning = check_positive(warning_distance_mm, "warning_distance_mm")
-    distance = float(tumour.signed_distance_mm(tip_lps_mm)[0])
+    distance, closest = tumour.distance_and_closest(tip_lps_mm)
     return Guidance(
         signed_distance_mm=distance,
         tre_at_tip_mm=tre_at_tip_mm,
         margin_warning=distance < warning,
         warning_distance_mm=warning,
+        closest_point_lps_mm=closest,
+        tre_valid=tre_valid,
+        target_lps_mm=closest,
     )

@@ -9,9 +9,14 @@
     |  3-D view                    +-------------------+
     |  (models, pointer, frustum,  |  coronal          |
     |   fluorescence, colour bar)  +-------------------+
-    +------------------------------+  sagittal         |
+    | [target]                     |  sagittal         |
+    +------------------------------+                   |
     | guidance: tip to tumour, TRE |                   |   96 px
     +------------------------------+-------------------+
+
+The target view (:mod:`rendering.target_view`) is an inset in the 3-D view's lower left
+corner; the 3-D view also marks the tumour point closest to the tip with a line to it
+(:mod:`rendering.guidance_marks`).
 
 Over all of them, in the window's top layer, :class:`~rendering.alarms.AlarmOverlay` draws the
 warnings nobody can miss (red border of the 3-D view for lost tracking, full-width margin band,
@@ -33,9 +38,11 @@ from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.checks import InputError, check_points
 from rendering.alarms import AlarmOverlay
+from rendering.guidance_marks import GuidanceMarks3D
 from rendering.overlays import GuidancePanel, StatusBar
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, Scene3D, SurfaceModel
 from rendering.slice_views import SliceView, SliceVolumes
+from rendering.target_view import TargetView
 from rendering.view_state import ViewSnapshot
 
 _STRIP = 96 / 1024
@@ -48,6 +55,9 @@ VIEWPORTS: dict[str, tuple[float, float, float, float]] = {
     "axial": (_SPLIT, (1.0 - _STRIP) * 2 / 3, 1.0, 1.0 - _STRIP),
     "coronal": (_SPLIT, (1.0 - _STRIP) / 3, 1.0, (1.0 - _STRIP) * 2 / 3),
     "sagittal": (_SPLIT, 0.0, 1.0, (1.0 - _STRIP) / 3),
+    # Drawn after (over) the 3-D view, kept square in pixels at render time (_place_inset):
+    # about 240 px in a 1280x1024 window.
+    "target": (0.006, _STRIP + 0.008, 0.194, _STRIP + 0.008 + 0.188 * 1.25),
 }
 SLICE_NAMES = ("axial", "coronal", "sagittal")
 #: Named arrangements: "views" (the 3-D view large, the three slices beside it) and "3d" (the
@@ -59,6 +69,7 @@ LAYOUTS: dict[str, dict[str, tuple[float, float, float, float]]] = {
         "status": VIEWPORTS["status"],
         "3d": (0.0, _STRIP, 1.0, 1.0 - _STRIP),
         "guidance": (0.0, 0.0, 1.0, _STRIP),
+        "target": VIEWPORTS["target"],
     },
 }
 
@@ -111,6 +122,8 @@ class NavigationLayout:
         self.slices = {name: SliceView(self.renderers[name], name, volumes) for name in SLICE_NAMES}
         self.status = StatusBar(self.renderers["status"])
         self.guidance = GuidancePanel(self.renderers["guidance"])
+        self.guidance_marks = GuidanceMarks3D(self.renderers["3d"])
+        self.target = TargetView(self.renderers["target"])
         self.alarms = AlarmOverlay(render_window, self.renderers["3d"], band_y=(0.0, _STRIP))
         self.arrangement = "views"
         self.set_arrangement(arrangement)
@@ -130,8 +143,23 @@ class NavigationLayout:
                 view.update(snapshot)
         self.status.update(snapshot)
         self.guidance.update(snapshot)
+        self.guidance_marks.update(snapshot)
+        self._place_inset()
+        self.target.update(snapshot)
         self.alarms.update(snapshot)
         self.render_window.Render()
+
+    def _place_inset(self) -> None:
+        """The target view: a square in the 3-D view's lower left corner, 30 % of the 3-D
+        view's smaller side (whatever the arrangement and the window's shape)."""
+        width, height = self.window_size
+        x0, y0, x1, y1 = self.renderers["3d"].GetViewport()
+        side = 0.3 * min((x1 - x0) * width, (y1 - y0) * height)
+        margin = 6.0
+        left, bottom = x0 + margin / width, y0 + margin / height
+        self.renderers["target"].SetViewport(
+            left, bottom, left + side / max(width, 1), bottom + side / max(height, 1)
+        )
 
     def set_arrangement(self, name: str) -> None:
         """Arrange the views as :data:`LAYOUTS` ``[name]`` (the next render shows it)."""
@@ -175,6 +203,15 @@ class NavigationLayout:
             round(x1 * width),
             round((1 - y0) * height),
         )
+
+    def view_at(self, x: float, y: float) -> str | None:
+        """The view drawn at a point of the window in normalised coordinates (0..1, y up), the
+        one drawn last where views overlap (an inset over the 3-D view); None outside all."""
+        for name in reversed(list(self.renderers)):
+            x0, y0, x1, y1 = self.renderers[name].GetViewport()
+            if x0 <= x < x1 and y0 <= y < y1:
+                return name
+        return None
 
     def pixel_of(self, point_lps_mm: ArrayLike, view: str) -> tuple[float, float] | None:
         """Where a point is drawn in a view, as (column, row) in screenshot pixels (row 0 at the

@@ -5,6 +5,13 @@ decimated once, when a scene is built, with fast-simplification (quadric edge co
 Garland & Heckbert 1997). The collapse history gives, for every full-resolution vertex, the
 display vertex it was merged into; per-vertex data computed on the full mesh (the fused
 fluorescence map) are carried over with :meth:`DisplayMesh.transfer`.
+
+Where the error quadric is nearly singular (thin, flat or degenerate regions of real scans'
+marching-cubes meshes), the "optimal" placement can put a collapsed vertex metres off the
+surface (seen on a real head and neck CT's bone: a vertex at z = +12 m, the 3-D camera then
+fitted to it). A display vertex farther than :data:`STRAY_MM` from every source vertex is put
+back on the surface, on the source vertex nearest the centroid of the vertices merged into it
+(scipy's ``cKDTree``).
 """
 
 from __future__ import annotations
@@ -15,11 +22,15 @@ from dataclasses import dataclass, field
 import fast_simplification
 import numpy as np
 import pyvista as pv
+from scipy.spatial import cKDTree
 
 from registration.checks import InputError
 
 #: Meshes at or below this many triangles are never decimated (a tumour or node stays smooth).
 MIN_TRIANGLES_PER_MESH = 2_000
+#: A decimated vertex this far from every source vertex (mm) is a misplaced collapse: a valid
+#: placement lies on the surface, within about one source edge (1-2 mm) of a source vertex.
+STRAY_MM = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,10 +121,32 @@ def decimate(mesh: pv.PolyData, max_triangles: int, *, name: str = "mesh") -> Di
     new_points, new_triangles, display_from_source = fast_simplification.replay_simplification(
         points, triangles, collapses
     )
-    display = pv.PolyData.from_regular_faces(np.asarray(new_points), np.asarray(new_triangles))
     mapping = np.asarray(display_from_source, dtype=np.int64)
+    placed = _pin_strays(points, np.asarray(new_points, dtype=np.float64), mapping)
+    display = pv.PolyData.from_regular_faces(placed, np.asarray(new_triangles))
     mapping.setflags(write=False)
     return DisplayMesh(_with_normals(display), mesh.n_points, mapping)
+
+
+def _pin_strays(
+    source: np.ndarray, display: np.ndarray, display_from_source: np.ndarray
+) -> np.ndarray:
+    """``display`` (D, 3) with every vertex farther than :data:`STRAY_MM` from all ``source``
+    vertices (N, 3) moved onto the source vertex nearest the centroid of its merged sources."""
+    tree = cKDTree(source)
+    distance, _ = tree.query(display)
+    strays = np.flatnonzero(distance > STRAY_MM)
+    if not len(strays):
+        return display
+    sums = np.zeros_like(display)
+    counts = np.zeros(len(display))
+    np.add.at(sums, display_from_source, source)
+    np.add.at(counts, display_from_source, 1.0)
+    centroids = sums[strays] / np.maximum(counts[strays], 1.0)[:, np.newaxis]
+    _, nearest = tree.query(centroids)
+    fixed = display.copy()
+    fixed[strays] = source[nearest]
+    return fixed
 
 
 def split_budget(triangle_counts: Sequence[int], budget: int) -> list[int]:

@@ -170,10 +170,12 @@ def _square_actor(size: float = 20.0) -> vtk.vtkActor2D:
 
 
 class GuidancePanel:
-    """Distance from the tip to the tumour surface, TRE at the tip and the margin warning.
+    """Distance from the tip to the tumour surface with the predicted TRE at the tip, and the
+    margin warning.
 
     Shown only while the pointer is OK and the snapshot carries guidance; otherwise the panel
-    says why there is no guidance and shows no number.
+    says why there is no guidance and shows no number. The predicted TRE is shown as a number
+    only under a registration that passed its checks; otherwise it reads "NOT VALID".
     """
 
     def __init__(self, renderer: vtk.vtkRenderer) -> None:
@@ -216,15 +218,16 @@ class GuidancePanel:
             prop.SetBackgroundColor(0.08, 0.08, 0.1)
         prop.SetColor(1.0, 1.0, 1.0)
         self.distance.SetInput(text)
-        tre = guidance.tre_at_tip_mm
-        if snapshot.registration is not None and not snapshot.registration.verified:
+        tre = guidance.shown_tre_mm
+        unverified = snapshot.registration is not None and not snapshot.registration.verified
+        if unverified or not guidance.tre_valid:
             self.tre.SetInput("predicted TRE at tip: NOT VALID (unverified registration)")
-        else:
-            self.tre.SetInput(
-                "predicted TRE at tip: unknown"
-                if tre is None
-                else f"predicted TRE at tip {tre:.1f} mm"
-            )
+            self.tre.GetTextProperty().SetColor(1.0, 0.35, 0.35)
+            return
+        self.tre.GetTextProperty().SetColor(1.0, 1.0, 1.0)
+        self.tre.SetInput(
+            "predicted TRE at tip: unknown" if tre is None else f"predicted TRE at tip {tre:.1f} mm"
+        )
 
     @property
     def text(self) -> str:

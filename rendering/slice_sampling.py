@@ -68,7 +68,9 @@ class SliceSampler:
     """Samples ``codes`` (and ``background``) of one grid on slice grids.
 
     geometry : the voxel grid. codes : (k, j, i) unsigned integer label codes.
-    background : (k, j, i) float32 grey image or None; ``fill`` is its value outside the grid.
+    background : (k, j, i) grey image (float32, int16 or uint16) or None; ``fill`` is its
+    value outside the grid (grey samples come back as float32, except on oblique grids, which
+    keep the image's type).
     """
 
     def __init__(
@@ -187,15 +189,16 @@ def _plane(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
 
 
 def _depth_interpolated(volume: np.ndarray, axis: int, index: float) -> np.ndarray:
-    """The plane at continuous ``index`` along numpy ``axis``, linear between voxel planes."""
+    """The plane (float32) at continuous ``index`` along numpy ``axis``, linear between voxel
+    planes."""
     size = volume.shape[axis]
     index = float(np.clip(index, 0.0, size - 1))
     low = min(int(np.floor(index)), max(size - 2, 0))
     weight = np.float32(index - low) if size > 1 else np.float32(0.0)
-    first = _plane(volume, axis, low)
+    first = _plane(volume, axis, low).astype(np.float32)  # integer images: no overflow
     if weight == 0:
         return first
-    second = _plane(volume, axis, min(low + 1, size - 1))
+    second = _plane(volume, axis, min(low + 1, size - 1)).astype(np.float32)
     return first + weight * (second - first)
 
 

@@ -26,6 +26,7 @@ from registration.checks import (
     check_positive,
 )
 from registration.transforms import check_rigid
+from rendering.window_level import WindowLevel
 
 #: Tool states the views understand (``ToolState`` member names of the tracking layer).
 TOOL_STATES: tuple[str, ...] = ("OK", "OUT_OF_VIEW", "STALE", "INVALID", "DISCONNECTED")
@@ -86,18 +87,28 @@ class FluorescenceMap:
 
 @dataclass(frozen=True)
 class Guidance:
-    """Numbers shown to the surgeon while the pointer is tracked.
+    """Numbers and marks shown to the surgeon while the pointer is tracked.
 
     signed_distance_mm : tip to tumour surface, mm, negative inside the tumour.
     tre_at_tip_mm : predicted target registration error at the tip (RMS, mm), if known.
     margin_warning : True when the tip is within ``warning_distance_mm`` of the tumour.
     warning_distance_mm : the margin the warning is about, mm.
+    closest_point_lps_mm : (3,) the tumour surface point closest to the tip (LPS mm), marked
+        in the views with a line from the tip; None when unknown.
+    tre_valid : False when the registration in force did not pass its checks: the predicted
+        TRE is then "not valid" (never shown as a number), whatever ``tre_at_tip_mm`` holds.
+    target_name : what the target view aims at ("closest tumour point" or a planned
+        target's name). target_lps_mm : (3,) that point, or None (no target view).
     """
 
     signed_distance_mm: float
     tre_at_tip_mm: float | None = None
     margin_warning: bool = False
     warning_distance_mm: float = 5.0
+    closest_point_lps_mm: Float64Array | None = None
+    tre_valid: bool = True
+    target_name: str = "closest tumour point"
+    target_lps_mm: Float64Array | None = None
 
     def __post_init__(self) -> None:
         distance = float(check_finite(self.signed_distance_mm, "signed_distance_mm"))
@@ -111,6 +122,18 @@ class Guidance:
             self, "warning_distance_mm", check_positive(self.warning_distance_mm, "warning_mm")
         )
         object.__setattr__(self, "margin_warning", bool(self.margin_warning))
+        object.__setattr__(self, "tre_valid", bool(self.tre_valid))
+        object.__setattr__(
+            self,
+            "closest_point_lps_mm",
+            _optional_point(self.closest_point_lps_mm, "closest_point_lps_mm"),
+        )
+        object.__setattr__(self, "target_lps_mm", _optional_point(self.target_lps_mm, "target"))
+
+    @property
+    def shown_tre_mm(self) -> float | None:
+        """The predicted TRE to show: None when unknown or not valid."""
+        return self.tre_at_tip_mm if self.tre_valid else None
 
 
 @dataclass(frozen=True)
@@ -165,12 +188,20 @@ class DisplayOptions:
     slice_field_of_view_mm : height of the region shown by the slice views, centred on the slice
         point; None shows the whole volume.
     frustum_depth_mm : depth at which the NIR camera frustum is closed.
+    window_level : the slice views' grey window; None: the image's default preset.
+    slice_pan_lps_mm : (3,) shift of the slice views' centre, LPS mm (each view uses the
+        part in its plane): the surgeon's pan.
+    target : the target view's aim: None for the tumour point closest to the tip, else the
+        name of a planned target.
     """
 
     skin_opacity: float = 0.35
     follow_tool: bool = False
     slice_field_of_view_mm: float | None = None
     frustum_depth_mm: float = 150.0
+    window_level: WindowLevel | None = None
+    slice_pan_lps_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    target: str | None = None
 
     def __post_init__(self) -> None:
         opacity = float(self.skin_opacity)
@@ -182,6 +213,12 @@ class DisplayOptions:
             object.__setattr__(self, "slice_field_of_view_mm", fov)
         depth = check_positive(self.frustum_depth_mm, "frustum_depth_mm")
         object.__setattr__(self, "frustum_depth_mm", depth)
+        if self.window_level is not None and not isinstance(self.window_level, WindowLevel):
+            raise InputError("window_level must be a rendering.window_level.WindowLevel or None.")
+        pan = np.asarray(self.slice_pan_lps_mm, dtype=np.float64)
+        if pan.shape != (3,) or not np.isfinite(pan).all():
+            raise InputError(f"slice_pan_lps_mm must be 3 finite numbers (mm); got {pan}.")
+        object.__setattr__(self, "slice_pan_lps_mm", tuple(float(v) for v in pan))
 
 
 def _optional_rigid(matrix: ArrayLike | None, name: str) -> Float64Array | None:
@@ -216,8 +253,11 @@ class ViewSnapshot:
     camera_intrinsics : pinhole intrinsics for the frustum (distortion ignored for display).
     fluorescence : the fused map, or None.
     guidance : numbers for the pointer tip, or None; shown only while the pointer is OK.
-    focus_lps_mm : (3,) where the slices cut when the pointer is not OK (e.g. the tumour
-        centroid); None = the volume's centre.
+    focus_lps_mm : (3,) where the slices cut before the pointer ever drove them (e.g. the
+        tumour centroid); None = the volume's centre.
+    slice_hold_lps_mm : (3,) the last point the pointer drove the slices to (its tip, last
+        seen OK inside the scan): where the slices stay, frozen, while the pointer cannot drive
+        them; None before the first.
     render_fps : the app's measured frame rate, shown by the heartbeat when given.
     display : the surgeon's display choices.
     placement_note : why tracked tools cannot be placed in the image although the tracker may
@@ -244,6 +284,7 @@ class ViewSnapshot:
     fluorescence: FluorescenceMap | None = None
     guidance: Guidance | None = None
     focus_lps_mm: Float64Array | None = None
+    slice_hold_lps_mm: Float64Array | None = None
     render_fps: float | None = None
     display: DisplayOptions = field(default_factory=DisplayOptions)
     placement_note: str | None = None
@@ -280,6 +321,9 @@ class ViewSnapshot:
             _optional_point(self.pointer_tip_lps_mm, "pointer_tip_lps_mm"),
         )
         object.__setattr__(self, "focus_lps_mm", _optional_point(self.focus_lps_mm, "focus_lps_mm"))
+        object.__setattr__(
+            self, "slice_hold_lps_mm", _optional_point(self.slice_hold_lps_mm, "slice_hold_lps_mm")
+        )
         if self.placement_note is not None and not str(self.placement_note).strip():
             raise InputError("placement_note must be None or a non-empty reason.")
         if self.pointer_ok and (self.pointer_tip_lps_mm is None or self.image_from_pointer is None):
@@ -321,7 +365,11 @@ class ViewSnapshot:
 
     @property
     def slice_point_lps_mm(self) -> Float64Array | None:
-        """Where the three slices cut: the tip while the pointer is OK, else ``focus_lps_mm``."""
+        """Where the three slices cut: the tip while the pointer is OK, else where they were
+        held (``slice_hold_lps_mm``), else ``focus_lps_mm``. (The slice views also hold when
+        an OK tip is outside the scan: :func:`rendering.slice_views.slice_point`.)"""
         if self.pointer_ok:
             return self.pointer_tip_lps_mm
+        if self.slice_hold_lps_mm is not None:
+            return self.slice_hold_lps_mm
         return self.focus_lps_mm

@@ -24,9 +24,9 @@ the app needs around it:
   :class:`~rendering.fluorescence_metrics.MarginThresholds` (de Wit et al. 2023; tracer- and
   device-specific). Fluorescence on the surface means "fluorophore within a few mm under it",
   never a depth.
-- The panel's pictures: the live frame (8-bit, windowed at its 1st-99.5th percentile) and the
-  AR view: the same frame with the field's visible vertices drawn where the calibrated camera
-  model projects them (the tumour dome red, the bed blue): the model drawn over the frame.
+- The frame with the model and the map over it is the AR view (:mod:`navigation.app.ar_frame`,
+  :mod:`rendering.ar_view`), drawn by VTK through the calibrated camera at native size; the
+  frame's pose comes from :func:`navigation.app.ar_frame.camera_pose_at`, as here.
 - Metrics (:meth:`FluorescenceState.metrics`): TBR/SBR and CNR with the raw means and the
   regions, the seen and flagged areas, and, when the plan's phantom truth is known, the Dice and
   boundary error of the mapped positive region against the true patch
@@ -38,12 +38,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import binary_dilation
 
+from navigation.app.ar_frame import camera_pose_at
 from navigation.app.session import CameraFrame, NavigationSession
 from navigation.fluorescence.field import FieldGeometry, SurgicalField
 from navigation.fluorescence.live import LiveFluorescence
@@ -70,8 +71,6 @@ log = logging.getLogger(__name__)
 #: Name of the field's model in the 3-D view.
 FIELD_MODEL = "surgical field"
 FIELD_RGB = (0.80, 0.62, 0.58)
-TARGET_RGB = np.array([255, 40, 40], dtype=np.uint8)
-BACKGROUND_RGB = np.array([60, 200, 255], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,7 @@ class FluorescenceSettings:
     highlights : mask specular highlights and saturation in each frame before mapping
         (:mod:`rendering.highlights`), or None.
     pose_wait_s : how long a frame waits for the camera pose after it before being dropped.
+    sources : where the camera's intrinsics, hand-eye and radiometry came from (reported).
     """
 
     radiometry: RadiometricCalibration = field(default_factory=RadiometricCalibration)
@@ -97,6 +97,7 @@ class FluorescenceSettings:
     tissue: TissueModel | None = None
     highlights: HighlightDetector | None = None
     pose_wait_s: float = 0.2
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,6 @@ class FluorescenceState:
     target_seen_fraction : area share of the target (tumour dome) seen.
     positive_area_mm2, close_area_mm2 : seen area at or above each threshold.
     dice, boundary_error_mm : mapped positive region vs the true patch (None without truth).
-    live_rgb, ar_rgb : (H, W, 3) uint8 pictures of the last frame mapped (None before one).
     """
 
     frames_mapped: int
@@ -122,8 +122,6 @@ class FluorescenceState:
     dice: float | None
     boundary_error_mm: float | None
     truth_source: str | None
-    live_rgb: np.ndarray | None
-    ar_rgb: np.ndarray | None
     thresholds: MarginThresholds
 
     def metrics(self) -> dict[str, Any]:
@@ -242,6 +240,11 @@ class FluorescenceMapper:
         with self._lock:
             return self._state
 
+    def metrics(self) -> dict[str, Any]:
+        """The state's numbers (:meth:`FluorescenceState.metrics`) and where the camera's
+        calibration came from (``camera``)."""
+        return {**self.state().metrics(), "camera": dict(self.settings.sources)}
+
     def process_pending(self) -> bool:
         """Map the newest frame now if there is a new one (for callers without the thread);
         returns True when a frame was mapped."""
@@ -272,25 +275,16 @@ class FluorescenceMapper:
         frame = self.session.latest_frame
         if frame is None or frame.index == self._last_index:
             return False
-        if accepted is None:
-            return self._skip(frame, "not registered")
-        track = self.session.camera_track(frame.arrival_s)
-        if track is None:
-            return self._skip(frame, f"camera {self.session.config.camera} not tracked")
-        if track.timestamps_s[-1] < frame.arrival_s:
-            if self.session.clock() - frame.arrival_s < self.settings.pose_wait_s:
-                return False  # the pose after the frame is on its way
-        try:
-            reference_from_marker = track.at(frame.arrival_s)
-        except InputError as error:
-            return self._skip(frame, f"no camera pose at the frame's time: {error}")
-        assert self.session.cameramarker_from_camera is not None
-        image_from_camera = (
-            accepted.image_from_reference
-            @ reference_from_marker
-            @ self.session.cameramarker_from_camera
-        )
-        self._map(frame, image_from_camera)
+        waited_s = self.session.clock() - frame.arrival_s
+        pose = camera_pose_at(
+            self.session, accepted, frame.arrival_s,
+            wait_for_later=waited_s < self.settings.pose_wait_s,
+        )  # fmt: skip
+        if pose.pending:
+            return False  # the pose after the frame is on its way
+        if pose.image_from_camera is None:
+            return self._skip(frame, pose.problem)
+        self._map(frame, pose.image_from_camera)
         return True
 
     def _skip(self, frame: CameraFrame, why: str) -> bool:
@@ -311,7 +305,7 @@ class FluorescenceMapper:
         detector = self.settings.highlights
         mask = None if detector is None else highlight_mask(frame.pixels, detector)
         try:
-            sample = self.live.add_frame(
+            self.live.add_frame(
                 frame.pixels,
                 timestamp_s=frame.arrival_s,
                 image_from_camera=image_from_camera,
@@ -322,19 +316,12 @@ class FluorescenceMapper:
             self._skipped += 1
             return
         self._mapped += 1
-        live = _windowed(frame.pixels)
-        visible = sample.visibility.visible
-        uv = sample.visibility.pixels_uv
-        ar = _overlay(live, uv[visible & ~self.field.target_mask], BACKGROUND_RGB, alpha=0.3)
-        ar = _overlay(ar, uv[visible & self.field.target_mask], TARGET_RGB)
-        state, view_map = self._measure(live, ar)
+        state, view_map = self._measure()
         with self._lock:
             self._state = state
         self.session.set_fluorescence(view_map)
 
-    def _measure(
-        self, live: np.ndarray, ar: np.ndarray
-    ) -> tuple[FluorescenceState, ViewFluorescence | None]:
+    def _measure(self) -> tuple[FluorescenceState, ViewFluorescence | None]:
         fused = self.live.snapshot()
         quantification = self.live.quantification(fused)
         areas = self._areas
@@ -373,8 +360,6 @@ class FluorescenceMapper:
             dice=dice,
             boundary_error_mm=boundary,
             truth_source=None if self.field.truth is None else self.field.truth.source,
-            live_rgb=live,
-            ar_rgb=ar,
             thresholds=limits,
         )
         return state, view_map
@@ -392,35 +377,8 @@ class FluorescenceMapper:
         return FluorescenceState(
             0, 0, "", None, 0.0, math.nan, math.nan, None, None,
             None if self.field.truth is None else self.field.truth.source,
-            None, None, self.settings.thresholds,
+            self.settings.thresholds,
         )  # fmt: skip
-
-
-def _windowed(pixels: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 grey picture of a raw frame, windowed at its 1st-99.5th percentile."""
-    values = np.asarray(pixels, dtype=np.float32)
-    low, high = np.percentile(values[::4, ::4], [1.0, 99.5])
-    scaled = np.clip((values - low) / max(float(high - low), 1.0), 0.0, 1.0)
-    grey = np.rint(scaled * 255.0).astype(np.uint8)
-    return np.repeat(grey[:, :, np.newaxis], 3, axis=2)
-
-
-def _overlay(
-    picture: np.ndarray, uv: np.ndarray, rgb: np.ndarray, *, alpha: float = 0.55
-) -> np.ndarray:
-    """The picture with the pixels at (u, v) (dilated by one pixel) tinted with ``rgb``."""
-    height, width, _ = picture.shape
-    result = picture.copy()
-    finite = np.isfinite(uv).all(axis=1)
-    columns = np.rint(uv[finite, 0]).astype(int)
-    rows = np.rint(uv[finite, 1]).astype(int)
-    inside = (columns >= 0) & (columns < width) & (rows >= 0) & (rows < height)
-    mask = np.zeros((height, width), dtype=bool)
-    mask[rows[inside], columns[inside]] = True
-    mask = binary_dilation(mask, iterations=1)
-    tinted = (1.0 - alpha) * result[mask].astype(np.float32) + alpha * rgb.astype(np.float32)
-    result[mask] = np.rint(tinted).astype(np.uint8)
-    return result
 
 
 def _finite(value: float) -> float | None:

@@ -1,10 +1,10 @@
-"""The fluorescence panel (Qt): the live NIR frame, the AR view, the fused map's numbers, reset.
+"""The fluorescence panel (Qt): the fused map's numbers, reset, and the AR view's button.
 
 Holds no state: :meth:`FluorescencePanel.refresh` redraws from the mapper's immutable
 :class:`~navigation.app.fluorescence.FluorescenceState`. The fused map itself is drawn on the
-model in the 3-D view (colour scale with the positive / close marks); this panel gives its
-numbers: TBR/SBR and CNR with the raw means and the regions they come from, the share of the
-target seen and at or above each threshold.
+model in the 3-D view and over the live frame in the AR view (one colour scale with the
+positive / close marks); this panel gives its numbers: TBR/SBR and CNR with the raw means and
+the regions they come from, the share of the target seen and at or above each threshold.
 """
 
 from __future__ import annotations
@@ -12,19 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.qt_widgets import fit_label_heights, large_label
-
-
-def pixmap_of(rgb: np.ndarray) -> QtGui.QPixmap:
-    """A QPixmap of a (H, W, 3) uint8 RGB picture (copied)."""
-    picture = np.ascontiguousarray(rgb)
-    height, width, _ = picture.shape
-    image = QtGui.QImage(picture.data, width, height, 3 * width, QtGui.QImage.Format.Format_RGB888)
-    return QtGui.QPixmap.fromImage(image.copy())
 
 
 class FluorescencePanel(QtWidgets.QWidget):
@@ -35,6 +26,8 @@ class FluorescencePanel(QtWidgets.QWidget):
         mapper: FluorescenceMapper | None,
         reset: Callable[[], None],
         parent: QtWidgets.QWidget | None = None,
+        *,
+        show_ar: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.mapper = mapper
@@ -42,20 +35,13 @@ class FluorescencePanel(QtWidgets.QWidget):
         title = large_label(18, bold=True)
         title.setText("Fluorescence")
         layout.addWidget(title)
-        pictures = QtWidgets.QHBoxLayout()
-        self.live = QtWidgets.QLabel("no frame")
-        self.ar = QtWidgets.QLabel("no AR view")
-        for picture, caption in ((self.live, "live NIR frame"), (self.ar, "AR: model on frame")):
-            box = QtWidgets.QVBoxLayout()
-            picture.setMinimumSize(150, 112)
-            picture.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-            picture.setStyleSheet("background: black; color: #aaa")
-            box.addWidget(picture)
-            text = large_label(12)
-            text.setText(caption)
-            box.addWidget(text)
-            pictures.addLayout(box)
-        layout.addLayout(pictures)
+        self.ar_button = QtWidgets.QPushButton("AR view  [F7]")
+        self.ar_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.ar_button.setMinimumHeight(44)
+        self.ar_button.setEnabled(show_ar is not None)
+        if show_ar is not None:
+            self.ar_button.clicked.connect(show_ar)
+        layout.addWidget(self.ar_button)
         self.numbers = large_label(15)
         layout.addWidget(self.numbers)
         note = large_label(12)
@@ -81,10 +67,6 @@ class FluorescencePanel(QtWidgets.QWidget):
             fit_label_heights(self)
             return
         state = self.mapper.state()
-        if state.live_rgb is not None:
-            self.live.setPixmap(self._scaled(state.live_rgb))
-        if state.ar_rgb is not None:
-            self.ar.setPixmap(self._scaled(state.ar_rgb))
         lines = [f"{state.frames_mapped} frames mapped, {state.frames_skipped} skipped"]
         if state.last_problem:
             lines.append(f"last: {state.last_problem}")
@@ -113,11 +95,3 @@ class FluorescencePanel(QtWidgets.QWidget):
             ]
         self.numbers.setText("\n".join(lines))
         fit_label_heights(self)
-
-    def _scaled(self, rgb: np.ndarray) -> QtGui.QPixmap:
-        return pixmap_of(rgb).scaled(
-            self.live.width(),
-            self.live.height(),
-            QtCore.Qt.AspectRatioMode.KeepAspectRatio,
-            QtCore.Qt.TransformationMode.SmoothTransformation,
-        )

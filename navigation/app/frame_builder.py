@@ -12,14 +12,16 @@ be drawn lives here:
 - Its badge shows that relative state (the worse of pointer and reference): a pointer that
   cannot be placed relative to the patient is not navigable, whichever tool is the cause (the
   reference's own badge says which).
-- Guidance (signed distance to the tumour surface, predicted TRE at the tip, margin warning)
-  only for a placed, OK pointer; never an old pose: the store gives no matrix unless OK. The
-  predicted TRE only under a verified registration
+- Guidance (signed distance to the tumour surface and its closest point, predicted TRE at the
+  tip, margin warning, the target) only for a placed, OK pointer; never an old pose: the store
+  gives no matrix unless OK. The predicted TRE only under a verified registration
   (:attr:`~navigation.app.registration_state.RegistrationResult.verified`); under one in use
   through the override the snapshot's ``registration`` says UNVERIFIED, the TRE is None and
-  the views draw the pointer as untrusted.
+  marked not valid, and the views draw the pointer as untrusted.
 - Tracking alarms: the pointer (relative to the reference) and the reference, when not OK,
   with the time since their last good pose (the views draw the red border).
+- The slices stay where the tip last drove them (``slice_hold_lps_mm``, kept by the session)
+  while the tip cannot drive them.
 - The NIR camera frustum needs the camera OK relative to the reference, the hand-eye
   calibration and the intrinsics.
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -62,7 +64,8 @@ class LiveState:
     cameramarker_from_camera : hand-eye (4, 4) or None. intrinsics : or None.
     fluorescence : the fused map to draw, or None. camera_seen : the camera has ever been
     received or is calibrated (its badge is shown then). last_good_s : tool -> local arrival
-    time (s) of its last OK sample (absent: never OK).
+    time (s) of its last OK sample (absent: never OK). slice_hold_lps_mm : (3,) where the
+    tip last drove the slices, or None.
     """
 
     time_s: float
@@ -77,6 +80,7 @@ class LiveState:
     display: DisplayOptions
     camera_seen: bool
     last_good_s: Mapping[str, float] = field(default_factory=dict)
+    slice_hold_lps_mm: Float64Array | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def build_frame(
         assert live.accepted is not None and live.tip_in_pointer is not None
         image_from_pointer = live.accepted.image_from_reference @ pointer_rel.matrix
         tip = image_from_pointer[:3, :3] @ live.tip_in_pointer + image_from_pointer[:3, 3]
-        guidance = _guidance(tip, live.accepted, scene, config)
+        guidance = _guidance(tip, live.accepted, scene, config, live.display.target)
         arrivals += [
             live.poses[config.pointer].arrival_s,
             live.poses[config.reference].arrival_s,
@@ -152,6 +156,7 @@ def build_frame(
         fluorescence=live.fluorescence,
         guidance=guidance,
         focus_lps_mm=scene.focus_lps_mm,
+        slice_hold_lps_mm=live.slice_hold_lps_mm,
         render_fps=render_fps,
         display=live.display,
         placement_note=note,
@@ -167,14 +172,23 @@ def _guidance(
     accepted: RegistrationResult,
     scene: PlanScene,
     config: NavigationConfig,
+    target: str | None,
 ) -> Guidance | None:
     if scene.tumour is None:
         return None
     values = accepted.tre_at(tip)  # None unless the registration is verified
     tre = None if values is None else float(values[0])
-    return tip_guidance(
-        tip, scene.tumour, tre_at_tip_mm=tre, warning_distance_mm=config.margin_warning_mm
+    guidance = tip_guidance(
+        tip,
+        scene.tumour,
+        tre_at_tip_mm=tre,
+        warning_distance_mm=config.margin_warning_mm,
+        tre_valid=accepted.verified,
     )
+    planned = {t.name: t.position_lps_mm for t in scene.plan.targets}
+    if target is not None and target in planned:
+        return replace(guidance, target_name=target, target_lps_mm=planned[target])
+    return guidance
 
 
 def registration_status(accepted: RegistrationResult | None) -> RegistrationStatus | None:

@@ -20,16 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import vtk
+
+from navigation.app.ar_frame import ARPresenter
 from navigation.app.auto_register import AutoRegistrar, AutoRegistrationConfig
 from navigation.app.fluorescence import FluorescenceMapper
-from navigation.app.pictures import write_png
+from navigation.app.pictures import grab_rgb, write_png
 from navigation.app.render_loop import FrameRecord, RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.app.summary import GuidanceTally, session_summary
 from registration.atomic_files import write_json_atomic
 from registration.checks import Float64Array, InputError, check_positive
 from rendering.offscreen import configure_offscreen
-from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
+from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +99,9 @@ def run_headless(
     ready : called once the views are built and a first frame drawn, before the timed run
         (connect the tracker there: the first frame of a large plan takes seconds, during
         which a stream already flowing would pile up and arrive late).
-    fluorescence : the running mapper: its field is drawn in 3-D, its metrics go into the
-        summary and its AR picture is written as ``ar_last.png``; or None.
+    fluorescence : the running mapper: its field is drawn in 3-D and its metrics go into the
+        summary; or None. With camera intrinsics, the AR view of the last placeable camera
+        frame is written at the frame's native size as ``ar_last.png``.
     true_image_from_reference : a simulator's true registration: the summary then has the true
         TRE at the tumour.
     """
@@ -150,7 +155,7 @@ def run_headless(
         last = out / LAST_PICTURE
         write_png(last, layout.screenshot())
         pictures.append(last)
-        ar_rgb = None if fluorescence is None else fluorescence.state().ar_rgb
+        ar_rgb = _ar_picture(session, models)
         if ar_rgb is not None:
             ar = out / AR_PICTURE
             write_png(ar, ar_rgb)
@@ -166,7 +171,7 @@ def run_headless(
         guidance=tally,
         duration_s=time.monotonic() - started,
         auto_registration=None if auto is None else {"phase": auto.phase, "message": auto.message},
-        fluorescence=None if fluorescence is None else fluorescence.state().metrics(),
+        fluorescence=None if fluorescence is None else fluorescence.metrics(),
         screenshots=[p.name for p in pictures],
         true_image_from_reference=true_image_from_reference,
     )
@@ -175,3 +180,31 @@ def run_headless(
     write_json_atomic(summary_path, summary)
     log.info("headless navigation: %d frames, summary in %s", stats.frames, summary_path)
     return HeadlessResult(summary, summary_path, tuple(pictures))
+
+
+def _ar_picture(session: NavigationSession, models: list[SurfaceModel]) -> np.ndarray | None:
+    """The AR view of the newest placeable camera frame, offscreen at the frame's native size
+    ((H, W, 3) uint8), or None without intrinsics or a placeable frame."""
+    if session.intrinsics is None or session.latest_frame is None:
+        return None
+    width, height = session.intrinsics.image_size_px
+    window = vtk.vtkRenderWindow()
+    window.SetOffScreenRendering(True)
+    window.SetSize(width, height)
+    window.SetMultiSamples(0)
+    renderer = vtk.vtkRenderer()
+    window.AddRenderer(renderer)
+    try:
+        presenter = ARPresenter(session, renderer, models)
+        deadline = session.clock() + 1.0  # the marker pose after the last frame is on its way
+        while not presenter.refresh() and session.clock() < deadline:
+            time.sleep(0.02)
+        if not presenter.shown_index:
+            presenter.refresh(wait=False)
+        if not presenter.shown_index:
+            log.info("no AR picture: %s", presenter.note)
+            return None
+        window.Render()
+        return grab_rgb(window)
+    finally:
+        window.Finalize()

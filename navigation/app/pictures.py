@@ -36,3 +36,16 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
     """Write a (height, width, 3) uint8 RGB picture as PNG, atomically."""
     write_bytes_atomic(path, png_bytes(rgb))
+
+
+def grab_rgb(window: vtk.vtkRenderWindow) -> np.ndarray:
+    """(height, width, 3) uint8 RGB of a render window's last frame, row 0 at the top."""
+    grab = vtk.vtkWindowToImageFilter()
+    grab.SetInput(window)
+    grab.ReadFrontBufferOff()
+    grab.ShouldRerenderOff()
+    grab.Update()
+    image = grab.GetOutput()
+    width, height, _ = image.GetDimensions()
+    pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)
+    return np.ascontiguousarray(pixels[::-1, :, :3])

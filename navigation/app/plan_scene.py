@@ -1,11 +1,16 @@
 """What the navigation views show of a plan: its surfaces, its label map and its tumour.
 
 The I/O edge of the app's static content: reads the plan folder's meshes (``meshes/*.vtp``,
-LPS mm, with pyvista) and its label map (``labels.nii.gz`` through
-:func:`navigation.imaging.image_files.read_image_file`, SimpleITK, geometry in LPS mm) once,
-and hands the views :class:`~rendering.scene3d.SurfaceModel` s and
-:class:`~rendering.slice_views.SliceVolumes`, the guidance its tumour
+LPS mm, with pyvista), its label map (``labels.nii.gz``) and its planning image
+(``image.nii.gz``, both through :func:`navigation.imaging.image_files.read_image_file`,
+SimpleITK, geometry in LPS mm) once, and hands the views :class:`~rendering.scene3d.SurfaceModel`
+s and :class:`~rendering.slice_views.SliceVolumes`, the guidance its tumour
 :class:`~rendering.guidance.SurfaceDistance`, and surface registration the skin triangles.
+
+The image is checked before it is shown: its SHA-256 must be the one ``plan.json`` recorded
+(a file replaced by another patient's scan is refused) and its grid must be the label map's.
+A plan made before the image was kept still loads: the slice views then draw the labels alone
+and say so.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import pyvista as pv
 
 from navigation.imaging.errors import ImagingError
 from navigation.imaging.image_files import read_image_file
+from navigation.imaging.volume import Volume
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
+from navigation.planning.plan_input import sha256_file
 from registration.checks import Float64Array, InputError
+from registration.geometry import ImageGeometry
 from rendering.guidance import SurfaceDistance
 from rendering.lod import triangles_of
 from rendering.scene3d import SurfaceModel
@@ -33,6 +41,8 @@ ROLE_OF_LABEL = {"skin": "skin", "bone": "bone", "tumour": "tumour", "node": "no
 #: Labels drawn half transparent in 3-D (they would hide what is behind them).
 TRANSLUCENT_LABELS = {"airway": 0.5}
 LABEL_MAP_FILE = "labels.nii.gz"
+#: Labels not drawn over the grey image in the slice views (the scan shows them itself).
+SHOWN_BY_THE_SCAN = frozenset({"skin", "bone"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,7 +115,7 @@ def load_plan_scene(plan: Plan | str | Path) -> PlanScene:
         )
     if not models:
         raise InputError(f"plan {loaded.root} has no meshes; re-create it with igcs plan.")
-    volumes = _label_volumes(loaded)
+    volumes = _slice_volumes(loaded)
     tumour_label = (loaded.raw.get("tumour") or {}).get("label")
     tumour = None
     tumour_model = None
@@ -132,7 +142,7 @@ def load_plan_scene(plan: Plan | str | Path) -> PlanScene:
     )
 
 
-def _label_volumes(plan: Plan) -> SliceVolumes:
+def _slice_volumes(plan: Plan) -> SliceVolumes:
     files = plan.raw.get("files") or {}
     path = plan.root / files["nifti"] if "nifti" in files else plan.root / LABEL_MAP_FILE
     if not path.is_file():
@@ -140,14 +150,72 @@ def _label_volumes(plan: Plan) -> SliceVolumes:
             f"plan {plan.root} has no label map ({path.name}); the slice views need it. "
             "Re-create the plan with igcs plan."
         )
-    try:
-        volume = read_image_file(path).volume
-    except ImagingError as error:
-        raise InputError(f"cannot read the plan's label map {path}: {error}") from None
+    volume = _read_plan_volume(path, "label map")
     if not np.issubdtype(volume.array.dtype, np.integer):
         raise InputError(f"{path} holds {volume.array.dtype} values; a label map is integer.")
-    colors = {entry.value: entry.color for entry in plan.labels}
-    return SliceVolumes(volume.geometry, volume.array, colors)
+    image, modality = _planning_image(plan, volume.geometry)
+    if image is None:  # labels alone: every label filled faintly and outlined
+        colors = {entry.value: entry.color for entry in plan.labels}
+        return SliceVolumes(volume.geometry, volume.array, colors)
+    # Over the scan, the structures it shows itself (skin, bone) are not drawn, the others
+    # only outlined: the grey values stay the patient's own.
+    colors = {e.value: e.color for e in plan.labels if e.name not in SHOWN_BY_THE_SCAN}
+    return SliceVolumes(
+        volume.geometry,
+        volume.array,
+        colors,
+        background=image,
+        modality=modality,
+        label_fill_opacity=0.0,
+    )
+
+
+def _planning_image(plan: Plan, grid: ImageGeometry) -> tuple[np.ndarray | None, str]:
+    """The plan's image on the label map's grid and its modality, or (None, "") for a plan
+    without one (logged: the slice views show the labels alone)."""
+    path = plan.image_path
+    if path is None:
+        log.warning(
+            "plan %s keeps no image (made by an igcs that did not store it): the slice views "
+            "show the labels only; re-create the plan with igcs plan to see the scan",
+            plan.root,
+        )
+        return None, ""
+    if not path.is_file():
+        raise InputError(
+            f"plan {plan.root} lists the image {path.name} but the file is missing; copy the "
+            "whole plan folder or re-create the plan with igcs plan."
+        )
+    expected = plan.image_sha256
+    if expected is not None and sha256_file(path) != expected:
+        raise InputError(
+            f"{path} is not the image this plan was made from (its SHA-256 differs from "
+            "plan.json's); restore the plan's own file or re-create the plan with igcs plan."
+        )
+    volume = _read_plan_volume(path, "image")
+    if not same_grid(volume.geometry, grid):
+        raise InputError(
+            f"{path} is not on the label map's grid; re-create the plan with igcs plan."
+        )
+    modality = str((plan.raw.get("image") or {}).get("modality") or plan.source.get("modality"))
+    return volume.array, modality
+
+
+def _read_plan_volume(path: Path, what: str) -> Volume:
+    try:
+        return read_image_file(path).volume
+    except ImagingError as error:
+        raise InputError(f"cannot read the plan's {what} {path}: {error}") from None
+
+
+def same_grid(a: ImageGeometry, b: ImageGeometry, *, tolerance_mm: float = 1e-3) -> bool:
+    """Whether two grids have the same size and place their voxels within ``tolerance_mm``."""
+    if tuple(a.size_ijk) != tuple(b.size_ijk):
+        return False
+    corners = np.array([[0, 0, 0], [n - 1 for n in a.size_ijk]], dtype=np.float64)
+    return bool(np.abs(a.ijk_to_lps(corners) - b.ijk_to_lps(corners)).max() <= tolerance_mm) and (
+        np.allclose(a.direction, b.direction, atol=1e-5)
+    )
 
 
 def _skin_surface(mesh: pv.PolyData) -> SkinSurface:

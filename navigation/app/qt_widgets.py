@@ -1,7 +1,10 @@
-"""Small Qt building blocks shared by the window's panels (PySide6)."""
+"""Small Qt building blocks shared by the window's panels and views (PySide6)."""
 
 from __future__ import annotations
 
+import sys
+
+import vtk
 from PySide6 import QtWidgets
 
 
@@ -14,6 +17,15 @@ def large_label(size: int, *, bold: bool = False) -> QtWidgets.QLabel:
     label.setFont(font)
     label.setWordWrap(True)
     return label
+
+
+def embeddable_render_window() -> vtk.vtkRenderWindow:
+    """An on-screen render window Qt can embed (X11 GLX on Linux whatever VTK's default)."""
+    if sys.platform.startswith("linux"):
+        from vtkmodules.vtkRenderingOpenGL2 import vtkXOpenGLRenderWindow
+
+        return vtkXOpenGLRenderWindow()
+    return vtk.vtkRenderWindow()
 
 
 def fit_label_heights(widget: QtWidgets.QWidget) -> None:

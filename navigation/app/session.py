@@ -68,6 +68,7 @@ from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError
 from registration.pose_interpolation import PoseTrack
 from registration.transforms import check_rigid
+from rendering.slice_views import slice_point
 from rendering.view_state import DisplayOptions, FluorescenceMap
 
 log = logging.getLogger(__name__)
@@ -232,6 +233,7 @@ class NavigationSession:
         self._state_changes: dict[str, Counter[str]] = {}
         self._display = DisplayOptions()
         self._fluorescence: FluorescenceMap | None = None
+        self._slice_hold: Float64Array | None = None
         self._tracker_from_reference_at_accept: Float64Array | None = None
         self._client: IgtlClient | None = None
         self._closed = False
@@ -394,12 +396,18 @@ class NavigationSession:
 
     # ------------------------------------------------------------------ render side
     def frame(self, *, frame_index: int, render_fps: float | None = None) -> FrameState:
-        """The newest state as one frame's snapshot (called by the render loop)."""
+        """The newest state as one frame's snapshot (called by the render loop). A tip that
+        drives the slices (pointer OK, tip in the scan) becomes where they are held later."""
         self.store.update_states()
-        return build_frame(
+        frame = build_frame(
             self.live_state(), self.scene, self.config, frame_index=frame_index,
             render_fps=render_fps,
         )  # fmt: skip
+        point, frozen = slice_point(frame.snapshot, self.scene.volumes.geometry)
+        if frozen is None:
+            with self._lock:
+                self._slice_hold = point
+        return frame
 
     def wait_for_pointer_sample(self, newer_than_s: float, timeout_s: float) -> bool:
         """Block until an OK pointer sample that arrived after ``newer_than_s`` (local
@@ -442,6 +450,7 @@ class NavigationSession:
                 display=self._display,
                 camera_seen=camera_seen,
                 last_good_s=dict(self._last_good_s),
+                slice_hold_lps_mm=self._slice_hold,
             )
 
     # ------------------------------------------------------------------ display

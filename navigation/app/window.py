@@ -21,6 +21,9 @@ V          landmark check: tip distance from the nearest planned fiducial
 1-6        camera presets: anterior, posterior, left, right, superior, inferior
 F          follow the tool (camera centred on the tip)
 T          skin transparency: cycles hidden / 35 % / 70 % / opaque
+W          slice window: cycles the image's presets (CT soft tissue, bone, auto)
++ / -      zoom the slices in / out (centred on the tip); Home: whole volume
+G          target view: cycles the closest tumour point and the planned targets
 C          reset the fluorescence map
 F5 F6 F7   layout: 3-D + slices, 3-D only, AR + 3-D (L: the next one; remembered)
 P          snapshot: PNG of the whole window with time and state, in the session folder
@@ -29,6 +32,11 @@ F11        full screen on / off
 Esc        leave full screen; cancel a sweep
 Ctrl+Q     quit
 =========  ==============================================================
+
+The mouse over a slice view adjusts window/level (left drag), zoom (right drag, wheel) and
+pan (middle or Shift+left drag): :mod:`navigation.app.slice_mouse`. The AR layout (F7) shows
+:class:`~navigation.app.ar_widget.ARWidget`: the model over the live frame through the
+calibrated camera.
 """
 
 from __future__ import annotations
@@ -45,12 +53,16 @@ import vtk
 from PySide6 import QtCore, QtGui, QtWidgets
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
+from navigation.app.ar_widget import ARWidget
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
 from navigation.app.override_dialog import OverrideDialog
+from navigation.app.pictures import grab_rgb
+from navigation.app.qt_widgets import embeddable_render_window
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
+from navigation.app.slice_mouse import ZOOM_STEP, SliceMouse
 from navigation.app.window_actions import RegistrationActions
 from navigation.app.window_layout import (
     DEFAULT_LAYOUT,
@@ -101,15 +113,6 @@ class WindowOptions:
     snapshot_dir: Path | None = None
 
 
-def _render_window() -> vtk.vtkRenderWindow:
-    """An on-screen render window Qt can embed (X11 GLX on Linux whatever VTK's default)."""
-    if sys.platform.startswith("linux"):
-        from vtkmodules.vtkRenderingOpenGL2 import vtkXOpenGLRenderWindow
-
-        return vtkXOpenGLRenderWindow()
-    return vtk.vtkRenderWindow()
-
-
 class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
     """The surgeon's window over one session (see the module docstring for the keys)."""
 
@@ -133,7 +136,7 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         self.setFont(font)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
 
-        self.vtk_widget = QVTKRenderWindowInteractor(self, rw=_render_window())
+        self.vtk_widget = QVTKRenderWindowInteractor(self, rw=embeddable_render_window())
         self.vtk_widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.vtk_widget.setMinimumSize(480, 400)
         interactor = self.vtk_widget.GetRenderWindow().GetInteractor()
@@ -157,6 +160,8 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
             target_fps=self.options.target_fps,
             on_margin=QtWidgets.QApplication.beep if self.options.margin_sound else None,
         )
+        self.slice_mouse = SliceMouse(self.vtk_widget, self.layout_views, session, self._wake)
+        self.vtk_widget.installEventFilter(self.slice_mouse)
 
         self.commands: dict[str, Callable[[], None]] = {
             "collect": self.collect,
@@ -169,7 +174,9 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         }
         self.override_dialog: OverrideDialog | None = None
         self.registration_panel = RegistrationPanel(session, self.commands)
-        self.fluorescence_panel = FluorescencePanel(fluorescence, self.reset_fluorescence)
+        self.fluorescence_panel = FluorescencePanel(
+            fluorescence, self.reset_fluorescence, show_ar=lambda: self.set_layout("ar")
+        )
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.addWidget(self.registration_panel, stretch=3)
@@ -180,7 +187,11 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         self.side_panel.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.side_panel.setMinimumWidth(PANEL_MIN_PX)
         self.side_panel.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        self.ar_view = ArView()
+        # The AR layout's view: the model drawn over the frame through the calibrated camera
+        # (VTK), or without intrinsics the raw frame alone.
+        self.ar_view: ARWidget | ArView = (
+            ArView() if session.intrinsics is None else ARWidget(session, models)
+        )
         self.views_splitter = QtWidgets.QSplitter()
         self.views_splitter.addWidget(self.vtk_widget)
         self.views_splitter.addWidget(self.ar_view)
@@ -307,6 +318,8 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         self.loop.close()
         self._unsubscribe()
         self.session.record_event("window_closed", {"render": self.loop.stats().to_dict()})
+        if isinstance(self.ar_view, ARWidget):
+            self.ar_view.shutdown()
         self.vtk_widget.Finalize()
 
     def _render_frame(self) -> None:
@@ -322,13 +335,13 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
             self._render_timer.start(round(1000 * self.loop.delay_to_next_s()))
 
     def _show_ar(self) -> None:
-        """The AR picture (or the live camera frame) at native size in the AR view."""
-        picture = None
-        if self.fluorescence is not None:
-            picture = self.fluorescence.state().ar_rgb
+        """The AR view: the model over the newest placeable frame (or, without intrinsics, the
+        live frame alone) at native size."""
+        if isinstance(self.ar_view, ARWidget):
+            self.ar_view.refresh()
+            return
         frame = self.session.latest_frame
-        if picture is None and frame is not None:
-            picture = frame.pixels
+        picture = None if frame is None else frame.pixels
         if picture is not self._ar_shown:
             self._ar_shown = picture
             self.ar_view.show_picture(picture)
@@ -368,8 +381,13 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         ]
         origin = self.vtk_widget.mapTo(self, QtCore.QPoint(0, 0))
         views = QtCore.QRect(origin, self.vtk_widget.size())
+        more = []
+        if isinstance(self.ar_view, ARWidget) and self.ar_view.isVisible():
+            corner = self.ar_view.mapTo(self, QtCore.QPoint(0, 0))
+            ar_rect = QtCore.QRect(corner, self.ar_view.size())
+            more.append((grab_rgb(self.ar_view.GetRenderWindow()), ar_rect))
         image = compose_snapshot(
-            self.grab().toImage(), self.layout_views.screenshot(), views, footer
+            self.grab().toImage(), self.layout_views.screenshot(), views, footer, more_views=more
         )
         folder = self.options.snapshot_dir or self.session.session_folder
         try:
@@ -451,6 +469,12 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
             keys.Key_F: self.toggle_follow,
             keys.Key_T: self.cycle_skin,
             keys.Key_C: self.reset_fluorescence,
+            keys.Key_W: lambda: self.say(self.slice_mouse.cycle_window()),
+            keys.Key_G: lambda: self.say(self.slice_mouse.cycle_target()),
+            keys.Key_Home: lambda: self.say(self.slice_mouse.reset()),
+            keys.Key_Plus: lambda: self.say(self.slice_mouse.zoom(ZOOM_STEP)),
+            keys.Key_Equal: lambda: self.say(self.slice_mouse.zoom(ZOOM_STEP)),
+            keys.Key_Minus: lambda: self.say(self.slice_mouse.zoom(1.0 / ZOOM_STEP)),
             keys.Key_F11: self.toggle_fullscreen,
             keys.Key_Escape: self._escape,
             keys.Key_L: self.cycle_layout,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,12 @@ def compose_snapshot(
     views_rgb: np.ndarray,
     views_rect: QtCore.QRect,
     footer: list[str],
+    *,
+    more_views: Sequence[tuple[np.ndarray, QtCore.QRect]] = (),
 ) -> QtGui.QImage:
     """The window picture with the views' frame painted at ``views_rect`` (window
-    coordinates) and ``footer`` lines in a strip below."""
+    coordinates), each of ``more_views`` (another GL view's frame and its rectangle, e.g. the
+    AR view) likewise, and ``footer`` lines in a strip below."""
     font = _footer_font()
     metrics = QtGui.QFontMetrics(font)
     flags = int(QtCore.Qt.TextFlag.TextWordWrap)
@@ -53,8 +57,8 @@ def compose_snapshot(
     painter = QtGui.QPainter(result)
     try:
         painter.drawImage(0, 0, window)
-        views = qimage_of(views_rgb)
-        painter.drawImage(views_rect, views)
+        for rgb, rect in ((views_rgb, views_rect), *more_views):
+            painter.drawImage(rect, qimage_of(rgb))
         painter.setFont(font)
         painter.setPen(QtGui.QColor("white"))
         y = window.height() + 6

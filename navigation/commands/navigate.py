@@ -11,10 +11,15 @@ Every session is recorded: every message and app event goes to ``--record SESSIO
 ``sessions/igcs-<date>-<time>.igcsrec`` in the current folder (``igcs replay`` re-serves it),
 and the accepted registration to ``SESSION.registration.json``. ``--no-record`` turns it off.
 
-With the camera intrinsics and hand-eye calibration (``--camera-intrinsics``/``--hand-eye``,
-or a simulator's ``--simulation-truth``) the camera frames are mapped live onto the plan's
-exposed surgical field (:mod:`navigation.app.fluorescence`); when the plan was made from an
-igcs phantom its truth is found and the map is scored against the true patch (Dice, boundary).
+The camera path: with the NIR camera's intrinsics (``--camera-intrinsics cam.json``, from
+``igcs camera-calibration``) and hand-eye calibration (``--hand-eye he.json``, from ``igcs
+hand-eye``), and its radiometric calibration (``--dark-level``, ``--flat-field``), the camera
+frames are mapped live onto the plan's exposed surgical field (:mod:`navigation.app.fluorescence`)
+and the AR view draws the model over them. A simulator's ``--simulation-truth`` is for scoring
+(the true TRE at the tumour); only when no camera calibration is given does it stand in for
+one (the simulator's camera and sensor, said so in the log: simulations only). When the plan was
+made from an igcs phantom its truth is found and the map is scored against the true patch
+(Dice, boundary).
 """
 
 from __future__ import annotations
@@ -118,6 +123,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     fluorescence.add_argument("--flat-field", type=Path, help="flat field, (H, W) float .npy")
     fluorescence.add_argument(
+        "--saturation", type=float, metavar="DN", help="NIR camera saturation level (4095)"
+    )
+    fluorescence.add_argument(
         "--no-fluorescence", action="store_true", help="do not map the camera frames"
     )
     fluorescence.add_argument(
@@ -130,8 +138,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--simulation-truth",
         type=Path,
         metavar="TRUTH.json",
-        help="igcs simulate --truth output: camera intrinsics, hand-eye and sensor radiometry "
-        "when not given otherwise, and the summary's true TRE at the tumour (simulations only)",
+        help="igcs simulate --truth output, for scoring: the summary's true TRE at the tumour; "
+        "stands in for the camera calibration only when none is given (simulations only)",
     )
 
 
@@ -193,11 +201,21 @@ def run(args: argparse.Namespace) -> int:
         stale_timeout_s=args.stale_ms / 1000.0,
     )
     simulation = load_simulation_truth(args.simulation_truth) if args.simulation_truth else None
+    if bool(args.camera_intrinsics) != bool(args.hand_eye):
+        raise UserError(
+            "the camera path needs both --camera-intrinsics (igcs camera-calibration) and "
+            "--hand-eye (igcs hand-eye)"
+        )
     intrinsics = CameraIntrinsics.load(args.camera_intrinsics) if args.camera_intrinsics else None
     hand_eye = HandEye.load(args.hand_eye).cameramarker_from_camera if args.hand_eye else None
-    if simulation is not None:
-        intrinsics = intrinsics or simulation.intrinsics
-        hand_eye = simulation.cameramarker_from_camera if hand_eye is None else hand_eye
+    camera_stand_in = simulation if intrinsics is None else None
+    if camera_stand_in is not None:
+        log.warning(
+            "no camera calibration given: using the simulator's camera, hand-eye and sensor from "
+            "%s (simulations only; a real camera needs --camera-intrinsics and --hand-eye)",
+            camera_stand_in.path,
+        )
+        intrinsics, hand_eye = camera_stand_in.intrinsics, camera_stand_in.cameramarker_from_camera
     print(f"loading plan {args.plan} ...", file=sys.stderr)
     scene = load_plan_scene(args.plan)
     if args.no_record:
@@ -222,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     )
     mapper: FluorescenceMapper | None = None
     try:
-        mapper = _start_fluorescence(args, session, simulation)
+        mapper = _start_fluorescence(args, session, camera_stand_in)
 
         def connect() -> None:
             client = session.connect(host, port)
@@ -259,7 +277,11 @@ def run(args: argparse.Namespace) -> int:
 def _start_fluorescence(
     args: argparse.Namespace, session: NavigationSession, simulation: SimulationTruth | None
 ) -> FluorescenceMapper | None:
-    """The mapper (started), or None without a camera calibration or a tumour."""
+    """The mapper (started), or None without a camera calibration or a tumour.
+
+    simulation : the simulator's truth standing in for the camera's calibration (its sensor's
+        radiometry and field geometry), or None on the real camera path (files and flags only).
+    """
     from navigation.app.fluorescence import FluorescenceMapper, FluorescenceSettings
     from navigation.fluorescence.field import find_phantom_truth
     from navigation.fluorescence.mapping_inputs import highlight_detector, resolve_inputs
@@ -268,8 +290,6 @@ def _start_fluorescence(
     if args.no_fluorescence:
         return None
     if session.intrinsics is None or session.cameramarker_from_camera is None:
-        if args.camera_intrinsics or args.hand_eye:
-            raise UserError("fluorescence needs both --camera-intrinsics and --hand-eye")
         return None
     plan = session.scene.plan
     if plan.tumour_centroid_lps_mm is None:
@@ -285,8 +305,15 @@ def _start_fluorescence(
         truth=simulation,
         dark_level=args.dark_level,
         flat_field_path=args.flat_field,
+        saturation_level=args.saturation,
     )
-    log.info("fluorescence radiometry: %s", inputs.sources["radiometry"])
+    stand_in = "" if simulation is None else f"simulator ground truth {simulation.path}"
+    sources = {
+        "intrinsics": str(args.camera_intrinsics or stand_in),
+        "hand_eye": str(args.hand_eye or stand_in),
+        "radiometry": inputs.sources["radiometry"],
+    }
+    log.info("fluorescence camera: %s", sources)
     geometry = simulation.geometry() if simulation else None
     tissue = simulation.tissue() if simulation else None
     truth_path = None if tissue is not None else find_phantom_truth(plan)
@@ -300,6 +327,7 @@ def _start_fluorescence(
             sensor=simulation.sensor() if simulation else None,
             requested=args.highlight_mask,
         ),
+        sources=sources,
     )
     return FluorescenceMapper(session, settings).start()
 

@@ -26,6 +26,7 @@ node) from seeds, mesh every label, and write the plan folder PLAN:
                             file SHA-256 digests, software version (all positions LPS mm)
   PLAN/labels.seg.nrrd      3D Slicer segmentation (segment names and colours kept)
   PLAN/labels.nii.gz        the same labels as one NIfTI label map
+  PLAN/image.nii.gz         the planning image (CT HU / MR) the navigation slices show
   PLAN/meshes/<label>.vtp   one surface per label, LPS mm (also .stl)
   PLAN/fiducials.mrk.json   Slicer markups, coordinateSystem LPS
 

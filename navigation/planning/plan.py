@@ -5,6 +5,8 @@ Layout written by ``igcs plan`` (all positions LPS mm)::
     PLAN/plan.json            this schema (see PLAN_SCHEMA_VERSION)
     PLAN/labels.seg.nrrd      Slicer segmentation (space left-posterior-superior)
     PLAN/labels.nii.gz        the same label map as NIfTI
+    PLAN/image.nii.gz         the planning image (CT HU / MR) on the labels' grid, for the
+                              slice views (plans made before it was kept have none)
     PLAN/meshes/<name>.vtp    one surface per label, vertices in LPS mm (also <name>.stl)
     PLAN/fiducials.mrk.json   Slicer markups (coordinateSystem stated)
 
@@ -17,7 +19,8 @@ Layout written by ``igcs plan`` (all positions LPS mm)::
     geometry: ImageGeometry.to_dict() of the planning volume,
     labels: [{name, value, color: [r, g, b] in 0..1, mesh: "meshes/<name>.vtp" | null,
               volume_ml}],
-    files: {seg_nrrd, nifti, fiducials},
+    files: {seg_nrrd, nifti, image, fiducials},
+    image: {file, modality, dtype, sha256} | null   (absent in older plans)
     fiducials: [{name, position_lps_mm: [x, y, z]}],
     tumour: {label, centroid_lps_mm, volume_ml, seed_lps_mm, source} | null,
     targets: [{name, position_lps_mm}]     (the tumour centroid first, when there is one)
@@ -45,6 +48,8 @@ from registration.geometry import ImageGeometry
 
 PLAN_SCHEMA = "igcs-plan"
 PLAN_SCHEMA_VERSION = 1
+#: The planning image kept in the plan folder (NIfTI, LPS geometry through SimpleITK).
+IMAGE_FILE = "image.nii.gz"
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,20 @@ class Plan:
         """Label ``name``'s surface mesh as ``pyvista.PolyData`` (vertices LPS mm), with a clear
         error when the file is missing, unreadable or has no triangles."""
         return read_plan_mesh(self.mesh_path(name))
+
+    @property
+    def image_path(self) -> Path | None:
+        """Absolute path of the planning image kept in the plan, or None (a label-map plan,
+        or a plan made before the image was kept)."""
+        name = (self.raw.get("files") or {}).get("image")
+        return None if not name else self.root / str(name)
+
+    @property
+    def image_sha256(self) -> str | None:
+        """SHA-256 of the planning image file as written, or None when not recorded."""
+        block = self.raw.get("image") or {}
+        digest = block.get("sha256")
+        return None if digest is None else str(digest)
 
     def file_path(self, key: str) -> Path:
         """Absolute path of one of ``plan.json``'s ``files`` (seg_nrrd, nifti, fiducials)."""

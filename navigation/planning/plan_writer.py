@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import SimpleITK as sitk
 from numpy.typing import ArrayLike
 from tqdm import tqdm
 
@@ -25,7 +27,14 @@ from navigation.planning.label_files import write_label_nifti, write_seg_nrrd
 from navigation.planning.labels import NODE, SKIN, TUMOUR
 from navigation.planning.markups import write_markups_fiducials
 from navigation.planning.meshing import MeshOptions, mesh_region, save_mesh
-from navigation.planning.plan import PLAN_SCHEMA, PLAN_SCHEMA_VERSION, Plan, load_plan
+from navigation.planning.plan import (
+    IMAGE_FILE,
+    PLAN_SCHEMA,
+    PLAN_SCHEMA_VERSION,
+    Plan,
+    load_plan,
+)
+from navigation.planning.plan_input import sha256_file
 from navigation.planning.plannable import check_plannable
 from navigation.planning.segmentation import (
     CtPreset,
@@ -143,6 +152,7 @@ def make_plan(
             stage("labels")
             write_seg_nrrd(tmp / SEG_NRRD, segmentation)
             write_label_nifti(tmp / NIFTI, segmentation)
+            image = _write_image(tmp / IMAGE_FILE, volume)
             for name, data in segmentation.attachments.items():
                 (tmp / name).write_bytes(data)
             bar.update()
@@ -155,12 +165,38 @@ def make_plan(
                 write_markups_fiducials(tmp / FIDUCIALS_FILE, names, points)
             bar.update()
             stage("plan.json")
-            payload = _plan_json(volume, segmentation, labels, source, names, points)
+            payload = _plan_json(volume, segmentation, labels, source, names, points, image)
             write_json_atomic(tmp / "plan.json", payload)
             bar.update()
     finally:
         bar.close()
     return load_plan(target)
+
+
+def _write_image(path: Path, volume: Volume) -> dict[str, Any] | None:
+    """Write the planning image (CT HU, MR units) beside the labels, on the same grid, as
+    compressed NIfTI (SimpleITK: LPS geometry stored as NIfTI's RAS qform/sform), so the slice
+    views show the patient's scan without the source files. CT values that are whole numbers
+    within int16 are stored as int16 (half the size of float32). Returns the ``image`` block
+    of plan.json, or None for a label-map input (no image to keep)."""
+    if volume.modality.upper() == "LABEL":
+        return None
+    array = np.asarray(volume.array)
+    if array.dtype.kind == "f" and array.size:
+        low, high = float(np.min(array)), float(np.max(array))
+        if low >= -32768 and high <= 32767 and np.array_equal(array, np.round(array)):
+            array = array.astype(np.int16)
+        else:
+            array = array.astype(np.float32)
+    elif array.dtype.kind in "iub" and array.dtype.itemsize > 2:
+        array = array.astype(np.float32)
+    sitk.WriteImage(volume.with_array(array).to_sitk(), str(path), True, 1)
+    return {
+        "file": path.name,
+        "modality": volume.modality,
+        "dtype": str(array.dtype),
+        "sha256": sha256_file(path),
+    }
 
 
 def _registration_points(segmentation: Segmentation) -> tuple[list[str], Any]:
@@ -258,9 +294,12 @@ def _plan_json(
     source: dict[str, Any] | None,
     names: list[str],
     points: Any,
+    image: dict[str, Any] | None,
 ) -> dict[str, Any]:
     tumour, targets = _structure_blocks(segmentation)
     files = {"seg_nrrd": SEG_NRRD, "nifti": NIFTI}
+    if image is not None:
+        files["image"] = image["file"]
     if names:
         files["fiducials"] = FIDUCIALS_FILE
     files.update({Path(name).stem: name for name in segmentation.attachments})
@@ -281,6 +320,7 @@ def _plan_json(
         ],
         "tumour": tumour,
         "targets": targets,
+        "image": image,
         "report": _report(segmentation),
     }
     for key, block in segmentation.imports.items():

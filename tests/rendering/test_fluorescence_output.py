@@ -69,3 +69,22 @@ def test_png_shows_unseen_in_grey(tmp_path, half_seen):
     coloured = chroma > 0.2
     assert grey.mean() > 0.05  # the unseen half, shaded grey
     assert coloured.mean() > 0.05  # the seen half, in the colour map
+
+
+def test_png_uses_the_applications_colour_scale(tmp_path, half_seen):
+    """SBR 1.7 (between close 1.5 and positive 2) is amber in the live views' scale
+    (rendering.colour_scale), green well above blue; a generic map (inferno) would not be."""
+    import matplotlib.image
+
+    from rendering.colour_scale import band_colours
+    from rendering.view_state import FluorescenceMap as ViewMap
+
+    mesh, fused, _ = half_seen
+    amber = band_colours(np.array([1.7]), ViewMap("m", np.array([1.7])))[0]
+    assert amber[1] > amber[2] + 0.5
+    path = write_fluorescence_png(tmp_path / "view.png", mesh, fused,
+                                  background_mean=100.0 / 1.7, window_size=(640, 480))  # fmt: skip
+    image = matplotlib.image.imread(path)[..., :3]
+    coloured = image[(image.max(axis=2) - image.min(axis=2)) > 0.2]
+    assert len(coloured) > 1000
+    assert np.mean(coloured[:, 1] > coloured[:, 2] + 0.2) > 0.8  # amber: green over blue

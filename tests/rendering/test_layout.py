@@ -86,8 +86,15 @@ def cyan_mask(image: np.ndarray) -> np.ndarray:
 
 
 def centroid(mask: np.ndarray, layout: NavigationLayout, view: str) -> np.ndarray:
-    rows, cols = np.nonzero(mask)
+    """Where the tip is drawn in a view, in screenshot pixels: the centroid of its cyan
+    pixels in 3-D; in a slice view the crossing of the cross-hair's lines (the row and the
+    column holding the most cyan pixels, each line two pixels wide)."""
     col0, row0, _, _ = layout.viewport_box(view)
+    if view in SLICE_NAMES:
+        rows = np.argsort(mask.sum(axis=1))[-2:]
+        cols = np.argsort(mask.sum(axis=0))[-2:]
+        return np.array([cols.mean() + col0, rows.mean() + row0])
+    rows, cols = np.nonzero(mask)
     return np.array([cols.mean() + col0, rows.mean() + row0])
 
 

@@ -79,3 +79,22 @@ def test_bad_meshes_are_refused():
         decimate(pv.ImageData(dimensions=(3, 3, 3)), 100)
     with pytest.raises(InputError, match="max_triangles must be >= 4"):
         decimate(pv.Sphere(), 2)
+
+
+def test_a_misplaced_collapse_is_put_back_on_the_surface(sphere):
+    """A display vertex thrown metres off (as a near-singular quadric does on real scans) goes
+    back onto the source vertex nearest its merged vertices' centroid; the others stay."""
+    from rendering.lod import STRAY_MM, _pin_strays
+
+    display = decimate(sphere, 2_000)
+    placed = np.asarray(display.mesh.points, dtype=np.float64)
+    mapping = display.display_from_source
+    thrown = placed.copy()
+    thrown[7] = [0.0, 0.0, 12_000.0]
+    source = np.asarray(sphere.points, dtype=np.float64)
+    fixed = _pin_strays(source, thrown, mapping)
+    np.testing.assert_array_equal(np.delete(fixed, 7, axis=0), np.delete(placed, 7, axis=0))
+    merged = source[mapping == 7]
+    assert np.linalg.norm(fixed[7] - merged.mean(axis=0)) < 2.0  # on its own patch
+    assert np.min(np.linalg.norm(source - fixed[7], axis=1)) == 0.0  # a source vertex
+    assert np.min(np.linalg.norm(source - placed[7], axis=1)) < STRAY_MM  # valid ones kept

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from navigation.app.config import NavigationConfig
-from navigation.app.frame_builder import NO_TIP, NOT_REGISTERED, LiveState, build_frame
+from navigation.app.frame_builder import (
+    NO_TIP,
+    NOT_REGISTERED,
+    LiveState,
+    build_frame,
+)
 from navigation.app.plan_scene import load_plan_scene
 from navigation.app.registration_state import RegistrationOverride
 from navigation.app.registration_workflow import RegistrationWorkflow
@@ -60,6 +65,7 @@ def pose(name: str, state: ToolState = ToolState.OK, matrix=None, arrival: float
 def live(
     accepted=None,
     *,
+    display=None,
     pointer_from_ref=None,
     pointer_state=ToolState.OK,
     camera_state=ToolState.OK,
@@ -83,7 +89,7 @@ def live(
         cameramarker_from_camera=hand_eye,
         intrinsics=INTRINSICS,
         fluorescence=None,
-        display=DisplayOptions(),
+        display=display or DisplayOptions(),
         camera_seen=True,
     )  # fmt: skip
 
@@ -166,6 +172,33 @@ def test_camera_frustum_follows_the_hand_eye_chain(scene, accepted):
     assert stale.image_from_camera is None and stale.tool_states["Camera"] == "STALE"
 
 
+def _tip_at(accepted, where: np.ndarray) -> np.ndarray:
+    return invert_rigid(accepted.image_from_reference) @ make_rigid(translation_mm=where - TIP)
+
+
+def test_guidance_marks_the_closest_tumour_point_and_aims_the_target_view(scene, accepted):
+    """Tip 25 mm left of the tumour centre (radius 10 mm): the closest point is 10 mm left of
+    the centre, and it is the target until a planned target is chosen."""
+    where = CENTRE + np.array([25.0, 0.0, 0.0])
+    guidance = build_frame(
+        live(accepted, pointer_from_ref=_tip_at(accepted, where)), scene, CONFIG, frame_index=1
+    ).snapshot.guidance
+    expected = CENTRE + np.array([10.0, 0.0, 0.0])
+    np.testing.assert_allclose(guidance.closest_point_lps_mm, expected, atol=0.2)
+    assert np.linalg.norm(where - guidance.closest_point_lps_mm) == pytest.approx(
+        guidance.signed_distance_mm, abs=1e-6
+    )
+    assert guidance.target_name == "closest tumour point"
+    np.testing.assert_array_equal(guidance.target_lps_mm, guidance.closest_point_lps_mm)
+    aimed = build_frame(
+        live(accepted, pointer_from_ref=_tip_at(accepted, where),
+             display=DisplayOptions(target="tumour centroid")),
+        scene, CONFIG, frame_index=2,
+    ).snapshot.guidance  # fmt: skip
+    assert aimed.target_name == "tumour centroid"
+    np.testing.assert_allclose(aimed.target_lps_mm, CENTRE, atol=1e-9)
+
+
 def test_under_an_overridden_registration_no_tre_and_the_pointer_untrusted(scene, rng):
     image_from_reference = random_rigid(rng, max_translation_mm=200.0)
     flow = RegistrationWorkflow(
@@ -190,6 +223,7 @@ def test_under_an_overridden_registration_no_tre_and_the_pointer_untrusted(scene
     assert snap.registration is not None and not snap.registration.verified
     assert snap.registration.text.startswith("UNVERIFIED REGISTRATION (override): FRE ")
     assert snap.guidance is not None and snap.guidance.tre_at_tip_mm is None
+    assert not snap.guidance.tre_valid and snap.guidance.shown_tre_mm is None  # "NOT VALID"
     # A verified registration: trusted, with a TRE.
     flow.set_excluded(1, True)
     flow.register()
@@ -200,7 +234,7 @@ def test_under_an_overridden_registration_no_tre_and_the_pointer_untrusted(scene
         scene, CONFIG, frame_index=12,
     ).snapshot  # fmt: skip
     assert snap.pointer_trusted and snap.registration.verified
-    assert snap.guidance.tre_at_tip_mm is not None
+    assert snap.guidance.tre_at_tip_mm is not None and snap.guidance.tre_valid
 
 
 def test_tracking_alarms_name_the_tool_and_the_time_since_its_last_good_pose(scene, accepted):

@@ -19,6 +19,8 @@ from tests.navigation import simple_plan
         (["--igtl", "127.0.0.1:1", "--window-size", "big"], "--window-size must look like"),
         (["--igtl", "127.0.0.1:1", "--tool-names", "A,B"], "--tool-names needs 4 names"),
         (["--igtl", "127.0.0.1:1", "--pointer-tip", "1,2"], "--pointer-tip must be X,Y,Z"),
+        (["--igtl", "127.0.0.1:1", "--camera-intrinsics", "cam.json"], "needs both"),
+        (["--igtl", "127.0.0.1:1", "--hand-eye", "he.json"], "needs both"),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line(nav_plan, capsys, extra, message):

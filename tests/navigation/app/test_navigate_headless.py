@@ -14,21 +14,29 @@ import numpy as np
 import pytest
 
 from navigation.cli import main
+from navigation.fluorescence.mapping_inputs import load_simulation_truth
 from navigation.tracking.igtl_transport import IgtlClient, IgtlServer
 from navigation.tracking.pose_store import PoseStore
 from navigation.tracking.recording import SessionReader
 from navigation.tracking.replay import replay_session
 from navigation.tracking.simulator_io import scenario_from_plan
 from registration.hand_eye import HandEye
+from rendering.camera_model import CameraModel
 from tests.conftest import PROJECT_ROOT
 from tests.navigation.app.conftest import FAST, true_tre_mm, wait_for
 
+pytestmark = pytest.mark.slow
 
-@pytest.fixture(scope="module")
-def headless_run(phantom_plan, tmp_path_factory):
-    """Run the command once for the module's tests against the simulator in its own process
-    (see ``simulator_process``); returns (scenario, out, record)."""
-    folder = tmp_path_factory.mktemp("navigate")
+
+def navigate_against_simulator(phantom_plan, folder, camera: str):
+    """Run ``igcs navigate --headless`` against the simulator in its own process (see
+    ``simulator_process``); returns (scenario, out, record).
+
+    camera : "simulator" (``--simulation-truth`` only: the simulator stands in for the camera's
+        calibration, as ``igcs demo`` runs it) or "files" (the real camera path: the
+        simulator's camera written as the files a calibration makes, intrinsics, hand-eye,
+        dark level and flat field, and no truth file at all).
+    """
     simulation_truth = folder / "truth.json"
     simulator = subprocess.Popen(
         [sys.executable, "-m", "tests.navigation.app.simulator_process", str(phantom_plan),
@@ -46,10 +54,23 @@ def headless_run(phantom_plan, tmp_path_factory):
             truth.image_from_reference,
         )
         last_dwell_end = float(truth.dwell_intervals_s[-1, 1])
-        intrinsics = folder / "camera.json"
-        truth.intrinsics.save(intrinsics)
-        hand_eye = folder / "hand_eye.json"
-        HandEye(truth.cameramarker_from_camera, "tsai").save(hand_eye)
+        if camera == "simulator":
+            camera_args = ["--simulation-truth", str(simulation_truth)]
+        else:
+            sensor = load_simulation_truth(simulation_truth).sensor()
+            assert sensor is not None
+            intrinsics = folder / "camera.json"
+            truth.intrinsics.save(intrinsics)
+            hand_eye = folder / "hand_eye.json"
+            HandEye(truth.cameramarker_from_camera, "tsai").save(hand_eye)
+            flat = folder / "flat_field.npy"
+            np.save(flat, sensor.flat_field(CameraModel(truth.intrinsics)))
+            camera_args = [
+                "--camera-intrinsics", str(intrinsics), "--hand-eye", str(hand_eye),
+                "--dark-level", str(sensor.dark_level_dn), "--flat-field", str(flat),
+                "--saturation", str(sensor.saturation_dn),
+            ]  # fmt: skip
+            simulation_truth.rename(folder / "truth_hidden.json")  # nothing can read it
         out = folder / "shots"
         record = folder / "session.igcsrec"
         status = main(
@@ -57,9 +78,7 @@ def headless_run(phantom_plan, tmp_path_factory):
                 "navigate", "--plan", str(phantom_plan), "--igtl", f"127.0.0.1:{port}",
                 "--headless", "--screenshot", str(out),
                 "--duration", f"{last_dwell_end + 3.0:.1f}", "--screenshot-every", "5",
-                "--auto-register", "--fle", "0.3", "--record", str(record),
-                "--camera-intrinsics", str(intrinsics), "--hand-eye", str(hand_eye),
-                "--simulation-truth", str(simulation_truth),
+                "--auto-register", "--fle", "0.3", "--record", str(record), *camera_args,
             ]
         )  # fmt: skip
     finally:
@@ -67,6 +86,14 @@ def headless_run(phantom_plan, tmp_path_factory):
         simulator.wait(10.0)
     assert status == 0
     return scenario, out, record
+
+
+@pytest.fixture(scope="module")
+def headless_run(phantom_plan, tmp_path_factory):
+    """The run with the simulator's truth standing in for the camera calibration."""
+    return navigate_against_simulator(
+        phantom_plan, tmp_path_factory.mktemp("navigate"), "simulator"
+    )
 
 
 def test_summary_numbers(headless_run, phantom_plan):
@@ -162,3 +189,25 @@ def test_recorded_session_holds_the_registration_and_replays(headless_run, tmp_p
         client.stop()
         server.stop()
     assert set(store.tool_names()) >= {"PointerToTracker", "ReferenceToTracker"}
+
+
+def test_the_real_camera_path_maps_as_well_as_the_simulators_camera(
+    headless_run, phantom_plan, tmp_path
+):
+    """The simulator's camera as the files a calibration writes (intrinsics, hand-eye, dark
+    level, flat field) and no truth file: the same map quality as with the simulator's truth
+    standing in, the camera's sources reported, no true TRE (nothing to score it with)."""
+    _, out, _ = navigate_against_simulator(phantom_plan, tmp_path, "files")
+    summary = json.loads((out / "summary.json").read_text())
+    before = json.loads((headless_run[1] / "summary.json").read_text())["fluorescence"]
+    fluorescence = summary["fluorescence"]
+    assert fluorescence["frames_mapped"] > 0
+    assert fluorescence["camera"]["intrinsics"].endswith("camera.json")
+    assert fluorescence["camera"]["hand_eye"].endswith("hand_eye.json")
+    assert "(--dark-level)" in fluorescence["camera"]["radiometry"]
+    assert "simulator" in before["camera"]["intrinsics"]
+    assert fluorescence["dice"] >= 0.8 and fluorescence["dice"] >= before["dice"] - 0.05
+    assert fluorescence["boundary_error_mm"] <= min(2.0, before["boundary_error_mm"] + 0.3)
+    assert fluorescence["tbr"] == pytest.approx(before["tbr"], rel=0.15)
+    assert summary["tre_at_tumour_true_mm"] is None
+    assert "ar_last.png" in summary["screenshots"]

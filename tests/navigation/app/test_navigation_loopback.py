@@ -21,6 +21,7 @@ from navigation.app.session import NavigationSession
 from navigation.tracking.simulator_io import scenario_from_plan
 from rendering.layout import SLICE_NAMES, NavigationLayout
 from tests.navigation.app.conftest import FAST, accept_true_registration, wait_for
+from tests.rendering.test_layout import centroid
 
 VIEWS = ("3d", *SLICE_NAMES)
 
@@ -36,12 +37,11 @@ def crop(image: np.ndarray, layout: NavigationLayout, view: str) -> np.ndarray:
 
 
 def tip_centroid(image: np.ndarray, layout: NavigationLayout, view: str) -> np.ndarray | None:
+    """Where the tip is drawn (the 3-D glyph's centroid, the slices' cross-hair crossing)."""
     mask = cyan_mask(crop(image, layout, view))
     if mask.sum() < 10:
         return None
-    rows, cols = np.nonzero(mask)
-    col0, row0, _, _ = layout.viewport_box(view)
-    return np.array([cols.mean() + col0, rows.mean() + row0])
+    return centroid(mask, layout, view)
 
 
 @pytest.fixture

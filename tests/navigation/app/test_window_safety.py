@@ -293,10 +293,17 @@ def test_red_border_and_margin_band_appear_within_300_ms(qtbot, window_session):
     time.sleep(0.03)
     last = feeder.last_pointer_s
     shown = _first_frame_showing(window, border)
+
+    # A frame reads the pose's age itself, so under load the border can be drawn before the
+    # watchdog thread has published the STALE change: wait for that change, then compare.
+    def stale_times() -> list[float]:
+        return [
+            e.time_s for e in changes if e.name == "PointerToTracker" and e.state.name == "STALE"
+        ]
+
+    wait_until(lambda: bool(stale_times()), 2.0)
     unsubscribe()
-    went_stale = next(
-        e.time_s for e in changes if e.name == "PointerToTracker" and e.state.name == "STALE"
-    )
+    went_stale = stale_times()[0]
     assert shown - went_stale <= 0.300, f"border {(shown - went_stale) * 1e3:.0f} ms after STALE"
     print(f"border {(shown - last) * 1e3:.0f} ms after the last pointer message")
     assert layout.alarms.shown["tracking"].startswith("POINTER STALE - no good pose for 0.")
