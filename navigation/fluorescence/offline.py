@@ -156,6 +156,16 @@ def _anatomy(
         if isinstance(field_.geometry, ApproachGeometry):
             removed = inside_wound(field_.geometry, np.asarray(mesh.points, dtype=np.float64))
             if removed.any():
-                mesh = mesh.remove_points(removed)[0]
+                mesh = _without_points(mesh, removed)
         context.append((mesh, colour, opacity))
     return context
+
+
+def _without_points(mesh: Any, removed: np.ndarray) -> Any:
+    """The triangle mesh without the triangles that touch a removed point (the points stay:
+    only drawn). By hand, as ``PolyData.remove_points`` changes its return in pyvista 0.49."""
+    import pyvista
+
+    triangles = np.asarray(mesh.triangulate().faces).reshape(-1, 4)
+    kept = triangles[~removed[triangles[:, 1:]].any(axis=1)]
+    return pyvista.PolyData(np.asarray(mesh.points), kept.ravel())
