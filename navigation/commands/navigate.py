@@ -217,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
         )
         intrinsics, hand_eye = camera_stand_in.intrinsics, camera_stand_in.cameramarker_from_camera
     print(f"loading plan {args.plan} ...", file=sys.stderr)
+    loading_began = time.monotonic()
     scene = load_plan_scene(args.plan)
     if args.no_record:
         args.record = None
@@ -243,6 +244,10 @@ def run(args: argparse.Namespace) -> int:
         mapper = _start_fluorescence(args, session, camera_stand_in)
 
         def connect() -> None:
+            log.info(
+                "connecting to the tracker %.1f s after loading began (plan, views, first frame)",
+                time.monotonic() - loading_began,
+            )
             client = session.connect(host, port)
             if not client.wait_connected(args.connect_timeout):
                 log.warning(
