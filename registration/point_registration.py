@@ -25,11 +25,9 @@ from scipy.spatial import cKDTree
 from scipy.stats import chi2
 
 from registration.checks import Float64Array, InputError, check_finite, check_points
+from registration.fiducial_configuration import check_configuration, configuration_singular_values
+from registration.tre import expected_fre_rms
 
-#: Refuse when the second singular value of the centred set is below this fraction of the first:
-#: the rotation about the line is then fixed by < 1 % of the extent (0.3 mm of FLE on a 100 mm
-#: set leaves ~17 deg of freedom about the line).
-COLLINEAR_RATIO = 1e-2
 #: Warn when the third singular value is below this fraction of the first: a mirrored set
 #: (LPS/RAS mix-up) then fits almost as well as the true one and targets off the plane are
 #: poorly constrained. Three fiducials are always coplanar.
@@ -138,8 +136,6 @@ def register_points(
     threshold = None
     suspects: tuple[int, ...] = ()
     if fle_rms_mm is not None:
-        from registration.tre import expected_fre_rms
-
         fle = float(check_finite(fle_rms_mm, "fle_rms_mm"))
         if fle <= 0:
             raise InputError(
@@ -243,28 +239,6 @@ def leave_one_out_errors(
     rotation = rotations_from_cross_covariance(h_without)
     mapped = np.einsum("nij,nj->ni", rotation, p - p_centroid) + q_centroid
     return np.linalg.norm(mapped - q, axis=1)
-
-
-def configuration_singular_values(points: Float64Array) -> Float64Array:
-    """(3,) singular values, descending, of an (N, 3) point set about its centroid (mm)."""
-    centred = points - points.mean(axis=0)
-    return np.linalg.svd(centred, compute_uv=False)
-
-
-def check_configuration(points: Float64Array, name: str) -> Float64Array:
-    """Refuse collinear (or coincident) fiducial sets; returns the singular values (3,).
-
-    Raises :class:`InputError` when s2 / s1 < :data:`COLLINEAR_RATIO`.
-    """
-    s = configuration_singular_values(points)
-    if s[0] == 0 or s[1] / s[0] < COLLINEAR_RATIO:
-        ratio = 0.0 if s[0] == 0 else s[1] / s[0]
-        raise InputError(
-            f"{name} are collinear (singular value ratio s2/s1 = {ratio:.2g} < "
-            f"{COLLINEAR_RATIO:g}): the rotation about their line is undetermined. Add a "
-            "fiducial away from the line."
-        )
-    return s
 
 
 def fre_alarm_factor(n_fiducials: int, *, alpha: float = FRE_TEST_ALPHA) -> float:

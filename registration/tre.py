@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_finite, check_points
-from registration.point_registration import check_configuration
+from registration.fiducial_configuration import check_configuration
 
 #: Targets per block in :func:`predict_tre_rms`: blocks stay in cache and below OpenBLAS's
 #: threading threshold (threaded tall-skinny products were 10x slower on a busy 2-core machine).

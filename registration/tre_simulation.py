@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_points
-from registration.point_registration import check_configuration, fit_rigid_batch
+from registration.fiducial_configuration import check_configuration
+from registration.point_registration import fit_rigid_batch
 from registration.tre import check_fle_covariances
 
 #: Trials per batch in :func:`monte_carlo_tre`, bounding memory (~ trials x N x 3 x 8 bytes).

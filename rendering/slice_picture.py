@@ -17,12 +17,8 @@ a picture is a few vectorised passes over small integers:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from rendering.slice_views import SliceVolumes
 
 #: Opacity of the label fill under the outlines.
 LABEL_FILL_OPACITY = 0.25
@@ -85,15 +81,6 @@ class LabelPalette:
             ("rgba_table", rgba.view(np.uint32).ravel()),
         ):
             object.__setattr__(self, name, value)
-
-    @classmethod
-    def from_volumes(
-        cls, volumes: SliceVolumes, *, fill_opacity: float = LABEL_FILL_OPACITY
-    ) -> LabelPalette:
-        """:meth:`from_labels` with the labels and colours of ``volumes``."""
-        return cls.from_labels(
-            volumes.labels, dict(volumes.label_colors), fill_opacity=fill_opacity
-        )
 
     @classmethod
     def from_labels(

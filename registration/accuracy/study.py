@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_points
-from registration.point_registration import COLLINEAR_RATIO, configuration_singular_values
+from registration.fiducial_configuration import COLLINEAR_RATIO, configuration_singular_values
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ def tiny_palette() -> LabelPalette:
     labels[0, 1:5, 1:5] = 1  # big
     labels[0, 2:4, 2:4] = 2  # small: wins shared outlines
     geometry = ImageGeometry((6, 6, 1), np.zeros(3), np.ones(3))
-    return LabelPalette.from_volumes(SliceVolumes(geometry, labels, {1: RED, 2: GREEN}))
+    volumes = SliceVolumes(geometry, labels, {1: RED, 2: GREEN})
+    return LabelPalette.from_labels(volumes.labels, dict(volumes.label_colors))
 
 
 def test_picture_fills_faintly_and_outlines_boundaries():
