@@ -73,15 +73,7 @@ def run_demo(out: Path, *, seed: int = 0, say: Callable[[str], None] = print) ->
     summary = {
         "schema": "igcs-demo-summary",
         "schema_version": 1,
-        "fre_mm": navigation["fre_mm"],
-        "tre_at_tumour_true_mm": navigation["tre_at_tumour_true_mm"],
-        "tre_at_tumour_predicted_mm": navigation["tre_at_tumour_predicted_mm"],
-        "fluorescence_dice": navigation["fluorescence_dice"],
-        "fluorescence_boundary_error_mm": navigation["fluorescence_boundary_error_mm"],
-        "tbr": navigation["tbr"],
-        "render_fps": navigation["render_fps"],
-        "latency_ms_p50": navigation["latency_ms_p50"],
-        "latency_ms_p95": navigation["latency_ms_p95"],
+        **navigation_headline(navigation),
         "plan": plan_report,
         "fluorescence_offline": offline_headline(fluorescence),
         "tools": navigation.get("tools"),
@@ -258,6 +250,25 @@ def map_offline(
         )
     )
     return result.metrics
+
+
+#: The demo summary's headline numbers, as the headless navigation's summary has them.
+HEADLINE = (
+    "fre_mm",
+    "tre_at_tumour_true_mm",
+    "tre_at_tumour_predicted_mm",
+    "fluorescence_dice",
+    "fluorescence_boundary_error_mm",
+    "tbr",
+    "render_fps",
+    "latency_ms_p50",
+    "latency_ms_p95",
+)
+
+
+def navigation_headline(navigation: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers (:data:`HEADLINE`) of a headless navigation's ``summary.json``."""
+    return {key: navigation[key] for key in HEADLINE}
 
 
 def offline_headline(metrics: dict[str, Any]) -> dict[str, Any]:

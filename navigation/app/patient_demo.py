@@ -33,6 +33,7 @@ from navigation.app.demo import (
     format_number,
     map_offline,
     navigate_against_simulator,
+    navigation_headline,
     offline_headline,
 )
 from registration.atomic_files import write_json_atomic, write_text_atomic
@@ -134,16 +135,8 @@ def run_patient_demo(
         "schema": "igcs-demo-summary",
         "schema_version": 1,
         "patient": str(patient),
-        "fre_mm": navigation["fre_mm"],
-        "tre_at_tumour_true_mm": navigation["tre_at_tumour_true_mm"],
-        "tre_at_tumour_predicted_mm": navigation["tre_at_tumour_predicted_mm"],
-        "fluorescence_dice": navigation["fluorescence_dice"],
-        "fluorescence_boundary_error_mm": navigation["fluorescence_boundary_error_mm"],
-        "tbr": navigation["tbr"],
+        **navigation_headline(navigation),
         "cnr": live.get("cnr"),
-        "render_fps": navigation["render_fps"],
-        "latency_ms_p50": navigation["latency_ms_p50"],
-        "latency_ms_p95": navigation["latency_ms_p95"],
         "registration": registration.numbers,
         "plan": plan_report,
         "fluorescence_offline": {
