@@ -1,4 +1,4 @@
-"""Fluorescence mapping speed and visibility correctness (issue 5).
+"""Fluorescence mapping speed and visibility correctness.
 
     python benchmarks/bench_fluorescence.py [--sizes 100000 200000 500000] [--frames 20]
 

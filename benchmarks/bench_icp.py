@@ -11,7 +11,7 @@ method starts from that pose. Reported: CPU time of the process (median of the r
 including building each method's closest-point structure; CPU rather than wall time because
 the 2-core machine is shared) and wall time; the final RMS point-to-surface distance (exact,
 computed the same way for all); the largest displacement error over the whole mesh and the
-rotation error. Target (issue 3): ours >= 5x faster than VTK at equal or better RMS.
+rotation error. Target: ours >= 5x faster than VTK at equal or better RMS.
 
 VTK's ICP is point-to-point with a cell locator; it is shown with every point as a landmark
 (accurate, slow) and with its default of 200 landmarks (fast, less accurate); both with VTK's

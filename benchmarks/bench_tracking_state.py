@@ -1,7 +1,7 @@
 """Speed of the tracking state: pose store ingest and queries, PLUS import, simulator.
 
 Run: ``python benchmarks/bench_tracking_state.py`` (from the project root). Prints a table.
-Targets (issue 4): the store must not limit >= 5,000 TRANSFORM/s ingest with p99 <= 2 ms from
+Targets: the store must not limit >= 5,000 TRANSFORM/s ingest with p99 <= 2 ms from
 socket to store, so ingest itself should cost well under 200 us per message. Wall-clock
 percentiles include preemption on a loaded machine; the thread CPU time does not.
 """

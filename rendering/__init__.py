@@ -3,7 +3,7 @@
 May import :mod:`registration`, never :mod:`navigation`. Rendering is offscreen through Mesa's
 EGL unless a Qt window is used (see :mod:`rendering.offscreen`).
 
-The navigation views (issue 6) hold no state of their own: the application builds a
+The navigation views hold no state of their own: the application builds a
 :class:`rendering.view_state.ViewSnapshot` every frame and calls
 :meth:`rendering.layout.NavigationLayout.render` with it.
 

@@ -1,4 +1,4 @@
-"""The navigation application (issue 6): one session holds the live state, the views draw it.
+"""The navigation application: one session holds the live state, the views draw it.
 
 - :mod:`navigation.app.session`: :class:`~navigation.app.session.NavigationSession`, the one
   source of truth (plan, poses, registration, tip calibration, camera frame, fluorescence,

@@ -22,7 +22,8 @@ class NavigationConfig:
     ----------
     pointer, reference, camera, tracker : frame names (badges show the first three).
     fle_rms_mm : fiducial localisation error assumed for TRE predictions (RMS 3-D, mm); 1 mm
-        is the worked head-and-neck example of REFERENCE.md.
+        is the worked head-and-neck example (6 fiducials on zygoma, nasion and mandible) for
+        Fitzpatrick, West & Maurer 1998.
     margin_warning_mm : the guidance warns when the tip is closer to the tumour than this.
     pointer_tip_mm : (3,) tip in the pointer frame (pivot calibration), or None to take it
         from the STRING ``tip_calibration_device`` (16 numbers, row-major ``pointer_from_tip``)
@@ -32,8 +33,8 @@ class NavigationConfig:
     collect_window_samples, collect_max_spread_mm : a fiducial is the mean tip over this many
         consecutive still samples with at most this RMS spread.
     stale_timeout_s : a tool not updated for longer is STALE. 150 ms here, below the pose
-        store's 250 ms default (REFERENCE.md), so that a lost tool is *on screen* as STALE
-        within 300 ms (issue 6) with a software renderer taking 40-80 ms a frame: 150 ms is
+        store's 250 ms default (IBIS uses 0.2 s, CustusX 0.5 s), so that a lost tool is *on
+        screen* as STALE within 300 ms with a software renderer taking 40-80 ms a frame: 150 ms is
         4-9 missed samples of a 30-60 Hz tracker; raise it for a tracker streaming slower than
         about 20 Hz (``--stale-ms``).
     history_s : pointer poses kept for automatic registration (s).

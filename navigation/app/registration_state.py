@@ -32,7 +32,7 @@ from registration.checks import Float64Array
 from registration.tre import predict_tre_rms
 
 #: A landmark check within this distance (mm) agrees with the registration: the system
-#: accuracy acceptance criterion of a cleared navigation system (<= 2.0 mm, REFERENCE.md).
+#: accuracy acceptance criterion of a cleared (510(k)) navigation system, <= 2.0 mm.
 LANDMARK_TOLERANCE_MM = 2.0
 
 

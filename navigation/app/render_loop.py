@@ -17,9 +17,9 @@ pose store's events, e.g. the watchdog finding a tool STALE) wakes the loop for 
 once (:meth:`RenderLoop.wake`), so a lost tool is shown within the stale limit plus about one
 frame time, whatever the cadence.
 
-Stalls (REFERENCE fault 17): the views draw a heartbeat (frame counter and a pulse square that
-alternates every frame), so a frozen display is visible. A frame slower than
-``slow_frame_s`` is counted and recorded; a watchdog thread (:meth:`start_watchdog`) notices a
+Stalls (a frozen display must be visible, not mistaken for a still patient): the views draw
+a heartbeat (frame counter and a pulse square that alternates every frame). A frame slower
+than ``slow_frame_s`` is counted and recorded; a watchdog thread (:meth:`start_watchdog`) notices a
 loop that stopped presenting (a blocked UI thread) and records ``render_stall`` with its length.
 """
 

@@ -53,7 +53,8 @@ from registration.tre import expected_fre_rms, predict_tre_rms
 
 REGISTRATION_SCHEMA = "igcs-registration"
 #: FLE (RMS 3-D, mm) the checks assume when --fle is not given: the worked head-and-neck
-#: example of REFERENCE.md and the navigation app's default.
+#: example (Fitzpatrick, West & Maurer 1998 applied to 6 facial fiducials) and the navigation
+#: app's default.
 DEFAULT_CHECK_FLE_MM = 1.0
 #: Exit status of a refused registration (2 is bad input).
 REFUSED_STATUS = 1

@@ -1,6 +1,6 @@
 """Surface meshes of label masks, vertices in LPS mm.
 
-Pipeline per label (the choices follow the timings in issue 2 and 3D Slicer's binary labelmap
+Pipeline per label (the choices follow our meshing benchmarks and 3D Slicer's binary labelmap
 to closed surface conversion):
 
 1. ``vtkFlyingEdges3D`` at 0 on a field over the mask's bounding box (plus one voxel, and

@@ -9,8 +9,8 @@ fiducial collector and the recorder from any thread. Each tool (a PLUS transform
 - ``OUT_OF_VIEW``: the sender says so: header-v2 metadata ``TransformStatus`` other than "OK"
   (or ``TransformValid`` false), PLUS's identity placeholder for an invalid transform, or a
   STATUS message other than OK for that device;
-- ``STALE``: no update for longer than ``stale_timeout_s`` (default 250 ms; REFERENCE.md:
-  IBIS 0.2 s, CustusX 0.5 s), never received, no update since the link came back, or a sender
+- ``STALE``: no update for longer than ``stale_timeout_s`` (default 250 ms; IBIS uses
+  0.2 s, CustusX 0.5 s), never received, no update since the link came back, or a sender
   repeating the same sample with a frozen timestamp;
 - ``INVALID``: NaN/Inf, non-rigid (rigidity error above 1e-3 by default, see
   :data:`~navigation.tracking.pose_validation.TRACKER_RIGID_TOLERANCE`; catches scaling, shear

@@ -4,7 +4,7 @@ OpenIGTLink header timestamps come from the sender's clock (UNIX time for PLUS a
 anything for other peers); arrival times are the local ``time.monotonic()``. A sender's
 timestamp is used when it is sane, mapped onto the local monotonic clock with an offset
 estimate; otherwise the arrival time is used and the fault is logged once per device and
-reason (REFERENCE.md, fault 2). Faults:
+reason (zero, frozen, backwards or far-off sender clocks are common in practice). Faults:
 
 - ``zero``: the sender set no timestamp (0, or negative);
 - ``not finite``: NaN or Inf;

@@ -1,4 +1,4 @@
-"""Issue 3 acceptance on the phantom: surface refinement (ICP) from a 10 deg / 10 mm start."""
+"""Acceptance on the phantom: surface refinement (ICP) from a 10 deg / 10 mm start."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Acceptance (issue 4): the real PLUS stylus recording, replayed over loopback OpenIGTLink
+"""Acceptance: the real PLUS stylus recording, replayed over loopback OpenIGTLink
 into the pose store, gives the 8 landmark positions that register to the phantom landmarks at
 about 0.35 mm RMS."""
 

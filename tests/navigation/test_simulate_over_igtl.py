@@ -1,6 +1,6 @@
 """The simulator served over real loopback sockets into the pose store, and ``igcs simulate``.
 
-Acceptance (issue 4): a tool that stops updating is STALE within 300 ms; the simulator's
+Acceptance: a tool that stops updating is STALE within 300 ms; the simulator's
 out-of-view dropouts show as OUT_OF_VIEW; a stopped server shows as DISCONNECTED within 1 s.
 """
 

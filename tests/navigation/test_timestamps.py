@@ -1,4 +1,5 @@
-"""Timestamp policy: sender time when sane, arrival time on each fault (REFERENCE.md fault 2)."""
+"""Timestamp policy: sender time when sane, arrival time on each fault (zero, frozen,
+backwards, far off)."""
 
 from __future__ import annotations
 

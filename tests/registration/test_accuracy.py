@@ -109,7 +109,7 @@ def test_simulation_matches_theory_and_fre_does_not_predict_tre():
     np.testing.assert_allclose(main.tre_rms_predicted_mm, theory)
     assert np.abs(main.fre_tre_correlation).max() < 0.1
     # TRE is about normal in 3-D: P95 / RMS between 1.61 (isotropic, chi with 3 dof) and 1.96
-    # (all error on one axis); REFERENCE.md's rule of thumb is 1.6.
+    # (all error on one axis); for a 3-DOF normal error the rule of thumb is 1.6.
     ratio = main.tre_percentile_mm(95) / main.tre_rms_mm
     assert ((ratio > 1.55) & (ratio < 1.96)).all()
     centroid = _place(HEAD).mean(axis=0)

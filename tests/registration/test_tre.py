@@ -49,8 +49,8 @@ def test_hand_checked_symmetric_layout():
 
 
 def test_head_and_neck_worked_example():
-    """REFERENCE.md: 6 fiducials, FLE 1 mm -> 0.41 mm at the centroid, expected FRE 0.82 mm;
-    TRE grows away from the centroid (oral cavity < neck level II)."""
+    """The worked head-and-neck example: 6 fiducials, FLE 1 mm -> 0.41 mm at the centroid,
+    expected FRE 0.82 mm; TRE grows away from the centroid (oral cavity < neck level II)."""
     centroid = HEAD.mean(axis=0)
     tre = predict_tre_rms(HEAD, np.vstack([centroid, _targets()[:2]]), fle_rms_mm=1.0)
     assert tre[0] == pytest.approx(0.408, abs=0.001)

@@ -1,4 +1,4 @@
-"""Acceptance tests of fluorescence mapping against analytic truth (issue 5).
+"""Acceptance tests of fluorescence mapping against analytic truth.
 
 The scene (``scenes.BumpScene``): a 120 x 120 mm tissue sheet tessellated at 0.5 mm (58k
 vertices), gently curved, with a 6 mm tumour-like bump; the true emission is a disc of radius

@@ -31,7 +31,7 @@ def test_demo_summary_meets_the_acceptance_numbers(phantom_ct, tmp_path, monkeyp
     summary = json.loads((out / "summary.json").read_text())
     for key in REQUIRED:
         assert isinstance(summary[key], float) and math.isfinite(summary[key]), key
-    # Issue 6: true TRE at the tumour <= 1 mm at the simulator's default noise (FLE 0.3 mm),
+    # Acceptance: true TRE at the tumour <= 1 mm at the simulator's default noise (FLE 0.3 mm),
     # fluorescence boundary error <= 2 mm (mapped positive region vs the true patch).
     assert summary["tre_at_tumour_true_mm"] <= 1.0
     assert summary["fluorescence_boundary_error_mm"] <= 2.0

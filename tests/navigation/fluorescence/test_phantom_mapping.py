@@ -1,4 +1,4 @@
-"""Acceptance (issue 5) on the phantom: fluorescence mapped onto the plan's field model vs the
+"""Acceptance on the phantom: fluorescence mapped onto the plan's field model vs the
 phantom's true tracer patch.
 
 The camera (640 x 512, barrel distortion) circles the exposed field at 300 mm in the
