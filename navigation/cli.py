@@ -25,7 +25,12 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("phantom", "write the digital head-and-neck phantom (DICOM series + truth.json)"),
     ("plan", "segment, mesh and save a Slicer-readable plan from a CT/MR or label maps"),
     ("review", "the planner's window: review and correct a plan, place landmarks and the tumour"),
-    ("demo", "end-to-end demo on the bundled phantom: plan, simulate, register, map, report"),
+    ("landmarks", "propose anatomical registration landmarks on a head CT's skin (markups)"),
+    (
+        "demo",
+        "end-to-end demo on the bundled phantom (or --patient DIR): plan, simulate, register, "
+        "map, report",
+    ),
     ("record", "record an OpenIGTLink stream (HOST:PORT) to a session file"),
     ("replay", "re-serve a recorded session over OpenIGTLink with its original timing"),
     ("pivot", "pivot calibration of a tracked pointer from recorded 4x4 poses"),
