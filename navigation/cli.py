@@ -24,6 +24,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
     ("phantom", "write the digital head-and-neck phantom (DICOM series + truth.json)"),
     ("plan", "segment, mesh and save a Slicer-readable plan from a CT/MR or label maps"),
+    ("review", "the planner's window: review and correct a plan, place landmarks and the tumour"),
     ("landmarks", "propose anatomical registration landmarks on a head CT's skin (markups)"),
     (
         "demo",

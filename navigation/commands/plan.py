@@ -12,7 +12,9 @@ from navigation.commands.image_options import add_loading_arguments
 from navigation.planning.plan import Plan
 from navigation.planning.plan_options import (
     add_source_arguments,
+    add_threshold_arguments,
     describe_sources,
+    preset_from_arguments,
     sources_from_arguments,
 )
 from navigation.planning.segmentation import seed_from_text
@@ -29,6 +31,8 @@ node) from seeds, mesh every label, and write the plan folder PLAN:
   PLAN/image.nii.gz         the planning image (CT HU / MR) the navigation slices show
   PLAN/meshes/<label>.vtp   one surface per label, LPS mm (also .stl)
   PLAN/fiducials.mrk.json   Slicer markups, coordinateSystem LPS
+  PLAN/review/*.png         with --review-pictures: QC pictures (slices with label overlays,
+                            meshes); review and correct the plan with `igcs review PLAN`
 
 INPUT is a DICOM folder (the largest axial CT/MR series is chosen unless --series), a DICOM
 file, or a NIfTI/NRRD/MHA file; with --labels, a label map file or a folder of label files
@@ -71,7 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--expected-fiducials", type=int, metavar="N", help="warn unless N found")
     add_loading_arguments(parser)
+    add_threshold_arguments(parser)
     add_source_arguments(parser)
+    parser.add_argument(
+        "--review-pictures",
+        action="store_true",
+        help="also write PLAN/review/*.png: label overlays on axial, coronal and sagittal slices "
+        "through the tumour, the meshes, and the review window's views (checked before surgery)",
+    )
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
     cohort = parser.add_argument_group("cohorts (navigation.commands.plan_cohort)")
@@ -110,7 +121,6 @@ def _box(text: str | None) -> np.ndarray | None:
 def make_plan_from_path(args: argparse.Namespace) -> Plan:
     """Read INPUT and write the plan (shared by ``igcs plan`` and ``igcs demo``)."""
     from navigation.imaging.loading import load_volume
-    from navigation.planning.label_files import read_label_files
     from navigation.planning.plan_input import source_from_label_files, source_from_loaded
     from navigation.planning.plan_writer import make_plan
 
@@ -122,10 +132,17 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         raise UserError(
             f"{args.out} already exists; choose another PLAN folder or pass --overwrite."
         )
+    preset = None
     if args.labels:
+        preset_from_arguments(args, "LABEL")  # refuses thresholds for label maps
+        from navigation.planning.label_input import read_label_files  # slicerio: only here
+
         volume, segmentation = read_label_files(args.input)
         source = source_from_label_files(args.input, [Path(f) for f in volume.metadata["files"]])
         print(f"read {len(segmentation.table)} labels from {args.input}")
+        for row in segmentation.imports["label_files"]["structures"]:
+            if row["name"] != row["source"]:
+                print(f"  {row['name']} <- {row['source']!r} ({row['file']})")
     else:
         loaded = load_volume(
             args.input,
@@ -140,6 +157,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
                 f"{volume.metadata.get('modality')!r}); planning needs one"
             )
             raise UserError(f"{reason}.")
+        preset = preset_from_arguments(args, volume.modality)
         source = source_from_loaded(loaded)
         print(f"read {loaded.report.chosen}")
         for other in loaded.report.others:
@@ -156,6 +174,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
                 tumour_box_lps_mm=box,
                 node_seed_lps_mm=node_seed,
                 expected_fiducials=args.expected_fiducials,
+                preset=preset,
                 on_step=lambda text: print(text, flush=True),
             )
     return make_plan(
@@ -165,11 +184,13 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         tumour_box_lps_mm=box,
         node_seed_lps_mm=node_seed,
         segmentation=segmentation,
+        preset=preset,
         expected_fiducials=args.expected_fiducials,
         source=source,
         write_stl=not args.no_stl,
         overwrite=args.overwrite,
         progress=True,
+        review_pictures=getattr(args, "review_pictures", False),
     )
 
 
@@ -190,6 +211,9 @@ def print_summary(plan: Plan) -> None:
         )
     for line in describe_sources(plan.raw):
         print(f"  {line}")
+    pictures = [f for key, f in plan.raw.get("files", {}).items() if key.startswith("review_")]
+    if pictures:
+        print(f"  review pictures: {', '.join(pictures)}")
     for warning in plan.raw.get("report", {}).get("warnings", []):
         print(f"  warning: {warning}")
 
