@@ -117,6 +117,7 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
     """The surgeon's window over one session (see the module docstring for the keys)."""
 
     wake_requested = QtCore.Signal()
+    options: WindowOptions
 
     def __init__(
         self,

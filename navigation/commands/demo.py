@@ -1,4 +1,5 @@
-"""``igcs demo``: the end-to-end demo on the bundled phantom (see :mod:`navigation.app.demo`)."""
+"""``igcs demo``: the end-to-end demo on the bundled phantom (the steps are in
+:mod:`navigation.commands.demo_pipeline`)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from navigation.app.demo import format_number as n
-    from navigation.app.demo import run_demo
+    from navigation.commands.demo_pipeline import format_number as n
+    from navigation.commands.demo_pipeline import run_demo
 
     result = run_demo(args.out, seed=args.seed, say=lambda text: print(text, file=sys.stderr))
     s = result.summary

@@ -112,7 +112,7 @@ def run_cohort(args: argparse.Namespace) -> int:
 
 def plan_one(name: str, source: str, plan_dir: str, options: dict[str, Any]) -> CohortRow:
     """Plan one patient (runs on a worker); never raises: a failure is a row with its reason."""
-    from navigation.commands.plan import make_plan_from_path
+    from navigation.commands.plan_making import make_plan_from_path
 
     start = time.perf_counter()
     namespace = argparse.Namespace(

@@ -35,8 +35,8 @@ from pydicom.errors import InvalidDicomError
 
 from navigation.imaging.volume import Volume
 from navigation.planning.contour_raster import rasterise_contours
+from navigation.planning.imported_structures import ImportedStructures
 from navigation.planning.labels import NODE, TUMOUR
-from navigation.planning.plan_sources import ImportedStructures
 from navigation.planning.regions import RegionMask
 from registration.checks import InputError
 

@@ -109,7 +109,7 @@ def plan_sample_phantom(out: Path, *, say: Callable[[str], None] = print) -> dic
     returns the plan's accuracy against the phantom truth."""
     import numpy as np
 
-    from navigation.commands.plan import make_plan_from_path, print_summary
+    from navigation.commands.plan_making import make_plan_from_path, print_summary
     from navigation.planning.phantom import load_truth
     from navigation.planning.sample_data import ensure_sample_phantom
     from rendering.snapshot import MeshLayer, snapshot_meshes
