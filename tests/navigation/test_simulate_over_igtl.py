@@ -20,7 +20,7 @@ from navigation.tracking.messages import IgtlMessage, RequestBody
 from navigation.tracking.pose_store import PoseStore, ToolState
 from navigation.tracking.simulator import CAMERA, POINTER, REFERENCE, SimulationConfig
 from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario
-from tests.navigation.simple_plan import write_simple_plan
+from tests.navigation.plan_factory import write_plan
 from tests.navigation.simulator_process import run_simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ SPEED = 1.5
 
 
 def short_plan(folder: Path) -> Path:
-    write_simple_plan(folder)
+    write_plan(folder)
     payload = json.loads((folder / "plan.json").read_text())
     payload["fiducials"] = payload["fiducials"][:4]
     (folder / "plan.json").write_text(json.dumps(payload))

@@ -28,7 +28,9 @@ from registration.checks import InputError
 from registration.point_registration import register_points
 from registration.transforms import apply_transform, invert_rigid, rotation_error_deg
 from registration.tre import expected_fre_rms, predict_tre_rms
-from tests.navigation.simple_plan import TUMOUR_CENTRE_LPS_MM, write_simple_plan
+from tests.navigation.plan_factory import ORIGIN_HEAD, write_plan
+
+TUMOUR_CENTRE_LPS_MM = ORIGIN_HEAD.tumour_centre_lps_mm
 
 SMALL_FRAMES = {"image_size_px": (80, 64), "camera_fps": 5.0}
 
@@ -58,7 +60,7 @@ class ReplayClock:
 
 @pytest.fixture(scope="module")
 def plan_folder(tmp_path_factory):
-    return write_simple_plan(tmp_path_factory.mktemp("plan"))
+    return write_plan(tmp_path_factory.mktemp("plan"))
 
 
 @pytest.fixture(scope="module")

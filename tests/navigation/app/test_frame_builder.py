@@ -22,11 +22,11 @@ from navigation.tracking.pose_store import ToolPose, ToolState
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
 from rendering.view_state import DisplayOptions
-from tests.navigation import simple_plan
+from tests.navigation.plan_factory import ORIGIN_HEAD
 
 CONFIG = NavigationConfig()
 TIP = np.array([0.0, 0.0, -160.0])
-CENTRE = np.array(simple_plan.TUMOUR_CENTRE_LPS_MM)
+CENTRE = np.array(ORIGIN_HEAD.tumour_centre_lps_mm)
 INTRINSICS = CameraIntrinsics(
     np.array([[400.0, 0, 160], [0, 400, 128], [0, 0, 1]]), np.zeros(5), (320, 256)
 )

@@ -38,16 +38,16 @@ from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
 from navigation.tracking.fiducial_collection import CollectedFiducial  # noqa: E402
 from navigation.tracking.recording import SessionReader, SessionWriter  # noqa: E402
 from registration.transforms import apply_transform, invert_rigid, make_rigid  # noqa: E402
-from tests.navigation import simple_plan  # noqa: E402
 from tests.navigation.app.pose_feeder import PoseFeeder  # noqa: E402
 from tests.navigation.app.test_navigation_loopback import crop, cyan_mask  # noqa: E402
+from tests.navigation.plan_factory import ORIGIN_HEAD  # noqa: E402
 
 TIP_IN_POINTER = (0.0, 0.0, -100.0)
 #: The true registration of the tests.
 IMAGE_FROM_REFERENCE = make_rigid(
     Rotation.from_euler("xyz", [10.0, -5.0, 20.0], degrees=True).as_matrix(), (15.0, -30.0, 40.0)
 )
-TUMOUR = np.array(simple_plan.TUMOUR_CENTRE_LPS_MM)
+TUMOUR = np.array(ORIGIN_HEAD.tumour_centre_lps_mm)
 #: Where the tests hold the tip: in front of the face, seen by the anterior camera.
 IN_FRONT = np.array([0.0, -140.0, 0.0])
 
