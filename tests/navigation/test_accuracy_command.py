@@ -37,6 +37,7 @@ def _run(plan, out, *extra):
     )
 
 
+@pytest.mark.slow
 def test_accuracy_report_in_process(tmp_path, capsys):
     plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     out = tmp_path / "report"
@@ -78,6 +79,7 @@ def test_accuracy_report_in_process(tmp_path, capsys):
     assert "TRE RMS at tumour centroid" in printed
 
 
+@pytest.mark.slow
 def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     from distributed import LocalCluster
 
@@ -115,6 +117,7 @@ def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     ).read_text()
 
 
+@pytest.mark.slow
 def test_extra_layout_and_fle_levels(tmp_path):
     plan = write_plan(tmp_path / "plan", SCANNER_HEAD, with_tumour=False)
     wide = FIDUCIALS + np.array(
@@ -176,6 +179,7 @@ def test_accuracy_refusals(tmp_path, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_tre_gates_set_the_exit_status(tmp_path, capsys):
     plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     total = 0.3

@@ -13,6 +13,8 @@ from navigation.commands.doctor import run_checks
 from registration.checks import InputError
 from registration.optional_dependencies import EXTRAS, require_extra
 
+pytestmark = pytest.mark.slow
+
 
 def test_doctor_is_ready_on_this_machine(capsys):
     status = main(["doctor"])

@@ -33,6 +33,7 @@ def _dwells(shared_data, tmp_path, *extra):
     )
 
 
+@pytest.mark.slow
 def test_dwells_then_register_gives_the_phantom_fre(shared_data, tmp_path, capsys):
     report = tmp_path / "report"
     status = _dwells(

@@ -32,6 +32,8 @@ from registration.transforms import (
 )
 from tests.registration.board_rendering import DistortedCamera, board_image, look_at_board
 
+pytestmark = pytest.mark.slow
+
 K = np.array([[700.0, 0.0, 322.0], [0.0, 700.0, 238.0], [0.0, 0.0, 1.0]])
 DISTORTION = np.array([-0.12, 0.05, 0.0005, -0.0008, 0.0])
 SIZE = (640, 480)

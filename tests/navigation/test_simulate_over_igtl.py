@@ -54,6 +54,7 @@ def wait_for(condition, timeout_s: float) -> bool:
     return condition()
 
 
+@pytest.mark.slow
 def test_scenario_over_loopback_into_the_pose_store(tmp_path):
     scenario = scenario_from_plan(short_plan(tmp_path), SimulationConfig(seed=5, **SHORT))
     store = PoseStore(connected=False)
@@ -123,6 +124,7 @@ def test_scenario_over_loopback_into_the_pose_store(tmp_path):
     assert first(POINTER, ToolState.DISCONNECTED) is not None
 
 
+@pytest.mark.slow
 def test_igcs_simulate_command(tmp_path):
     plan = short_plan(tmp_path / "plan")
     truth_path = tmp_path / "truth.json"

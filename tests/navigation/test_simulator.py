@@ -30,6 +30,8 @@ from registration.transforms import apply_transform, invert_rigid, rotation_erro
 from registration.tre import expected_fre_rms, predict_tre_rms
 from tests.navigation.plan_factory import ORIGIN_HEAD, write_plan
 
+pytestmark = pytest.mark.slow
+
 TUMOUR_CENTRE_LPS_MM = ORIGIN_HEAD.tumour_centre_lps_mm
 
 SMALL_FRAMES = {"image_size_px": (80, 64), "camera_fps": 5.0}

@@ -139,6 +139,7 @@ def test_dask_local_cluster_gives_identical_numbers():
         assert np.array_equal(a.tre_mm, b.tre_mm)
 
 
+@pytest.mark.slow
 def test_report_files(tmp_path, rng):
     study = _study(fle_rms_mm=(0.3, 0.6), trials=2000, drop_each_fiducial=True)
     results = run_study(study, progress=False)

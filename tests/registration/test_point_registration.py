@@ -51,6 +51,7 @@ def head_layout() -> np.ndarray:
     )
 
 
+@pytest.mark.slow
 def test_noise_free_random_transforms_are_exact_and_match_scikit_surgerycore(rng):
     worst_rotation = worst_translation = 0.0
     for case in range(1000):

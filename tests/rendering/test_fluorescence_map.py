@@ -9,6 +9,8 @@ from registration.checks import InputError
 from rendering.fluorescence_map import FluorescenceMap
 from rendering.fluorescence_projection import FrameSample
 
+pytestmark = pytest.mark.slow
+
 
 def sample(values, weights, t, saturated=None):
     values = np.asarray(values, dtype=float)

@@ -38,6 +38,8 @@ from rendering.nir_camera import NirSensorModel, render_nir_frame
 from rendering.radiometry import RadiometricCalibration
 from tests.rendering import scenes
 
+pytestmark = pytest.mark.slow
+
 VIEWS = [(300.0, 0.0, 0.0), (260.0, 30.0, 20.0), (340.0, 35.0, 140.0), (280.0, 25.0, 250.0),
          (320.0, 40.0, 320.0)]  # fmt: skip
 SENSOR = NirSensorModel()

@@ -23,6 +23,7 @@ def plane_and_pose(distance=300.0, half_size=150.0, spacing=3.0):
     return mesh, pose
 
 
+@pytest.mark.slow
 def test_bilinear_sampling_with_dark_and_flat_is_exact_on_linear_images():
     """A frame linear in (u, v) is sampled exactly by bilinear interpolation; dark and flat
     are applied at the same place; no excitation correction at r0 = distance, normal view."""

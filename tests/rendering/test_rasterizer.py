@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rendering.rasterizer import _balanced_tops, rasterize, rasterize_into
 
@@ -22,6 +23,7 @@ def _screen_triangles(rng, count, width, height, *, rows=None):
     return corners.reshape(-1, 3), np.arange(3 * count, dtype=np.int64).reshape(count, 3)
 
 
+@pytest.mark.slow
 def test_any_number_of_bands_gives_the_same_buffer(rng):
     grid, triangles = _screen_triangles(rng, 3000, 160, 120)
     reference = np.empty((120, 160), dtype=np.int64)

@@ -20,6 +20,8 @@ from registration.transforms import apply_transform, invert_rigid
 from rendering.camera_model import CameraModel
 from tests.navigation.app.conftest import FAST, accept_true_registration
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def stream(nav_plan):

@@ -48,6 +48,7 @@ def test_an_existing_recording_is_not_overwritten(nav_plan, tmp_path, capsys):
     assert record.read_bytes() == b"precious"
 
 
+@pytest.mark.slow
 def test_every_session_is_recorded_by_default(nav_plan, tmp_path, monkeypatch):
     """Without --record the session still goes to sessions/igcs-<date>-<time>.igcsrec; with no
     tracker there the tools read DISCONNECTED and the recording holds the app's events."""

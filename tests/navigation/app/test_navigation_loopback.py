@@ -23,6 +23,8 @@ from rendering.layout import SLICE_NAMES, NavigationLayout
 from tests.navigation.app.conftest import FAST, accept_true_registration, wait_for
 from tests.rendering.test_layout import centroid
 
+pytestmark = pytest.mark.slow
+
 VIEWS = ("3d", *SLICE_NAMES)
 
 

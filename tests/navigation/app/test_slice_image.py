@@ -17,6 +17,8 @@ from rendering.layout import SLICE_NAMES, NavigationLayout
 from rendering.view_state import DisplayOptions, ViewSnapshot
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE, WindowLevel
 
+pytestmark = pytest.mark.slow
+
 #: A wide window under which cortical bone is mid-grey, not saturated.
 WIDE = WindowLevel(4000.0, 1000.0, "wide")
 

@@ -37,6 +37,8 @@ from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 def centre_of(window: NavigationWindow, view: str) -> QtCore.QPoint:
     """The widget point at the centre of a view."""

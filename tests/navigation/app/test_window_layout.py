@@ -64,6 +64,7 @@ def fully_inside(widget: QtWidgets.QWidget, window: QtWidgets.QWidget) -> bool:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("screen", [(1280, 1024), (1600, 1200)])
 @pytest.mark.parametrize("layout", list(WINDOW_LAYOUTS))
 def test_the_window_fits_the_screen_without_clipping(qtbot, nav_plan, tmp_path, screen, layout):

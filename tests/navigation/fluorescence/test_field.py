@@ -21,6 +21,8 @@ from navigation.planning.plan import load_plan
 from registration.checks import InputError
 from tests.navigation.plan_factory import write_plan
 
+pytestmark = pytest.mark.slow
+
 
 def test_the_field_is_the_exposed_bed_and_the_tumour_dome(phantom_scene):
     field, truth = phantom_scene.field, phantom_scene.truth

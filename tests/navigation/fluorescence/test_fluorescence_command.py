@@ -38,6 +38,8 @@ from registration.transforms import invert_rigid
 from rendering.fluorescence_accuracy import region_accuracy
 from tests.navigation.simulator_process import run_simulate
 
+pytestmark = pytest.mark.slow
+
 
 def test_simulate_record_and_map_the_phantom(phantom_plan, phantom_ct, tmp_path):
     truth_path = tmp_path / "simulation.json"

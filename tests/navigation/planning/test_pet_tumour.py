@@ -26,6 +26,8 @@ from tests.navigation.planning.petct_factory import (
     write_pet,
 )
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def petct(tmp_path_factory):

@@ -8,6 +8,8 @@ from navigation.imaging.loading import load_volume
 from navigation.planning.phantom import load_truth, make_phantom
 from registration.checks import InputError
 
+pytestmark = pytest.mark.slow
+
 
 def test_dicom_headers_describe_an_axial_hfs_ct(phantom_ct):
     files = sorted((phantom_ct / "dicom").glob("*.dcm"))

@@ -11,6 +11,8 @@ from navigation.planning.segmentation import segment_volume
 from registration.checks import InputError
 from registration.geometry import ImageGeometry
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def segmented(phantom_ct):
