@@ -153,6 +153,7 @@ def test_recording_survives_kill_9_mid_stream(tmp_path):
     assert recorder.returncode == -signal.SIGKILL
 
 
+@pytest.mark.slow
 def test_record_cli_then_replay_with_the_original_timing(tmp_path, capsys):
     path = tmp_path / "cli.igcsrec"
     stop = threading.Event()

@@ -30,6 +30,7 @@ def pose_at(distance, tilt_deg=0.0):
     return image_from_camera_looking_at(position, (0, 0, 0), up_in_image=(0, -1, 0))
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(plane):
     emission = np.ones(plane.vertex_count)
     sensor = NirSensorModel(supersample=1)

@@ -18,6 +18,8 @@ from registration.checks import InputError
 from rendering.slice_views import NO_IMAGE_NOTE
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE
 
+pytestmark = pytest.mark.slow
+
 
 def test_the_plan_keeps_the_ct_voxel_for_voxel(phantom_ct, phantom_plan):
     plan = load_plan(phantom_plan)

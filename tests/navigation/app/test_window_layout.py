@@ -131,6 +131,7 @@ def test_the_keyboard_works_from_the_start(qtbot, nav_plan, tmp_path):
         session.close()
 
 
+@pytest.mark.slow
 def test_snapshot_and_bookmark_go_into_the_session(qtbot, nav_plan, tmp_path):
     record = tmp_path / "sessions" / "igcs-test.igcsrec"
     window, session = make_window(qtbot, nav_plan, tmp_path, record)

@@ -174,6 +174,7 @@ def test_a_refused_registration_never_turns_green_by_keys(qtbot, window_session,
     assert not [e for e in events if e.kind == "registration_accepted"]
 
 
+@pytest.mark.slow
 def test_the_override_path_keeps_a_red_unverified_state(qtbot, window_session):
     window, session, feeder, record = window_session
     store_fiducials(session, {5: (40.0, 0.0, 0.0)})

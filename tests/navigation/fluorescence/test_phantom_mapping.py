@@ -36,6 +36,8 @@ from rendering.fluorescence_projection import FrameProjector
 from rendering.nir_camera import NirSensorModel, render_nir_frame
 from rendering.radiometry import RadiometricCalibration
 
+pytestmark = pytest.mark.slow
+
 INTRINSICS = CameraIntrinsics(
     np.array([[760.0, 0.0, 321.4], [0.0, 762.0, 254.8], [0.0, 0.0, 1.0]]),
     np.array([-0.1, 0.05, 0.0005, -0.0004, 0.0]),
