@@ -7,9 +7,10 @@ plan order** and rests on each (as ``igcs simulate`` does, and as a scripted pha
 1. The pointer's tip positions in the reference frame (the session's history of OK samples)
    are split into still periods with
    :func:`navigation.tracking.fiducial_collection.find_still_periods` (speed at most
-   ``max_speed_mm_s`` for at least ``min_dwell_s``; the speed of positions averaged over
-   ``smoothing_s`` with scipy's ``uniform_filter1d``, since jitter alone reads as several mm/s
-   between consecutive samples).
+   ``max_speed_mm_s`` for at least ``min_dwell_s``; the speed of positions interpolated on a
+   uniform time grid and averaged over ``smoothing_s`` with scipy's ``uniform_filter1d``, since
+   jitter alone reads as several mm/s between consecutive samples, and as hundreds between
+   samples that arrive in a burst).
 2. Each completed period, trimmed by ``trim_s`` at both ends (the pointer settling), is
    averaged with :func:`~navigation.tracking.fiducial_collection.average_still_tip` (refused
    when its spread exceeds ``max_spread_mm``).
@@ -44,6 +45,7 @@ from navigation.app.session import NavigationSession
 from navigation.tracking.fiducial_collection import (
     CollectedFiducial,
     FiducialCollectionError,
+    StillPeriod,
     average_still_tip,
     find_still_periods,
 )
@@ -109,21 +111,7 @@ class AutoRegistrar:
         if len(times) < 3:
             return
         tips = poses[:, :3, :3] @ tip + poses[:, :3, 3]
-        # Tracker jitter alone makes a resting tip "move" at several mm/s sample to sample at
-        # 30-60 Hz; the speed test runs on positions averaged over ``smoothing_s``.
-        step = float(np.median(np.diff(times)))
-        width = max(1, round(self.config.smoothing_s / step)) if step > 0 else 1
-        smoothed = uniform_filter1d(tips, size=width, axis=0, mode="nearest")
-        periods = [
-            p
-            for p in find_still_periods(
-                times,
-                smoothed,
-                max_speed_mm_s=self.config.max_speed_mm_s,
-                min_duration_s=self.config.min_dwell_s,
-            )
-            if p.stop_index < len(times)  # the pointer has left: the dwell is complete
-        ]
+        periods = completed_dwells(times, tips, self.config)
         if len(periods) == self._periods_seen:
             return
         self._periods_seen = len(periods)
@@ -237,3 +225,38 @@ class AutoRegistrar:
         in_image = apply_transform(image_from_reference, points_in_reference)
         distances = self._locator.closest(in_image, exact=False).distances_mm
         return points_in_reference[distances <= self.config.sweep_max_distance_mm]
+
+
+def completed_dwells(
+    times: Float64Array, tips: Float64Array, config: AutoRegistrationConfig
+) -> list[StillPeriod]:
+    """The still periods of a tip stream that have ended (the pointer has left), in time
+    order: ``times`` (N,) s strictly increasing, ``tips`` (N, 3) mm."""
+    grid, smoothed = _uniform_smoothed(times, tips, config.smoothing_s)
+    periods = find_still_periods(
+        grid, smoothed, max_speed_mm_s=config.max_speed_mm_s, min_duration_s=config.min_dwell_s
+    )
+    return [p for p in periods if p.stop_index < len(grid)]
+
+
+def _uniform_smoothed(
+    times: Float64Array, tips: Float64Array, smoothing_s: float
+) -> tuple[Float64Array, Float64Array]:
+    """Tip positions on a uniform time grid (linear interpolation, at the stream's median
+    sample interval), averaged over ``smoothing_s``: (grid times, (M, 3) positions).
+
+    Tracker jitter alone makes a resting tip "move" at several mm/s sample to sample at
+    30-60 Hz, so speed is tested on averaged positions. The grid matters when samples come in
+    bursts (a sender or receiver starved of CPU stamps several poses microseconds apart): a
+    central difference over 70 us turns 0.03 mm of residual jitter into hundreds of mm/s and
+    cuts a 1.6 s dwell into pieces; on a uniform grid every difference spans one interval.
+    """
+    steps = np.diff(times)
+    positive = steps[steps > 0]
+    step = float(np.median(positive)) if positive.size else 0.0
+    if step <= 0 or times[-1] - times[0] < 2 * step:
+        return times, tips
+    grid = np.arange(times[0], times[-1] + step / 2, step)
+    on_grid = np.stack([np.interp(grid, times, tips[:, k]) for k in range(3)], axis=1)
+    width = max(1, round(smoothing_s / step))
+    return grid, uniform_filter1d(on_grid, size=width, axis=0, mode="nearest")

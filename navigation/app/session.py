@@ -11,15 +11,22 @@ pointer history); the render loop calls :meth:`NavigationSession.frame` for the 
 the UI (or the headless runner) calls the actions (collect, register, accept...). One lock
 guards the session's own state; the pose store has its own.
 
-Recording (:class:`~navigation.tracking.recording.SessionWriter`): every message received, and
-events: ``session_start`` (plan, configuration), ``connection``, ``tool_state``,
-``tip_calibration``, ``fiducial_collected``, ``fiducial_excluded``, ``registration_computed``,
-``surface_sweep``, ``registration_accepted`` (with the matrix, its numbers and checks: the
-registration in force is saved with the session), ``registration_refused`` (an accept the
-checks refused), ``registration_override`` (the explicit decision to use a registration that
-failed its checks, with the risks named), ``landmark_check``, ``warning`` (a warning shown or
-cleared: tracking lost, margin), ``snapshot``, ``bookmark``, ``fluorescence_reset``,
-``render_stall``, ``session_end``.
+Recording (:class:`~navigation.tracking.recording.SessionWriter`, written from its own thread
+by a :class:`~navigation.tracking.recorder_thread.BackgroundRecorder` in the app, so the
+transport thread only queues the bytes as received): every message received, and events:
+``session_start`` (plan, configuration), ``connection``, ``tool_state``, ``tip_calibration``,
+``fiducial_collected``, ``fiducial_excluded``, ``registration_computed``, ``surface_sweep``,
+``registration_accepted`` (with the matrix, its numbers and checks: the registration in force
+is saved with the session), ``registration_refused`` (an accept the checks refused),
+``registration_override`` (the explicit decision to use a registration that failed its checks,
+with the risks named), ``landmark_check``, ``warning`` (a warning shown or cleared: tracking
+lost, margin), ``snapshot``, ``bookmark``, ``fluorescence_reset``, ``render_stall``,
+``link_settings``, ``session_end``.
+
+The link (:meth:`NavigationSession.connect_link`, :class:`~navigation.tracking.link_settings.
+LinkSettings`): a lost link - including one silent, or sending nothing valid, for the link
+timeout (0.5 s by default) - makes every tool DISCONNECTED with the reason, and the client
+reconnects; :meth:`NavigationSession.link_status` says what happened.
 
 Patient motion during or after registration: poses are taken relative to the patient reference, so
 moving the patient together with its reference is compensated, not an error. What a reference
@@ -46,6 +53,7 @@ from numpy.typing import ArrayLike
 
 from navigation.app.config import NavigationConfig
 from navigation.app.frame_builder import FrameState, LiveState, build_frame
+from navigation.app.link_status import LinkStatus, link_status
 from navigation.app.plan_scene import PlanScene
 from navigation.app.registration_state import LandmarkCheck, RegistrationOverride
 from navigation.app.registration_workflow import (
@@ -59,8 +67,10 @@ from navigation.tracking.fiducial_collection import (
     FiducialCollector,
 )
 from navigation.tracking.igtl_transport import IgtlClient
+from navigation.tracking.link_settings import DEFAULT_LINK_TIMEOUT_S, LinkSettings
 from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody
 from navigation.tracking.pose_store import PoseStore, PoseStoreConfig, ToolPose, ToolStateEvent
+from navigation.tracking.recorder_thread import BackgroundRecorder
 from navigation.tracking.recording import SessionWriter
 from registration.atomic_files import write_json_atomic
 from registration.camera_intrinsics import CameraIntrinsics
@@ -141,7 +151,8 @@ class NavigationSession:
     config : tool names and thresholds.
     intrinsics : the NIR camera's intrinsics (frustum, AR view, fluorescence), or None.
     cameramarker_from_camera : hand-eye calibration (4, 4), or None.
-    recorder : where to record the session, or None.
+    recorder : where to record the session (a :class:`BackgroundRecorder` keeps the disk off
+        the transport thread), or None.
     registration_path : where to write the accepted registration as JSON (atomically, at
         every accept), or None.
     clock : monotonic clock (s) shared with the pose store.
@@ -154,7 +165,7 @@ class NavigationSession:
         *,
         intrinsics: CameraIntrinsics | None = None,
         cameramarker_from_camera: ArrayLike | None = None,
-        recorder: SessionWriter | None = None,
+        recorder: SessionWriter | BackgroundRecorder | None = None,
         registration_path: str | Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -203,6 +214,7 @@ class NavigationSession:
         self._slice_hold: Float64Array | None = None
         self._tracker_from_reference_at_accept: Float64Array | None = None
         self._client: IgtlClient | None = None
+        self._link_settings: LinkSettings | None = None
         self._closed = False
         self._pointer_name = self.config.transform_name(self.config.pointer)
         self._reference_name = self.config.transform_name(self.config.reference)
@@ -228,10 +240,12 @@ class NavigationSession:
 
     # ------------------------------------------------------------------ transport side
     def connect(self, host: str, port: int, **client_options: Any) -> IgtlClient:
-        """Start an :class:`IgtlClient` feeding this session (reconnecting) and the store's
-        watchdog (STALE events while nobody renders). Returns the started client."""
+        """Start an :class:`IgtlClient` feeding this session (reconnecting, with the default
+        link timeout unless ``silence_timeout_s`` is given) and the store's watchdog (STALE
+        events while nobody renders). Returns the started client."""
         if self._client is not None:
             raise RuntimeError("the session is already connected to a tracker")
+        client_options.setdefault("silence_timeout_s", DEFAULT_LINK_TIMEOUT_S)
         client = IgtlClient(
             host,
             port,
@@ -239,14 +253,48 @@ class NavigationSession:
             on_connection=self.on_connection,
             **client_options,
         )
+        return self._start_client(client)
+
+    def connect_link(self, settings: LinkSettings) -> IgtlClient:
+        """Connect with ``settings`` (address, liveness, STT_ request); see :meth:`connect`."""
+        if self._client is not None:
+            raise RuntimeError("the session is already connected to a tracker")
+        self._link_settings = settings
+        self.record_event("link_settings", settings.to_dict())
+        client = settings.client(on_message=self.on_message, on_connection=self.on_connection)
+        return self._start_client(client)
+
+    def reconnect(self, settings: LinkSettings) -> IgtlClient:
+        """Drop the current link (tools DISCONNECTED) and connect with new ``settings``."""
+        client = self._client
+        if client is not None:
+            client.stop()
+            self._client = None
+        return self.connect_link(settings)
+
+    def _start_client(self, client: IgtlClient) -> IgtlClient:
         self._client = client
         self.store.start_watchdog(STORE_WATCHDOG_PERIOD_S)
         return client.start()
 
+    @property
+    def link_settings(self) -> LinkSettings | None:
+        return self._link_settings
+
+    def link_status(self) -> LinkStatus:
+        """The tracker link and the recording, now (thread-safe)."""
+        return link_status(self._client, self.recorder, self._link_settings)
+
     def on_connection(self, connected: bool, peer: str = "") -> None:
-        """Transport callback: link up or down."""
-        self.store.on_connection(connected, peer)
-        self.record_event("connection", {"connected": connected, "peer": peer})
+        """Transport callback: link up or down (with the reason it went down)."""
+        client = self._client
+        reason = "" if connected or client is None else client.disconnect_reason
+        if connected:
+            self.store.set_connected(True)
+        else:
+            lost = f"link to {peer or 'the tracker'} lost"
+            self.store.set_connected(False, f"{lost}: {reason}" if reason else lost)
+        self.record_event("connection", {"connected": connected, "peer": peer, "reason": reason})
 
     def on_message(self, message: IgtlMessage) -> None:
         """Transport callback (reader thread): ingest one message. Never raises."""

@@ -27,6 +27,11 @@ Schema ``igcs-navigation-summary`` version 1::
      render_fps, latency_ms_p50, latency_ms_p95,          (copies)
      auto_registration: null | {phase, message},
      warnings_started: {tracking_lost, margin, unverified_registration}   (headless runs)
+     link: {connected, address, last_disconnect, connects, disconnects, timeouts, messages,
+            bad_crc, malformed, resyncs, false_locks, skipped_bytes, settings,
+            recording: null | {written, dropped, dropped_bytes, queued, queued_bytes,
+                               peak_queued_bytes}},
+     recorder_dropped                 (copy of link.recording.dropped; null when not recording)
      screenshots: [file names]}
 
 Distances are the signed tip-to-tumour distances shown (mm, negative inside).
@@ -126,6 +131,7 @@ def session_summary(
     else:
         registration_state = "verified" if accepted.verified else "unverified"
     render_dict = None if render is None else render.to_dict()
+    link = session.link_status()
     return {
         "schema": SUMMARY_SCHEMA,
         "schema_version": 1,
@@ -155,6 +161,8 @@ def session_summary(
         "latency_ms_p50": None if render_dict is None else render_dict["latency_ms_p50"],
         "latency_ms_p95": None if render_dict is None else render_dict["latency_ms_p95"],
         "auto_registration": auto_registration,
+        "link": link.to_dict(),
+        "recorder_dropped": None if link.recording is None else link.recording.dropped,
         "screenshots": list(screenshots or []),
     }
 

@@ -56,6 +56,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from navigation.app.ar_widget import ARWidget
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
+from navigation.app.link_panel import LinkPanel
 from navigation.app.override_dialog import OverrideDialog
 from navigation.app.pictures import grab_rgb
 from navigation.app.qt_widgets import embeddable_render_window
@@ -178,8 +179,10 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         self.fluorescence_panel = FluorescencePanel(
             fluorescence, self.reset_fluorescence, show_ar=lambda: self.set_layout("ar")
         )
+        self.link_panel = LinkPanel(session)
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
+        side_layout.addWidget(self.link_panel)
         side_layout.addWidget(self.registration_panel, stretch=3)
         side_layout.addWidget(self.fluorescence_panel, stretch=2)
         self.side_panel = QtWidgets.QScrollArea()  # the panels never squeeze each other
@@ -354,6 +357,7 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
     def refresh_panels(self) -> None:
         self.registration_panel.refresh()
         self.fluorescence_panel.refresh()
+        self.link_panel.refresh()
         stats = self.loop.stats()
         if stats.stalls > self._stalls_seen:
             self._stalls_seen = stats.stalls

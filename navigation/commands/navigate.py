@@ -7,9 +7,15 @@ screen, keyboard shortcuts listed in the window). With ``--headless --screenshot
 ``summary.json`` (:mod:`navigation.app.headless`); ``--auto-register`` then collects the
 pointer's dwells in plan order (:mod:`navigation.app.auto_register`).
 
-Every session is recorded: every message and app event goes to ``--record SESSION``, by default
-``sessions/igcs-<date>-<time>.igcsrec`` in the current folder (``igcs replay`` re-serves it),
-and the accepted registration to ``SESSION.registration.json``. ``--no-record`` turns it off.
+Every session is recorded: every message (the bytes as received, written by a thread of its
+own so tracking never waits for the disk; what it cannot keep up with is counted and shown)
+and app event goes to ``--record SESSION``, by default ``sessions/igcs-<date>-<time>.igcsrec``
+in the current folder (``igcs replay`` re-serves it), and the accepted registration to
+``SESSION.registration.json``. ``--no-record`` turns it off.
+
+The tracker link (:mod:`navigation.tracking.link_settings`): ``--link-timeout`` (0.5 s) without
+bytes or valid messages shows every tool DISCONNECTED and reconnects; ``--start-tracking``
+sends STT_TDATA/STT_QTDATA (``--tracking-resolution`` ms) for servers that wait for it.
 
 The camera path: with the NIR camera's intrinsics (``--camera-intrinsics cam.json``, from
 ``igcs camera-calibration``) and hand-eye calibration (``--hand-eye he.json``, from ``igcs
@@ -35,12 +41,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from navigation.cli import UserError
+from navigation.commands.link_options import add_link_arguments, link_settings
 from registration.optional_dependencies import require_extra
 
 if TYPE_CHECKING:
     from navigation.app.fluorescence import FluorescenceMapper
     from navigation.app.session import NavigationSession
     from navigation.fluorescence.mapping_inputs import SimulationTruth
+    from navigation.tracking.recorder_thread import BackgroundRecorder
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--connect-timeout", type=float, default=10.0, metavar="S", help="wait for the tracker"
     )
+    add_link_arguments(parser)
     fluorescence = parser.add_argument_group("fluorescence (needs the intrinsics and hand-eye)")
     fluorescence.add_argument(
         "--dark-level", type=float, metavar="DN", help="NIR camera dark level, raw counts"
@@ -136,11 +145,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"--igtl must be HOST:PORT (e.g. 127.0.0.1:18944); got {text!r}")
-    return host.strip("[]"), int(port)
+def open_recorder(path: Path) -> BackgroundRecorder:
+    """The session recording as the app writes it: from a thread of its own, so the thread
+    reading the tracker never waits for the disk (see :mod:`~navigation.tracking.
+    recorder_thread`)."""
+    from navigation.tracking.recorder_thread import BackgroundRecorder
+    from navigation.tracking.recording import SessionWriter
+
+    return BackgroundRecorder(SessionWriter(path))
 
 
 def _window_size(text: str) -> tuple[int, int]:
@@ -168,11 +180,10 @@ def run(args: argparse.Namespace) -> int:
     from navigation.app.plan_scene import load_plan_scene
     from navigation.app.session import NavigationSession
     from navigation.fluorescence.mapping_inputs import load_simulation_truth
-    from navigation.tracking.recording import SessionWriter
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.hand_eye import HandEye
 
-    host, port = _host_port(args.igtl)
+    settings = link_settings(args, args.igtl, "--igtl")
     size = None if args.window_size is None else _window_size(args.window_size)
     if args.headless and (args.screenshot is None or args.duration is None):
         raise UserError("--headless needs --screenshot DIR and --duration S")
@@ -219,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"recording the session to {args.record}", file=sys.stderr)
     if args.record is not None and args.record.exists():
         raise UserError(f"session {args.record} already exists; choose another --record name")
-    recorder = SessionWriter(args.record) if args.record else None
+    recorder = open_recorder(args.record) if args.record else None
     registration_path = (
         args.record.with_name(args.record.name + ".registration.json") if args.record else None
     )
@@ -234,12 +245,11 @@ def run(args: argparse.Namespace) -> int:
     mapper: FluorescenceMapper | None = None
     try:
         mapper = _start_fluorescence(args, session, camera_stand_in)
-        client = session.connect(host, port)
+        client = session.connect_link(settings)
         if not client.wait_connected(args.connect_timeout):
             log.warning(
-                "no tracker at %s:%d after %.0f s; still trying (tools show DISCONNECTED)",
-                host,
-                port,
+                "no tracker at %s after %.0f s; still trying (tools show DISCONNECTED)",
+                settings.address,
                 args.connect_timeout,
             )
         if args.headless:
@@ -397,6 +407,18 @@ def _run_headless(
     print(
         f"render: {render['frames']} frames, {render['render_fps'] or 0:.1f} fps"
         + ("" if latency is None else f", latency p95 {latency:.0f} ms"),
+        file=sys.stderr,
+    )
+    link = summary["link"]
+    print(
+        f"link: {link['messages']} messages, lost {link['disconnects']}x "
+        f"({link['timeouts']} timeouts), {link['bad_crc'] + link['malformed']} bad, "
+        f"{link['resyncs']} resyncs"
+        + (
+            ""
+            if summary["recorder_dropped"] is None
+            else f"; recorder dropped {summary['recorder_dropped']} messages"
+        ),
         file=sys.stderr,
     )
     return 0

@@ -1,22 +1,25 @@
 """``igcs record HOST:PORT --out SESSION [--duration S]``: record every message to a session.
 
-Connects (and reconnects) to an OpenIGTLink server and appends every received message, with
-its arrival time, to an append-only session file (see :mod:`navigation.tracking.recording`),
-plus events for the start, each connection change and the end. Stops after ``--duration``
-seconds or on Ctrl-C; everything received up to a crash stays readable.
+Connects (and reconnects) to an OpenIGTLink server and appends every received message, as the
+bytes it arrived as, with its arrival time, to an append-only session file (see
+:mod:`navigation.tracking.recording`), plus events for the start, each connection change and
+the end. The socket's thread only queues; a writer thread of its own writes
+(:mod:`navigation.tracking.recorder_thread`), and what it could not keep up with is counted
+and reported. A link silent (or sending no valid message) for ``--link-timeout`` seconds is
+dropped and re-established. Stops after ``--duration`` seconds or on Ctrl-C; everything
+written up to a crash stays readable (the queue is normally written within milliseconds).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import queue
 import sys
 import time
 
-from navigation.cli import UserError
-from navigation.tracking.igtl_transport import IgtlClient
-from navigation.tracking.messages import IgtlMessage, RequestBody
+from navigation.commands.link_options import add_link_arguments, link_settings
+from navigation.tracking.messages import IgtlMessage
+from navigation.tracking.recorder_thread import BackgroundRecorder
 from navigation.tracking.recording import SessionWriter
 
 log = logging.getLogger(__name__)
@@ -28,88 +31,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
     )
-    parser.add_argument(
-        "--header-version",
-        type=int,
-        choices=(1, 2),
-        default=1,
-        help="OpenIGTLink header version we send; PLUS sends status metadata only to clients "
-        "that sent it a v2 message, so combine 2 with --start-tracking",
-    )
-    parser.add_argument(
-        "--start-tracking",
-        action="store_true",
-        help="send STT_TDATA on connect (for servers that wait for it)",
-    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing SESSION")
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(f"address {text!r} must be HOST:PORT, e.g. 127.0.0.1:18944")
-    return host.strip("[]"), int(port)
+    add_link_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    host, port = parse_address(args.address)
+    from navigation.cli import UserError
+
+    settings = link_settings(args, args.address, "address")
     if args.duration is not None and args.duration <= 0:
         raise UserError(f"--duration must be positive; got {args.duration}")
-    requests: tuple[IgtlMessage, ...] = ()
-    if args.start_tracking:
-        requests = (IgtlMessage("STT_TDATA", "", RequestBody("STT", "TDATA", 0, "")),)
-    writer = SessionWriter(args.out, overwrite=args.overwrite)
-    source = f"{host}:{port}"
+    recorder = BackgroundRecorder(SessionWriter(args.out, overwrite=args.overwrite))
+    source = settings.address
+    client = None
 
     def on_connection(connected: bool, peer: str) -> None:
-        writer.write_event("connection", {"connected": connected, "peer": peer}, source=source)
+        data = {"connected": connected, "peer": peer}
+        if not connected and client is not None:
+            data["reason"] = client.disconnect_reason
+        recorder.write_event("connection", data, source=source)
 
-    client = IgtlClient(
-        host,
-        port,
-        on_connection=on_connection,
-        header_version=args.header_version,
-        queue_size=4096,  # full: the oldest is dropped and counted
-        requests_on_connect=requests,
+    def on_message(message: IgtlMessage) -> None:
+        recorder.write(message, source=source)
+
+    client = settings.client(on_message=on_message, on_connection=on_connection, queue_size=0)
+    recorder.write_event(
+        "record_started", {"address": source, "out": str(args.out), "link": settings.to_dict()}
     )
-    writer.write_event("record_started", {"address": source, "out": str(args.out)})
     deadline = None if args.duration is None else time.monotonic() + args.duration
-    count = 0
     progress = tqdm(unit=" msg", file=sys.stderr, desc=f"recording {source}", disable=None)
     client.start()
     try:
         while deadline is None or time.monotonic() < deadline:
-            try:
-                message = client.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            writer.write(message, source=source)
-            count += 1
-            progress.update(1)
+            time.sleep(0.1 if deadline is None else max(0.0, min(0.1, deadline - time.monotonic())))
+            progress.update(client.counters.framing.messages - progress.n)
     finally:
         client.stop()
-        for message in client.drain():
-            writer.write(message, source=source)
-            count += 1
         counters = client.counters
-        writer.write_event(
+        recorded = recorder.counts
+        recorder.write_event(
             "record_stopped",
             {
-                "messages": count,
+                "messages": counters.framing.messages,
                 "bad_crc": counters.framing.bad_crc,
                 "malformed": counters.framing.malformed,
-                "queue_dropped": counters.queue_dropped,
+                "resyncs": counters.framing.resyncs,
+                "link_timeouts": counters.silence_disconnects,
+                "recorder_dropped": recorded.dropped,
             },
         )
-        writer.close()
+        recorded = recorder.close()
         progress.close()
+    kept = counters.framing.messages - recorded.dropped
     print(
-        f"recorded {count} messages ({writer.bytes_written / 1e6:.1f} MB) from {source} to "
-        f"{args.out}; dropped: {counters.framing.bad_crc} bad CRC, "
-        f"{counters.framing.malformed} malformed, {counters.queue_dropped} queue overflow",
+        f"recorded {kept} messages ({recorder.writer.bytes_written / 1e6:.1f} MB) from {source} "
+        f"to {args.out}; dropped: {counters.framing.bad_crc} bad CRC, "
+        f"{counters.framing.malformed} malformed, {recorded.dropped} not written in time "
+        f"(disk too slow); {counters.silence_disconnects} link timeouts",
         file=sys.stderr,
     )
     return 0

@@ -1,8 +1,10 @@
-"""``igcs replay SESSION [--port P] [--speed X] [--host 127.0.0.1]``: re-serve a session.
+"""``igcs replay RECORDING [--port P] [--speed X] [--host 127.0.0.1]``: re-serve a recording.
 
-Starts an OpenIGTLink server (loopback by default), waits for the first client unless
-``--no-wait``, then sends the session's received messages with their original timing scaled by
-``--speed`` (see :mod:`navigation.tracking.replay`).
+RECORDING is an igcs session (``igcs record``, ``igcs navigate``) or a PLUS sequence
+metafile (``.igs.mha``: its transforms with their statuses and frame timestamps, and its
+images). Starts an OpenIGTLink server (loopback by default), waits for the first client unless
+``--no-wait``, then sends the messages with their original timing scaled by ``--speed``, to
+each client in the header version it negotiated (see :mod:`navigation.tracking.replay`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from navigation.commands.server_options import (
     open_server,
     wait_for_client,
 )
-from navigation.tracking.recording import SessionReader
-from navigation.tracking.replay import replay_session
+from navigation.tracking.replay import open_recording, replay_session
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", metavar="SESSION", help="a session file from igcs record")
+    parser.add_argument(
+        "session",
+        metavar="RECORDING",
+        help="an igcs session (igcs record / navigate) or a PLUS sequence metafile (.igs.mha)",
+    )
     add_server_arguments(parser)
     parser.add_argument(
         "--keep-timestamps",
@@ -35,14 +40,15 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     check_speed(args)
-    SessionReader(args.session)  # checks the file before opening a port
+    recording = open_recording(args.session)  # checks the file before opening a port
+    print(f"replaying {recording.description}", file=sys.stderr)
     server = open_server(args)
     stop = threading.Event()
     progress = tqdm(unit=" msg", file=sys.stderr, desc="replaying", disable=None)
     try:
         wait_for_client(server, args)
         stats = replay_session(
-            args.session,
+            recording,
             server,
             speed=args.speed,
             restamp=not args.keep_timestamps,
@@ -58,4 +64,10 @@ def run(args: argparse.Namespace) -> int:
         f"(latest send {stats.max_late_s * 1e3:.1f} ms behind schedule)",
         file=sys.stderr,
     )
+    if stats.v1_withheld or stats.v1_fields_dropped:
+        print(
+            f"to header-v1 clients: {stats.v1_withheld} messages with a status other than OK "
+            f"withheld, {stats.v1_fields_dropped} sent without their v2 metadata",
+            file=sys.stderr,
+        )
     return 0

@@ -2,18 +2,22 @@
 ``igcs replay``): port, interface, allowed peers, speed, waiting for the first client.
 
 OpenIGTLink has no authentication: the server listens on loopback and accepts loopback peers
-unless told otherwise (the OpenIGTLink protocol has no authentication or encryption).
+unless told otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from navigation.cli import UserError
 from navigation.tracking.igtl_transport import IgtlServer
 
 LOOPBACK = ("127.0.0.1", "::1")
+#: After the first client connects, how long to listen for its first message (a v2 client's
+#: hello) before streaming, so that it gets header v2 from the first message on.
+HELLO_GRACE_S = 0.2
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,9 +59,13 @@ def open_server(args: argparse.Namespace) -> IgtlServer:
 
 
 def wait_for_client(server: IgtlServer, args: argparse.Namespace) -> None:
-    """Block until the first client connects, unless --no-wait."""
+    """Block until the first client connects (then up to :data:`HELLO_GRACE_S` for its first
+    message, which settles its header version), unless --no-wait."""
     if args.no_wait:
         return
     print(f"waiting for a client on {args.host}:{server.port} ...", file=sys.stderr)
     while not server.wait_connected(0.5):
         pass
+    deadline = time.monotonic() + HELLO_GRACE_S
+    while server.counters.framing.messages == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)

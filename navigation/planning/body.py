@@ -123,23 +123,19 @@ def segment_body(
     With ``separate_supports=False`` only the largest 6-connected component is kept (for MR,
     where supports give no signal). ``image`` is CT in HU when supports are separated.
     """
-    above = image > threshold
     if not separate_supports:
-        return Body(_filled(above, (slice(None),) * 3), (), 0.0)
+        return Body(_filled(image > threshold, (slice(None),) * 3), (), 0.0)
     spacing_kji = np.asarray(geometry.spacing_mm, dtype=np.float64)[::-1]
     factors = np.maximum(np.round(COARSE_MM / spacing_kji).astype(int), 1)
-    counts_coarse = _block_counts(above, factors)  # fine voxels above, per coarse voxel
+    # fine voxels above the threshold, and denser than soft tissue, per coarse voxel
+    counts_coarse, dense = _coarse_counts(image, factors, (threshold, APPENDAGE_MAX_HU))
     coarse = counts_coarse > 0
     coarse_mm = spacing_kji * factors
     radius = np.maximum(np.round(EROSION_MM / coarse_mm).astype(int), 1)
     core = box_morphology(coarse, radius, erode=True)
-    core_labels = cc3d.connected_components(core, connectivity=6)
-    values, counts = fastremap.unique(core_labels, return_counts=True)
-    counts, values = counts[values != 0], values[values != 0]
-    if values.size == 0:  # nothing thick: keep the old rule rather than lose the body
-        return Body(_filled(above, (slice(None),) * 3), (), 0.0)
-    patient_core = core_labels == values[np.argmax(counts)]
-    dense = _block_counts(image > APPENDAGE_MAX_HU, factors)  # voxels denser than soft tissue
+    patient_core = largest_component(core)
+    if not patient_core.any():  # nothing thick: keep the old rule rather than lose the body
+        return Body(_filled(image > threshold, (slice(None),) * 3), (), 0.0)
     soft = dense.astype(np.uint16) * 2 < counts_coarse  # most of the coarse voxel is soft
     # appendages are looked for among coarse voxels mostly above the threshold: a perforated
     # mask's scattered voxels, or a holder's thin shell, fill few of a coarse voxel's voxels
@@ -159,11 +155,14 @@ def segment_body(
     kept = RegionMask.from_full(keep)
     box = tuple(  # the kept coarse voxels' bounding box on the full grid
         slice(s.start * int(f), min(s.stop * int(f), n))
-        for s, f, n in zip(kept.slices, factors, above.shape, strict=True)
+        for s, f, n in zip(kept.slices, factors, image.shape, strict=True)
     )
-    inside = _upsample(kept.mask, factors, tuple(s.stop - s.start for s in box))
-    body = _filled(above[box] & inside, box)
-    removed_ml = (int(np.count_nonzero(above)) - _count_above(above, body)) * _voxel_ml(geometry)
+    inside = image[box] > threshold
+    inside &= _upsample(kept.mask, factors, inside.shape)
+    body = _filled(inside, box)
+    del inside
+    above_in_body = int(np.count_nonzero((image[body.slices] > threshold) & body.mask))
+    removed_ml = (int(counts_coarse.sum(dtype=np.int64)) - above_in_body) * _voxel_ml(geometry)
     removed = _removed_objects(coarse & ~keep, keep, core, counts_coarse, factors, geometry)
     return Body(body, removed, max(removed_ml, 0.0))
 
@@ -174,10 +173,6 @@ def _filled(mask: np.ndarray, box: tuple[slice, ...]) -> RegionMask:
     offset = tuple(s.start or 0 for s in box)
     region = RegionMask.from_full(largest_component(mask), offset)  # type: ignore[arg-type]
     return RegionMask(region.offset_kji, fill_holes_per_slice(region.mask))
-
-
-def _count_above(above: np.ndarray, body: RegionMask) -> int:
-    return int(np.count_nonzero(above[body.slices] & body.mask))
 
 
 def _voxel_ml(geometry: ImageGeometry) -> float:
@@ -222,16 +217,15 @@ def _removed_objects(
     measured in fine voxels (``fine_counts`` per coarse voxel)."""
     labels = cc3d.connected_components(removed, connectivity=26)
     stats = cc3d.statistics(labels)
-    volumes = np.bincount(
-        labels.reshape(-1), weights=fine_counts.reshape(-1), minlength=len(stats["voxel_counts"])
+    volumes = np.bincount(  # fine voxels per object (the removed coarse voxels only)
+        labels[removed], weights=fine_counts[removed], minlength=len(stats["voxel_counts"])
     ) * _voxel_ml(geometry)
     listed = [int(v) for v in np.argsort(-volumes) if v and volumes[v] >= REPORT_MIN_ML]
     if not listed:
         return ()
     touching = _touching_labels(labels, keep)
     thick = set(fastremap.unique(labels[core]).tolist())
-    keep_stats = cc3d.statistics(keep.view(np.uint8))
-    body_centre = _to_lps(np.asarray(keep_stats["centroids"][1]), factors, geometry)
+    body_centre = _to_lps(_centroid(keep), factors, geometry)
     objects = []
     for value in listed:
         box = stats["bounding_boxes"][value]
@@ -253,6 +247,17 @@ def _removed_objects(
     return tuple(objects)
 
 
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    """(k, j, i) mean index of a mask's voxels, from its three projections."""
+    total = float(np.count_nonzero(mask))
+    return np.array(
+        [
+            np.dot(mask.sum(axis=other), np.arange(mask.shape[axis])) / total
+            for axis, other in ((0, (1, 2)), (1, (0, 2)), (2, (0, 1)))
+        ]
+    )
+
+
 def _to_lps(coarse_kji: np.ndarray, factors: np.ndarray, geometry: ImageGeometry) -> np.ndarray:
     """LPS mm of coarse-grid (k, j, i) positions (the centres of their blocks)."""
     return geometry.kji_to_lps(np.asarray(coarse_kji) * factors + (factors - 1) / 2.0)
@@ -268,18 +273,43 @@ def _where(offset_lps: np.ndarray) -> str:
     return ", ".join(words) if words else "around the body"
 
 
+def _coarse_counts(
+    image: np.ndarray, factors: np.ndarray, thresholds: tuple[float, ...]
+) -> list[np.ndarray]:
+    """For each threshold, how many voxels of each ``factors``-sized block of ``image`` lie
+    above it (as :func:`_block_counts`: the last blocks of an axis may be partial), computed
+    in slabs of a few blocks along k so that no full-size mask is made."""
+    fk = int(factors[0])
+    shape = tuple(-(-n // int(f)) for n, f in zip(image.shape, factors, strict=True))
+    dtype = np.uint8 if int(np.prod(factors)) <= 255 else np.uint16
+    counts = [np.zeros(shape, dtype=dtype) for _ in thresholds]
+    step = fk * max(1, 16 // fk)  # whole blocks per slab
+    for start in range(0, image.shape[0], step):
+        slab = image[start : start + step]
+        for total, threshold in zip(counts, thresholds, strict=True):
+            total[start // fk : start // fk + -(-slab.shape[0] // fk)] = _block_counts(
+                slab > threshold, factors
+            )
+    return counts
+
+
 def _block_counts(mask: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """How many voxels of each factor-sized block are True (uint8; edge blocks are partial):
-    one strided addition per offset in the block."""
-    fk, fj, fi = (int(f) for f in factors)
-    shape = tuple(-(-n // f) for n, f in zip(mask.shape, factors, strict=True))
-    sums = np.zeros(shape, dtype=np.uint8)
-    for a in range(fk):
-        for b in range(fj):
-            for c in range(fi):
-                part = mask[a::fk, b::fj, c::fi]
-                sums[: part.shape[0], : part.shape[1], : part.shape[2]] += part
-    return sums
+    """How many voxels of each factor-sized block are True (uint8, uint16 for blocks of more
+    than 255 voxels; edge blocks are partial): the axes summed in turn over strided views."""
+    dtype = np.uint8 if int(np.prod(factors)) <= 255 else np.uint16
+    out = mask.astype(dtype)  # a copy: the sums below write into new arrays only
+    for axis, f in enumerate(int(f) for f in factors):
+        if f == 1:
+            continue
+        shape = list(out.shape)
+        shape[axis] = -(-shape[axis] // f)
+        total = np.zeros(shape, dtype=dtype)
+        for offset in range(f):
+            part = out[(slice(None),) * axis + (slice(offset, None, f),)]
+            into = total[(slice(None),) * axis + (slice(0, part.shape[axis]),)]
+            np.add(into, part, out=into)
+        out = total
+    return out
 
 
 def _upsample(coarse: np.ndarray, factors: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

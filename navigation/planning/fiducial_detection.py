@@ -13,6 +13,19 @@ above that T reach that far, as into fat in T1 MR, their 90th percentile). The c
 intensity-weighted centroid of ``max(I - T, 0)`` over the voxels above T that touch the core:
 partial-volume voxels weigh by how much marker they hold, so the centroid is sub-voxel
 (< 0.15 mm on the phantom at 1 mm voxels). Those voxels form the marker's label.
+
+On/near the skin means both: outside air within d (teeth, fillings and bone are inside the
+head) and, when the body is known, the body within d (screws and clips of the couch or head
+rest lie in the air outside the patient).
+
+Radiotherapy set-up marks are not registration markers: at CT simulation, small metal BBs are
+taped on the skin or mask at the laser crosshairs that define the reference point, one
+anterior and one on either side at the same height, all in one axial plane (Mutic et al.,
+"Quality assurance for computed-tomography simulators and the computed-tomography-simulation
+process", AAPM TG-66, Med Phys 30:2762, 2003). Their metal saturates the reconstruction (a
+plateau at the image's maximum value), so their size cannot be measured from the partial
+volume: a 1-2 mm BB looks as large as a 4 mm marker. Saturated candidates in that pattern
+are rejected with that reason; the mark is removed with the mask and not there in theatre.
 """
 
 from __future__ import annotations
@@ -61,12 +74,15 @@ def detect_fiducials(
     threshold: float,
     diameter_mm: float = 4.0,
     outside: np.ndarray | None = None,
+    body: np.ndarray | None = None,
 ) -> FiducialDetection:
     """Find bright compact blobs of ``diameter_mm`` in ``array`` (k, j, i).
 
     threshold : intensity above which a voxel may belong to a marker core (CT: HU).
     outside : optional (k, j, i) bool mask of the air outside the patient; markers must lie
         within one diameter of it.
+    body : optional (k, j, i) bool mask of the patient's body; markers must lie within one
+        diameter of it.
     Returns a :class:`FiducialDetection` (positions LPS mm).
     """
     diameter = check_positive(diameter_mm, "diameter_mm")
@@ -77,7 +93,9 @@ def detect_fiducials(
     boxes = ndimage.find_objects(labels)
     margin = np.ceil((0.5 * diameter + 1.5) / spacing_kji).astype(int) + 1
     reach = np.ceil(diameter / spacing_kji).astype(int)
+    ceiling = array.max() if array.size else 0
     found: list[tuple[Float64Array, float, RegionMask, float]] = []
+    saturated: list[bool] = []
     rejected: list[str] = []
     for index, box in enumerate(boxes, start=1):
         if box is None:
@@ -99,6 +117,9 @@ def detect_fiducials(
             continue
         if outside is not None and not outside[_expand(box, reach, labels.shape)].any():
             rejected.append(f"blob at {where.tolist()} mm: not on the skin (no outside air near)")
+            continue
+        if body is not None and not body[_expand(box, reach, labels.shape)].any():
+            rejected.append(f"blob at {where.tolist()} mm: outside the body (not on the skin)")
             continue
         area = _expand(box, margin, labels.shape)
         values = np.asarray(array[area], dtype=np.float64)
@@ -130,6 +151,19 @@ def detect_fiducials(
             region.mask,
         )
         found.append((geometry.kji_to_lps(centre_kji), keep.sum() * voxel_mm3, region, half))
+        saturated.append(int(np.count_nonzero(values[core_here] >= ceiling)) >= 2)
+    setup = _setup_marks(
+        np.array([f[0] for f in found]).reshape(-1, 3),
+        np.array(saturated, dtype=bool),
+        plane_mm=0.5 * max(float(np.max(geometry.spacing_mm)), diameter),
+        diameter_mm=diameter,
+    )
+    for index in sorted(setup):
+        rejected.append(
+            f"blob at {found[index][0].round(1).tolist()} mm: radiotherapy set-up mark "
+            "(saturated metal at a laser crosshair: anterior and both sides in one axial plane)"
+        )
+    found = [f for n, f in enumerate(found) if n not in setup]
     found.sort(key=lambda item: (-round(float(item[0][2]), 1), -float(item[0][0])))
     centroids = np.array([f[0] for f in found]).reshape(-1, 3)
     return FiducialDetection(
@@ -141,3 +175,33 @@ def detect_fiducials(
         surface_thresholds=np.array([f[3] for f in found], dtype=np.float64),
         rejected=tuple(rejected),
     )
+
+
+def _setup_marks(
+    centres_lps_mm: Float64Array, saturated: np.ndarray, *, plane_mm: float, diameter_mm: float
+) -> set[int]:
+    """Indexes of saturated candidates forming the CT-simulation laser pattern: a left-right
+    pair at one height (|dy| <= d, >= 60 mm apart) and a third between them in x, >= 20 mm
+    anterior or posterior of the pair, all three within ``plane_mm`` of one axial plane."""
+    marks: set[int] = set()
+    metal = np.flatnonzero(saturated)
+    for n, a in enumerate(metal):
+        for b in metal[n + 1 :]:
+            pa, pb = centres_lps_mm[a], centres_lps_mm[b]
+            if (
+                abs(pa[2] - pb[2]) > plane_mm
+                or abs(pa[1] - pb[1]) > diameter_mm
+                or abs(pa[0] - pb[0]) < 60.0
+            ):
+                continue
+            low, high = sorted((pa[0], pb[0]))
+            for c in metal:
+                pc = centres_lps_mm[c]
+                if (
+                    c not in (a, b)
+                    and max(abs(pc[2] - pa[2]), abs(pc[2] - pb[2])) <= plane_mm
+                    and low < pc[0] < high
+                    and abs(pc[1] - 0.5 * (pa[1] + pb[1])) >= 20.0
+                ):
+                    marks.update((int(a), int(b), int(c)))
+    return marks

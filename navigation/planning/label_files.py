@@ -15,9 +15,12 @@ written by SimpleITK (which stores LPS geometry as NIfTI's RAS qform/sform itsel
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import nrrd
+import nrrd.writer
 import numpy as np
 import SimpleITK as sitk
 
@@ -30,23 +33,41 @@ from navigation.planning.terminology import segment_tags
 from registration.checks import InputError
 from registration.geometry import ImageGeometry
 
+_SLAB_VOXELS = 1 << 22  # label voxels compressed at a time (4 MB of uint8)
+
+
+def _overlap(a: RegionMask, b: RegionMask) -> bool:
+    """Whether two regions share a voxel (compared inside the intersection of their boxes)."""
+    low = np.maximum(a.offset_kji, b.offset_kji)
+    high = np.minimum(np.add(a.offset_kji, a.mask.shape), np.add(b.offset_kji, b.mask.shape))
+    if np.any(high <= low):
+        return False
+    here_a = tuple(
+        slice(int(s - o), int(e - o)) for s, e, o in zip(low, high, a.offset_kji, strict=True)
+    )
+    here_b = tuple(
+        slice(int(s - o), int(e - o)) for s, e, o in zip(low, high, b.offset_kji, strict=True)
+    )
+    return bool(np.logical_and(a.mask[here_a], b.mask[here_b]).any())
+
 
 def assign_layers(segmentation: Segmentation) -> dict[str, int]:
     """Layer of each segment: the first layer where it overlaps no segment placed earlier."""
-    shape = segmentation.geometry.shape_kji
-    occupied: list[np.ndarray] = []
+    occupied: list[list[RegionMask]] = []
     layers: dict[str, int] = {}
     for entry in segmentation.table:
         region = segmentation.regions[entry.name]
         free = [
-            n for n, layer in enumerate(occupied) if not layer[region.slices][region.mask].any()
+            n
+            for n, placed in enumerate(occupied)
+            if not any(_overlap(region, other) for other in placed)
         ]
         if free:
             index = free[0]
         else:
-            occupied.append(np.zeros(shape, dtype=bool))
+            occupied.append([])
             index = len(occupied) - 1
-        occupied[index][region.slices] |= region.mask
+        occupied[index].append(region)
         layers[entry.name] = index
     return layers
 
@@ -67,11 +88,6 @@ def write_seg_nrrd(path: str | Path, segmentation: Segmentation, *, compression:
     layers = assign_layers(segmentation)
     count = max(layers.values(), default=0) + 1
     dtype = np.uint8 if max((e.value for e in segmentation.table), default=0) < 256 else np.uint16
-    data = np.zeros((*geometry.shape_kji, count), dtype=dtype)  # C order: (k, j, i, layer)
-    for entry in segmentation.table:
-        region = segmentation.regions[entry.name]
-        view = data[(*region.slices, layers[entry.name])]
-        view[region.mask] = entry.value
     directions = (geometry.direction * geometry.spacing_mm[np.newaxis, :]).T  # rows: i, j, k
     header: dict[str, object] = {
         "space": "left-posterior-superior",
@@ -82,11 +98,11 @@ def write_seg_nrrd(path: str | Path, segmentation: Segmentation, *, compression:
         "Segmentation_ReferenceImageExtentOffset": "0 0 0",
     }
     if count == 1:
-        array = data[..., 0]
+        shape: tuple[int, ...] = geometry.shape_kji
         header["kinds"] = ["domain", "domain", "domain"]
         header["space directions"] = directions
     else:
-        array = data
+        shape = (*geometry.shape_kji, count)
         header["kinds"] = ["list", "domain", "domain", "domain"]
         header["space directions"] = np.vstack([np.full(3, np.nan), directions])
     for n, entry in enumerate(segmentation.table):
@@ -99,7 +115,49 @@ def write_seg_nrrd(path: str | Path, segmentation: Segmentation, *, compression:
         header[f"Segment{n}_Layer"] = str(layers[entry.name] if count > 1 else 0)
         header[f"Segment{n}_Extent"] = _extent_ijk(segmentation.regions[entry.name])
         header[f"Segment{n}_Tags"] = segment_tags(entry.name)
-    nrrd.write(str(path), array, header, index_order="C", compression_level=compression)
+    slabs = _label_slabs(segmentation, layers, count, dtype)
+    _write_gzip_nrrd(path, header, shape, dtype, slabs, compression)
+
+
+def _label_slabs(
+    segmentation: Segmentation, layers: dict[str, int], count: int, dtype: type
+) -> Iterator[np.ndarray]:
+    """The (k, j, i, layer) label data, a few slices at a time (C order, as written)."""
+    shape = segmentation.geometry.shape_kji
+    step = max(1, _SLAB_VOXELS // (shape[1] * shape[2] * count))
+    for start in range(0, shape[0], step):
+        stop = min(start + step, shape[0])
+        slab: np.ndarray = np.zeros((stop - start, shape[1], shape[2], count), dtype=dtype)
+        for entry in segmentation.table:
+            region = segmentation.regions[entry.name]
+            k0, k1 = region.offset_kji[0], region.offset_kji[0] + region.mask.shape[0]
+            low, high = max(k0, start), min(k1, stop)
+            if low >= high:
+                continue
+            view = slab[(slice(low - start, high - start), *region.slices[1:], layers[entry.name])]
+            view[region.mask[low - k0 : high - k0]] = entry.value
+        yield slab if count > 1 else slab[..., 0]
+
+
+def _write_gzip_nrrd(
+    path: str | Path,
+    header: dict[str, object],
+    shape: tuple[int, ...],
+    dtype: type,
+    slabs: Iterator[np.ndarray],
+    compression: int,
+) -> None:
+    """A gzip NRRD written slab by slab: pynrrd's own header (fields, order, formats) and
+    the same gzip stream ``nrrd.write`` makes, without the whole array or its bytes in memory
+    (a 512 x 512 x 300 CT's two label layers are 157 MB, twice over in ``nrrd.write``)."""
+    stand_in: np.ndarray = np.broadcast_to(np.zeros((), dtype=dtype), shape)  # type, shape
+    full = nrrd.writer._handle_header(stand_in, dict(header), "C")
+    compressor = zlib.compressobj(compression, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    with open(path, "wb") as file:
+        nrrd.writer._write_header(file, full)
+        for slab in slabs:
+            file.write(compressor.compress(np.ascontiguousarray(slab).data))
+        file.write(compressor.flush())
 
 
 def write_label_nifti(path: str | Path, segmentation: Segmentation) -> None:

@@ -9,9 +9,12 @@ interrupted or failed run never leaves a folder that :func:`load_plan` accepts.
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -148,16 +151,15 @@ def make_plan(
         elif segmentation.geometry.shape_kji != volume.geometry.shape_kji:
             raise InputError("the segmentation's grid differs from the volume's.")
         bar.update()
-        with atomic_directory(target, overwrite=overwrite) as tmp:
+        with atomic_directory(target, overwrite=overwrite) as tmp, _pool() as pool:
             stage("labels")
-            write_seg_nrrd(tmp / SEG_NRRD, segmentation)
-            write_label_nifti(tmp / NIFTI, segmentation)
-            image = _write_image(tmp / IMAGE_FILE, volume)
-            for name, data in segmentation.attachments.items():
-                (tmp / name).write_bytes(data)
+            label_files = pool.submit(_write_label_files, tmp, segmentation, volume)
             bar.update()
             stage("meshes")
-            labels = _write_meshes(tmp, volume, segmentation, mesh_options, write_stl, progress)
+            labels = _write_meshes(
+                tmp, volume, segmentation, mesh_options, write_stl, progress, pool
+            )
+            image = label_files.result()
             bar.update()
             stage("fiducials")
             names, points = _registration_points(segmentation)
@@ -208,6 +210,62 @@ def _registration_points(segmentation: Segmentation) -> tuple[list[str], Any]:
     return names, fiducials.centroids_lps_mm if fiducials is not None else None
 
 
+#: Meshes and label files are written by this many threads: VTK's filters, zlib and
+#: SimpleITK release the GIL (``fast_simplification``'s decimation does not), so on two cores
+#: one label's contouring and smoothing overlap another's decimation.
+WRITER_THREADS = 2
+
+
+@contextmanager
+def _pool() -> Iterator[ThreadPoolExecutor]:
+    """A thread pool that, when the run fails, drops the jobs not yet started and waits for
+    the running ones (so the temporary folder is complete before it is removed)."""
+    pool = ThreadPoolExecutor(max_workers=max(1, min(WRITER_THREADS, os.cpu_count() or 1)))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _write_label_files(
+    folder: Path, segmentation: Segmentation, volume: Volume
+) -> dict[str, Any] | None:
+    """The label maps, the planning image and the attachments (one job beside the meshes);
+    the plan.json ``image`` block."""
+    write_seg_nrrd(folder / SEG_NRRD, segmentation)
+    write_label_nifti(folder / NIFTI, segmentation)
+    image = _write_image(folder / IMAGE_FILE, volume)
+    for name, data in segmentation.attachments.items():
+        (folder / name).write_bytes(data)
+    return image
+
+
+def _mesh_file(
+    folder: Path,
+    name: str,
+    volume: Volume,
+    segmentation: Segmentation,
+    options: MeshOptions,
+    write_stl: bool,
+) -> str:
+    """Mesh label ``name``, write it (.vtp, and .stl if asked); its path in the plan."""
+    image = volume.array if volume.modality.upper() != "LABEL" else None
+    mesh = mesh_region(
+        segmentation.regions[name],
+        segmentation.geometry,
+        image=image,
+        level=segmentation.surface_levels.get(name),
+        options=replace(options, keep_closed=name == SKIN),
+    )
+    stem = _file_stem(name)
+    save_mesh(mesh, folder / f"meshes/{stem}.vtp")
+    if write_stl:
+        save_mesh(mesh, folder / f"meshes/{stem}.stl")
+    return f"meshes/{stem}.vtp"
+
+
 def _write_meshes(
     folder: Path,
     volume: Volume,
@@ -215,43 +273,43 @@ def _write_meshes(
     options: MeshOptions | None,
     write_stl: bool,
     progress: bool,
+    pool: ThreadPoolExecutor,
 ) -> list[dict[str, Any]]:
+    """Mesh every non-empty label on ``pool`` (largest first: the longest jobs start first);
+    the label table's rows in table order."""
     (folder / "meshes").mkdir()
-    image = volume.array if volume.modality.upper() != "LABEL" else None
-    rows = []
-    for entry in tqdm(
-        segmentation.table,
+    regions = segmentation.regions
+    names = sorted(
+        (e.name for e in segmentation.table if regions[e.name].voxel_count),
+        key=lambda name: -regions[name].mask.size,
+    )
+    jobs = {
+        name: pool.submit(
+            _mesh_file, folder, name, volume, segmentation, options or MeshOptions(), write_stl
+        )
+        for name in names
+    }
+    bar = tqdm(
+        total=len(jobs),
         desc="meshes",
         unit="label",
         leave=False,
         file=sys.stderr,
         disable=not progress,
-    ):
-        region = segmentation.regions[entry.name]
-        mesh_file = None
-        if region.voxel_count:
-            mesh = mesh_region(
-                region,
-                segmentation.geometry,
-                image=image,
-                level=segmentation.surface_levels.get(entry.name),
-                options=replace(options or MeshOptions(), keep_closed=entry.name == SKIN),
-            )
-            stem = _file_stem(entry.name)
-            mesh_file = f"meshes/{stem}.vtp"
-            save_mesh(mesh, folder / mesh_file)
-            if write_stl:
-                save_mesh(mesh, folder / f"meshes/{stem}.stl")
-        rows.append(
-            {
-                "name": entry.name,
-                "value": entry.value,
-                "color": list(entry.color),
-                "mesh": mesh_file,
-                "volume_ml": region.volume_ml(segmentation.geometry),
-            }
-        )
-    return rows
+    )
+    with bar:
+        for _job in as_completed(jobs.values()):
+            bar.update()
+    return [
+        {
+            "name": entry.name,
+            "value": entry.value,
+            "color": list(entry.color),
+            "mesh": jobs[entry.name].result() if entry.name in jobs else None,
+            "volume_ml": regions[entry.name].volume_ml(segmentation.geometry),
+        }
+        for entry in segmentation.table
+    ]
 
 
 def _structure_blocks(

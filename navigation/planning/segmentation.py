@@ -225,6 +225,7 @@ def segment_volume(
         threshold=marker_threshold,
         diameter_mm=preset.marker_diameter_mm,
         outside=outside,
+        body=body,
     )
     markers = np.zeros(geometry.shape_kji, dtype=bool)
     near_markers = np.zeros(geometry.shape_kji, dtype=bool)  # markers + 2 voxels

@@ -273,7 +273,7 @@ _DECODERS: dict[str, Callable[[memoryview], Body]] = {
 
 
 def decode_message(
-    header: wire.IgtlHeader, body: bytes | memoryview, *, arrival_s: float = math.nan
+    header: wire.IgtlHeader, body: bytes | bytearray | memoryview, *, arrival_s: float = math.nan
 ) -> IgtlMessage:
     """Decode one message whose CRC has been checked.
 

@@ -5,9 +5,13 @@ bounded queue read with ``get``; see :mod:`navigation.tracking.igtl_link`), stam
 ``arrival_s = time.monotonic()`` when the message's last byte arrived, count what they drop,
 and report connection changes through ``on_connection(connected, peer)``.
 
-Header versions: a link sends header v1 unless configured with ``header_version=2`` or the peer
-has sent a v2 message (then v2, as PLUS does: PLUS only sends status metadata to v2 clients,
-and a client becomes v2 for PLUS by sending a v2 message, e.g. in ``requests_on_connect``).
+Header versions: a client sends header v1 unless configured with ``header_version=2`` (or the
+server has sent v2). A server sends each client header v1 until that client has sent a v2
+message, then v2 (as PLUS does: PLUS only sends status metadata to v2 clients, and a client
+becomes v2 for PLUS by sending a v2 message, e.g. in ``requests_on_connect``), whatever
+version the message was built or recorded with; see :mod:`~navigation.tracking.igtl_link`
+for the conversion to v1. A server sends from one thread per client, so a client that stops
+reading is throttled or dropped alone (:mod:`~navigation.tracking.igtl_send_queue`).
 
 Security: OpenIGTLink has no authentication or encryption. The server binds to loopback unless
 another host is asked for, and refuses peers outside ``allowed_hosts``.
@@ -27,6 +31,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
+from navigation.tracking.igtl_codec import encode_message
 from navigation.tracking.igtl_link import (
     Connection,
     ConnectionCallback,
@@ -34,6 +39,7 @@ from navigation.tracking.igtl_link import (
     MessageCallback,
     NotConnectedError,
     peer_text,
+    withheld_from_v1,
 )
 from navigation.tracking.messages import IgtlMessage
 
@@ -61,8 +67,10 @@ class IgtlClient(Endpoint):
     body_caps : per-type content caps in bytes (see ``igtl_wire.DEFAULT_CONTENT_CAPS``).
     requests_on_connect : messages sent after every (re)connect, e.g. STT_TDATA for servers
         that wait for it.
-    silence_timeout_s : disconnect (and reconnect) when nothing arrives for this long; None
-        (default) waits for the OS to see the peer gone.
+    silence_timeout_s : disconnect (and reconnect) when no bytes, or no valid message, arrive
+        for this long (a pulled cable, a frozen server, a stream swallowed by garbage); None
+        (default) waits for the OS to see the peer gone. The applications set it
+        (``navigation.tracking.igtl_link`` docstring).
     """
 
     def __init__(
@@ -192,8 +200,12 @@ class IgtlServer(Endpoint):
     allowed_hosts : peer addresses accepted; others are refused at once and counted. None
         accepts any peer. IPv4-mapped IPv6 addresses are compared as IPv4.
     max_clients : further connections are refused while this many are open.
+    header_version : the highest header version sent: each client gets v1 until it speaks
+        v2 (default 2: negotiated per client, as PLUS; 1: never v2).
     Other parameters as for :class:`IgtlClient`.
     """
+
+    negotiates = True
 
     def __init__(
         self,
@@ -203,7 +215,7 @@ class IgtlServer(Endpoint):
         on_message: MessageCallback | None = None,
         on_connection: ConnectionCallback | None = None,
         allowed_hosts: Iterable[str] | None = ("127.0.0.1", "::1"),
-        header_version: int = 1,
+        header_version: int = 2,
         queue_size: int | None = None,
         body_caps: Mapping[str, int] | None = None,
         max_clients: int = 16,
@@ -230,6 +242,7 @@ class IgtlServer(Endpoint):
         self._bound_host = host
         self._accept_thread: threading.Thread | None = None
         self._reader_threads: list[threading.Thread] = []
+        self._withheld_names: set[str] = set()
 
     def __repr__(self) -> str:
         return f"IgtlServer({self.host!r}, {self.port})"
@@ -293,24 +306,61 @@ class IgtlServer(Endpoint):
         return True
 
     def send(self, message: IgtlMessage, *, header_version: int | None = None) -> int:
-        """Send ``message`` to every connected client; returns how many it reached.
+        """Queue ``message`` for every connected client; returns how many it was queued for.
 
-        Each client gets v1 or v2 as negotiated unless ``header_version`` is given. A client
-        whose send fails or times out is disconnected (counted in ``send_errors``).
+        Each client gets the header version it negotiated (at most ``header_version`` when
+        given), converted as the module docstring says; a message that cannot be expressed
+        for a v1 client is withheld from it (counted). Sending happens on each client's own
+        thread: a client whose send times out or whose queue overflows is dropped alone
+        (counted in ``send_errors`` / ``slow_peers``). Raises InputError when the message
+        cannot be encoded.
         """
         with self._lock:
             connections = list(self._connections)
+        encoded: dict[int, bytes | None] = {}
         reached = 0
         for connection in connections:
-            try:
-                connection.send(message, header_version)
+            version = connection.version(header_version)
+            if version not in encoded:
+                encoded[version] = self._encode(message, version)
+            data = encoded[version]
+            if data is None:
+                self._count("v1_withheld")
+                continue
+            if version == 1 and (message.metadata or message.message_id):
+                self._count("v1_fields_dropped")
+            if connection.enqueue(message, data):
                 reached += 1
-            except ConnectionError as error:
-                log.warning("%s", error)
         return reached
 
-    def stop(self, timeout: float = 1.0) -> None:
-        """Close every connection and the listener; join all threads within ``timeout`` s."""
+    def flush(self, timeout: float = 1.0) -> bool:
+        """Wait until every client's queued messages are sent; True if so within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            connections = list(self._connections)
+        return all(c.flush(max(0.0, deadline - time.monotonic())) for c in connections)
+
+    def _encode(self, message: IgtlMessage, version: int) -> bytes | None:
+        if version == 1:
+            status = withheld_from_v1(message)
+            if status is not None:
+                if message.device_name not in self._withheld_names:
+                    self._withheld_names.add(message.device_name)
+                    log.info(
+                        "%s %r with %s not sent to header-v1 clients (v1 cannot say it is not "
+                        "valid); further ones counted",
+                        message.type,
+                        message.device_name,
+                        status,
+                    )
+                return None
+        return encode_message(message, header_version=version)
+
+    def stop(self, timeout: float = 1.0, *, flush_s: float = 0.5) -> None:
+        """Send what is queued (at most ``flush_s``), close every connection and the listener;
+        join all threads within ``timeout`` s."""
+        if flush_s > 0:
+            self.flush(flush_s)
         self._stop.set()
         listener = self._listener
         if listener is not None:
@@ -353,8 +403,11 @@ class IgtlServer(Endpoint):
             if len(self.clients) >= self.max_clients:
                 self._refuse(sock, peer, f"already {self.max_clients} clients")
                 continue
-            connection = Connection(self, sock, peer)
+            connection = Connection(self, sock, peer, queued=True)
             self._opened(connection)
+            assert connection.sender is not None
+            connection.sender.start()
+            self._reader_threads.append(connection.sender)
             thread = threading.Thread(
                 target=connection.read_loop,
                 args=(self._stop,),

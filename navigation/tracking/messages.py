@@ -176,6 +176,10 @@ class IgtlMessage:
     metadata : header-v2 metadata (e.g. PLUS's "TransformStatus": "OK" / "INVALID").
     message_id : header-v2 message id (0 for v1).
     arrival_s : ``time.monotonic()`` when the last byte arrived (NaN for outgoing messages).
+    wire : the bytes as received (:class:`WireBytes`) for a message read from a link, so a
+        recorder can keep them without encoding again; None otherwise. Not an ``__init__``
+        argument: ``dataclasses.replace`` gives None, so a changed message never carries the
+        bytes of the original.
     """
 
     type: str
@@ -186,6 +190,26 @@ class IgtlMessage:
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     message_id: int = 0
     arrival_s: float = math.nan
+    wire: WireBytes | None = field(default=None, init=False, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class WireBytes:
+    """A received message's bytes: the 58-byte header and the body, exactly as they arrived
+    (a large body is the framer's buffer; nobody writes to it)."""
+
+    header: bytes
+    body: bytes | bytearray
+
+    @property
+    def size(self) -> int:
+        return len(self.header) + len(self.body)
+
+
+def attach_wire(message: IgtlMessage, header: bytes, body: bytes | bytearray) -> IgtlMessage:
+    """``message`` carrying the bytes it was decoded from (set once, by the framer)."""
+    object.__setattr__(message, "wire", WireBytes(header, body))
+    return message
 
 
 def transform_name_to_frames(device_name: str) -> tuple[str, str] | None:

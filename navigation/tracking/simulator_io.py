@@ -223,14 +223,18 @@ def serve_scenario(
 ) -> int:
     """Send the timeline at its timing divided by ``speed``; returns the messages sent.
 
-    restamp : replace each message's timestamp with the wall-clock UNIX time at sending (what
-        a live PLUS server does), so a receiver's clock mapping sees a sane sender clock at any
-        ``speed``. stop : set it to end early. on_progress : called with the scenario time of
-        each message sent.
+    restamp : replace each message's timestamp with the wall-clock UNIX time of its sample
+        (the start's UNIX time plus its scenario time divided by ``speed``), as a live PLUS
+        server stamps each pose with its acquisition time: a receiver's clock mapping sees a
+        sane sender clock at any ``speed``, and a sender starved of CPU that sends late poses
+        in a burst still stamps each with its own time (not several poses within microseconds).
+    stop : set it to end early.
+    on_progress : called with the scenario time of each message sent.
     """
     rate = check_positive(speed, "speed")
     halt = stop or threading.Event()
     start = time.monotonic()
+    start_unix_s = time.time()
     sent = 0
     for t_s, message in scenario.timeline(duration_s=duration_s):
         delay = start + t_s / rate - time.monotonic()
@@ -239,7 +243,7 @@ def serve_scenario(
         if halt.is_set():
             break
         if restamp:
-            message = dataclasses.replace(message, timestamp_s=time.time())
+            message = dataclasses.replace(message, timestamp_s=start_unix_s + t_s / rate)
         send(message)
         sent += 1
         if on_progress is not None:

@@ -242,10 +242,88 @@ def run_receive_client(bindir: Path, port: int, workdir: Path) -> dict[str, Any]
     }
 
 
+def v2_recording(path: Path) -> list[IgtlMessage]:
+    """A session as recorded from a header-v2 (PLUS-like) stream: 40 v2 TRANSFORMs with their
+    TransformStatus (the 8th INVALID with an all-zero matrix, the 16th INVALID with PLUS's
+    identity placeholder), v2 IMAGE and STRING."""
+    from navigation.tracking.recording import SessionWriter
+    from tests.navigation.igtl_samples import rigid
+
+    frame = np.arange(48 * 64, dtype=np.uint16).reshape(1, 48, 64)
+    messages = []
+    for index in range(40):
+        invalid = index in (7, 15)
+        placeholder = {7: np.zeros((4, 4)), 15: np.eye(4)}
+        messages.append(
+            IgtlMessage(
+                "TRANSFORM",
+                "StylusToTracker",
+                TransformBody(placeholder.get(index, rigid(100 + index))),
+                1_700_000_000.0 + index * 0.02,
+                header_version=2,
+                metadata={"TransformStatus": "INVALID" if invalid else "OK"},
+                message_id=index,
+            )
+        )
+        if index % 20 == 0:
+            messages.append(
+                IgtlMessage("IMAGE", "Image", ImageBody(frame, np.diag([0.5, 0.5, 1.0, 1.0])),
+                            header_version=2, metadata={"ImageStatus": "OK"})
+            )  # fmt: skip
+            messages.append(
+                IgtlMessage("STRING", "Note", StringBody(f"v2 note {index}", 3), header_version=2)
+            )
+    with SessionWriter(path) as writer:
+        for index, message in enumerate(messages):
+            writer.write(message, index * 0.005)
+    return messages
+
+
+def run_replay_to_receive_client(
+    bindir: Path, port: int, workdir: Path, recording: Path, name: str
+) -> dict[str, Any]:
+    """``igcs replay RECORDING`` served to the C++ ReceiveClient (header v1 only)."""
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "navigation", "replay", str(recording), "--port", str(port),
+         "--speed", "10"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out_path, err_path = workdir / f"{name}.out", workdir / f"{name}.err"
+    assert replay.stderr is not None
+    said = []
+    for line in replay.stderr:  # the port is open once it says it waits for a client
+        said.append(line)
+        if "waiting for a client" in line:
+            break
+    else:
+        raise RuntimeError("igcs replay did not start: " + "".join(said))
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        client = subprocess.Popen(
+            [str(bindir / "ReceiveClient"), "127.0.0.1", str(port)], stdout=out, stderr=err
+        )
+        try:
+            _, replay_err = replay.communicate(timeout=60)
+            client.wait(timeout=10)  # it exits when the replay closes the connection
+        finally:
+            for process in (replay, client):
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+    return {
+        "stdout": out_path.read_text(errors="replace"),
+        "stderr": err_path.read_text(errors="replace"),
+        "replay_stderr": "".join(said) + replay_err,
+        "returncode": client.returncode,
+    }
+
+
 def main() -> None:
     bindir = Path(sys.argv[1])
     workdir = Path(sys.argv[2])
+    plus_recording = Path(sys.argv[3])
     bring_up_loopback()
+    session = workdir / "v2.igcsrec"
+    v2_recording(session)
     stt_tdata = IgtlMessage("STT_TDATA", "", RequestBody("STT", "TDATA", 20, ""))
     stt_qtdata = IgtlMessage("STT_QTDATA", "", RequestBody("STT", "QTDATA", 20, ""))
     results = {
@@ -263,6 +341,12 @@ def main() -> None:
         "string": run_cpp_server(bindir, "StringServer", ["100"], 18950, 6),
         "receive_server": run_receive_server(bindir, 18951, workdir),
         "receive_client": run_receive_client(bindir, 18952, workdir),
+        "replay_session": run_replay_to_receive_client(
+            bindir, 18953, workdir, session, "replay_session"
+        ),
+        "replay_plus": run_replay_to_receive_client(
+            bindir, 18954, workdir, plus_recording, "replay_plus"
+        ),
     }
     json.dump(results, sys.stdout)
 

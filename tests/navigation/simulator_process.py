@@ -1,5 +1,5 @@
-"""``igcs simulate`` in its own process, with a real OpenIGTLink client on loopback: shared by
-the tests that take the simulator's stream end to end."""
+"""``igcs simulate`` (or ``igcs replay``) in its own process, with a real OpenIGTLink client on
+loopback: shared by the tests that take a served stream end to end."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_simulate(
-    arguments: Sequence[str], on_message: Callable[[IgtlMessage], object], timeout_s: float
+    arguments: Sequence[str],
+    on_message: Callable[[IgtlMessage], object],
+    timeout_s: float,
+    *,
+    command_name: str = "simulate",
+    **client_options: object,
 ) -> list[str]:
-    """Run ``igcs simulate --port 0 ARGUMENTS``, connect a client that hands every message to
-    ``on_message``, and wait for the simulator to finish its story with exit status 0 (asserted,
-    its stderr as the message). Returns the simulator's stderr lines."""
-    command = [sys.executable, "-m", "navigation", "simulate", "--port", "0", *arguments]
+    """Run ``igcs simulate --port 0 ARGUMENTS`` (or another serving ``command_name``, e.g.
+    "replay"), connect a client (``client_options``) that hands every message to
+    ``on_message``, and wait for the command to finish with exit status 0 (asserted, its stderr
+    as the message). Returns the command's stderr lines."""
+    command = [sys.executable, "-m", "navigation", command_name, "--port", "0", *arguments]
     process = subprocess.Popen(
         command, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
@@ -46,8 +52,16 @@ def run_simulate(
         while not port and time.monotonic() < deadline:
             time.sleep(0.01)
         assert port, "".join(lines)
-        client = IgtlClient("127.0.0.1", port[0], on_message=on_message).start()
+        client = IgtlClient(
+            "127.0.0.1",
+            port[0],
+            on_message=on_message,
+            **client_options,  # type: ignore[arg-type]
+        ).start()
         assert process.wait(timeout=timeout_s) == 0, "".join(lines)
+        deadline = time.monotonic() + 5.0  # the client reads to the end of the stream
+        while client.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         if client is not None:
             client.stop()

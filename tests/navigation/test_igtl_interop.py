@@ -93,15 +93,22 @@ def examples_bin(request) -> Path:
     return build
 
 
+PLUS_RECORDING = "tracking-plus/TransformInterpolationTest.igs.mha"
+
+
 @pytest.fixture(scope="session")
 def interop(examples_bin, tmp_path_factory) -> dict:
     """Run every scenario once in a private network namespace."""
+    from tests.conftest import shared_data_path
+
+    plus_recording = shared_data_path(PLUS_RECORDING)
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         unavailable(f"`unshare -n` is not permitted here ({probe.stderr.strip()}); run as root")
     workdir = tmp_path_factory.mktemp("interop")
+    arguments = [str(examples_bin), str(workdir), str(plus_recording)]
     result = subprocess.run(
-        ["unshare", "-n", sys.executable, str(DRIVER), str(examples_bin), str(workdir)],
+        ["unshare", "-n", sys.executable, str(DRIVER), *arguments],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -288,3 +295,64 @@ def test_the_reference_crc64_agrees_on_our_v1_and_v2_bodies():
             assert library.crc64(body, len(body), 0) == wire.parse_header(data).crc
             checked += 1
     assert checked == 2 * len(sample_messages())
+
+
+def printed_matrices(text: str) -> np.ndarray:
+    """The (N, 4, 4) matrices printed by ``igtl::PrintMatrix`` (6 significant digits)."""
+    rows = np.array(printed_blocks(text))
+    return rows.reshape(-1, 4, 4)
+
+
+def assert_printed_equal(printed: np.ndarray, expected: np.ndarray) -> None:
+    """Equal to what a 6-significant-digit printout of the float32 values shows."""
+    truth = expected.astype(np.float32).astype(np.float64)
+    tolerance = 5e-6 * np.maximum(np.abs(truth), 1e-3) + 1e-6
+    assert np.all(np.abs(printed - truth) <= tolerance), np.abs(printed - truth).max()
+
+
+def test_their_v1_client_decodes_the_poses_of_our_replay_of_a_v2_recording(interop):
+    """igcs replay of a session recorded in header v2: the v1-only C++ client gets v1, so its
+    poses are right (v2 bodies read as v1 would shift every value by the extended header)."""
+    result = interop["replay_session"]
+    text = result["stdout"] + result["stderr"]
+    assert result["returncode"] == 0
+    expected = [
+        m.body.matrix for m in _v2_messages() if m.type == "TRANSFORM" and m.message_id != 7
+    ]
+    printed = printed_matrices(result["stdout"])
+    # the all-zero INVALID one withheld; the identity placeholder (recognisable) sent
+    assert len(printed) == len(expected) == 39
+    np.testing.assert_array_equal(printed[14], np.eye(4))
+    assert_printed_equal(printed, np.array(expected))
+    assert text.count("Receiving IMAGE data type.") == 2
+    assert "Dimensions            : (64, 48, 1)" in text
+    assert "Spacing               : (0.5, 0.5, 1)" in text
+    assert "Encoding: 3; String: v2 note 0" in text and "v2 note 20" in text
+    assert "1 messages with a status other than OK withheld" in result["replay_stderr"]
+
+
+def test_their_v1_client_decodes_the_poses_of_our_replay_of_a_plus_recording(interop):
+    from navigation.tracking.plus_sequence import read_plus_sequence
+    from tests.conftest import shared_data_path
+
+    sequence = read_plus_sequence(shared_data_path(PLUS_RECORDING))
+    result = interop["replay_plus"]
+    assert result["returncode"] == 0
+    expected = [
+        frame.transforms[name] for frame in sequence.frames for name in sorted(frame.transforms)
+    ]
+    printed = printed_matrices(result["stdout"])
+    # 500 frames x 2 tools; the INVALID probe frame is PLUS's identity placeholder, sent as is
+    assert len(printed) == len(expected) == 1000
+    np.testing.assert_array_equal(printed[14], np.eye(4))
+    assert_printed_equal(printed, np.array(expected))
+    assert result["stderr"].count("Receiving IMAGE data type.") == 500
+
+
+def _v2_messages():
+    import tempfile
+
+    from tests.navigation.igtl_interop_driver import v2_recording
+
+    with tempfile.TemporaryDirectory() as folder:
+        return v2_recording(Path(folder) / "v2.igcsrec")

@@ -59,8 +59,10 @@ def connected_client(server: IgtlServer, **options) -> IgtlClient:
 
 
 def test_every_type_both_ways_every_message_in_order(server):
-    client = connected_client(server)
+    hello = IgtlMessage("GET_STATUS", "", RequestBody("GET", "STATUS"), header_version=2)
+    client = connected_client(server, header_version=2, requests_on_connect=(hello,))
     try:
+        assert server.get(timeout=5).header_version == 2  # now the server may answer in v2
         samples = sample_messages()
         for message in samples:
             server.send(message, header_version=message.header_version)

@@ -297,6 +297,9 @@ def test_serve_scenario_paces_and_restamps(plan_folder):
     assert 0.13 < elapsed < 1.0
     stamps = [m.timestamp_s for m in received]
     assert stamps == sorted(stamps) and before_wall <= stamps[0] and stamps[-1] <= time.time()
+    # Each pose keeps its own sample time (scaled by the speed), whenever it was sent.
+    scenario_times = np.array([t for t, _ in scenario.timeline()])
+    np.testing.assert_allclose(np.diff(stamps), np.diff(scenario_times) / 10.0, atol=1e-6)
     stop = threading.Event()
     stop.set()
     assert serve_scenario(scenario, received.append, speed=1.0, stop=stop) == 0

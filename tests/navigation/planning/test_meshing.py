@@ -86,3 +86,26 @@ def test_fine_voxels_are_contoured_on_a_coarser_grid_without_losing_the_surface(
         radial = np.linalg.norm(np.asarray(mesh.points) - centre, axis=1)
         assert np.abs(radial - 12.0).max() < 0.25
         np.testing.assert_allclose(np.asarray(mesh.points).mean(axis=0), centre, atol=0.05)
+
+
+def test_a_flat_fin_left_by_decimation_is_removed_and_the_surface_stays_closed():
+    """Edge collapse can leave a triangle together with its reversed copy (a flat fin whose
+    edges only the two copies share; 4 in 150 000 on a real head and neck skin). The closed
+    surface check used to fail on it, so the skin was kept undecimated (582 000 triangles
+    instead of 150 000). The fin's copies go; the rest is untouched and closed."""
+    import pyvista as pv
+
+    from navigation.planning.meshing import _closed_manifold, _manifold
+
+    sphere = pv.Icosphere(radius=10.0, nsub=3)
+    points = np.asarray(sphere.points, dtype=np.float64)
+    triangles = sphere.faces.reshape(-1, 4)[:, 1:]
+    assert _closed_manifold(triangles, len(points))
+    # three vertices far apart: none of the fin's edges is an edge of the sphere
+    fin = np.array([0, int(np.argmax(points[:, 0])), int(np.argmin(points[:, 1]))])
+    with_fin = np.vstack([triangles, fin, fin[::-1]])
+    assert not _closed_manifold(with_fin, len(points))
+    repaired_points, repaired, changed = _manifold(points, with_fin)
+    assert changed and _closed_manifold(repaired, len(repaired_points))
+    np.testing.assert_array_equal(repaired, triangles)
+    np.testing.assert_array_equal(repaired_points, points)
