@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import IN_CI
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 if not os.environ.get("DISPLAY"):
     if IN_CI:
