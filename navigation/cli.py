@@ -24,7 +24,13 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "show the series in a DICOM folder or image file, the one chosen and its geometry"),
     ("phantom", "write the digital head-and-neck phantom (DICOM series + truth.json)"),
     ("plan", "segment, mesh and save a Slicer-readable plan from a CT/MR or label maps"),
-    ("demo", "end-to-end demo on the bundled phantom: plan, simulate, register, map, report"),
+    ("review", "the planner's window: review and correct a plan, place landmarks and the tumour"),
+    ("landmarks", "propose anatomical registration landmarks on a head CT's skin (markups)"),
+    (
+        "demo",
+        "end-to-end demo on the bundled phantom (or --patient DIR): plan, simulate, register, "
+        "map, report",
+    ),
     ("record", "record an OpenIGTLink stream (HOST:PORT) to a session file"),
     ("replay", "re-serve a recorded session over OpenIGTLink with its original timing"),
     ("pivot", "pivot calibration of a tracked pointer from recorded 4x4 poses"),

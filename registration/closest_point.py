@@ -5,8 +5,9 @@ Each triangle is represented by the centre of its smallest enclosing sphere in a
 nearest centres, and the closest point on each candidate is computed exactly (Ericson,
 *Real-Time Collision Detection*, 2005, section 5.1.5, vectorised). The answer is then
 certified: no triangle outside the candidates can be closer than (distance to the farthest
-candidate centre) - (largest enclosing radius). Points whose answer is not certified are
-re-solved against every triangle whose centre lies within that bound (a ball query), so
+candidate centre) - (largest enclosing radius of its class: triangles are grouped by radius,
+doubling classes, each with its own tree). Points whose answer is not certified are re-solved,
+class by class, against every triangle whose centre lies within that bound (a ball query), so
 :meth:`TriangleMeshLocator.closest` is exact, like VTK's ``vtkCellLocator``. ``exact=False``
 skips the certification (faster; on marching-cubes meshes about 1-2 % of points get a nearby
 triangle instead of the closest, off by a fraction of an edge): ICP's inner iterations use it.
@@ -108,6 +109,17 @@ class TriangleMeshLocator:
         centres, radii = _enclosing_spheres(corners)
         self._radius_max = float(radii.max())
         self.tree = cKDTree(centres)
+        # Certification balls must reach the largest triangle's size; decimated meshes have a
+        # few huge slivers across flat regions (190 mm on a real CT's skin with its table,
+        # median 2.5 mm), which made every ball hold thousands of triangles. So the triangles
+        # are grouped by enclosing radius (doubling classes from twice the median), each class
+        # with its own KD-tree and radius: a ball holds only its class's triangles.
+        edges = 2.0 * max(float(np.median(radii)), 1e-9) * 2.0 ** np.arange(16)
+        label = np.searchsorted(edges, radii)
+        self._classes = []
+        for value in np.unique(label):
+            members = np.flatnonzero(label == value)
+            self._classes.append((cKDTree(centres[members]), members, float(radii[members].max())))
         for array in (self.vertices, self.triangles, self.face_normals, self.vertex_normals):
             array.setflags(write=False)
 
@@ -129,11 +141,24 @@ class TriangleMeshLocator:
         triangle_ids = candidates[rows, best]
         v_best, w_best = v[rows, best], w[rows, best]
         if exact and count < len(self.triangles):
-            bound = centre_distances[:, -1] - self._radius_max
-            unsure = np.flatnonzero(best_squared > np.square(np.maximum(bound, 0.0)))
-            if len(unsure):
-                found = self._exhaustive(query[unsure], np.sqrt(best_squared[unsure]))
-                triangle_ids[unsure], best_squared[unsure], v_best[unsure], w_best[unsure] = found
+            for tree, members, radius in self._classes:
+                # Triangles outside the candidates have centres at least the k-th candidate's
+                # distance away: a class certifies a point when that minus its radius is
+                # already no better.
+                bound = centre_distances[:, -1] - radius
+                unsure = np.flatnonzero(best_squared > np.square(np.maximum(bound, 0.0)))
+                if len(unsure) == 0:
+                    continue
+                found = self._exhaustive(
+                    query[unsure], np.sqrt(best_squared[unsure]), tree, members, radius
+                )
+                if found is None:
+                    continue
+                ids, squared_found, v_found, w_found = found
+                better = squared_found < best_squared[unsure]
+                chosen = unsure[better]
+                triangle_ids[chosen], best_squared[chosen] = ids[better], squared_found[better]
+                v_best[chosen], w_best[chosen] = v_found[better], w_found[better]
         v_best, w_best = v_best[:, np.newaxis], w_best[:, np.newaxis]
         closest = (
             self._corner_a[triangle_ids]
@@ -179,22 +204,40 @@ class TriangleMeshLocator:
         return np.where(np.isfinite(squared), squared, np.inf), v, w
 
     def _exhaustive(
-        self, query: Float64Array, upper_bound: Float64Array
-    ) -> tuple[IntArray, Float64Array, Float64Array, Float64Array]:
-        """Closest triangle among all whose centre is within ``upper_bound`` + the largest
-        enclosing radius of each query point (a superset of every triangle that can be closer)."""
-        balls = self.tree.query_ball_point(
-            query, r=upper_bound + self._radius_max + 1e-9, return_sorted=False
-        )
+        self,
+        query: Float64Array,
+        upper_bound: Float64Array,
+        tree: cKDTree,
+        members: IntArray,
+        radius: float,
+    ) -> tuple[IntArray, Float64Array, Float64Array, Float64Array] | None:
+        """Closest triangle of one radius class among those whose centre is within
+        ``upper_bound`` + the class's largest enclosing radius of each query point (a superset
+        of the class's triangles that can be closer); None when no ball holds one."""
+        balls = tree.query_ball_point(query, r=upper_bound + radius + 1e-9, return_sorted=False)
         sizes = np.fromiter((len(b) for b in balls), dtype=np.intp, count=len(balls))
+        if sizes.sum() == 0:
+            return None
         owner = np.repeat(np.arange(len(query)), sizes)
-        candidates = np.fromiter(
+        local = np.fromiter(
             (t for ball in balls for t in ball), dtype=np.intp, count=int(sizes.sum())
         )
+        candidates = members[local]
         squared, v, w = self._to_triangles(query[owner], candidates)
         order = np.lexsort((squared, owner))  # by owner, then distance
-        first = order[np.concatenate([[0], np.cumsum(sizes)[:-1]])]
-        return candidates[first], squared[first], v[first], w[first]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        has = sizes > 0
+        first = order[starts[has]]
+        ids = np.zeros(len(query), dtype=np.intp)
+        best = np.full(len(query), np.inf)
+        v_out, w_out = np.zeros(len(query)), np.zeros(len(query))
+        ids[has], best[has], v_out[has], w_out[has] = (
+            candidates[first],
+            squared[first],
+            v[first],
+            w[first],
+        )
+        return ids, best, v_out, w_out
 
 
 def _check_triangles(triangles: ArrayLike, vertex_count: int) -> IntArray:

@@ -88,6 +88,8 @@ def register_surface(
     min_extent_mm: float = 40.0,
     min_constraint_ratio: float = 2e-3,
     coarse_points: int = 2000,
+    locator: TriangleMeshLocator | None = None,
+    refit_sigmas: float | None = None,
 ) -> SurfaceRegistration:
     """Refine ``image_from_tracker`` by robust point-to-plane ICP of a skin sweep to the skin mesh.
 
@@ -142,7 +144,8 @@ def register_surface(
             f"the skin sweep spans only {span:.1f} mm; surface refinement needs at least "
             f"{min_extent_mm:g} mm. Sweep a larger area of the face."
         )
-    locator = TriangleMeshLocator(vertices_in_image, triangles, vertex_normals_in_image)
+    if locator is None:
+        locator = TriangleMeshLocator(vertices_in_image, triangles, vertex_normals_in_image)
 
     subsets = [np.arange(len(points))]
     if len(points) > coarse_points:
@@ -201,6 +204,25 @@ def register_surface(
 
     _, cutoff = _robust_weights(hit.distances_mm, outliers, trim_fraction, min_scale_mm)
     inliers = hit.distances_mm <= cutoff
+    if refit_sigmas is not None:
+        scale = max(_MAD_TO_SIGMA * float(np.median(hit.distances_mm)), min_scale_mm)
+        near = hit.distances_mm <= refit_sigmas * scale
+        if near.sum() >= min_points and not near.all():
+            second = register_surface(
+                points[near], vertices_in_image, triangles, vertex_normals_in_image,
+                image_from_tracker=current, outliers=outliers, trim_fraction=trim_fraction,
+                min_scale_mm=min_scale_mm, max_iterations=max_iterations,
+                tolerance_mm=tolerance_mm, min_points=min_points, min_extent_mm=0.0,
+                min_constraint_ratio=0.0, coarse_points=coarse_points, locator=locator,
+            )  # fmt: skip
+            current = np.array(second.image_from_tracker)
+            iterations += second.iterations
+            converged = second.converged
+            hit = locator.closest(apply_transform(current, points))
+            _, cutoff = _robust_weights(
+                hit.distances_mm[near], outliers, trim_fraction, min_scale_mm
+            )
+            inliers = near & (hit.distances_mm <= cutoff)
     rms = float(np.sqrt(np.mean(hit.distances_mm[inliers] ** 2))) if inliers.any() else np.inf
     distances = hit.distances_mm.copy()
     distances.setflags(write=False)

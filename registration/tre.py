@@ -5,7 +5,9 @@
   target from principal axis k of the fiducial configuration (through its centroid) and f_k
   the RMS distance of the fiducials from that axis; ``<FRE^2> = (1 - 2/N) <FLE^2>`` (eq. 10).
   :func:`predict_tre_rms` is vectorised over any number of targets (a TRE map of every vertex
-  of a mesh is one call) and correct for any position and orientation of the layout.
+  of a mesh is one call) and correct for any position and orientation of the layout;
+  :func:`predict_tre_with_added_point` over candidate layouts (where one more fiducial helps a
+  target most).
 - Anisotropic / inhomogeneous FLE and weights: first-order propagation of per-fiducial FLE
   covariances through the linearised weighted least-squares fit (Danilchenko & Fitzpatrick
   2011, IEEE TMI 30:679), :func:`predict_tre_covariance`, giving each target's 3x3 TRE
@@ -25,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_finite, check_points
-from registration.fiducial_configuration import check_configuration
+from registration.fiducial_configuration import COLLINEAR_RATIO, check_configuration
 
 #: Targets per block in :func:`predict_tre_rms`: blocks stay in cache and below OpenBLAS's
 #: threading threshold (threaded tall-skinny products were 10x slower on a busy 2-core machine).
@@ -108,6 +110,50 @@ def predict_tre_rms(
         tre_squared += scale
         np.sqrt(tre_squared, out=tre[start : start + _BLOCK_ROWS])
     return tre
+
+
+def predict_tre_with_added_point(
+    fiducials_in_image: ArrayLike,
+    candidates_in_image: ArrayLike,
+    target_in_image: ArrayLike,
+    *,
+    fle_rms_mm: float,
+) -> Float64Array:
+    """RMS TRE at one target for each layout "the fiducials plus one candidate point"
+    (Fitzpatrick, West & Maurer 1998, eq. 46, as :func:`predict_tre_rms`): where one more
+    fiducial helps the target most is the candidate with the smallest value.
+
+    fiducials_in_image : (N, 3) float, mm, LPS; N >= 2 (with the candidate at least three).
+    candidates_in_image : (C, 3) float, mm, LPS (e.g. skin vertices).
+    target_in_image : (3,) float, mm, LPS.
+    Returns (C,) float64 sqrt(<TRE^2>) in mm; +inf where the layout with that candidate is
+    collinear (ratio of singular values below the registration's own collinearity limit).
+    """
+    fiducials = check_points(fiducials_in_image, "fiducials_in_image", min_count=2)
+    candidates = check_points(candidates_in_image, "candidates_in_image")
+    target = check_points(target_in_image, "target_in_image")
+    if target.shape[0] != 1:
+        raise InputError(f"target_in_image must be one point; got {target.shape[0]}.")
+    fle = float(check_finite(fle_rms_mm, "fle_rms_mm"))
+    if fle < 0:
+        raise InputError(f"fle_rms_mm must be >= 0; got {fle}.")
+    n = len(fiducials) + 1
+    layouts = np.concatenate(
+        [np.broadcast_to(fiducials, (len(candidates), n - 1, 3)), candidates[:, None, :]], axis=1
+    )
+    centroids = layouts.mean(axis=1)
+    _, s, vt = np.linalg.svd(layouts - centroids[:, None, :], full_matrices=False)
+    second_moments = s**2 / n
+    f_squared = second_moments.sum(axis=1, keepdims=True) - second_moments
+    along = np.einsum("ckj,cj->ck", vt, target[0] - centroids)  # target on the principal axes
+    squared = along**2
+    distance_squared = squared.sum(axis=1, keepdims=True) - squared  # d_k^2 from each axis
+    collinear = (s[:, 0] == 0) | (s[:, 1] < COLLINEAR_RATIO * s[:, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (distance_squared / f_squared).sum(axis=1)
+        tre = np.sqrt(fle * fle / n * (1.0 + ratio / 3.0))
+    tre[collinear | ~np.isfinite(tre)] = np.inf
+    return np.asarray(tre, dtype=np.float64)
 
 
 def predict_tre_covariance(

@@ -16,6 +16,7 @@ fluorophore within a few millimetres under the surface, not a depth.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ def write_fluorescence_png(
     camera_position: Any = None,
     window_size: tuple[int, int] = (1024, 768),
     scale_max: float | None = None,
+    context: Sequence[tuple[Any, tuple[float, float, float], float]] = (),
 ) -> Path:
     """Render the per-vertex SBR on the model offscreen and write a PNG (atomically).
 
@@ -108,6 +110,8 @@ def write_fluorescence_png(
         LPS mm; None looks at the seen part of the surface along its mean normal.
     scale_max : top of the colour scale (SBR); default 1.5 x the positive threshold, as in the
         live views.
+    context : more surfaces drawn around the map, as (``pyvista.PolyData`` in LPS mm, colour
+        r, g, b in 0..1, opacity): the patient's anatomy around a surgical field.
     """
     configure_offscreen()
     import pyvista
@@ -150,6 +154,8 @@ def write_fluorescence_png(
                 "width": 0.07,
             },
         )
+        for surface, colour, opacity in context:
+            plotter.add_mesh(surface, color=colour, opacity=opacity, smooth_shading=True)
         plotter.add_text(CAPTION + f"\nthresholds: {limits.source}", font_size=9, color="black")
         if camera_position is None:
             plotter.camera_position = _default_view(mesh, fused)

@@ -15,8 +15,25 @@ For tests and for ``igcs simulate``'s IMAGE stream. The image formation, per pix
    electrons, ``electrons_per_dn``), Gaussian read noise, a dark level, rounding to integers and
    clipping to ``bit_depth`` bits (saturation at ``2^bits - 1``). Deterministic for a seed.
 
+What real tissue adds (all off by default; :func:`tissue_sensor` turns them on):
+
+- **Specular highlights.** Wet tissue reflects the coaxial excitation mirror-like where its
+  normal faces the camera; the emission filter (optical density ~5-6) passes a trace of it,
+  still brighter than fluorescence: ``specular_dn * (r0/r)^n * cos(theta)^specular_exponent``
+  (Blinn-Phong with the half vector on the optical axis for coaxial light), often saturating.
+- **Ambient light.** Room and headlight light in the NIR band, reflected diffusely:
+  ``ambient_dn * (0.5 + 0.5 cos(theta))`` on the surface (independent of distance: an extended
+  source), plus a stray-light ramp across the sensor (``stray_dn`` at the right edge, 0 at the
+  left), both vignetted. With ``ambient_subtraction`` the camera pulses its excitation and
+  delivers ``on - off + dark level`` (as pulsed clinical systems do): the ambient light's mean
+  cancels, its shot noise (in both frames) and twice the read noise variance remain. With
+  ambient light the shot noise is drawn by its Gaussian approximation (same mean and variance).
+- **Exposure.** ``exposure_ms`` states the integration time the gains hold for (metadata; the
+  counts scale with it, see :func:`tissue_sensor`).
+
 Subsurface light: a fluorophore a few millimetres under the surface shows on it as a blurred
-patch; :func:`glowing_patch_emission` models that blur along the surface with an erfc edge.
+patch; :func:`glowing_patch_emission` models that blur along the surface with an erfc edge,
+:mod:`navigation.fluorescence.tissue` with the diffusion approximation.
 """
 
 from __future__ import annotations
@@ -56,12 +73,21 @@ class NirSensorModel:
     dark_level_dn: float = 100.0
     bit_depth: int = 12
     supersample: int = 2
+    specular_dn: float = 0.0
+    specular_exponent: float = 60.0
+    ambient_dn: float = 0.0
+    stray_dn: float = 0.0
+    ambient_subtraction: bool = False
+    exposure_ms: float = 33.0
 
     def __post_init__(self) -> None:
-        for name in ("gain_dn", "reference_distance_mm", "electrons_per_dn"):
+        for name in ("gain_dn", "reference_distance_mm", "electrons_per_dn", "exposure_ms"):
             check_positive(getattr(self, name), name)
         if self.psf_sigma_px < 0 or self.read_noise_dn < 0 or self.dark_level_dn < 0:
             raise InputError("psf_sigma_px, read_noise_dn and dark_level_dn must be >= 0.")
+        if min(self.specular_dn, self.ambient_dn, self.stray_dn) < 0:
+            raise InputError("specular_dn, ambient_dn and stray_dn must be >= 0.")
+        check_positive(self.specular_exponent, "specular_exponent")
         if not 8 <= int(self.bit_depth) <= 16 or int(self.supersample) < 1:
             raise InputError("bit_depth must be 8..16 and supersample >= 1.")
 
@@ -117,22 +143,87 @@ def render_nir_frame(
             f"emission must be finite, >= 0, shape ({mesh.vertex_count},); got {values.shape}."
         )
     camera_from_image = invert_rigid(check_rigid(image_from_camera, "image_from_camera"))
-    radiance, _ = _trace(mesh, values, camera, camera_from_image, model, model.supersample)
+    radiance, shading, _ = _trace(mesh, values, camera, camera_from_image, model, model.supersample)
     s = int(model.supersample)
     height, width = radiance.shape[0] // s, radiance.shape[1] // s
+    flat = model.flat_field(camera)
     signal = radiance.reshape(height, s, width, s).mean(axis=(1, 3))
-    signal *= model.gain_dn * model.flat_field(camera)
+    signal *= model.gain_dn * flat
     if model.psf_sigma_px > 0:
         signal = cv2.GaussianBlur(signal, (0, 0), model.psf_sigma_px, borderType=cv2.BORDER_REFLECT)
+    ambient = _ambient(shading, model, flat, s)
     rng = np.random.default_rng(seed)
-    electrons = rng.poisson(np.maximum(signal, 0.0) * model.electrons_per_dn)
-    noisy = electrons / model.electrons_per_dn + model.dark_level_dn
-    noisy = noisy + rng.normal(0.0, model.read_noise_dn, size=noisy.shape)
+    if ambient is None:
+        electrons = rng.poisson(np.maximum(signal, 0.0) * model.electrons_per_dn)
+        noisy = electrons / model.electrons_per_dn + model.dark_level_dn
+        noisy = noisy + rng.normal(0.0, model.read_noise_dn, size=noisy.shape)
+        expected = signal + model.dark_level_dn
+    else:
+        # Shot noise by its Gaussian approximation (one draw for shot and read noise: a
+        # tenth of the cost of Poisson draws, and exact in mean and variance).
+        e = model.electrons_per_dn
+        lit = np.maximum(signal + ambient, 0.0)
+        variance = lit / e + model.read_noise_dn**2
+        expected = signal + ambient + model.dark_level_dn
+        if model.ambient_subtraction:  # minus the excitation-off frame, with its own noise
+            variance += np.maximum(ambient, 0.0) / e + model.read_noise_dn**2
+            expected = signal + model.dark_level_dn
+        draws = rng.standard_normal(signal.shape, dtype=np.float32)
+        noisy = expected + np.sqrt(variance) * draws
     pixels = np.clip(np.rint(noisy), 0, model.saturation_dn).astype(np.uint16)
     truth = None
     if with_truth:
-        _, truth = _trace(mesh, values, camera, camera_from_image, model, 1)
-    return NirFrame(pixels, signal + model.dark_level_dn, truth)
+        _, _, truth = _trace(mesh, values, camera, camera_from_image, model, 1)
+    return NirFrame(pixels, expected, truth)
+
+
+def tissue_sensor(*, exposure_ms: float = 20.0, **overrides: float) -> NirSensorModel:
+    """The synthetic camera as it images tissue (see the module docstring), at ``exposure_ms``.
+
+    Counts scale with the exposure from these values at 20 ms: fluorescence of emission 1 at
+    300 mm 1800 DN, a specular highlight 6000 DN at its peak (saturates), ambient light 150 DN
+    on the surface and a 60 DN stray-light ramp; 4 e-/DN (~16k e- full well at 12 bits), 2.5 DN
+    read noise, dark level 100 DN, PSF 1.2 px (one ray per pixel: the PSF spans it); ambient
+    subtraction on (pulsed excitation).
+    """
+    check_positive(exposure_ms, "exposure_ms")
+    scale = exposure_ms / 20.0
+    values: dict[str, float] = {
+        "gain_dn": 1800.0 * scale,
+        "specular_dn": 6000.0 * scale,
+        "ambient_dn": 150.0 * scale,
+        "stray_dn": 60.0 * scale,
+        "specular_exponent": 150.0,
+        "psf_sigma_px": 1.2,
+        "electrons_per_dn": 4.0,
+        "read_noise_dn": 2.5,
+        "dark_level_dn": 100.0,
+        "supersample": 1,
+    }
+    values.update(overrides)
+    return NirSensorModel(
+        **values,  # type: ignore[arg-type]
+        ambient_subtraction=True,
+        exposure_ms=exposure_ms,
+    )
+
+
+def _ambient(
+    shading: Float64Array, model: NirSensorModel, flat: Float64Array, supersample: int
+) -> Float64Array | None:
+    """(H, W) ambient counts (surface shading and stray-light ramp, vignetted), or None when
+    the model has none."""
+    if model.ambient_dn == 0 and model.stray_dn == 0:
+        return None
+    height, width = flat.shape
+    surface = shading.reshape(height, supersample, width, supersample).mean(axis=(1, 3))
+    ramp = np.linspace(0.0, 1.0, width)[np.newaxis, :]
+    ambient = (model.ambient_dn * surface + model.stray_dn * ramp) * flat
+    if model.psf_sigma_px > 0:
+        ambient = cv2.GaussianBlur(
+            ambient, (0, 0), model.psf_sigma_px, borderType=cv2.BORDER_REFLECT
+        )
+    return np.asarray(ambient, dtype=np.float64)
 
 
 def glowing_patch_emission(
@@ -178,7 +269,7 @@ def _trace(
     camera_from_image: Float64Array,
     model: NirSensorModel,
     supersample: int,
-) -> tuple[Float64Array, np.ndarray]:
+) -> tuple[Float64Array, Float64Array, np.ndarray]:
     grid = camera.pinhole_grid(scale=float(supersample))
     k = camera.intrinsics.camera_matrix
     rotation = np.ascontiguousarray(camera_from_image[:3, :3])
@@ -193,18 +284,21 @@ def _trace(
         camera.pixel_rays(supersample=supersample), lens, grid.scale, triangle_id, cam, normals,
         emission, mesh.triangles, model.reference_distance_mm,
         model.excitation_distance_exponent, model.excitation_cos_exponent,
+        model.specular_dn / model.gain_dn, model.specular_exponent,
     )  # fmt: skip
 
 
 @serialized
 @numba.njit(parallel=True, cache=True)
-def _shade(rays, lens, scale, triangle_id, cam, normals, emission, triangles, r0, n_exp, m_exp):
+def _shade(rays, lens, scale, triangle_id, cam, normals, emission, triangles, r0, n_exp, m_exp,
+           specular, specular_exp):  # fmt: skip
     rows, columns = rays.shape[0], rays.shape[1]
     grid_height, grid_width = triangle_id.shape
     fx, fy, skew, cx, cy, offset_x, offset_y = (
         lens[0], lens[1], lens[2], lens[3], lens[4], lens[5], lens[6]
     )  # fmt: skip
     radiance = np.zeros((rows, columns))
+    shading = np.zeros((rows, columns))
     vertex = np.full((rows, columns), -1, dtype=np.int64)
     for row in prange(rows):
         for column in range(columns):
@@ -235,7 +329,11 @@ def _shade(rays, lens, scale, triangle_id, cam, normals, emission, triangles, r0
             if cosine <= 0.0:
                 continue
             e = w * emission[a] + u * emission[b] + v * emission[c]
-            radiance[row, column] = e * (r0 / r) ** n_exp * cosine**m_exp
+            excitation = (r0 / r) ** n_exp
+            radiance[row, column] = e * excitation * cosine**m_exp
+            if specular > 0.0:
+                radiance[row, column] += specular * excitation * cosine**specular_exp
+            shading[row, column] = 0.5 + 0.5 * cosine
             best = a if w >= u and w >= v else (b if u >= v else c)
             vertex[row, column] = best
-    return radiance, vertex
+    return radiance, shading, vertex

@@ -77,3 +77,45 @@ def snapshot_meshes(
     plotter.screenshot(str(target))
     plotter.close()
     return target
+
+
+def snapshot_landmarks(
+    layers: Sequence[MeshLayer],
+    names: Sequence[str],
+    points_lps_mm: np.ndarray,
+    path: str | Path,
+    *,
+    window_size: tuple[int, int] = (1200, 600),
+) -> Path:
+    """The meshes from the front and the left around labelled landmarks (red spheres), focused
+    on the landmarks (a head CT's face); returns the PNG path."""
+    configure_offscreen()
+    points = np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3)
+    centre = points.mean(axis=0)
+    radius = max(60.0, float(np.linalg.norm(points - centre, axis=1).max()) * 1.6)
+    plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=list(window_size))
+    for column, view in enumerate(("anterior", "left")):
+        plotter.subplot(0, column)
+        for layer in layers:
+            clipped = layer.mesh.clip_box(
+                [*(centre - 1.5 * radius), *(centre + 1.5 * radius)], invert=False
+            )
+            plotter.add_mesh(
+                clipped if clipped.n_points else layer.mesh,
+                color=layer.color,
+                opacity=layer.opacity,
+                smooth_shading=True,
+            )
+        plotter.add_points(points, color="red", point_size=14, render_points_as_spheres=True)
+        plotter.add_point_labels(points, list(names), font_size=12, point_size=1)
+        direction, up = VIEWS[view]
+        plotter.camera.focal_point = tuple(centre)
+        plotter.camera.position = tuple(centre + 3.5 * radius * np.asarray(direction))
+        plotter.camera.up = up
+        plotter.reset_camera_clipping_range()
+        plotter.add_text(view, font_size=10)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    plotter.screenshot(str(target))
+    plotter.close()
+    return target

@@ -42,10 +42,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from navigation.app.ar_frame import camera_pose_at
 from navigation.app.session import CameraFrame, NavigationSession
-from navigation.fluorescence.field import FieldGeometry, SurgicalField, build_field
+from navigation.fluorescence.field import FieldGeometry, SurgicalField
 from navigation.fluorescence.live import LiveFluorescence
+from navigation.fluorescence.scene import mapping_field
+from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth
 from registration.checks import Float64Array, InputError
 from rendering.fluorescence_accuracy import region_accuracy
@@ -56,6 +60,7 @@ from rendering.fluorescence_metrics import (
     Quantification,
     margin_flags,
 )
+from rendering.highlights import HighlightDetector, highlight_mask
 from rendering.orientation import CAMERA_PRESETS
 from rendering.radiometry import RadiometricCalibration
 from rendering.scene3d import SurfaceModel
@@ -77,6 +82,10 @@ class FluorescenceSettings:
     geometry : the field's bed (default: :func:`navigation.fluorescence.field.field_geometry`
         of the plan, as the simulator builds it).
     phantom_truth : the phantom's truth, to score the map against the true patch (or None).
+    tissue : the tissue model a simulator rendered with, to score the map against its true
+        patch (or None).
+    highlights : mask specular highlights and saturation in each frame before mapping
+        (:mod:`rendering.highlights`), or None.
     pose_wait_s : how long a frame waits for the camera pose after it before being dropped.
     sources : where the camera's intrinsics, hand-eye and radiometry came from (reported).
     """
@@ -85,6 +94,8 @@ class FluorescenceSettings:
     thresholds: MarginThresholds = field(default_factory=MarginThresholds)
     geometry: FieldGeometry | None = None
     phantom_truth: PhantomTruth | None = None
+    tissue: TissueModel | None = None
+    highlights: HighlightDetector | None = None
     pose_wait_s: float = 0.2
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -161,10 +172,11 @@ class FluorescenceMapper:
             )
         self.session = session
         self.settings = settings or FluorescenceSettings()
-        self.field: SurgicalField = build_field(
+        self.field: SurgicalField = mapping_field(
             session.scene.plan,
-            truth=self.settings.phantom_truth,
             geometry=self.settings.geometry,
+            phantom=self.settings.phantom_truth,
+            tissue=self.settings.tissue,
             thresholds=self.settings.thresholds,
         )
         self.live = LiveFluorescence(
@@ -179,7 +191,9 @@ class FluorescenceMapper:
         self._last_index = 0
         self._mapped = 0
         self._skipped = 0
-        self._registration: object | None = None
+        # The registration the map was made under (a result whose prediction arrives later is
+        # the same registration: only a new matrix resets the map).
+        self._registration: np.ndarray | None = None
 
     @property
     def facing_preset(self) -> str:
@@ -249,10 +263,13 @@ class FluorescenceMapper:
 
     def _step(self) -> bool:
         accepted = self.session.workflow.accepted
-        if accepted is not None and accepted is not self._registration:
+        matrix = None if accepted is None else accepted.image_from_reference
+        if matrix is not None and (
+            self._registration is None or not np.array_equal(matrix, self._registration)
+        ):
             if self._registration is not None:
                 self._reset_requested.set()  # samples under the old registration are wrong
-            self._registration = accepted
+            self._registration = matrix
         if self._reset_requested.is_set():
             self._apply_reset()
         frame = self.session.latest_frame
@@ -285,9 +302,14 @@ class FluorescenceMapper:
     def _map(self, frame: CameraFrame, image_from_camera: Float64Array) -> None:
         self._skipped += max(0, frame.index - self._last_index - 1)  # superseded frames
         self._last_index = frame.index
+        detector = self.settings.highlights
+        mask = None if detector is None else highlight_mask(frame.pixels, detector)
         try:
             self.live.add_frame(
-                frame.pixels, timestamp_s=frame.arrival_s, image_from_camera=image_from_camera
+                frame.pixels,
+                timestamp_s=frame.arrival_s,
+                image_from_camera=image_from_camera,
+                mask=mask,
             )
         except InputError as error:
             self._skip(frame, str(error))

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from navigation.app.config import NavigationConfig
-from navigation.app.plan_scene import PlanScene
 from navigation.app.registration_workflow import RegistrationResult
+from navigation.planning.plan_scene import PlanScene
 from navigation.tracking.pose_store import ToolPose
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array

@@ -26,16 +26,19 @@ import vtk
 from navigation.app.ar_frame import ARPresenter
 from navigation.app.auto_register import AutoRegistrar, AutoRegistrationConfig
 from navigation.app.fluorescence import FluorescenceMapper
-from navigation.app.pictures import grab_rgb, write_png
 from navigation.app.render_loop import FrameRecord, RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.app.summary import GuidanceTally, session_summary
 from registration.atomic_files import write_json_atomic
 from registration.checks import Float64Array, InputError, check_positive
 from rendering.offscreen import configure_offscreen
+from rendering.pictures import grab_rgb, write_png
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel
 
 log = logging.getLogger(__name__)
+
+#: How long the summary waits for a pending TRE prediction (Monte Carlo, seconds).
+PREDICTION_WAIT_S = 120.0
 
 SUMMARY_FILE = "summary.json"
 LAST_PICTURE = "last.png"
@@ -88,10 +91,14 @@ def run_headless(
     on_frame: Callable[[FrameRecord], None] | None = None,
     fluorescence: FluorescenceMapper | None = None,
     true_image_from_reference: Float64Array | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> HeadlessResult:
     """Render ``session`` offscreen for ``options.duration_s`` s; write PNGs and summary.json.
 
     stop : set it to end early. on_frame : called after every frame (progress bars, tests).
+    ready : called once the views are built and a first frame drawn, before the timed run
+        (connect the tracker there: the first frame of a large plan takes seconds, during
+        which a stream already flowing would pile up and arrive late).
     fluorescence : the running mapper: its field is drawn in 3-D and its metrics go into the
         summary; or None. With camera intrinsics, the AR view of the last placeable camera
         frame is written at the frame's native size as ``ar_last.png``.
@@ -138,6 +145,9 @@ def run_headless(
         if on_frame is not None:
             on_frame(record)
 
+    if ready is not None:
+        layout.render(session.frame(frame_index=0).snapshot)  # build the pipelines once
+        ready()
     started = time.monotonic()
     try:
         loop.start_watchdog()
@@ -153,6 +163,8 @@ def run_headless(
     finally:
         loop.close()
         layout.close()
+    if not session.wait_for_predictions(PREDICTION_WAIT_S):
+        log.warning("the TRE prediction did not finish within %.0f s", PREDICTION_WAIT_S)
     summary = session_summary(
         session,
         render=stats,

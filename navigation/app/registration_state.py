@@ -36,6 +36,10 @@ from registration.tre import predict_tre_rms
 LANDMARK_TOLERANCE_MM = 2.0
 
 
+#: A refined registration's prediction before the Monte Carlo has finished.
+PENDING_PREDICTION = "pending: Monte Carlo over landmark and surface noise"
+
+
 @dataclass(frozen=True)
 class SurfaceRefinement:
     """What the skin sweep refinement did.
@@ -44,6 +48,10 @@ class SurfaceRefinement:
     after refinement. inlier_fraction : 0..1. converged : ICP converged. iterations : run.
     tumour_shift_mm : distance the refinement moved the tumour centroid (vs the paired-point
     registration), mm; None without a tumour.
+    tre_landmarks_mm : the paired-point prediction at the tumour before refinement, mm.
+    tre_predicted_mm : the refined registration's predicted RMS TRE at the tumour (Monte Carlo
+        of landmarks + ICP, :mod:`registration.combined_tre`), or None while it is computed.
+    prediction : how ``tre_predicted_mm`` was obtained, or that it is pending.
     """
 
     point_count: int
@@ -52,6 +60,9 @@ class SurfaceRefinement:
     converged: bool
     iterations: int
     tumour_shift_mm: float | None
+    tre_landmarks_mm: float | None = None
+    tre_predicted_mm: float | None = None
+    prediction: str = PENDING_PREDICTION
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +72,9 @@ class SurfaceRefinement:
             "converged": self.converged,
             "iterations": self.iterations,
             "tumour_shift_mm": self.tumour_shift_mm,
+            "tre_landmarks_mm": self.tre_landmarks_mm,
+            "tre_predicted_mm": self.tre_predicted_mm,
+            "prediction": self.prediction,
         }
 
 
@@ -128,9 +142,12 @@ class RegistrationResult:
     @property
     def tre_at_tumour_predicted_mm(self) -> float | None:
         """Predicted RMS TRE at the tumour centroid; None without a tumour or when the
-        registration is not verified."""
+        registration is not verified. After surface refinement, the Monte Carlo prediction of
+        the combined registration (None while it is computed), never the paired-point one."""
         if self.tumour_lps_mm is None:
             return None
+        if self.surface is not None:
+            return self.surface.tre_predicted_mm if self.verified else None
         values = self.tre_at(self.tumour_lps_mm)
         return None if values is None else float(values[0])
 

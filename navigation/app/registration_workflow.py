@@ -15,9 +15,21 @@ Because the points are in the reference frame, every registration here is
   errors and warnings; the predicted RMS TRE at the tumour centroid
   (:func:`registration.tre.predict_tre_rms`, Fitzpatrick et al. 1998) for the configured FLE.
 - Surface refinement (optional): :func:`registration.surface_registration.register_surface`
-  (robust point-to-plane ICP) of the sweep points to the plan's skin mesh, started from the
-  paired-point result. The predicted TRE stays the paired-point prediction (the first-order
-  model does not cover ICP); the result says how far refinement moved the tumour.
+  (robust point-to-plane ICP with a trimmed second pass) of the sweep points to the plan's skin
+  mesh, started from the paired-point result; the result says how far refinement moved the
+  tumour. Fitzpatrick's formula does not cover ICP: the refined result's predicted TRE at the
+  tumour is *pending* (None, never the paired-point number) until
+  :meth:`RegistrationWorkflow.predict_refined` (Monte Carlo over landmark and surface noise,
+  :mod:`registration.combined_tre`; seconds, so the session runs it outside its lock) gives it
+  and :meth:`RegistrationWorkflow.attach_prediction` stores it. The fiducials of a refined
+  registration are taken as anatomical landmarks touched on the skin (their FLE in the skin's
+  tangent plane); the sweep's independent noise is its RMS distance to the skin after ICP, and
+  the skin is assumed to have shifted smoothly by
+  :data:`registration.combined_tre.SKIN_SHIFT_MM` RMS (correlation
+  :data:`~registration.combined_tre.SKIN_SHIFT_LENGTH_MM`) since the scan. A refinement may
+  move the tumour by up to three times the paired-point registration's own predicted error
+  there (at least :data:`registration.acceptance.REFINEMENT_SHIFT_LIMIT_MM`): anatomical
+  landmarks (FLE 2-3 mm) leave millimetres for the skin to correct.
 - Checks (:func:`registration.acceptance.check_point_registration`): every result carries
   its verdict; a result that failed (FRE above the alarm, a leave-one-out outlier, a mirrored
   layout, a refinement that did not converge or moved the tumour) cannot be accepted by
@@ -39,7 +51,6 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import ArrayLike
 
-from navigation.app.plan_scene import SkinSurface
 from navigation.app.registration_state import (
     FiducialRow,
     LandmarkCheck,
@@ -50,17 +61,31 @@ from navigation.app.registration_state import (
     SweepOutcome,
     frozen_points,
 )
+from navigation.planning.plan_scene import SkinSurface
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from registration.acceptance import (
+    REFINEMENT_SHIFT_LIMIT_MM,
     RegistrationChecks,
     check_point_registration,
     surface_refusals,
 )
 from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.closest_point import TriangleMeshLocator
+from registration.combined_tre import (
+    SKIN_SHIFT_LENGTH_MM,
+    SKIN_SHIFT_MM,
+    landmark_covariances,
+    predict_combined_tre,
+)
 from registration.point_registration import register_points
 from registration.surface_registration import register_surface
 from registration.transforms import apply_transform, invert_rigid
 from registration.tre import expected_fre_rms
+
+#: The trimmed second ICP pass drops sweep points beyond this many robust sigmas.
+REFIT_SIGMAS = 3.0
+#: Monte Carlo trials of the refined registration's TRE prediction.
+PREDICTION_TRIALS = 48
 
 
 class RegistrationRefused(InputError):
@@ -112,6 +137,8 @@ class RegistrationWorkflow:
         self._sweep: SweepOutcome | None = None
         self._landmark: LandmarkCheck | None = None
         self._message = f"collect {self.names[0]} with the pointer"
+        self._locator: TriangleMeshLocator | None = None
+        self._sweep_in_image: Float64Array | None = None
 
     # ------------------------------------------------------------------ reading
     def state(self) -> RegistrationState:
@@ -297,6 +324,8 @@ class RegistrationWorkflow:
             self.skin.triangles,
             self.skin.normals,
             image_from_tracker=base.image_from_reference,
+            locator=self._skin_locator(),
+            refit_sigmas=REFIT_SIGMAS,
         )
         shift = None
         if self.tumour_lps_mm is not None:
@@ -313,6 +342,7 @@ class RegistrationWorkflow:
             converged=bool(fit.converged),
             iterations=int(fit.iterations),
             tumour_shift_mm=shift,
+            tre_landmarks_mm=base.tre_at_tumour_predicted_mm,
         )
         result = self._result_for(
             fit.image_from_tracker,
@@ -324,6 +354,7 @@ class RegistrationWorkflow:
             surface=refinement,
         )
         result = _with_refinement_checks(result, base.checks)
+        self._sweep_in_image = apply_transform(fit.image_from_tracker, points[fit.inliers])
         self._result = result
         self._sweep = SweepOutcome(len(points))
         self._failure = None
@@ -334,6 +365,59 @@ class RegistrationWorkflow:
             + ("" if result.verified else f"; REFUSED: {result.checks.summary}")
         )
         return result
+
+    def predict_refined(
+        self, result: RegistrationResult, *, trials: int = PREDICTION_TRIALS, seed: int = 0
+    ) -> tuple[float, str] | None:
+        """The refined ``result``'s predicted RMS TRE at the tumour (mm) and how it was found,
+        by Monte Carlo (module docstring); None without a tumour or a sweep. Reads only
+        immutable data: safe to run outside the session's lock, on another thread."""
+        sweep = self._sweep_in_image
+        if self.tumour_lps_mm is None or result.surface is None or sweep is None:
+            return None
+        locator = self._skin_locator()
+        landmarks = result.fiducials_used_in_image
+        noise = max(result.surface.rms_distance_mm**2 - SKIN_SHIFT_MM**2, 0.1**2) ** 0.5
+        prediction = predict_combined_tre(
+            landmarks,
+            self.tumour_lps_mm,
+            landmark_covariances_mm2=landmark_covariances(
+                locator.closest(landmarks).normals, tangential_rms_mm=self.fle_rms_mm
+            ),
+            sweep_points_in_image=sweep,
+            surface_noise_mm=noise,
+            skin_shift_mm=SKIN_SHIFT_MM,
+            skin_shift_length_mm=SKIN_SHIFT_LENGTH_MM,
+            skin=locator,
+            trials=trials,
+            seed=seed,
+            refit_sigmas=REFIT_SIGMAS,
+        )
+        how = (
+            f"Monte Carlo, {prediction.trials} trials: landmarks FLE {self.fle_rms_mm:g} mm "
+            f"RMS in the skin's tangent plane, sweep noise {noise:.2f} mm RMS + skin shift "
+            f"{SKIN_SHIFT_MM:g} mm RMS over {SKIN_SHIFT_LENGTH_MM:g} mm along the normal, "
+            "robust point-to-plane ICP with a trimmed second pass (registration.combined_tre)"
+        )
+        return float(prediction.tre_rms_mm[0]), how
+
+    def attach_prediction(
+        self, result: RegistrationResult, tre_mm: float, how: str
+    ) -> RegistrationResult | None:
+        """Store the refined ``result``'s prediction (in the latest and the accepted result
+        when they are it); None when ``result`` is no longer either."""
+        if result.surface is None:
+            return None
+        updated = replace(
+            result,
+            surface=replace(result.surface, tre_predicted_mm=float(tre_mm), prediction=how),
+        )
+        found = False
+        if self._result is result:
+            self._result, found = updated, True
+        if self._accepted is result:
+            self._accepted, found = updated, True
+        return updated if found else None
 
     def accept(self, override: RegistrationOverride | None = None) -> RegistrationResult:
         """Put the latest result in force.
@@ -381,6 +465,14 @@ class RegistrationWorkflow:
         self._message = message
 
     # ------------------------------------------------------------------ internals
+    def _skin_locator(self) -> TriangleMeshLocator:
+        if self._locator is None:
+            assert self.skin is not None
+            self._locator = TriangleMeshLocator(
+                self.skin.vertices, self.skin.triangles, self.skin.normals
+            )
+        return self._locator
+
     def _result_for(
         self,
         image_from_reference: Float64Array,
@@ -429,12 +521,21 @@ def _with_refinement_checks(
     kept = tuple(
         r for r in base.refusals if r.code != "fre_above_alarm" and not r.code.startswith("surface")
     )
+    landmarks = surface.tre_landmarks_mm or 0.0
+    # Under the refined transform the fiducials are no longer fitted: their RMS residual is
+    # about the FLE itself, not sqrt(1 - 2/N) FLE as after the paired-point fit (Fitzpatrick
+    # et al. 1998), so the alarm grows by 1 / sqrt(1 - 2/N) (x 1.29 for 5 landmarks).
+    count = len(result.fiducial_names)
+    alarm = base.fre_alarm_mm
+    if alarm is not None and count > 2:
+        alarm = alarm / math.sqrt(1.0 - 2.0 / count)
     extra = surface_refusals(
         fre_mm=result.fre_mm,
-        fre_alarm_mm=base.fre_alarm_mm,
+        fre_alarm_mm=alarm,
         converged=surface.converged,
         iterations=surface.iterations,
         tumour_shift_mm=surface.tumour_shift_mm,
+        shift_limit_mm=max(REFINEMENT_SHIFT_LIMIT_MM, 3.0 * landmarks),
     )
     checks = RegistrationChecks(kept, base.cautions, base.fre_alarm_mm, base.leave_one_out_alarm_mm)
     return replace(result, checks=checks.with_refusals(*extra))

@@ -15,13 +15,15 @@ Recording (:class:`~navigation.tracking.recording.SessionWriter`, written from i
 by a :class:`~navigation.tracking.recorder_thread.BackgroundRecorder` in the app, so the
 transport thread only queues the bytes as received): every message received, and events:
 ``session_start`` (plan, configuration), ``connection``, ``tool_state``, ``tip_calibration``,
-``fiducial_collected``, ``fiducial_excluded``, ``registration_computed``, ``surface_sweep``,
-``registration_accepted`` (with the matrix, its numbers and checks: the registration in force
-is saved with the session), ``registration_refused`` (an accept the checks refused),
-``registration_override`` (the explicit decision to use a registration that failed its checks,
-with the risks named), ``landmark_check``, ``warning`` (a warning shown or cleared: tracking
-lost, margin), ``snapshot``, ``bookmark``, ``fluorescence_reset``, ``render_stall``,
-``link_settings``, ``session_end``.
+``fiducial_collected``, ``fiducial_excluded``, ``registration_computed``, ``surface_sweep``
+(its stop with the swept points), ``registration_prediction`` (a refined registration's TRE
+prediction, when ready), ``registration_accepted`` (with the matrix, its numbers and checks:
+the registration in force is saved with the session and rewritten when its prediction lands),
+``registration_refused`` (an accept the checks refused), ``registration_override`` (the
+explicit decision to use a registration that failed its checks, with the risks named),
+``landmark_check``, ``warning`` (a warning shown or cleared: tracking lost, margin),
+``snapshot``, ``bookmark``, ``fluorescence_reset``, ``render_stall``, ``link_settings``,
+``session_end``.
 
 The link (:meth:`NavigationSession.connect_link`, :class:`~navigation.tracking.link_settings.
 LinkSettings`): a lost link - including one silent, or sending nothing valid, for the link
@@ -54,13 +56,13 @@ from numpy.typing import ArrayLike
 from navigation.app.config import NavigationConfig
 from navigation.app.frame_builder import FrameState, LiveState, build_frame
 from navigation.app.link_status import LinkStatus, link_status
-from navigation.app.plan_scene import PlanScene
 from navigation.app.registration_state import LandmarkCheck, RegistrationOverride
 from navigation.app.registration_workflow import (
     RegistrationRefused,
     RegistrationResult,
     RegistrationWorkflow,
 )
+from navigation.planning.plan_scene import PlanScene
 from navigation.tracking.fiducial_collection import (
     CollectedFiducial,
     FiducialCollectionError,
@@ -81,6 +83,36 @@ from rendering.slice_views import slice_point
 from rendering.view_state import DisplayOptions, FluorescenceMap
 
 log = logging.getLogger(__name__)
+
+
+class BackgroundWork:
+    """Runs each submitted call on its own daemon thread; :meth:`wait` for all of them."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._pending = 0
+        self._condition = threading.Condition()
+
+    def submit(self, function: Callable[..., None], *args: Any) -> None:
+        with self._condition:
+            self._pending += 1
+
+        def run() -> None:
+            try:
+                function(*args)
+            except Exception:  # never lose the session to a failed background computation
+                log.exception("%s failed", self._name)
+            finally:
+                with self._condition:
+                    self._pending -= 1
+                    self._condition.notify_all()
+
+        threading.Thread(target=run, name=self._name, daemon=True).start()
+
+    def wait(self, timeout_s: float) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: self._pending == 0, timeout_s)
+
 
 #: How often the pose store's watchdog looks for tools gone STALE (s).
 STORE_WATCHDOG_PERIOD_S = 0.02
@@ -171,6 +203,7 @@ class NavigationSession:
     ) -> None:
         self.scene = scene
         self.registration_path = None if registration_path is None else Path(registration_path)
+        self._registration_file_lock = threading.Lock()
         self.config = config or NavigationConfig()
         self.intrinsics = intrinsics
         self.cameramarker_from_camera = (
@@ -194,6 +227,7 @@ class NavigationSession:
             skin=scene.skin,
         )
         self._lock = threading.RLock()
+        self._predictions = BackgroundWork("tre-prediction")
         self._tip: Float64Array | None = None
         self._tip_source = ""
         self._collector: FiducialCollector | None = None
@@ -568,7 +602,10 @@ class NavigationSession:
         with self._lock:
             points = np.array(self._sweep or [], dtype=np.float64).reshape(-1, 3)
             self._sweep = None
-        self.record_event("surface_sweep", {"action": "stop", "points": len(points)})
+        self.record_event(
+            "surface_sweep",
+            {"action": "stop", "points": len(points), "points_in_reference_mm": points.tolist()},
+        )
         return points
 
     def refine(self, points_in_reference: ArrayLike | None = None) -> RegistrationResult:
@@ -584,7 +621,32 @@ class NavigationSession:
                 self.record_event("surface_sweep", {"action": "refused", "reason": failure})
                 raise
         self.record_event("registration_computed", result.to_dict())
+        self._predictions.submit(self._predict, result)
         return result
+
+    def wait_for_predictions(self, timeout_s: float) -> bool:
+        """Wait until every pending TRE prediction is stored; False on timeout."""
+        return self._predictions.wait(timeout_s)
+
+    def _predict(self, result: RegistrationResult) -> None:
+        """Monte Carlo TRE of a refined registration, outside the lock (seconds of work)."""
+        try:
+            found = self.workflow.predict_refined(result)
+        except InputError as error:
+            log.warning("no TRE prediction for the refined registration: %s", error)
+            return
+        if found is None:
+            return
+        with self._lock:
+            updated = self.workflow.attach_prediction(result, *found)
+            in_force = updated is not None and self.workflow.accepted is updated
+        if updated is not None:
+            self.record_event(
+                "registration_prediction",
+                {"tre_at_tumour_predicted_mm": found[0], "prediction": found[1]},
+            )
+        if in_force:  # the file holds the registration in force
+            self._write_registration()
 
     def accept(self, *, override_reason: str | None = None) -> RegistrationResult:
         """Put the latest registration in force (recorded with its matrix, numbers and checks).
@@ -626,7 +688,24 @@ class NavigationSession:
                 "registration_override", {**override.to_dict(), "fre_mm": result.fre_mm}
             )
         self.record_event("registration_accepted", record)
-        if self.registration_path is not None:
+        self._write_registration()
+        return result
+
+    def _write_registration(self) -> None:
+        """The registration in force to ``registration_path`` (atomically), when set; read and
+        written under one lock so the last writer writes the latest state (acceptance and a
+        Monte Carlo prediction landing can race)."""
+        if self.registration_path is None:
+            return
+        with self._registration_file_lock:
+            with self._lock:
+                result, override = self.workflow.accepted, self.workflow.override
+            if result is None:
+                return
+            record = {
+                **result.to_dict(),
+                "override": None if override is None else override.to_dict(),
+            }
             write_json_atomic(
                 self.registration_path,
                 {
@@ -638,7 +717,6 @@ class NavigationSession:
                     **record,
                 },
             )
-        return result
 
     def pointer_history(self, since_s: float = -math.inf) -> tuple[Float64Array, Float64Array]:
         """((N,) times s, (N, 4, 4) reference_from_pointer) of the OK samples since a time."""

@@ -63,27 +63,19 @@ def run_demo(out: Path, *, seed: int = 0, say: Callable[[str], None] = print) ->
     session_path = out / "session.igcsrec"
     for stale in (session_path, session_path.with_name(session_path.name + ".registration.json")):
         stale.unlink(missing_ok=True)
-    navigation = _navigate_against_simulator(out, seed=seed, session_path=session_path, say=say)
+    navigation = navigate_against_simulator(out, seed=seed, session_path=session_path, say=say)
     stage("navigate_s", began)
 
     began = time.monotonic()
-    fluorescence = _map_offline(out, session_path, say=say)
+    fluorescence = map_offline(out, session_path, say=say)
     stage("fluorescence_offline_s", began)
 
     summary = {
         "schema": "igcs-demo-summary",
         "schema_version": 1,
-        "fre_mm": navigation["fre_mm"],
-        "tre_at_tumour_true_mm": navigation["tre_at_tumour_true_mm"],
-        "tre_at_tumour_predicted_mm": navigation["tre_at_tumour_predicted_mm"],
-        "fluorescence_dice": navigation["fluorescence_dice"],
-        "fluorescence_boundary_error_mm": navigation["fluorescence_boundary_error_mm"],
-        "tbr": navigation["tbr"],
-        "render_fps": navigation["render_fps"],
-        "latency_ms_p50": navigation["latency_ms_p50"],
-        "latency_ms_p95": navigation["latency_ms_p95"],
+        **navigation_headline(navigation),
         "plan": plan_report,
-        "fluorescence_offline": _offline_headline(fluorescence),
+        "fluorescence_offline": offline_headline(fluorescence),
         "tools": navigation.get("tools"),
         "auto_registration": navigation.get("auto_registration"),
         "seed": seed,
@@ -172,11 +164,24 @@ def _free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _navigate_against_simulator(
-    out: Path, *, seed: int, session_path: Path, say: Callable[[str], None]
+def navigate_against_simulator(
+    out: Path,
+    *,
+    seed: int,
+    session_path: Path,
+    say: Callable[[str], None],
+    simulate_extra: tuple[str, ...] = (),
+    navigate_extra: Callable[[dict[str, Any]], list[str]] | None = None,
+    fle_mm: float = 0.3,
+    ready_timeout_s: float = 120.0,
 ) -> dict[str, Any]:
-    """Start ``igcs simulate`` in its own process and run ``igcs navigate --headless`` against
-    it; returns the navigation summary."""
+    """Start ``igcs simulate`` of ``out/plan`` in its own process and run ``igcs navigate
+    --headless`` against it; returns the navigation summary.
+
+    simulate_extra : more ``igcs simulate`` arguments. navigate_extra : more ``igcs navigate``
+    arguments, from the simulator's truth JSON. fle_mm : the FLE navigate predicts with.
+    ready_timeout_s : how long the simulator may take to write its truth (ready to serve).
+    """
     from navigation.commands import navigate
 
     plan_dir = out / "plan"
@@ -185,25 +190,27 @@ def _navigate_against_simulator(
     port = _free_loopback_port()
     simulate = [
         sys.executable, "-m", "navigation", "simulate", "--plan", str(plan_dir),
-        "--port", str(port), "--seed", str(seed), "--truth", str(truth_path),
+        "--port", str(port), "--seed", str(seed), "--truth", str(truth_path), *simulate_extra,
     ]  # fmt: skip
     say("igcs " + " ".join(simulate[3:]))
     log_path = out / "simulator.log"
     with open(log_path, "w", encoding="utf-8") as log_file:
         simulator = subprocess.Popen(simulate, stdout=log_file, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 120.0
+            deadline = time.monotonic() + ready_timeout_s
             while not truth_path.exists():
                 if simulator.poll() is not None or time.monotonic() > deadline:
                     tail = log_path.read_text(encoding="utf-8", errors="replace")[-1500:]
                     raise InputError(f"the simulator did not start; its log ends:\n{tail}")
                 time.sleep(0.1)
-            story_s = float(json.loads(truth_path.read_text())["poses"]["t_s"][-1])
+            truth = json.loads(truth_path.read_text())
+            story_s = float(truth["poses"]["t_s"][-1])
             arguments = [
                 "--plan", str(plan_dir), "--igtl", f"127.0.0.1:{port}", "--headless",
                 "--screenshot", str(out / "navigation"), "--duration", f"{story_s + _TAIL_S:.1f}",
-                "--auto-register", "--fle", "0.3", "--record", str(session_path),
+                "--auto-register", "--fle", f"{fle_mm:g}", "--record", str(session_path),
                 "--simulation-truth", str(truth_path),
+                *(navigate_extra(truth) if navigate_extra is not None else []),
             ]  # fmt: skip
             say("igcs navigate " + " ".join(arguments))
             parser = argparse.ArgumentParser(prog="igcs navigate")
@@ -221,8 +228,11 @@ def _navigate_against_simulator(
     return summary
 
 
-def _map_offline(out: Path, session_path: Path, *, say: Callable[[str], None]) -> dict[str, Any]:
-    """``igcs fluorescence`` of the recorded session, scored against the simulator's truth."""
+def map_offline(
+    out: Path, session_path: Path, *, say: Callable[[str], None], anatomy: bool = False
+) -> dict[str, Any]:
+    """``igcs fluorescence`` of the recorded session, scored against the simulator's truth
+    (``anatomy``: also the map in its place on the patient, ``fluorescence_anatomy.png``)."""
     from navigation.fluorescence.offline import OfflineRequest, map_recorded_session
 
     target = out / "fluorescence"
@@ -236,12 +246,32 @@ def _map_offline(out: Path, session_path: Path, *, say: Callable[[str], None]) -
             session=session_path,
             out=target,
             truth=out / "simulation_truth.json",
+            anatomy_picture=anatomy,
         )
     )
     return result.metrics
 
 
-def _offline_headline(metrics: dict[str, Any]) -> dict[str, Any]:
+#: The demo summary's headline numbers, as the headless navigation's summary has them.
+HEADLINE = (
+    "fre_mm",
+    "tre_at_tumour_true_mm",
+    "tre_at_tumour_predicted_mm",
+    "fluorescence_dice",
+    "fluorescence_boundary_error_mm",
+    "tbr",
+    "render_fps",
+    "latency_ms_p50",
+    "latency_ms_p95",
+)
+
+
+def navigation_headline(navigation: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers (:data:`HEADLINE`) of a headless navigation's ``summary.json``."""
+    return {key: navigation[key] for key in HEADLINE}
+
+
+def offline_headline(metrics: dict[str, Any]) -> dict[str, Any]:
     truth = metrics.get("truth") or {}
     frames = metrics.get("frames") or {}
     quantification = metrics.get("quantification") or {}

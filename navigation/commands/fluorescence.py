@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dark-level", type=float, help="camera dark level, raw counts")
     parser.add_argument("--flat-field", type=Path, help="flat field, (H, W) float .npy")
     parser.add_argument("--saturation-level", type=float, help="raw saturation level")
+    parser.add_argument(
+        "--highlight-mask",
+        action="store_true",
+        help="mask specular highlights and saturated pixels in each frame (on by default for "
+        "a simulator whose camera renders highlights)",
+    )
     parser.add_argument("--camera-device", default="Camera", help="IMAGE device (Camera)")
     parser.add_argument(
         "--camera-tool", default="CameraToTracker", help="camera marker transform name"
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         dark_level=args.dark_level,
         flat_field=args.flat_field,
         saturation_level=args.saturation_level,
+        highlight_mask=args.highlight_mask,
         devices=SessionDevices(args.camera_device, args.camera_tool, args.reference_tool),
     )
     progress = tqdm(desc="mapping frames", unit=" frame", file=sys.stderr)

@@ -35,6 +35,7 @@ import dataclasses
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,6 +137,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fluorescence.add_argument(
         "--no-fluorescence", action="store_true", help="do not map the camera frames"
     )
+    fluorescence.add_argument(
+        "--highlight-mask",
+        action="store_true",
+        help="mask specular highlights and saturated pixels in each frame (on by default for "
+        "a simulator whose camera renders highlights)",
+    )
     parser.add_argument(
         "--simulation-truth",
         type=Path,
@@ -177,9 +184,9 @@ def _tip(text: str | None) -> tuple[float, float, float] | None:
 
 def run(args: argparse.Namespace) -> int:
     from navigation.app.config import NavigationConfig
-    from navigation.app.plan_scene import load_plan_scene
     from navigation.app.session import NavigationSession
     from navigation.fluorescence.mapping_inputs import load_simulation_truth
+    from navigation.planning.plan_scene import load_plan_scene
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.hand_eye import HandEye
 
@@ -221,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         )
         intrinsics, hand_eye = camera_stand_in.intrinsics, camera_stand_in.cameramarker_from_camera
     print(f"loading plan {args.plan} ...", file=sys.stderr)
+    loading_began = time.monotonic()
     scene = load_plan_scene(args.plan)
     if args.no_record:
         args.record = None
@@ -245,16 +253,24 @@ def run(args: argparse.Namespace) -> int:
     mapper: FluorescenceMapper | None = None
     try:
         mapper = _start_fluorescence(args, session, camera_stand_in)
-        client = session.connect_link(settings)
-        if not client.wait_connected(args.connect_timeout):
-            log.warning(
-                "no tracker at %s after %.0f s; still trying (tools show DISCONNECTED)",
-                settings.address,
-                args.connect_timeout,
+
+        def connect() -> None:
+            log.info(
+                "connecting to the tracker %.1f s after loading began (plan, views, first frame)",
+                time.monotonic() - loading_began,
             )
-        if args.headless:
+            client = session.connect_link(settings)
+            if not client.wait_connected(args.connect_timeout):
+                log.warning(
+                    "no tracker at %s after %.0f s; still trying (tools show DISCONNECTED)",
+                    settings.address,
+                    args.connect_timeout,
+                )
+
+        if args.headless:  # connects once its views are built (see run_headless's ``ready``)
             truth = None if simulation is None else simulation.image_from_reference
-            return _run_headless(args, session, size or (1280, 1024), mapper, truth)
+            return _run_headless(args, session, size or (1280, 1024), mapper, truth, connect)
+        connect()
         require_extra("gui", alternative="or run igcs navigate --headless")
         from navigation.app.window import WindowOptions, run_window
 
@@ -282,8 +298,8 @@ def _start_fluorescence(
         radiometry and field geometry), or None on the real camera path (files and flags only).
     """
     from navigation.app.fluorescence import FluorescenceMapper, FluorescenceSettings
-    from navigation.fluorescence.field import FieldGeometry, find_phantom_truth
-    from navigation.fluorescence.mapping_inputs import resolve_inputs
+    from navigation.fluorescence.field import find_phantom_truth
+    from navigation.fluorescence.mapping_inputs import highlight_detector, resolve_inputs
     from navigation.planning.phantom import load_truth
 
     if args.no_fluorescence:
@@ -313,15 +329,19 @@ def _start_fluorescence(
         "radiometry": inputs.sources["radiometry"],
     }
     log.info("fluorescence camera: %s", sources)
-    geometry = None
-    field_entry = (simulation.fluorescence or {}).get("field") if simulation else None
-    if field_entry:
-        geometry = FieldGeometry.from_dict(field_entry)
-    truth_path = find_phantom_truth(plan)
+    geometry = simulation.geometry() if simulation else None
+    tissue = simulation.tissue() if simulation else None
+    truth_path = None if tissue is not None else find_phantom_truth(plan)
     settings = FluorescenceSettings(
         radiometry=inputs.radiometry,
         geometry=geometry,
         phantom_truth=None if truth_path is None else load_truth(truth_path),
+        tissue=tissue,
+        highlights=highlight_detector(
+            inputs.radiometry,
+            sensor=simulation.sensor() if simulation else None,
+            requested=args.highlight_mask,
+        ),
         sources=sources,
     )
     return FluorescenceMapper(session, settings).start()
@@ -333,14 +353,25 @@ def _run_headless(
     size: tuple[int, int],
     mapper: FluorescenceMapper | None,
     true_image_from_reference: np.ndarray | None,
+    connect: Callable[[], None],
 ) -> int:
     from tqdm import tqdm
 
     from navigation.app.auto_register import AutoRegistrationConfig
     from navigation.app.headless import HeadlessOptions, run_headless
     from navigation.app.render_loop import FrameRecord
+    from registration.tre import expected_fre_rms
 
-    auto = AutoRegistrationConfig(sweep_s=args.auto_sweep) if args.auto_register else None
+    auto = None
+    if args.auto_register:
+        # Anatomical landmarks (FLE of a few mm) give FREs of a few mm: the dwell run's FRE
+        # gate and the sweep's distance gate scale with the stated FLE.
+        count = len(session.workflow.names)
+        auto = AutoRegistrationConfig(
+            sweep_s=args.auto_sweep,
+            max_fre_mm=max(2.0, 2.5 * expected_fre_rms(count, args.fle)),
+            sweep_max_distance_mm=max(3.0, 2.0 * args.fle),
+        )
     options = HeadlessOptions(
         duration_s=args.duration,
         output_dir=args.screenshot,
@@ -369,6 +400,7 @@ def _run_headless(
             on_frame=advance,
             fluorescence=mapper,
             true_image_from_reference=true_image_from_reference,
+            ready=connect,
         )
     finally:
         progress.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from navigation.commands.image_options import add_loading_arguments
 from navigation.commands.plan_making import make_plan_from_path, print_summary
-from navigation.planning.plan_options import add_source_arguments
+from navigation.planning.plan_options import add_source_arguments, add_threshold_arguments
 
 DESCRIPTION = """\
 Make a surgical plan from a head and neck CT or MRI: segment skin, bone and airway (CT
@@ -21,6 +21,8 @@ node) from seeds, mesh every label, and write the plan folder PLAN:
   PLAN/image.nii.gz         the planning image (CT HU / MR) the navigation slices show
   PLAN/meshes/<label>.vtp   one surface per label, LPS mm (also .stl)
   PLAN/fiducials.mrk.json   Slicer markups, coordinateSystem LPS
+  PLAN/review/*.png         with --review-pictures: QC pictures (slices with label overlays,
+                            meshes); review and correct the plan with `igcs review PLAN`
 
 INPUT is a DICOM folder (the largest axial CT/MR series is chosen unless --series), a DICOM
 file, or a NIfTI/NRRD/MHA file; with --labels, a label map file or a folder of label files
@@ -63,7 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--expected-fiducials", type=int, metavar="N", help="warn unless N found")
     add_loading_arguments(parser)
+    add_threshold_arguments(parser)
     add_source_arguments(parser)
+    parser.add_argument(
+        "--review-pictures",
+        action="store_true",
+        help="also write PLAN/review/*.png: label overlays on axial, coronal and sagittal slices "
+        "through the tumour, the meshes, and the review window's views (checked before surgery)",
+    )
     parser.add_argument("--no-stl", action="store_true", help="write .vtp meshes only")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing PLAN")
     cohort = parser.add_argument_group("cohorts (navigation.commands.plan_cohort)")

@@ -5,13 +5,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from navigation.cli import UserError
 from navigation.planning.plan import Plan
-from navigation.planning.plan_options import describe_sources, sources_from_arguments
+from navigation.planning.plan_options import (
+    describe_sources,
+    preset_from_arguments,
+    sources_from_arguments,
+)
 from navigation.planning.segmentation import seed_from_text
 
 
@@ -32,7 +37,6 @@ def _box(text: str | None) -> np.ndarray | None:
 def make_plan_from_path(args: argparse.Namespace) -> Plan:
     """Read INPUT and write the plan (shared by ``igcs plan`` and ``igcs demo``)."""
     from navigation.imaging.loading import load_volume
-    from navigation.planning.label_files import read_label_files
     from navigation.planning.plan_input import source_from_label_files, source_from_loaded
     from navigation.planning.plan_writer import make_plan
 
@@ -44,10 +48,17 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         raise UserError(
             f"{args.out} already exists; choose another PLAN folder or pass --overwrite."
         )
+    preset = None
     if args.labels:
+        preset_from_arguments(args, "LABEL")  # refuses thresholds for label maps
+        from navigation.planning.label_input import read_label_files  # slicerio: only here
+
         volume, segmentation = read_label_files(args.input)
         source = source_from_label_files(args.input, [Path(f) for f in volume.metadata["files"]])
         print(f"read {len(segmentation.table)} labels from {args.input}")
+        for row in segmentation.imports["label_files"]["structures"]:
+            if row["name"] != row["source"]:
+                print(f"  {row['name']} <- {row['source']!r} ({row['file']})")
     else:
         loaded = load_volume(
             args.input,
@@ -62,6 +73,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
                 f"{volume.metadata.get('modality')!r}); planning needs one"
             )
             raise UserError(f"{reason}.")
+        preset = preset_from_arguments(args, volume.modality)
         source = source_from_loaded(loaded)
         print(f"read {loaded.report.chosen}")
         for other in loaded.report.others:
@@ -78,6 +90,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
                 tumour_box_lps_mm=box,
                 node_seed_lps_mm=node_seed,
                 expected_fiducials=args.expected_fiducials,
+                preset=preset,
                 on_step=lambda text: print(text, flush=True),
             )
     return make_plan(
@@ -87,12 +100,23 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
         tumour_box_lps_mm=box,
         node_seed_lps_mm=node_seed,
         segmentation=segmentation,
+        preset=preset,
         expected_fiducials=args.expected_fiducials,
         source=source,
         write_stl=not args.no_stl,
         overwrite=args.overwrite,
         progress=True,
+        review_pictures=_review_pictures(args),
     )
+
+
+def _review_pictures(args: argparse.Namespace) -> Callable[[Path], dict[str, str]] | None:
+    """The review's picture writer when ``--review-pictures`` asks for it."""
+    if not getattr(args, "review_pictures", False):
+        return None
+    from navigation.review.pictures import write_review_pictures
+
+    return write_review_pictures
 
 
 def print_summary(plan: Plan) -> None:
@@ -112,5 +136,8 @@ def print_summary(plan: Plan) -> None:
         )
     for line in describe_sources(plan.raw):
         print(f"  {line}")
+    pictures = [f for key, f in plan.raw.get("files", {}).items() if key.startswith("review_")]
+    if pictures:
+        print(f"  review pictures: {', '.join(pictures)}")
     for warning in plan.raw.get("report", {}).get("warnings", []):
         print(f"  warning: {warning}")

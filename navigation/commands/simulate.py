@@ -62,34 +62,102 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the phantom's truth.json for the camera frames (default: found next to the "
         "plan's DICOM source; without it the frames show the plan's own tumour)",
     )
+    parser.add_argument(
+        "--patient",
+        action="store_true",
+        help="a patient, not the phantom: the plan's fiducials are anatomical landmarks touched "
+        "on the skin (FLE in its tangent plane; give --fle-mm, e.g. 2.5), strokes over the face "
+        "and neck (--sweep-noise-mm along the normal, plus a 0.5 mm RMS smooth skin shift), "
+        "the reference on the skull, a "
+        "transcervical wound cut into the plan's anatomy and NIR frames of tissue (tracer under "
+        "the surface, perfusion texture, glints, ambient light with pulsed subtraction)",
+    )
+    parser.add_argument(
+        "--sweep-noise-mm",
+        type=float,
+        default=None,
+        help="sweep points off the skin along its normal, RMS mm (0; 0.5 with --patient)",
+    )
+    parser.add_argument(
+        "--sweep-s", type=float, default=None, help="seconds of skin sweep (12; 20 with --patient)"
+    )
+    parser.add_argument(
+        "--prerender",
+        action="store_true",
+        help="render every camera frame before serving (memory: ~160 kB a 320x256 frame), so "
+        "the stream keeps its timing on a busy machine; the truth file is written when ready",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from navigation.tracking.simulated_motion import CAMERA_PERIOD_S
     from navigation.tracking.simulator import SimulationConfig
-    from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario, write_truth
+    from navigation.tracking.simulator_io import (
+        prerender_frames,
+        scenario_from_plan,
+        serve_scenario,
+        write_truth,
+    )
+    from registration.combined_tre import SKIN_SHIFT_LENGTH_MM, SKIN_SHIFT_MM
 
     check_speed(args)
     try:
         width, height = (int(v) for v in args.image_size.lower().split("x"))
     except ValueError:
         raise UserError(f"--image-size must look like 320x256; got {args.image_size!r}") from None
+    patient = bool(args.patient)
+    noise = args.sweep_noise_mm if args.sweep_noise_mm is not None else (0.5 if patient else 0.0)
     config = SimulationConfig(
         seed=args.seed,
         fle_rms_mm=args.fle_mm,
         jitter_rms_mm=args.jitter_mm,
         camera_fps=args.camera_fps,
         image_size_px=(width, height),
+        fle_on_skin=patient,
+        sweep_noise_mm=noise,
+        skin_shift_mm=SKIN_SHIFT_MM if patient else 0.0,
+        skin_shift_length_mm=SKIN_SHIFT_LENGTH_MM,
+        sweep_s=args.sweep_s if args.sweep_s is not None else (20.0 if patient else 12.0),
+        # A patient is imaged after registration: one more orbit of the camera (20 s).
+        imaging_s=CAMERA_PERIOD_S if patient else 1.0,
+        # A landmark is touched with care: a longer dwell than on a marker; and the pointer
+        # rests for a few seconds first (the app connecting and drawing its first frames).
+        dwell_s=3.0 if patient else 2.0,
+        rest_s=5.0 if patient else 1.0,
     )
+    extra: dict[str, object] = {}
+    if patient:
+        from navigation.fluorescence.approach import ApproachOptions
+        from navigation.fluorescence.tissue import TissueModel
+        from rendering.nir_camera import tissue_sensor
+
+        extra = {
+            "approach": ApproachOptions(),
+            "tissue": TissueModel(seed=args.seed),
+            "sensor": tissue_sensor(),
+            "anatomical": True,
+        }
     scenario = scenario_from_plan(
         args.plan,
         config,
         duration_s=args.duration,
         phantom_truth=args.phantom_truth if args.phantom_truth else "auto",
+        **extra,  # type: ignore[arg-type]
     )
     print("preparing the camera frames ...", file=sys.stderr)
-    scenario.frame_source(scenario.image_from_camera_at(0.0), 0.0)  # builds the scene once
+    if args.prerender:
+        rendering = tqdm(unit=" frame", file=sys.stderr, desc="rendering")
+
+        def rendered(done: int, total: int) -> None:
+            rendering.total = total
+            rendering.update(done - rendering.n)
+
+        scenario = prerender_frames(scenario, duration_s=args.duration, on_frame=rendered)
+        rendering.close()
+    else:
+        scenario.frame_source(scenario.image_from_camera_at(0.0), 0.0)  # builds the scene
     if args.truth:
         write_truth(args.truth, scenario)
         print(f"ground truth written to {args.truth}", file=sys.stderr)

@@ -58,6 +58,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import erfcinv
 
+from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
 from registration.checks import Float64Array, InputError, check_points, check_positive
@@ -221,12 +222,14 @@ class FieldTruth:
     """The true tracer on the mapping mesh's vertices (phantom truth or, failing that, the
     plan's own tumour: ``source`` says which).
 
+    tracer : the emission model: the phantom's patch (:class:`TracerModel`) or real tissue
+        (:class:`~navigation.fluorescence.tissue.TissueModel`).
     signed_distance_mm : (N,) the tumour's signed distance at each vertex (negative inside).
     emission : (N,) true relative emission. true_sbr : (N,) emission / tracer background.
     true_patch : (N,) bool, true_sbr >= positive_sbr.
     """
 
-    tracer: TracerModel
+    tracer: TracerModel | TissueModel
     positive_sbr: float
     signed_distance_mm: Float64Array
     emission: Float64Array

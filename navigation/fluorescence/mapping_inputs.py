@@ -38,12 +38,16 @@ from typing import Any
 
 import numpy as np
 
+from navigation.fluorescence.field import FieldGeometry
+from navigation.fluorescence.scene import geometry_from_dict
+from navigation.fluorescence.tissue import TissueModel
 from navigation.tracking.recording import SessionEvent
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_finite
 from registration.hand_eye import HandEye
 from registration.transforms import check_rigid
 from rendering.camera_model import CameraModel
+from rendering.highlights import HighlightDetector
 from rendering.nir_camera import NirSensorModel
 from rendering.radiometry import RadiometricCalibration
 
@@ -107,6 +111,41 @@ class SimulationTruth:
         """The synthetic sensor model the frames were made with (None if not recorded)."""
         entry = (self.fluorescence or {}).get("nir_sensor")
         return NirSensorModel(**entry) if entry else None
+
+    def tissue(self) -> TissueModel | None:
+        """The tissue model the frames were rendered with (None: the phantom's patch)."""
+        entry = (self.fluorescence or {}).get("tissue")
+        return TissueModel.from_dict(entry) if entry else None
+
+    def geometry(self) -> FieldGeometry | None:
+        """The field the simulator's camera looked at (None if not recorded)."""
+        entry = (self.fluorescence or {}).get("field")
+        return geometry_from_dict(entry) if entry else None
+
+
+def highlight_detector(
+    radiometry: RadiometricCalibration,
+    *,
+    sensor: NirSensorModel | None = None,
+    requested: bool = False,
+) -> HighlightDetector | None:
+    """The specular/saturation mask settings for a camera, or None when not wanted: asked for
+    (``requested``, e.g. ``--highlight-mask``) or implied by a synthetic sensor that renders
+    highlights. Dark and saturation levels come from the radiometric calibration, the noise
+    model from the sensor when known (the difference frame of ambient subtraction has twice
+    the read noise variance)."""
+    if not requested and (sensor is None or sensor.specular_dn <= 0):
+        return None
+    electrons = 4.0 if sensor is None else sensor.electrons_per_dn
+    read = 2.0 if sensor is None else sensor.read_noise_dn
+    if sensor is not None and sensor.ambient_subtraction:
+        read *= 2.0**0.5
+    return HighlightDetector(
+        dark_level_dn=radiometry.dark_level,
+        saturation_dn=radiometry.saturation_level,
+        electrons_per_dn=electrons,
+        read_noise_dn=read,
+    )
 
 
 def load_simulation_truth(path: str | Path) -> SimulationTruth:

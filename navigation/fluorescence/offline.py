@@ -15,22 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from navigation.fluorescence.field import (
-    FieldGeometry,
-    SurgicalField,
-    build_field,
-    find_phantom_truth,
-    plan_truth,
-)
+import numpy as np
+
+from navigation.fluorescence.approach import ApproachGeometry, inside_wound
+from navigation.fluorescence.field import SurgicalField, find_phantom_truth
 from navigation.fluorescence.mapping_inputs import (
+    highlight_detector,
     load_simulation_truth,
     recorded_inputs,
     resolve_inputs,
 )
 from navigation.fluorescence.report import fluorescence_metrics, write_outputs
+from navigation.fluorescence.scene import mapping_field
 from navigation.fluorescence.session_mapping import SessionDevices, SessionMapping, map_session
 from navigation.planning.phantom import load_truth
-from navigation.planning.plan import load_plan
+from navigation.planning.plan import Plan, load_plan
 from navigation.tracking.recording import SessionReader
 from registration.checks import InputError
 
@@ -50,6 +49,8 @@ class OfflineRequest:
     dark_level: float | None = None
     flat_field: Path | None = None
     saturation_level: float | None = None
+    highlight_mask: bool = False
+    anatomy_picture: bool = False
     devices: SessionDevices = field(default_factory=SessionDevices)
 
 
@@ -89,20 +90,36 @@ def map_recorded_session(
         saturation_level=request.saturation_level,
     )
     entry = (simulation.fluorescence or {}) if simulation else {}
-    geometry = FieldGeometry.from_dict(entry["field"]) if entry.get("field") else None
+    tissue = simulation.tissue() if simulation else None
     phantom = None
-    if simulation is not None:
+    if simulation is not None and tissue is None:
         recorded_path = entry.get("phantom_truth")
         path = Path(recorded_path) if recorded_path else find_phantom_truth(plan)
         if path is not None and path.exists():
             phantom = load_truth(path)
     say("building the field mesh")
-    field_ = build_field(plan, truth=phantom, geometry=geometry)
-    if simulation is not None and phantom is None:
-        field_ = plan_truth(field_, plan)  # no phantom: the plan's own tumour, labelled so
+    # Without a phantom or tissue model, a simulated session is scored against the plan's
+    # own tumour (labelled so).
+    field_ = mapping_field(
+        plan,
+        geometry=simulation.geometry() if simulation else None,
+        phantom=phantom,
+        tissue=tissue,
+        simulated=simulation is not None,
+    )
+    detector = highlight_detector(
+        inputs.radiometry,
+        sensor=simulation.sensor() if simulation else None,
+        requested=request.highlight_mask,
+    )
     say("mapping the frames")
     mapping = map_session(
-        request.session, field_.mesh, inputs, devices=request.devices, on_frame=on_frame
+        request.session,
+        field_.mesh,
+        inputs,
+        devices=request.devices,
+        on_frame=on_frame,
+        highlights=detector,
     )
     if mapping.frames_used == 0:
         reasons = ", ".join(f"{n} {why}" for why, n in mapping.skipped.items())
@@ -116,5 +133,39 @@ def map_recorded_session(
         session=str(Path(request.session).resolve()),
     )
     say("writing the outputs")
-    paths = write_outputs(request.out, field_, mapping, metrics)
+    context = _anatomy(plan, field_) if request.anatomy_picture else ()
+    paths = write_outputs(request.out, field_, mapping, metrics, context=context)
     return OfflineResult(metrics, paths, field_, mapping)
+
+
+#: Plan labels drawn around the map in ``fluorescence_anatomy.png``: (colour, opacity).
+ANATOMY = {"skin": ((0.85, 0.70, 0.60), 0.25), "bone": ((0.95, 0.93, 0.85), 1.0)}
+
+
+def _anatomy(
+    plan: Plan, field_: SurgicalField
+) -> list[tuple[Any, tuple[float, float, float], float]]:
+    """The plan's skin and bone meshes (those it has) as picture context, without what a
+    wound removed (bone the cut went through would float over the field)."""
+    context = []
+    for name, (colour, opacity) in ANATOMY.items():
+        try:
+            mesh = plan.read_mesh(name)
+        except InputError:
+            continue
+        if isinstance(field_.geometry, ApproachGeometry):
+            removed = inside_wound(field_.geometry, np.asarray(mesh.points, dtype=np.float64))
+            if removed.any():
+                mesh = _without_points(mesh, removed)
+        context.append((mesh, colour, opacity))
+    return context
+
+
+def _without_points(mesh: Any, removed: np.ndarray) -> Any:
+    """The triangle mesh without the triangles that touch a removed point (the points stay:
+    only drawn). By hand, as ``PolyData.remove_points`` changes its return in pyvista 0.49."""
+    import pyvista
+
+    triangles = np.asarray(mesh.triangulate().faces).reshape(-1, 4)
+    kept = triangles[~removed[triangles[:, 1:]].any(axis=1)]
+    return pyvista.PolyData(np.asarray(mesh.points), kept.ravel())

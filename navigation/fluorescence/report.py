@@ -28,6 +28,7 @@ bed's rim: about 1. Undefined numbers (no mapped boundary, a zero background) ar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,9 +184,14 @@ def write_outputs(
     *,
     thresholds: MarginThresholds | None = None,
     window_size: tuple[int, int] = (1024, 768),
+    context: Sequence[tuple[Any, tuple[float, float, float], float]] = (),
 ) -> dict[str, Path]:
     """Write ``fluorescence.vtp``, the PNG views (when there is a background mean to scale
-    them) and ``metrics.json`` into ``out`` (created); returns the paths by name."""
+    them) and ``metrics.json`` into ``out`` (created); returns the paths by name.
+
+    context : the patient's anatomy as (surface, colour, opacity): adds
+        ``fluorescence_anatomy.png``, the map in its place on the patient, seen from the
+        camera's side of the field."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     limits = thresholds or MarginThresholds()
@@ -212,6 +218,17 @@ def write_outputs(
                 thresholds=limits,
                 camera_position=_view(field_, tilt),
                 window_size=window_size,
+            )
+        if context:
+            paths["view_anatomy"] = write_fluorescence_png(
+                folder / "fluorescence_anatomy.png",
+                field_.mesh,
+                mapping.fused,
+                background_mean=background,
+                thresholds=limits,
+                camera_position=_view(field_, 25.0, distance_factor=9.0),
+                window_size=window_size,
+                context=context,
             )
     paths["metrics"] = folder / "metrics.json"
     write_json_atomic(paths["metrics"], metrics)
@@ -255,11 +272,13 @@ def _quantify(
     return corrected, raw
 
 
-def _view(field_: SurgicalField, tilt_deg: float) -> list[tuple[float, ...]]:
+def _view(
+    field_: SurgicalField, tilt_deg: float, *, distance_factor: float = 4.0
+) -> list[tuple[float, ...]]:
     geometry = field_.geometry
     pose = geometry.image_from_field()
     tilt = np.radians(tilt_deg)
     direction = np.cos(tilt) * pose[:3, 2] + np.sin(tilt) * pose[:3, 0]
     centre = geometry.floor_point_lps_mm
-    distance = 4.0 * geometry.radius_mm
+    distance = distance_factor * geometry.radius_mm
     return [tuple(centre + distance * direction), tuple(centre), tuple(pose[:3, 1])]

@@ -50,6 +50,7 @@ from registration.transforms import invert_rigid
 from rendering.camera_model import CameraModel
 from rendering.fluorescence_map import FluorescenceMap, FusedFluorescence
 from rendering.fluorescence_projection import FrameProjector
+from rendering.highlights import HighlightDetector, highlight_mask
 from rendering.surface_mesh import SurfaceMesh
 
 SKIP_NOT_2D = "not a single-channel 2-D frame"
@@ -105,11 +106,14 @@ def map_session(
     max_gap_s: float = DEFAULT_MAX_GAP_S,
     max_extrapolation_s: float = DEFAULT_MAX_EXTRAPOLATION_S,
     on_frame: Callable[[int, int], None] | None = None,
+    highlights: HighlightDetector | None = None,
 ) -> SessionMapping:
     """Map every camera frame of ``session`` onto ``mesh`` (module docstring).
 
     projector : a configured :class:`FrameProjector` for ``mesh`` (default: the inputs'
         camera and radiometric calibration, default weights and visibility).
+    highlights : mask each frame's specular highlights and saturation
+        (:mod:`rendering.highlights`) before projecting it; None: no mask.
     on_frame : progress callback ``(frames done, frames total)``.
     Raises InputError when the session has no camera frames or no usable camera pose at all.
     """
@@ -159,7 +163,9 @@ def map_session(
             skipped[reason] += 1
         else:
             assert isinstance(message.body, ImageBody) and not isinstance(pose, str)
-            sample = mapper.project(message.body.pixels[0], pose, timestamp_s=t)
+            pixels = message.body.pixels[0]
+            mask = None if highlights is None else highlight_mask(pixels, highlights)
+            sample = mapper.project(pixels, pose, timestamp_s=t, mask=mask)
             fmap.fuse(sample)
             used += 1
             seeing += int(sample.sampled.any())

@@ -9,7 +9,9 @@ continues into the bone).
 
 T lies halfway between the marker's level (90th percentile of its core) and its surroundings
 (the median of the voxels more than d/2 + 1.5 mm from its centre, mostly air; if the voxels
-above that T reach that far, as into fat in T1 MR, their 90th percentile). The centre is the
+above that T reach that far, as into fat in T1 MR, their 90th percentile). A blob whose
+voxels above T reach the image border is not taken: the field of view cuts it, so its centre
+would be biased (reported in ``rejected``). The centre is the
 intensity-weighted centroid of ``max(I - T, 0)`` over the voxels above T that touch the core:
 partial-volume voxels weigh by how much marker they hold, so the centroid is sub-voxel
 (< 0.15 mm on the phantom at 1 mm voxels). Those voxels form the marker's label.
@@ -150,6 +152,11 @@ def detect_fiducials(
             tuple(int(a + s.start) for a, s in zip(region.offset_kji, area, strict=True)),  # type: ignore[arg-type]
             region.mask,
         )
+        if any(
+            s.start == 0 or s.stop == n for s, n in zip(region.slices, labels.shape, strict=True)
+        ):
+            rejected.append(f"blob at {where.tolist()} mm: at the image border (cut off)")
+            continue
         found.append((geometry.kji_to_lps(centre_kji), keep.sum() * voxel_mm3, region, half))
         saturated.append(int(np.count_nonzero(values[core_here] >= ceiling)) >= 2)
     setup = _setup_marks(

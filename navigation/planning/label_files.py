@@ -1,4 +1,5 @@
-"""Label maps on disk: Slicer ``.seg.nrrd`` and NIfTI out, label files in.
+"""Label maps on disk, out: Slicer ``.seg.nrrd`` and NIfTI (reading them back in is
+:mod:`navigation.planning.label_input`).
 
 ``.seg.nrrd`` (3D Slicer segmentation, fields as in ``shared/specs/README.md``) is written with
 pynrrd: ``space`` left-posterior-superior, ``space directions`` = direction x spacing (LPS mm),
@@ -25,13 +26,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from navigation.imaging.volume import Volume
-from navigation.planning.labels import PALETTE
-from navigation.planning.plan import LabelEntry
 from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import Segmentation
 from navigation.planning.terminology import segment_tags
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
 
 _SLAB_VOXELS = 1 << 22  # label voxels compressed at a time (4 MB of uint8)
 
@@ -164,105 +161,3 @@ def write_label_nifti(path: str | Path, segmentation: Segmentation) -> None:
     """Write the single-layer label map (table order, later rows win) as NIfTI via SimpleITK."""
     volume = Volume(segmentation.label_map(), segmentation.geometry, "LABEL")
     sitk.WriteImage(volume.to_sitk(), str(path), True, 1)
-
-
-def _same_grid(a: ImageGeometry, b: ImageGeometry) -> bool:
-    return (
-        a.size_ijk == b.size_ijk
-        and np.allclose(a.origin_lps_mm, b.origin_lps_mm, atol=1e-3)
-        and np.allclose(a.spacing_mm, b.spacing_mm, atol=1e-5)
-        and np.allclose(a.direction, b.direction, atol=1e-5)
-    )
-
-
-def _structure_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".seg.nrrd", ".nii.gz", ".nrrd", ".nii", ".mha", ".mhd"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
-def _values(array: np.ndarray) -> list[int]:
-    """The non-zero values of an integer array (few values: compare, faster than np.unique)."""
-    low, high = int(array.min()), int(array.max())
-    if low >= 0 and high <= 64:
-        return [v for v in range(1, high + 1) if (array == v).any()]
-    return [int(v) for v in np.unique(array) if v != 0]
-
-
-LABEL_SUFFIXES = (".nrrd", ".nii", ".nii.gz", ".mha", ".mhd")
-
-
-def read_label_files(path: str | Path) -> tuple[Volume, Segmentation]:
-    """Read a label map file, or a folder of label files (one structure each), into a
-    single-layer label :class:`Volume` (modality "LABEL") and a :class:`Segmentation`.
-
-    A folder's files must share one grid; each file's non-zero voxels form a structure named
-    after the file (``Mandible.nrrd`` -> ``Mandible``); structures may overlap (kept so in the
-    segmentation; in the label volume later files win). A single file with several values
-    gives one structure per value (``label_<value>``). Geometry comes from the files' headers
-    (LPS, through SimpleITK).
-    """
-    source = Path(path)
-    if source.is_dir():
-        files = sorted(
-            p for p in source.iterdir() if p.is_file() and p.name.lower().endswith(LABEL_SUFFIXES)
-        )
-        if not files:
-            raise InputError(
-                f"{source} holds no label files ({', '.join(LABEL_SUFFIXES)}); give a label "
-                "map file or a folder of them."
-            )
-    elif source.is_file():
-        files = [source]
-    else:
-        raise InputError(f"label input {source} does not exist.")
-    geometry: ImageGeometry | None = None
-    regions: dict[str, RegionMask] = {}
-    table: list[LabelEntry] = []
-    for file in files:
-        try:
-            image = sitk.ReadImage(str(file))
-        except RuntimeError as error:
-            first = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-            raise InputError(f"{file} is not a readable label map ({first}).") from None
-        volume = Volume.from_sitk(image, modality="LABEL")
-        if not np.issubdtype(volume.array.dtype, np.integer):
-            raise InputError(f"{file} holds {volume.array.dtype} voxels; a label map is integer.")
-        if geometry is None:
-            geometry = volume.geometry
-        elif not _same_grid(volume.geometry, geometry):
-            raise InputError(
-                f"{file} is on a different grid from {files[0]} (size, origin, spacing or "
-                "direction differ); label files of one plan must share one grid."
-            )
-        values = _values(volume.array)
-        if len(files) > 1 or len(values) <= 1:
-            names = [(_structure_name(file), volume.array != 0)]
-        else:
-            names = [(f"label_{v}", volume.array == v) for v in values]
-        for name, mask in names:
-            if name in regions:
-                raise InputError(f"two label files define {name!r}; rename one.")
-            regions[name] = RegionMask.from_full(mask)
-            table.append(LabelEntry(name, len(table) + 1, PALETTE[len(table) % len(PALETTE)]))
-    assert geometry is not None
-    label_volume = Volume(
-        np.zeros(geometry.shape_kji, dtype=np.uint8 if len(table) < 256 else np.uint16),
-        geometry,
-        "LABEL",
-        {"files": [str(f) for f in files]},
-    )
-    for entry in table:
-        region = regions[entry.name]
-        label_volume.array[region.slices][region.mask] = entry.value
-    empty = [e.name for e in table if regions[e.name].voxel_count == 0]
-    segmentation = Segmentation(
-        geometry=geometry,
-        table=tuple(table),
-        regions=regions,
-        modality="LABEL",
-        warnings=tuple(f"label {name!r} is empty" for name in empty),
-    )
-    return label_volume, segmentation

@@ -26,7 +26,13 @@ to closed surface conversion):
    closed surface) a closed manifold surface stays one: an edge that decimation left shared by
    three triangles is repaired (the triangles around it out, the hole closed with
    ``vtkFillHolesFilter``); failing that, the surface is decimated less, or kept undecimated;
-6. outward orientation (positive signed volume) and point normals (``vtkPolyDataNormals``).
+6. a label held in a box (``SurfaceLevel.clip_box_lps_mm``: a tumour grown in the planner's
+   box) has its vertices clamped into the box (the closest point of a convex box), so the
+   surface never leaves the box its voxel centres lie in: vertices between voxel centres, and
+   smoothing, would otherwise reach up to half a voxel beyond it (1.5 mm for 3 mm slices).
+   Clamping keeps the surface closed where a cut and cap (``vtkClipClosedSurface``) left
+   open edges along the box's edges;
+7. outward orientation (positive signed volume) and point normals (``vtkPolyDataNormals``).
 
 Voxels much finer than ``MeshOptions.contour_spacing_mm`` (1 mm by default) are first averaged
 in blocks of floor(contour_spacing / spacing) along each axis (0.5 mm pixels in pairs): the
@@ -256,6 +262,9 @@ def mesh_region(
         points, triangles, repaired = _decimated(
             points, triangles, options.target_triangles, keep_closed=options.keep_closed
         )
+    if level is not None and level.clip_box_lps_mm is not None:
+        box = np.asarray(level.clip_box_lps_mm, dtype=np.float64).reshape(2, 3)
+        points = np.clip(points, box.min(axis=0), box.max(axis=0))
     if _signed_volume(points, triangles) < 0:
         triangles = triangles[:, ::-1]
     mesh = pv.PolyData.from_regular_faces(points, triangles)

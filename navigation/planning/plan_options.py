@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from navigation.planning.plan_sources import PlanSources
+from navigation.planning.tissue_thresholds import CtPreset
 from registration.checks import InputError
 
 SOURCES_HELP = """\
@@ -42,6 +43,44 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--fiducials", type=Path, metavar="FILE.mrk.json", help="landmarks (Slicer markups)"
     )
+
+
+THRESHOLDS_HELP = """\
+CT segmentation thresholds in Hounsfield units, recorded in plan.json (report.thresholds). Raise
+--body-hu to leave a foam head rest or a mask out of the body; lower --bone-hu for thin or
+osteoporotic bone; raise --marker-hu above dense dental work. They must rise body < bone <
+marker. MR thresholds come from the image itself (these options are refused for MR)."""
+
+_THRESHOLD_OPTIONS = (
+    ("--body-hu", "body_hu", "body (skin) above this", -500.0),
+    ("--bone-hu", "bone_hu", "bone above this, inside the body", 300.0),
+    ("--airway-hu", "air_hu", "airway below this, inside the body", -500.0),
+    ("--marker-hu", "marker_hu", "skin marker cores above this", 2000.0),
+)
+
+
+def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--body-hu``, ``--bone-hu``, ``--airway-hu`` and ``--marker-hu`` (CT presets)."""
+    group = parser.add_argument_group("CT thresholds", THRESHOLDS_HELP)
+    for flag, dest, what, default in _THRESHOLD_OPTIONS:
+        group.add_argument(
+            flag, dest=dest, type=float, metavar="HU", help=f"{what} (default {default:g})"
+        )
+
+
+def preset_from_arguments(args: argparse.Namespace, modality: str) -> CtPreset | None:
+    """The CT preset the threshold options give (None: the default preset for the modality);
+    refuses them for an MR or a label-map input."""
+    given = {dest: vars(args).get(dest) for _flag, dest, _what, _default in _THRESHOLD_OPTIONS}
+    flags = [flag for flag, dest, _what, _default in _THRESHOLD_OPTIONS if given[dest] is not None]
+    if not flags:
+        return None
+    if modality.upper() != "CT":
+        raise InputError(
+            f"{', '.join(flags)} set CT thresholds in HU; INPUT is {modality} (MR thresholds "
+            "come from the image, a label map has none). Drop the option."
+        )
+    return CtPreset(**{dest: value for dest, value in given.items() if value is not None})
 
 
 def sources_from_arguments(args: argparse.Namespace) -> PlanSources:

@@ -40,9 +40,11 @@ from navigation.planning.plan import (
 from navigation.planning.plan_input import sha256_file
 from navigation.planning.plannable import check_plannable
 from navigation.planning.segmentation import (
+    MIN_REGISTRATION_POINTS,
     CtPreset,
     MrPreset,
     Segmentation,
+    registration_point_warning,
     segment_volume,
     segmentation_from_label_map,
 )
@@ -70,9 +72,11 @@ def _default_source(volume: Volume) -> dict[str, Any]:
     }
 
 
-def _report(segmentation: Segmentation) -> dict[str, Any]:
+def _report(segmentation: Segmentation, registration_points: int) -> dict[str, Any]:
     report: dict[str, Any] = {"modality": segmentation.modality, "warnings": []}
     report["warnings"] = list(segmentation.warnings)
+    if segmentation.thresholds:
+        report["thresholds"] = segmentation.thresholds
     if segmentation.modality == "CT":
         report["removed_from_body"] = {
             "volume_ml": round(segmentation.removed_from_body_ml, 2),
@@ -81,13 +85,25 @@ def _report(segmentation: Segmentation) -> dict[str, Any]:
     if segmentation.fiducials is not None:
         report["fiducials_found"] = segmentation.fiducials.count
         report["fiducials_rejected"] = list(segmentation.fiducials.rejected)
+    what = "landmarks" if segmentation.landmarks is not None else "fiducial markers"
+    report["registration_points"] = {
+        "count": registration_points,
+        "kind": what,
+        "minimum": MIN_REGISTRATION_POINTS,
+    }
+    warning = registration_point_warning(registration_points, what)
+    if warning is not None:
+        report["warnings"].append(warning)
     for grown in (segmentation.tumour, segmentation.node):
         if grown is not None:
             report[grown.name] = {
                 "window": [grown.lower, grown.upper],
+                "window_given": grown.window_given,
                 "inside_level": grown.inside_level,
                 "surround_level": grown.surround_level,
                 "touches_search_box": grown.touches_search_box,
+                "smoothing_mm": grown.smoothing_mm,
+                "box_lps_mm": None if grown.box_lps_mm is None else grown.box_lps_mm.tolist(),
             }
     return report
 
@@ -108,6 +124,7 @@ def make_plan(
     overwrite: bool = False,
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
+    review_pictures: Callable[[Path], dict[str, str]] | None = None,
 ) -> Plan:
     """Segment ``volume``, mesh each label and write the plan folder ``out``; returns it loaded.
 
@@ -117,6 +134,10 @@ def make_plan(
     segmentation : a ready segmentation on ``volume``'s grid (skips the segment stage).
     source : the ``source`` block of plan.json (kind, path, modality, UIDs, files with sha256);
         default from ``volume.metadata``.
+    review_pictures : draws the review's QC pictures into the plan folder being written and
+        returns them as plan.json ``files`` entries (``igcs plan --review-pictures`` passes
+        :func:`navigation.review.pictures.write_review_pictures`: the review sits above
+        planning, so the writer is handed it rather than importing it); None: no pictures.
     progress : show tqdm bars on stderr. on_stage(name) : called as each stage of
         :data:`STAGES` starts (progress reporting; an exception there aborts the run, leaving
         no plan folder).
@@ -169,6 +190,10 @@ def make_plan(
             stage("plan.json")
             payload = _plan_json(volume, segmentation, labels, source, names, points, image)
             write_json_atomic(tmp / "plan.json", payload)
+            if review_pictures is not None:
+                bar.set_description("plan: review pictures")
+                payload["files"].update(review_pictures(tmp))
+                write_json_atomic(tmp / "plan.json", payload)
             bar.update()
     finally:
         bar.close()
@@ -379,7 +404,7 @@ def _plan_json(
         "tumour": tumour,
         "targets": targets,
         "image": image,
-        "report": _report(segmentation),
+        "report": _report(segmentation, len(names)),
     }
     for key, block in segmentation.imports.items():
         if key != "sources":

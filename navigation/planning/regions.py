@@ -9,7 +9,7 @@ SimpleITK take 2-7 s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import cc3d
@@ -75,11 +75,13 @@ class RegionMask:
 @dataclass(frozen=True)
 class SurfaceLevel:
     """How a label was thresholded: the label lies where the image (Gaussian-smoothed by
-    ``smoothing_mm`` when > 0) is above ``threshold`` (``bright``) or below it."""
+    ``smoothing_mm`` when > 0) is above ``threshold`` (``bright``) or below it, and inside
+    ``clip_box_lps_mm`` ((2, 3) opposite corners, LPS mm) when the label was held in a box."""
 
     threshold: float
     bright: bool = True
     smoothing_mm: float = 0.0
+    clip_box_lps_mm: np.ndarray | None = field(default=None, compare=False)
 
 
 def _components(

@@ -1,17 +1,17 @@
 """Segmentation of a head-and-neck CT or MR into the canonical labels.
 
-CT presets in Hounsfield units (:class:`CtPreset`):
+CT: ``skin``, ``bone`` and ``airway`` by the thresholds of :class:`CtPreset` (HU, see
+:mod:`navigation.planning.tissue_thresholds`; ``igcs plan --body-hu ...`` changes them), the
+body without the couch, head rests, holders and immobilisation masks
+(:mod:`navigation.planning.body`; what was removed is reported);
 
-- ``skin`` (the body): HU > -500 (halfway between air and fat) without the couch, head rests,
-  holders and immobilisation masks (:mod:`navigation.planning.body`: shape and connected
-  components), holes filled slice by slice (so the airway and sinuses belong to the body);
-  what was removed is reported;
-- ``bone``: HU > 300 inside the body, components under 0.05 ml dropped, and those that do not
-  reach 3 mm under the skin (dense parts of a holder pressed against it);
-- ``airway``: HU < -500 inside the filled body, components under 0.5 ml dropped;
 - ``fiducials``: bright compact skin markers (:mod:`fiducial_detection`), HU > 2000 (above
   cortical bone), next to outside air (HU > -1200: not the scanner's padding value);
 - ``tumour`` / ``node``: seeded region growing (:mod:`region_growing`) from an LPS seed.
+
+Fewer than :data:`MIN_REGISTRATION_POINTS` markers, or marker-like blobs cut by the image
+border (not taken), are reported as warnings; the plan is still written (landmarks can be added
+later), and ``igcs register`` refuses a layout with too few points.
 
 MR (:class:`MrPreset`, T1-like): the body by the isodata threshold (Ridler and Calvard 1978)
 between background and tissue, markers above the tissue's 99.5th percentile by half the gap to
@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import ndimage
 
 from navigation.imaging.volume import Volume
-from navigation.planning.body import RemovedObject, segment_body
+from navigation.planning.body import RemovedObject
 from navigation.planning.fiducial_detection import FiducialDetection, detect_fiducials
 from navigation.planning.labels import (
     AIRWAY,
@@ -45,38 +44,20 @@ from navigation.planning.labels import (
 from navigation.planning.markups import PointList
 from navigation.planning.plan import LabelEntry
 from navigation.planning.region_growing import GrownRegion, check_seed, grow_region
-from navigation.planning.regions import (
-    RegionMask,
-    SurfaceLevel,
-    box_morphology,
-    keep_components,
-    remove_small_components,
+from navigation.planning.regions import RegionMask, SurfaceLevel
+from navigation.planning.tissue_thresholds import (
+    CtPreset,
+    MrPreset,
+    airway_region,
+    body_region,
+    bone_region,
+    near,
 )
 from registration.checks import Float64Array, InputError
 from registration.geometry import ImageGeometry
 
-
-@dataclass(frozen=True)
-class CtPreset:
-    """CT thresholds (HU) and sizes."""
-
-    body_hu: float = -500.0
-    bone_hu: float = 300.0
-    air_hu: float = -500.0
-    marker_hu: float = 2000.0
-    marker_diameter_mm: float = 4.0
-    min_bone_ml: float = 0.05
-    bone_depth_mm: float = 3.0  # bone pieces not reaching this deep under the skin are dropped
-    min_airway_ml: float = 0.5
-    search_radius_mm: float = 50.0
-
-
-@dataclass(frozen=True)
-class MrPreset:
-    """MR settings (intensities are relative: thresholds come from the image)."""
-
-    marker_diameter_mm: float = 4.0
-    search_radius_mm: float = 50.0
+#: Paired-point registration needs at least this many fiducials (Arun et al. 1987).
+MIN_REGISTRATION_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -105,6 +86,8 @@ class Segmentation:
     landmarks: PointList | None = None
     #: extra files for the plan folder (name -> bytes), e.g. the PET tumour's picture
     attachments: dict[str, bytes] = field(default_factory=dict)
+    #: the thresholds each label was segmented with (plan.json report.thresholds)
+    thresholds: dict[str, Any] = field(default_factory=dict)
 
     def entry(self, name: str) -> LabelEntry:
         for entry in self.table:
@@ -192,7 +175,6 @@ def segment_volume(
         preset = CtPreset() if modality == "CT" else MrPreset()
     step = on_step or (lambda _name: None)
     array = volume.array
-    voxel_ml = float(np.prod(geometry.spacing_mm)) / 1000.0
     warnings: list[str] = []
 
     step("body")
@@ -200,15 +182,13 @@ def segment_volume(
         body_threshold = preset.body_hu
     else:
         body_threshold = _isodata(np.asarray(array[::2, ::2, ::2], dtype=np.float64).ravel())
-    found = segment_body(
-        array, geometry, threshold=body_threshold, separate_supports=isinstance(preset, CtPreset)
+    found = body_region(
+        array, geometry, body_threshold, modality, separate_supports=isinstance(preset, CtPreset)
     )
-    if found.region.voxel_count == 0:
-        raise InputError(f"no body found above {body_threshold:g}; is this a {modality} image?")
-    body = found.region.to_full(geometry.shape_kji)
     regions: dict[str, RegionMask] = {SKIN: found.region}
     levels: dict[str, SurfaceLevel] = {SKIN: SurfaceLevel(body_threshold)}
     table = [canonical_entry(SKIN)]
+    body = regions[SKIN].to_full(geometry.shape_kji)
 
     step("fiducials")
     if isinstance(preset, CtPreset):
@@ -228,39 +208,25 @@ def segment_volume(
         body=body,
     )
     markers = np.zeros(geometry.shape_kji, dtype=bool)
-    near_markers = np.zeros(geometry.shape_kji, dtype=bool)  # markers + 2 voxels
     for region in fiducials.regions:
         markers[region.slices] |= region.mask
-        around = tuple(
-            slice(max(s.start - 2, 0), min(s.stop + 2, n))
-            for s, n in zip(region.slices, geometry.shape_kji, strict=True)
-        )
-        near_markers[around] |= ndimage.binary_dilation(markers[around], iterations=2)
-    if expected_fiducials is not None and fiducials.count != expected_fiducials:
-        warnings.append(f"found {fiducials.count} fiducial markers, expected {expected_fiducials}")
-    if fiducials.count == 0:
-        warnings.append("no fiducial markers found")
+    warnings += fiducial_warnings(fiducials, expected_fiducials)
+    thresholds: dict[str, Any] = (
+        preset.thresholds()
+        if isinstance(preset, CtPreset)
+        else {"units": "scanner units (from the image)", "body": body_threshold}
+    )
+    thresholds["marker"] = marker_threshold
 
     if isinstance(preset, CtPreset):
-        step("bone")  # within the body's bounding box: less work than the whole volume
-        box, inside = regions[SKIN].slices, regions[SKIN].mask
-        offset = regions[SKIN].offset_kji
-        bone = (array[box] > preset.bone_hu) & inside & ~near_markers[box]
-        depth = np.ceil(preset.bone_depth_mm / geometry.spacing_mm[::-1]).astype(int)
-        bone = keep_components(
-            bone,
-            min_voxels=int(np.ceil(preset.min_bone_ml / voxel_ml)),
-            reaching=_deep_inside(regions[SKIN], geometry.shape_kji, depth),
+        step("bone")
+        regions[BONE] = bone_region(
+            array, geometry, regions[SKIN], preset, exclude=near(markers, fiducials.regions)
         )
-        regions[BONE] = RegionMask.from_full(bone, offset)
         levels[BONE] = SurfaceLevel(preset.bone_hu)
         table.append(canonical_entry(BONE))
         step("airway")
-        air = RegionMask.from_full((array[box] < preset.air_hu) & inside, offset)
-        airway = remove_small_components(
-            air.mask, int(np.ceil(preset.min_airway_ml / voxel_ml)), connectivity=6
-        )
-        regions[AIRWAY] = RegionMask.from_full(airway, air.offset_kji)
+        regions[AIRWAY] = airway_region(array, geometry, regions[SKIN], preset)
         levels[AIRWAY] = SurfaceLevel(preset.air_hu, bright=False)
         table.append(canonical_entry(AIRWAY))
 
@@ -272,17 +238,10 @@ def segment_volume(
         if grown is None:
             continue
         regions[grown.name] = grown.region
-        levels[grown.name] = SurfaceLevel(
-            grown.lower if grown.inside_level >= grown.surround_level else grown.upper,
-            bright=grown.inside_level >= grown.surround_level,
-            smoothing_mm=grown.smoothing_mm,
-        )
+        levels[grown.name] = grown_level(grown)
         table.append(canonical_entry(grown.name))
         if grown.touches_search_box:
-            warnings.append(
-                f"the {grown.name} region reached the edge of its search box (it may have leaked "
-                f"into neighbouring tissue): check the seed or give a box"
-            )
+            warnings.append(leak_warning(grown))
     regions[FIDUCIALS] = RegionMask.from_full(markers)
     if fiducials.count:
         levels[FIDUCIALS] = SurfaceLevel(float(np.median(fiducials.surface_thresholds)))
@@ -297,24 +256,58 @@ def segment_volume(
         tumour=tumour,
         node=node,
         warnings=tuple(warnings),
+        thresholds=thresholds,
         removed_from_body=found.removed,
         removed_from_body_ml=found.removed_ml,
     )
 
 
-def _deep_inside(
-    body: RegionMask, shape_kji: tuple[int, int, int], depth_kji: np.ndarray
-) -> np.ndarray:
-    """``body.mask`` eroded by ``depth_kji`` voxels: from the air around it, but not from the
-    ends of the scan, where the body goes on (the block is padded with air only on the sides
-    that are inside the image)."""
-    pad = [
-        (int(d) if s.start > 0 else 0, int(d) if s.stop < n else 0)
-        for s, n, d in zip(body.slices, shape_kji, depth_kji, strict=True)
-    ]
-    padded = np.pad(body.mask, pad, mode="constant", constant_values=False)
-    eroded = box_morphology(padded, depth_kji, erode=True)
-    return eroded[tuple(slice(a, a + n) for (a, _b), n in zip(pad, body.mask.shape, strict=True))]
+def grown_level(grown: GrownRegion) -> SurfaceLevel:
+    """How a grown lesion's surface is placed (its window edge facing the surroundings) and the
+    box that holds it (the mesh is clipped to it)."""
+    bright = grown.inside_level >= grown.surround_level
+    return SurfaceLevel(
+        grown.lower if bright else grown.upper,
+        bright=bright,
+        smoothing_mm=grown.smoothing_mm,
+        clip_box_lps_mm=grown.box_lps_mm,
+    )
+
+
+def leak_warning(grown: GrownRegion) -> str:
+    """The warning for a lesion that reached the edge of its search box."""
+    return (
+        f"the {grown.name} region reached the edge of its search box (it may have leaked into "
+        "neighbouring tissue): check the seed or give a box"
+    )
+
+
+def fiducial_warnings(fiducials: FiducialDetection, expected: int | None) -> list[str]:
+    """Warnings on the markers found: not the number expected, blobs cut by the image border
+    (rejected: their centre would be biased). Too few for a registration is the plan's
+    warning (:func:`registration_point_warning`: landmarks may stand in for markers)."""
+    warnings = []
+    if expected is not None and fiducials.count != expected:
+        warnings.append(f"found {fiducials.count} fiducial markers, expected {expected}")
+    at_border = [r for r in fiducials.rejected if "image border" in r]
+    if at_border:
+        warnings.append(
+            f"{len(at_border)} marker-like blob(s) at the image border were not taken (cut by "
+            f"the field of view, their centres would be biased): {'; '.join(at_border)}"
+        )
+    return warnings
+
+
+def registration_point_warning(count: int, what: str) -> str | None:
+    """The warning for a plan with fewer registration points than a registration needs."""
+    if count >= MIN_REGISTRATION_POINTS:
+        return None
+    found = "no" if count == 0 else f"only {count}"
+    return (
+        f"{found} {what}: paired-point registration needs at least "
+        f"{MIN_REGISTRATION_POINTS}; place landmarks with `igcs review PLAN` or give them with "
+        "--fiducials FILE.mrk.json (igcs register refuses fewer)"
+    )
 
 
 def segmentation_from_label_map(

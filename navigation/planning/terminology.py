@@ -21,8 +21,9 @@ node       SCT 85756007 Tissue             SCT 59441001 Lymph node
 fiducials  SCT 260787004 Physical object   SCT 706484002 Body reference point marker
 =========  ==============================  ===============================================
 
-:func:`label_for_segment` maps a segment read from any ``.seg.nrrd`` back to one of these
-labels, by its terminology type code or else by its name (synonyms: tumor, GTV, GTVp...).
+:func:`label_for_segment` maps a segment read from any ``.seg.nrrd`` (or a label file's name)
+back to one of these labels, by its terminology type code or else by its name (synonyms:
+tumor, GTV, GTVp...).
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ NAME_SYNONYMS: dict[str, str] = {
 }
 
 
+_NODE_GTV = re.compile(r"gtvn(odes?|odal)?(\d.*|l|r|lt|rt|left|right)?")
+
+
 def terminology_tag(label: str) -> str | None:
     """The ``TerminologyEntry`` string of a canonical label (None for other labels)."""
     if label not in CANONICAL_TERMS:
@@ -117,7 +121,13 @@ def segment_tags(label: str) -> str:
 
 
 def label_for_segment(name: str, terminology: dict[str, Any] | str | None) -> str | None:
-    """Our label for a segment (by terminology type code, else by name), or None."""
+    """Our label for a segment (by terminology type code, else by name), or None.
+
+    Names are compared in lower case, letters and digits only (``GTV-p`` is ``gtvp``); besides
+    :data:`NAME_SYNONYMS`, ``GTVn`` with a number or side (``GTVn1``, ``GTV-N_L``,
+    ``GTVnode2``) is a node and any other name starting ``gtv`` (gross tumour volume:
+    ``GTV_70``, ``GTVp1``, ``GTV nasopharynx``) is the tumour.
+    """
     entry = (
         terminology_entry_from_string(terminology) if isinstance(terminology, str) else terminology
     )
@@ -125,4 +135,11 @@ def label_for_segment(name: str, terminology: dict[str, Any] | str | None) -> st
         kind = entry.get("type") or []
         if len(kind) >= 2 and kind[0] in ("SCT", "SRT") and kind[1] in TYPE_CODES:
             return TYPE_CODES[kind[1]]
-    return NAME_SYNONYMS.get(re.sub(r"[^a-z0-9]", "", name.casefold()))
+    key = re.sub(r"[^a-z0-9]", "", name.casefold())
+    if key in NAME_SYNONYMS:
+        return NAME_SYNONYMS[key]
+    if _NODE_GTV.fullmatch(key):
+        return NODE
+    if key.startswith("gtv"):
+        return TUMOUR
+    return None

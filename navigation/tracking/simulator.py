@@ -13,10 +13,15 @@ The story (t from 0 s; PLUS names on the wire):
 - ``PointerToTracker`` (``tracker_from_pointer``): the pointer rests, visits each planned
   fiducial in order (travel ``travel_s``, lifting off the skin, then dwells still for
   ``dwell_s`` with its tip on the fiducial plus a fiducial localisation error drawn once per
-  visit, ``fle_rms_mm`` RMS, isotropic), sweeps over skin vertices for surface registration,
-  and returns to rest. The tip is at :data:`POINTER_TIP_IN_POINTER_MM` in the pointer frame;
-  a STRING ``PointerTipToPointer`` (16 numbers, row-major ``pointer_from_tip``) is sent at
-  t = 0 and every second.
+  visit, ``fle_rms_mm`` RMS, isotropic, or in the skin's tangent plane with ``fle_on_skin``:
+  an anatomical landmark is touched on the skin, mislocated along it), sweeps over skin
+  vertices (or a given path, e.g. strokes over the face and neck) for surface registration,
+  each sweep point off the skin along its normal by ``sweep_noise_mm`` RMS (the pointer
+  pressing the skin, independent) plus a smooth shift of the skin (``skin_shift_mm`` RMS,
+  correlated over ``skin_shift_length_mm``: soft tissue settled differently between scan and
+  surgery, segmentation error), and returns to rest. The tip is at
+  :data:`POINTER_TIP_IN_POINTER_MM` in the pointer frame; a STRING ``PointerTipToPointer``
+  (16 numbers, row-major ``pointer_from_tip``) is sent at t = 0 and every second.
 - ``CameraToTracker`` (``tracker_from_cameramarker``: the marker body on the NIR camera) and
   IMAGE ``Camera`` frames (uint16, 12-bit) at ``camera_fps``: the camera orbits its target (the
   tumour, or the exposed surgical field) at ``camera_distance_mm`` in a 20 degree cone about
@@ -61,7 +66,8 @@ from navigation.tracking.simulated_motion import (
 )
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_points, check_positive
-from registration.transforms import invert_rigid, make_rigid, random_rigid
+from registration.random_fields import smooth_noise
+from registration.transforms import check_rigid, invert_rigid, make_rigid, random_rigid
 
 #: The simulated pointer's tip in its marker frame (mm): 160 mm along -z of the markers.
 POINTER_TIP_IN_POINTER_MM: tuple[float, float, float] = (0.0, 0.0, -160.0)
@@ -99,6 +105,11 @@ class SimulationConfig:
     stall_count: int = 1
     dropout_s: float = 0.6
     sender_epoch_s: float = 1.7e9
+    fle_on_skin: bool = False
+    sweep_noise_mm: float = 0.0
+    skin_shift_mm: float = 0.0
+    skin_shift_length_mm: float = 25.0
+    imaging_s: float = 1.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -111,9 +122,16 @@ class SimulationConfig:
             "camera_distance_mm",
             "dropout_s",
             "sender_epoch_s",
+            "imaging_s",
         ):
             check_positive(getattr(self, name), name)
-        for name in ("fle_rms_mm", "jitter_rms_mm", "jitter_rotation_deg"):
+        for name in (
+            "fle_rms_mm",
+            "jitter_rms_mm",
+            "jitter_rotation_deg",
+            "sweep_noise_mm",
+            "skin_shift_mm",
+        ):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise InputError(f"{name} must be >= 0; got {getattr(self, name)}.")
         if self.dropout_s > self.travel_s - 0.2:
@@ -154,7 +172,7 @@ class ScenarioTruth:
     fiducials_touched_in_image: Float64Array  # (N, 3), planned + FLE
     dwell_intervals_s: Float64Array  # (N, 2)
     sweep_interval_s: Float64Array  # (2,)
-    sweep_path_in_image: Float64Array  # (M, 3), the skin vertices traced, in order
+    sweep_path_in_image: Float64Array  # (M, 3), the points traced (with their noise), in order
     dropouts: tuple[Dropout, ...]
     tick_times_s: Float64Array  # (T,)
     tracker_from_pointer: Float64Array  # (T, 4, 4) noise-free
@@ -315,6 +333,9 @@ def build_scenario(
     duration_s: float | None = None,
     camera_target_in_image: ArrayLike | None = None,
     camera_axis_in_image: ArrayLike | None = None,
+    sweep_path_in_image: ArrayLike | None = None,
+    sweep_normals_in_image: ArrayLike | None = None,
+    image_from_reference: ArrayLike | None = None,
 ) -> Scenario:
     """Build the scenario for a plan's geometry (see the module docstring).
 
@@ -323,12 +344,17 @@ def build_scenario(
     skin_normals_in_image : (M, 3) outward unit normals (default: away from the centroid).
     tumour_vertices_in_image : (K, 3) tumour mesh vertices (camera target and default frames);
         without them the camera looks at the fiducials' centroid and sees a dark field.
-    duration_s : total length; default the scripted story plus 1 s; longer keeps the pointer
-        at rest while the camera keeps moving.
+    duration_s : total length; default the scripted story plus ``config.imaging_s`` (1 s);
+        longer keeps the pointer at rest while the camera keeps imaging the field.
     camera_target_in_image : (3,) the point the camera looks at (default: the tumour vertices'
         mean, else the fiducials' centroid).
     camera_axis_in_image : (3,) the axis of the camera's cone, pointing from the target towards
         the camera (default: the exposed direction, the mean skin normal at the fiducials).
+    sweep_path_in_image, sweep_normals_in_image : (M, 3) the sweep's points in order and their
+        outward unit normals (default: skin vertices on the exposed side, nearest-neighbour
+        order).
+    image_from_reference : (4, 4) where the patient reference is (default: a random pose
+        150 mm from the fiducials' centroid).
     """
     cfg = config or SimulationConfig()
     fiducials = check_points(fiducials_in_image, "fiducials_in_image", min_count=3)
@@ -366,8 +392,11 @@ def build_scenario(
         ]
     )
     tracker_from_image[:3, 3] = placed - tracker_from_image[:3, :3] @ centroid
-    image_from_reference = random_rigid(geometry_rng, max_translation_mm=0.0)
-    image_from_reference[:3, 3] = centroid + 150.0 * unit(geometry_rng.normal(size=3))
+    if image_from_reference is None:
+        image_from_reference = random_rigid(geometry_rng, max_translation_mm=0.0)
+        image_from_reference[:3, 3] = centroid + 150.0 * unit(geometry_rng.normal(size=3))
+    else:
+        image_from_reference = np.array(check_rigid(image_from_reference, "image_from_reference"))
     tracker_from_reference = tracker_from_image @ image_from_reference
     cameramarker_from_camera = random_rigid(
         geometry_rng, max_angle_deg=20.0, max_translation_mm=0.0
@@ -381,15 +410,32 @@ def build_scenario(
     tip_in_pointer = pointer_from_tip[:3, 3]
 
     # The pointer's story as keyframed segments.
-    fle = fle_rng.normal(0.0, cfg.fle_rms_mm / math.sqrt(3.0), fiducials.shape)
+    if cfg.fle_on_skin:  # 2-D, in the tangent plane: sigma fle / sqrt(2) per tangent axis
+        fle = fle_rng.normal(0.0, cfg.fle_rms_mm / math.sqrt(2.0), fiducials.shape)
+        fle -= np.sum(fle * fiducial_normals, axis=1, keepdims=True) * fiducial_normals
+    else:
+        fle = fle_rng.normal(0.0, cfg.fle_rms_mm / math.sqrt(3.0), fiducials.shape)
     touched = fiducials + fle
     touch_rotations = [touch_rotation(n, geometry_rng) for n in fiducial_normals]
     extent = float(np.linalg.norm(skin - centroid, axis=1).max())
     rest_tip = centroid + exposed * (extent + 120.0)
     rest_rotation = frame_from_z(exposed)
-    path_indices = sweep_path(skin, normals, exposed, touched[-1], cfg.sweep_point_count, sweep_rng)
-    sweep_points = skin[path_indices]
-    sweep_rotations = [frame_from_z(n) for n in normals[path_indices]]
+    if sweep_path_in_image is None:
+        path_indices = sweep_path(
+            skin, normals, exposed, touched[-1], cfg.sweep_point_count, sweep_rng
+        )
+        sweep_points, sweep_normals = skin[path_indices], normals[path_indices]
+    else:
+        sweep_points = check_points(sweep_path_in_image, "sweep_path_in_image")
+        sweep_normals = _normals(sweep_points, sweep_normals_in_image)
+    if cfg.sweep_noise_mm > 0 or cfg.skin_shift_mm > 0:
+        offsets = sweep_rng.normal(0.0, cfg.sweep_noise_mm, len(sweep_points))
+        if cfg.skin_shift_mm > 0:
+            offsets += cfg.skin_shift_mm * smooth_noise(
+                sweep_points, cfg.skin_shift_length_mm, sweep_rng
+            )
+        sweep_points = sweep_points + offsets[:, np.newaxis] * sweep_normals
+    sweep_rotations = [frame_from_z(n) for n in sweep_normals]
     rest = (rest_tip, rest_rotation)
     segments: list[Segment] = [Still(0.0, cfg.rest_s, rest_tip, rest_rotation)]
     t = cfg.rest_s
@@ -419,7 +465,9 @@ def build_scenario(
     travel_to(rest)
     segments.append(Still(t, t + cfg.rest_s, rest_tip, rest_rotation))
     scripted = t + cfg.rest_s
-    duration = scripted + 1.0 if duration_s is None else check_positive(duration_s, "duration_s")
+    duration = (
+        scripted + cfg.imaging_s if duration_s is None else check_positive(duration_s, "duration_s")
+    )
 
     # True poses at every tracker tick.
     ticks = np.arange(0.0, duration, 1.0 / cfg.tracker_rate_hz)

@@ -35,17 +35,20 @@ from typing import Any
 
 import numpy as np
 
+from navigation.fluorescence.approach import ApproachGeometry, ApproachOptions, approach_geometry
 from navigation.fluorescence.field import (
     FieldGeometry,
     FieldOptions,
     TracerModel,
     field_geometry,
     find_phantom_truth,
-    world_scene,
 )
+from navigation.fluorescence.scene import world_scene
+from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth, load_truth
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from navigation.tracking.messages import IgtlMessage
+from navigation.tracking.simulated_anatomy import face_neck_sweep, skull_reference_pose
 from navigation.tracking.simulated_frames import FluorescenceFrames
 from navigation.tracking.simulator import Scenario, SimulationConfig, build_scenario
 from registration.atomic_files import write_json_atomic
@@ -67,6 +70,9 @@ def scenario_from_plan(
     sensor: NirSensorModel | None = None,
     field_options: FieldOptions | None = None,
     tracer: TracerModel | None = None,
+    approach: ApproachOptions | None = None,
+    tissue: TissueModel | None = None,
+    anatomical: bool = False,
 ) -> Scenario:
     """Build the scenario for a plan folder: its fiducials (>= 3), the ``skin`` label's mesh
     (the sweep) and the tumour's mesh when the plan has one (camera target and frames: see the
@@ -75,6 +81,13 @@ def scenario_from_plan(
     phantom_truth : the phantom's truth (object, ``truth.json`` or its folder); "auto" looks
         for it next to the plan's source; None: use the plan's own tumour.
     sensor, field_options, tracer : the synthetic camera, the field and the tracer models.
+    approach : cut a transcervical wound into the plan's anatomy
+        (:mod:`navigation.fluorescence.approach`) instead of the phantom's bed.
+    tissue : render real tissue (:mod:`navigation.fluorescence.tissue`: the tracer under the
+        surface, heterogeneous background, relief) instead of the phantom's patch.
+    anatomical : a patient rather than a phantom: the pointer sweeps strokes over the face and
+        neck and the reference sits on the skull
+        (:mod:`navigation.tracking.simulated_anatomy`).
     Raises :class:`InputError` when the plan has fewer than 3 fiducials or no skin mesh.
     """
     loaded = plan if isinstance(plan, Plan) else load_plan(plan)
@@ -83,7 +96,8 @@ def scenario_from_plan(
             f"plan {loaded.root} has {len(loaded.fiducials_lps_mm)} fiducials; the simulator "
             "needs at least 3 (add fiducials to the plan with igcs plan)."
         )
-    skin, normals = _read_mesh(loaded.mesh_path(SKIN_LABEL), with_normals=True)
+    skin_mesh = read_plan_mesh(loaded.mesh_path(SKIN_LABEL))
+    skin, normals = _read_mesh(loaded.mesh_path(SKIN_LABEL), with_normals=True, surface=skin_mesh)
     tumour = None
     tumour_entry = loaded.raw.get("tumour") or {}
     label = tumour_entry.get("label")
@@ -92,9 +106,28 @@ def scenario_from_plan(
             tumour, _ = _read_mesh(loaded.mesh_path(str(label)), with_normals=False)
         except InputError as error:
             log.warning("no tumour mesh (%s); the camera will see a dark field.", error)
-    geometry = None
+    geometry: FieldGeometry | None = None
     if tumour is not None and loaded.tumour_centroid_lps_mm is not None:
-        geometry = field_geometry(loaded, field_options)
+        geometry = (
+            approach_geometry(loaded, approach)
+            if approach is not None
+            else field_geometry(loaded, field_options)
+        )
+    paths: dict[str, Any] = {}
+    if anatomical:
+        assert normals is not None
+        path, path_normals = face_neck_sweep(skin_mesh, loaded.fiducials_lps_mm)
+        seed = (config or SimulationConfig()).seed
+        away = loaded.tumour_centroid_lps_mm
+        paths = {
+            "sweep_path_in_image": path,
+            "sweep_normals_in_image": path_normals,
+            "image_from_reference": skull_reference_pose(
+                skin, normals, loaded.fiducials_lps_mm,
+                away_from_x=float(away[0]) if away is not None else 0.0,
+                rng=np.random.default_rng([seed, 7]),
+            ),
+        }  # fmt: skip
     scenario = build_scenario(
         loaded.fiducials_lps_mm,
         skin,
@@ -105,22 +138,29 @@ def scenario_from_plan(
         duration_s=duration_s,
         camera_target_in_image=None if geometry is None else geometry.floor_point_lps_mm,
         camera_axis_in_image=None if geometry is None else geometry.approach_lps,
+        **paths,
     )
     if geometry is None:
         return scenario
-    truth, truth_path = _phantom_truth(loaded, phantom_truth)
+    truth, truth_path = (None, None) if approach else _phantom_truth(loaded, phantom_truth)
     model = sensor or NirSensorModel()
     frames = _FieldFrames(
         loaded,
         truth,
         geometry,
         tracer or TracerModel(),
+        tissue,
         scenario.truth.intrinsics,
         model,
         int(getattr(scenario.frame_source, "seed", 0)),
     )
     info = fluorescence_truth_entry(
-        geometry, tracer or TracerModel(), model, phantom=truth is not None, path=truth_path
+        geometry,
+        tracer or TracerModel(),
+        model,
+        phantom=truth is not None,
+        path=truth_path,
+        tissue=tissue,
     )
     return dataclasses.replace(
         scenario,
@@ -136,13 +176,15 @@ def fluorescence_truth_entry(
     *,
     phantom: bool,
     path: Path | None,
+    tissue: TissueModel | None = None,
 ) -> dict[str, Any]:
     """The truth JSON's ``fluorescence`` entry: what the frames show and how to read them.
 
     phantom : whether the tumour came from a phantom truth (its ``truth.json`` at ``path``
         when known) or from the plan's own tumour mesh.
+    tissue : the tissue model the frames were rendered with (None: the tracer patch).
     """
-    return {
+    entry: dict[str, Any] = {
         "frames": "synthetic NIR camera (rendering.nir_camera.render_nir_frame)",
         "scene": "exposed surgical field (navigation.fluorescence.field)",
         "tumour_source": "phantom truth" if phantom else "plan tumour mesh",
@@ -157,6 +199,15 @@ def fluorescence_truth_entry(
             "vignetting_cos_power": sensor.vignetting_cos_power,
         },
     }
+    if tissue is not None:
+        entry["scene"] = (
+            "transcervical wound in the plan's anatomy (navigation.fluorescence.approach)"
+            if isinstance(geometry, ApproachGeometry)
+            else entry["scene"]
+        )
+        entry["tissue"] = tissue.to_dict()
+        entry["tumour_source"] = "tissue model of the plan's tumour"
+    return entry
 
 
 class _FieldFrames:
@@ -168,11 +219,12 @@ class _FieldFrames:
         truth: PhantomTruth | None,
         geometry: FieldGeometry,
         tracer: TracerModel,
+        tissue: TissueModel | None,
         intrinsics: CameraIntrinsics,
         sensor: NirSensorModel,
         seed: int,
     ) -> None:
-        self._arguments = (plan, truth, geometry, tracer, intrinsics, sensor, seed)
+        self._arguments = (plan, truth, geometry, tracer, tissue, intrinsics, sensor, seed)
         self._frames: FluorescenceFrames | None = None
         self._lock = threading.Lock()
         self.seed = seed
@@ -180,8 +232,10 @@ class _FieldFrames:
     def frames(self) -> FluorescenceFrames:
         with self._lock:
             if self._frames is None:
-                plan, truth, geometry, tracer, intrinsics, sensor, seed = self._arguments
-                mesh, emission, _ = world_scene(plan, truth=truth, geometry=geometry, tracer=tracer)
+                plan, truth, geometry, tracer, tissue, intrinsics, sensor, seed = self._arguments
+                mesh, emission, _ = world_scene(
+                    plan, geometry=geometry, phantom=truth, tracer=tracer, tissue=tissue
+                )
                 self._frames = FluorescenceFrames(mesh, emission, intrinsics, sensor, seed)
             return self._frames
 
@@ -204,6 +258,34 @@ def _phantom_truth(
         return load_truth(path), path
     path = Path(given)
     return load_truth(path), path.resolve()
+
+
+def prerender_frames(
+    scenario: Scenario,
+    *,
+    duration_s: float | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> Scenario:
+    """The scenario with every camera frame rendered now and kept in memory (about 160 kB a
+    320x256 frame), so that serving it never waits for the renderer: a tracker stream that
+    lags its own timeline compresses motion (a dwell sent in a burst is no dwell). Frames are
+    looked up by timestamp; ``on_frame(done, total)`` reports progress."""
+    end = scenario.duration_s if duration_s is None else min(duration_s, scenario.duration_s)
+    times = np.arange(0.0, end, 1.0 / scenario.truth.config.camera_fps)
+    frames: dict[int, np.ndarray] = {}
+    for index, t in enumerate(times):
+        t_s = float(t)
+        frames[round(t_s * 1e6)] = np.asarray(
+            scenario.frame_source(scenario.image_from_camera_at(t_s), t_s)
+        )
+        if on_frame is not None:
+            on_frame(index + 1, len(times))
+
+    def rendered(image_from_camera: Float64Array, timestamp_s: float) -> np.ndarray:
+        del image_from_camera  # rendered from the same pose at this time
+        return frames[round(timestamp_s * 1e6)]
+
+    return dataclasses.replace(scenario, frame_source=rendered)
 
 
 def write_truth(path: str | Path, scenario: Scenario) -> None:
@@ -251,8 +333,10 @@ def serve_scenario(
     return sent
 
 
-def _read_mesh(path: Path, *, with_normals: bool) -> tuple[Float64Array, Float64Array | None]:
-    surface = read_plan_mesh(path)
+def _read_mesh(
+    path: Path, *, with_normals: bool, surface: Any = None
+) -> tuple[Float64Array, Float64Array | None]:
+    surface = read_plan_mesh(path) if surface is None else surface
     points = np.asarray(surface.points, dtype=np.float64)
     if not with_normals:
         return points, None

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.recording import (  # noqa: E402
     RecordedMessage,
     SessionEvent,

@@ -88,3 +88,20 @@ def test_points_on_a_real_skin_mesh_are_at_distance_zero(shared_data, rng):
     points = sample_surface(mesh, 3000, rng)
     assert locator.closest(points).distances_mm.max() < 1e-9
     assert locator.closest(points, exact=False).distances_mm.max() > 0.05
+
+
+def test_exact_with_huge_sliver_triangles_against_brute_force(rng):
+    """Decimated meshes carry a few huge slivers across flat regions (190 mm on a real CT's
+    skin); the radius classes must keep the answer exact, near and far from them."""
+    vertices, triangles = implicit_mesh("sphere", 20.0)
+    slab = np.array([[-150.0, -150.0, -30.0], [150.0, -149.0, -30.0], [0.0, 150.0, -30.0]])
+    vertices = np.vstack([vertices, slab])
+    n = len(vertices)
+    triangles = np.vstack([triangles, [[n - 3, n - 2, n - 1]]])
+    locator = TriangleMeshLocator(vertices, triangles)
+    points = rng.uniform([-120.0, -120.0, -45.0], [120.0, 120.0, 35.0], size=(300, 3))
+    result = locator.closest(points)
+    np.testing.assert_allclose(
+        result.distances_mm, brute_force_distances(points, vertices, triangles), atol=1e-9
+    )
+    assert (result.triangle_ids == len(triangles) - 1).sum() > 20  # the sliver is found

@@ -198,3 +198,23 @@ def test_refusals():
         monte_carlo_tre(HEAD, HEAD, fle_covariances_mm2=np.eye(3), trials=1)
     with pytest.raises(InputError, match="n_fiducials must be >= 3"):
         expected_fre_rms(2, 1.0)
+
+
+def test_tre_with_one_more_point_equals_the_formula_for_each_layout(rng):
+    from registration.tre import predict_tre_with_added_point
+
+    fiducials = rng.normal(0, 40, (4, 3)) + np.array([10.0, -60.0, 5.0])
+    candidates = rng.normal(0, 60, (50, 3))
+    target = np.array([5.0, -20.0, -30.0])
+    tre = predict_tre_with_added_point(fiducials, candidates, target, fle_rms_mm=0.7)
+    for candidate, value in zip(candidates, tre, strict=True):
+        expected = predict_tre_rms(np.vstack([fiducials, candidate]), target, fle_rms_mm=0.7)[0]
+        assert value == pytest.approx(expected, rel=1e-10)
+    # two fiducials: a candidate on their line is collinear (infinite), one off it is not
+    pair = np.array([[0.0, 0.0, 0.0], [50.0, 0.0, 0.0]])
+    on_line, off_line = [100.0, 0.0, 0.0], [25.0, 40.0, 0.0]
+    both = predict_tre_with_added_point(pair, [on_line, off_line], target, fle_rms_mm=1.0)
+    assert np.isinf(both[0]) and np.isfinite(both[1])
+    assert both[1] == pytest.approx(
+        predict_tre_rms(np.vstack([pair, off_line]), target, fle_rms_mm=1.0)[0]
+    )

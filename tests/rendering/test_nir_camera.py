@@ -103,3 +103,45 @@ def test_glowing_patch_and_bad_emission(plane):
         render_nir_frame(plane, -np.ones(plane.vertex_count), scenes.camera(), pose_at(300))
     with pytest.raises(InputError, match="parallel to the viewing direction"):
         image_from_camera_looking_at((0, 0, 300), (0, 0, 0), up_in_image=(0, 0, 1))
+
+
+def test_specular_peak_and_ambient_subtraction(plane):
+    """On a plane seen head-on at the reference distance the specular highlight adds
+    specular_dn at the centre (normal incidence), cos(20 deg)^60 of it at 20 deg; pulsed
+    subtraction removes the ambient light's mean but keeps its shot noise."""
+    emission = np.ones(plane.vertex_count)
+    camera = scenes.camera()
+    cx, cy = (round(float(c)) for c in camera.intrinsics.camera_matrix[:2, 2])
+    base = NirSensorModel(supersample=1, psf_sigma_px=0.0)
+    shiny = NirSensorModel(supersample=1, psf_sigma_px=0.0, specular_dn=1000.0)
+    flat = render_nir_frame(plane, emission, camera, pose_at(300), sensor=base).expected_dn
+    glint = render_nir_frame(plane, emission, camera, pose_at(300), sensor=shiny).expected_dn
+    assert glint[cy, cx] - flat[cy, cx] == pytest.approx(1000.0, rel=1e-3)
+    tilted = render_nir_frame(plane, emission, camera, pose_at(300, 20), sensor=shiny)
+    tilted_flat = render_nir_frame(plane, emission, camera, pose_at(300, 20), sensor=base)
+    excess = tilted.expected_dn[cy, cx] - tilted_flat.expected_dn[cy, cx]
+    assert excess == pytest.approx(1000.0 * np.cos(np.radians(20.0)) ** 60, rel=0.02)
+    lit = NirSensorModel(supersample=1, psf_sigma_px=0.0, ambient_dn=800.0)
+    pulsed = NirSensorModel(
+        supersample=1, psf_sigma_px=0.0, ambient_dn=800.0, ambient_subtraction=True
+    )
+    region = np.s_[cy - 20 : cy + 20, cx - 20 : cx + 20]
+    plain = render_nir_frame(plane, emission, camera, pose_at(300), sensor=base, seed=2)
+    bright = render_nir_frame(plane, emission, camera, pose_at(300), sensor=lit, seed=2)
+    cancelled = render_nir_frame(plane, emission, camera, pose_at(300), sensor=pulsed, seed=2)
+    assert bright.pixels[region].mean() - plain.pixels[region].mean() == pytest.approx(
+        800, rel=0.02
+    )
+    assert cancelled.pixels[region].mean() == pytest.approx(plain.pixels[region].mean(), abs=3.0)
+    assert cancelled.pixels[region].std() > 1.3 * plain.pixels[region].std()
+
+
+def test_tissue_sensor_scales_with_exposure():
+    from rendering.nir_camera import tissue_sensor
+
+    short, long = tissue_sensor(exposure_ms=10.0), tissue_sensor(exposure_ms=40.0)
+    assert long.gain_dn == pytest.approx(4 * short.gain_dn)
+    assert long.specular_dn == pytest.approx(4 * short.specular_dn)
+    assert short.ambient_subtraction and short.exposure_ms == 10.0
+    with pytest.raises(InputError, match="exposure_ms"):
+        tissue_sensor(exposure_ms=0.0)

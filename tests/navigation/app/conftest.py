@@ -103,12 +103,15 @@ def wait_for(condition, timeout: float, what: str, step: float = 0.01) -> None:
         time.sleep(step)
 
 
-def accept_true_registration(session: NavigationSession, scenario: Scenario) -> None:
+def accept_true_registration(
+    session: NavigationSession, scenario: Scenario, shift_mm: tuple[float, float, float] = (0, 0, 0)
+) -> None:
     """Collect the planned fiducials at their true reference-frame positions, register and
-    accept: the registration in force is the simulator's true one (to ~1e-12 mm)."""
+    accept: the registration in force is the simulator's true one (to ~1e-12 mm), or that one
+    moved by ``shift_mm`` (reference frame) when every point is shifted."""
     truth = scenario.truth
     planned = truth.fiducials_planned_in_image
-    in_reference = apply_transform(truth.reference_from_image, planned)
+    in_reference = apply_transform(truth.reference_from_image, planned) + np.asarray(shift_mm)
     for index, point in enumerate(in_reference):
         session.store_fiducial(
             CollectedFiducial(point, 0.0, 0.0, 20, np.nan, np.nan), index, source="truth"

@@ -12,12 +12,12 @@ import vtk
 from navigation.app.ar_frame import ARPresenter, camera_pose_at
 from navigation.app.config import NavigationConfig
 from navigation.app.fluorescence import FIELD_MODEL, FluorescenceMapper
-from navigation.app.pictures import grab_rgb
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.session import NavigationSession
+from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.simulator_io import scenario_from_plan
 from registration.transforms import apply_transform, invert_rigid
 from rendering.camera_model import CameraModel
+from rendering.pictures import grab_rgb
 from tests.navigation.app.conftest import FAST, accept_true_registration
 
 pytestmark = pytest.mark.slow
@@ -115,12 +115,18 @@ def test_mapper_maps_only_registered_frames_and_resets(nav_plan, stream):
     mapper.reset()
     assert mapper.state().frames_mapped == 0 and session.live_state().fluorescence is None
 
-    # A newly accepted registration also starts the map afresh.
+    # A newly accepted registration (another matrix) also starts the map afresh; the same
+    # matrix accepted again (or its TRE prediction arriving later) does not.
     feed(session, messages, now, 3.75)  # a frame and the poses after it
     now[0] = 3.8
     assert mapper.process_pending()
     assert mapper.state().frames_mapped == 1
     accept_true_registration(session, scenario)
+    feed(session, messages, now, 3.85)
+    now[0] = 3.9
+    mapper.process_pending()
+    assert mapper.state().frames_mapped == 2
+    accept_true_registration(session, scenario, shift_mm=(0.3, 0.0, 0.0))
     feed(session, messages, now, 3.95)
     now[0] = 4.0
     mapper.process_pending()

@@ -14,9 +14,9 @@ from navigation.app.frame_builder import (
     LiveState,
     build_frame,
 )
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.registration_state import RegistrationOverride
 from navigation.app.registration_workflow import RegistrationWorkflow
+from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.pose_store import ToolPose, ToolState
 from registration.camera_intrinsics import CameraIntrinsics

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from navigation.app.plan_scene import load_plan_scene
 from navigation.cli import main
+from navigation.planning.plan_scene import load_plan_scene
 from registration.checks import InputError
 from tests.navigation.plan_factory import write_plan
 

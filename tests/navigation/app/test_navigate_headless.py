@@ -77,7 +77,9 @@ def navigate_against_simulator(phantom_plan, folder, camera: str):
             [
                 "navigate", "--plan", str(phantom_plan), "--igtl", f"127.0.0.1:{port}",
                 "--headless", "--screenshot", str(out),
-                "--duration", f"{last_dwell_end + 3.0:.1f}", "--screenshot-every", "5",
+                # the app connects once its views are built and the story starts then: 6 s
+                # after the last dwell leave enough registered frames on a loaded machine
+                "--duration", f"{last_dwell_end + 6.0:.1f}", "--screenshot-every", "5",
                 "--auto-register", "--fle", "0.3", "--record", str(record), *camera_args,
             ]
         )  # fmt: skip

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from navigation.app.plan_scene import load_plan_scene
 from navigation.imaging.loading import load_volume
 from navigation.planning.plan import load_plan
 from navigation.planning.plan_input import sha256_file
+from navigation.planning.plan_scene import load_plan_scene
 from registration.checks import InputError
 from rendering.slice_views import NO_IMAGE_NOTE
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE

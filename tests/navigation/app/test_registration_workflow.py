@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from navigation.app.plan_scene import SkinSurface, outward_normals
 from navigation.app.registration_state import RegistrationOverride
 from navigation.app.registration_workflow import RegistrationRefused, RegistrationWorkflow
+from navigation.planning.plan_scene import SkinSurface, outward_normals
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from registration.checks import InputError
 from registration.transforms import apply_transform, invert_rigid, random_rigid

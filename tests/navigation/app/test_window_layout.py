@@ -23,10 +23,10 @@ from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
 from navigation.app.window_layout import WINDOW_LAYOUTS  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.recording import SessionReader, SessionWriter  # noqa: E402
 from tests.navigation.app.pose_feeder import PoseFeeder  # noqa: E402
 from tests.navigation.app.test_window_safety import (  # noqa: E402

@@ -32,9 +32,9 @@ if not os.environ.get("DISPLAY"):
 from PySide6 import QtCore  # noqa: E402
 
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.fiducial_collection import CollectedFiducial  # noqa: E402
 from navigation.tracking.recording import SessionReader, SessionWriter  # noqa: E402
 from registration.transforms import apply_transform, invert_rigid, make_rigid  # noqa: E402
