@@ -23,6 +23,8 @@ from navigation.planning.tissue_thresholds import CtPreset
 from registration.checks import InputError
 from registration.geometry import ImageGeometry
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def phantom_volume(phantom_ct):

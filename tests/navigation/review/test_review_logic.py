@@ -83,6 +83,7 @@ def test_a_correction_changes_the_label_its_mesh_and_the_log(model):
         structures.edit_label(model, "tumour", "remove island", point_lps_mm=[0.0, 0.0, 60.0])
 
 
+@pytest.mark.slow
 def test_a_changed_bone_threshold_re_runs_the_bone_only(model):
     skin = model.regions["skin"]
     preset = CtPreset(bone_hu=700.0)
@@ -169,6 +170,7 @@ def test_slicer_round_trip(model, tmp_path, monkeypatch):
     assert slicer_link.reimport_from_slicer(model) == []  # nothing changed since
 
 
+@pytest.mark.slow
 def test_review_pictures(model):
     from navigation.review.pictures import write_review_pictures
 
