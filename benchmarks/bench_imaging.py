@@ -3,7 +3,7 @@
 Run from the project root: ``python benchmarks/bench_imaging.py [--slices 300]``. It writes a
 synthetic series with pydicom into a temporary folder (a regular axial stack, and the same
 stack with a 15 degree gantry tilt), then measures each case in a fresh process so that the
-peak resident memory (``ru_maxrss``) belongs to that case alone:
+peak resident memory (``VmHWM``, see :mod:`benchmarks.memory`) belongs to that case alone:
 
 * ``headers``: discovery, one pydicom header read per file;
 * ``sitk series``: SimpleITK's ImageSeriesReader alone on the sorted files (the floor);
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -77,7 +76,9 @@ def run_case(case: str, folder: Path) -> dict[str, float]:
         loaded = load_volume(folder / ("regular" if case == "load regular" else "tilted"))
         extra = {"slices": float(loaded.volume.array.shape[0])}
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    from benchmarks.memory import peak_resident_mb
+
+    peak_mb = peak_resident_mb()
     return {"seconds": seconds, "peak_mb": peak_mb, **extra}
 
 

@@ -4,7 +4,7 @@ peak memory, and VTK meshing against ``skimage.measure.marching_cubes``.
 Run from the project root: ``python benchmarks/bench_plan.py [--phantom DIR]``. Without
 ``--phantom`` it writes the full-size phantom (seed 0) into a temporary folder first (~1.5 min,
 not timed). Each measurement runs in a fresh process so that the peak resident memory
-(``ru_maxrss``) belongs to it alone:
+(``VmHWM``, see :mod:`benchmarks.memory`) belongs to it alone:
 
 * ``igcs plan``: the whole command (read the DICOM series, SHA-256 of every file, segment,
   write labels, mesh, write the folder), wall time and peak memory;
@@ -15,7 +15,7 @@ not timed). Each measurement runs in a fresh process so that the peak resident m
 
 Targets: the whole ``igcs plan`` of the phantom <= 6 s, of the real head and neck CT
 HN-CHUS-052 (../shared/data, 512 x 512 x 132) <= 10 s, peak resident memory <= 6x the image's
-bytes (int16 voxels). The peak is reported both as the process's whole ``ru_maxrss`` and as
+bytes (int16 voxels). The peak is reported both as the process's whole peak and as
 the growth over the same process after importing the libraries (Python, numpy, VTK, SimpleITK
 alone hold ~250 MB before any image is read).
 """
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,9 @@ os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    from benchmarks.memory import peak_resident_mb
+
+    return peak_resident_mb()
 
 
 def _import_plan_libraries() -> float:
