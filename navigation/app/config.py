@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from navigation.tracking.simulator import CAMERA_IMAGE_DEVICE, TIP_CALIBRATION_DEVICE
+from navigation.tracking.device_names import CAMERA_IMAGE_DEVICE, TIP_CALIBRATION_DEVICE
 from registration.checks import InputError, check_positive
 
 

@@ -80,7 +80,7 @@ from registration.checks import Float64Array, InputError
 from registration.pose_interpolation import PoseTrack
 from registration.transforms import check_rigid
 from rendering.slice_views import slice_point
-from rendering.view_state import DisplayOptions, FluorescenceMap
+from rendering.view_state import DisplayOptions, FluorescenceOverlay
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class NavigationSession:
         self._messages: Counter[str] = Counter()
         self._state_changes: dict[str, Counter[str]] = {}
         self._display = DisplayOptions()
-        self._fluorescence: FluorescenceMap | None = None
+        self._fluorescence: FluorescenceOverlay | None = None
         self._slice_hold: Float64Array | None = None
         self._tracker_from_reference_at_accept: Float64Array | None = None
         self._client: IgtlClient | None = None
@@ -818,7 +818,7 @@ class NavigationSession:
         return data
 
     # ------------------------------------------------------------------ fluorescence
-    def set_fluorescence(self, fluorescence: FluorescenceMap | None) -> None:
+    def set_fluorescence(self, fluorescence: FluorescenceOverlay | None) -> None:
         """Publish the fused map drawn on the model (set by the fluorescence worker)."""
         with self._lock:
             self._fluorescence = fluorescence

@@ -46,10 +46,10 @@ from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_finite
 from registration.hand_eye import HandEye
 from registration.transforms import check_rigid
-from rendering.camera_model import CameraModel
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.nir_camera import NirSensorModel
+from rendering.fluorescence.radiometry import RadiometricCalibration
 from rendering.highlights import HighlightDetector
-from rendering.nir_camera import NirSensorModel
-from rendering.radiometry import RadiometricCalibration
 
 SIMULATION_TRUTH_SCHEMA = "igcs-simulation-truth"
 REGISTRATION_FRAMES = ("reference", "tracker")

@@ -41,8 +41,8 @@ from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
 from registration.checks import Float64Array, InputError
 from registration.closest_point import TriangleMeshLocator
-from rendering.fluorescence_metrics import MarginThresholds
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.metrics import MarginThresholds
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 
 def geometry_from_dict(data: dict[str, Any]) -> FieldGeometry:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from navigation.simulation.simulator import CAMERA, POINTER, REFERENCE, SimulationConfig
+from navigation.simulation.simulator_io import scenario_from_plan, serve_scenario
 from navigation.tracking.igtl_transport import IgtlClient, IgtlServer
 from navigation.tracking.messages import IgtlMessage, RequestBody
 from navigation.tracking.pose_store import PoseStore, ToolState
-from navigation.tracking.simulator import CAMERA, POINTER, REFERENCE, SimulationConfig
-from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario
 from tests.navigation.plan_factory import write_plan
 from tests.navigation.simulator_process import run_simulate
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from navigation.app.session import NavigationSession
+from navigation.simulation.simulator import POINTER, Scenario, SimulationConfig
+from navigation.simulation.simulator_io import serve_scenario
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.igtl_transport import IgtlServer
 from navigation.tracking.messages import IgtlMessage
-from navigation.tracking.simulator import POINTER, Scenario, SimulationConfig
-from navigation.tracking.simulator_io import serve_scenario
 from registration.transforms import apply_transform
 from tests.navigation.plan_factory import write_plan
 

@@ -18,7 +18,7 @@ from navigation.app.config import NavigationConfig
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.planning.plan_scene import load_plan_scene
-from navigation.tracking.simulator_io import scenario_from_plan
+from navigation.simulation.simulator_io import scenario_from_plan
 from rendering.layout import SLICE_NAMES, NavigationLayout
 from tests.navigation.app.conftest import FAST, accept_true_registration, wait_for
 from tests.rendering.test_layout import centroid

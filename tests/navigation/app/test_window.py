@@ -33,8 +33,8 @@ from navigation.app.config import NavigationConfig  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
 from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
-from navigation.tracking.simulator import SimulationConfig  # noqa: E402
-from navigation.tracking.simulator_io import scenario_from_plan  # noqa: E402
+from navigation.simulation.simulator import SimulationConfig  # noqa: E402
+from navigation.simulation.simulator_io import scenario_from_plan  # noqa: E402
 from tests.navigation.app.conftest import true_tre_mm  # noqa: E402
 from tests.navigation.app.test_navigation_loopback import crop, cyan_mask  # noqa: E402
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from navigation.tracking.simulated_anatomy import face_neck_sweep, skull_reference_pose
-from navigation.tracking.simulator import SimulationConfig, build_scenario
+from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_reference_pose
+from navigation.simulation.simulator import SimulationConfig, build_scenario
 from registration.closest_point import TriangleMeshLocator
 from registration.transforms import check_rigid
 from tests.registration.head_surface import load_headsq, skin_mesh

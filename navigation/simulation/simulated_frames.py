@@ -5,7 +5,7 @@ returns a (rows, columns) uint16 frame for the camera's true pose (image LPS mm,
 frame: x right, y down, z forward) at a time.
 
 - :class:`FluorescenceFrames` renders a surface with a known per-vertex emission through
-  :func:`rendering.nir_camera.render_nir_frame` (occlusion, lens distortion, excitation
+  :func:`rendering.fluorescence.nir_camera.render_nir_frame` (occlusion, lens distortion, excitation
   fall-off, vignetting, blur, shot and read noise, 12 bits): the simulator's frames whenever
   the plan has a tumour (the field and its truth: :mod:`navigation.fluorescence.field`).
 - :class:`TumourBlobFrames` is the simple stand-in without a fluorescence model: the tumour
@@ -30,9 +30,9 @@ from skimage.draw import polygon
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, check_points
 from registration.transforms import apply_transform, invert_rigid
-from rendering.camera_model import CameraModel
-from rendering.nir_camera import NirSensorModel, render_nir_frame
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.nir_camera import NirSensorModel, render_nir_frame
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 #: Largest value of a 12-bit camera.
 MAX_COUNT_12_BIT = 4095

@@ -1,7 +1,9 @@
 """A triangle surface as plain arrays: the input of fluorescence mapping and the synthetic camera.
 
-pyvista meshes (the plan's ``.vtp`` models) convert with :meth:`SurfaceMesh.from_polydata`;
-everything downstream works on numpy arrays so the per-frame kernels (numba) can use them.
+pyvista meshes (the plan's ``.vtp`` models) convert with
+:func:`rendering.surface_polydata.surface_from_polydata` (on the drawing side: this core
+imports no VTK); everything here works on numpy arrays so the per-frame kernels (numba)
+can use them.
 """
 
 from __future__ import annotations
@@ -80,34 +82,6 @@ class SurfaceMesh:
     def vertex_count(self) -> int:
         return int(self.vertices_in_image.shape[0])
 
-    @classmethod
-    def from_polydata(cls, polydata: Any, *, normals_array: str | None = "Normals") -> SurfaceMesh:
-        """Build from a pyvista ``PolyData`` in LPS mm (triangulated here if needed).
-
-        Point normals are taken from ``point_data[normals_array]`` when present, else computed.
-        """
-        import pyvista
-
-        if not isinstance(polydata, pyvista.PolyData):
-            raise InputError(f"polydata must be a pyvista.PolyData; got {type(polydata).__name__}.")
-        mesh = polydata if polydata.is_all_triangles else polydata.triangulate()
-        faces = np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
-        normals = None
-        if normals_array and normals_array in mesh.point_data:
-            normals = np.asarray(mesh.point_data[normals_array], dtype=np.float64)
-        return cls(np.asarray(mesh.points, dtype=np.float64), faces, normals)
-
-    def to_polydata(self) -> Any:
-        """A pyvista ``PolyData`` with the vertices, triangles and ``Normals`` point array."""
-        import pyvista
-
-        faces = np.hstack(
-            [np.full((self.triangles.shape[0], 1), 3, dtype=np.int64), self.triangles]
-        ).ravel()
-        mesh = pyvista.PolyData(np.array(self.vertices_in_image), faces)
-        mesh.point_data["Normals"] = np.array(self.normals)
-        return mesh
-
     def edge_graph(self) -> sparse.csr_matrix:
         """(N, N) sparse symmetric matrix of path lengths in mm for geodesic distances.
 
@@ -140,7 +114,8 @@ class SurfaceMesh:
     def triangle_neighbours(self) -> np.ndarray:
         """(M, 3) int64: the triangle across edge k (corners k and k + 1 mod 3) of each
         triangle, -1 on the border; where more than two triangles share an edge (non-manifold),
-        one of them. Built once per mesh (cached); used by :mod:`rendering.visibility`."""
+        one of them. Built once per mesh (cached); used by
+        :mod:`rendering.fluorescence.visibility`."""
         if "neighbours" not in self._cache:
             t = self.triangles
             m = t.shape[0]
@@ -161,9 +136,10 @@ class SurfaceMesh:
         return neighbours
 
     def bvh(self) -> Any:
-        """The mesh's :class:`rendering.bvh.MeshBVH` in the image frame (built once, cached)."""
+        """The mesh's :class:`rendering.fluorescence.bvh.MeshBVH` in the image frame (built once,
+        cached)."""
         if "bvh" not in self._cache:
-            from rendering.bvh import MeshBVH
+            from rendering.fluorescence.bvh import MeshBVH
 
             self._cache["bvh"] = MeshBVH.build(self.vertices_in_image, self.triangles)
         return self._cache["bvh"]

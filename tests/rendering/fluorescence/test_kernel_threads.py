@@ -1,6 +1,7 @@
 """numba's workqueue layer terminates the whole process when two Python threads launch
 parallel kernels at once; the simulator's NIR frames and the app's live mapping can share a
-process, so every parallel kernel is serialised by one lock (rendering.rasterizer.serialized).
+process, so every parallel kernel is serialised by one lock
+(rendering.fluorescence.rasterizer.serialized).
 
 Run in a subprocess: without the lock the failure is an abort, not an exception."""
 
@@ -15,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 SCRIPT = textwrap.dedent(
     """
@@ -24,10 +25,10 @@ SCRIPT = textwrap.dedent(
     import pyvista as pv
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.transforms import invert_rigid
-    from rendering.camera_model import CameraModel
-    from rendering.nir_camera import image_from_camera_looking_at, render_nir_frame
-    from rendering.surface_mesh import SurfaceMesh
-    from rendering.visibility import compute_visibility
+    from rendering.fluorescence.camera_model import CameraModel
+    from rendering.fluorescence.nir_camera import image_from_camera_looking_at, render_nir_frame
+    from rendering.fluorescence.surface_mesh import SurfaceMesh
+    from rendering.fluorescence.visibility import compute_visibility
 
     sphere = pv.Sphere(radius=30, theta_resolution=120, phi_resolution=120).compute_normals()
     mesh = SurfaceMesh(

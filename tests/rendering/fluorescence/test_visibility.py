@@ -8,8 +8,8 @@ import pytest
 
 from registration.checks import InputError
 from registration.transforms import invert_rigid
-from rendering.nir_camera import image_from_camera_looking_at
-from rendering.visibility import (
+from rendering.fluorescence.nir_camera import image_from_camera_looking_at
+from rendering.fluorescence.visibility import (
     GRAZING,
     OCCLUDED,
     OUTSIDE_VIEW,

@@ -1,7 +1,7 @@
 """Triangle rasterisation and exact ray tests on the pinhole image plane (numba kernels).
 
-Used by :mod:`rendering.visibility` (which vertices a camera sees) and
-:mod:`rendering.nir_camera` (which surface point each pixel sees). Compiled with numba
+Used by :mod:`rendering.fluorescence.visibility` (which vertices a camera sees) and
+:mod:`rendering.fluorescence.nir_camera` (which surface point each pixel sees). Compiled with numba
 (``parallel=True``, ``cache=True``); the first call in a fresh environment compiles for a few
 seconds.
 

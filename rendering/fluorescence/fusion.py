@@ -1,7 +1,7 @@
 """The fused fluorescence map: per-vertex state that grows as the camera sweeps.
 
 One source of truth. :class:`FluorescenceMap` accumulates frame samples
-(:class:`~rendering.fluorescence_projection.FrameSample`):
+(:class:`~rendering.fluorescence.projection.FrameSample`):
 a weighted mean of the corrected values (and of the linear values, for raw reporting), the
 maximum, the number of frames that sampled each vertex, how many of those were saturated, and
 the last time each vertex was seen. Vertices never sampled stay NaN ("unseen") and must never be
@@ -20,8 +20,8 @@ import numpy as np
 from numba import prange
 
 from registration.checks import Float64Array, InputError
-from rendering.fluorescence_projection import FrameSample
-from rendering.rasterizer import serialized
+from rendering.fluorescence.projection import FrameSample
+from rendering.fluorescence.rasterizer import serialized
 
 
 @dataclass(frozen=True)

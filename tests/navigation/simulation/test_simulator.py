@@ -10,10 +10,7 @@ import numpy as np
 import pytest
 
 from navigation.planning.plan import load_plan
-from navigation.tracking.fiducial_collection import FiducialCollector
-from navigation.tracking.plus_sequence import parse_matrix_text
-from navigation.tracking.pose_store import PoseStore, ToolState
-from navigation.tracking.simulator import (
+from navigation.simulation.simulator import (
     CAMERA,
     CAMERA_IMAGE_DEVICE,
     POINTER,
@@ -23,7 +20,10 @@ from navigation.tracking.simulator import (
     SimulationConfig,
     build_scenario,
 )
-from navigation.tracking.simulator_io import scenario_from_plan, write_truth
+from navigation.simulation.simulator_io import scenario_from_plan, write_truth
+from navigation.tracking.fiducial_collection import FiducialCollector
+from navigation.tracking.plus_sequence import parse_matrix_text
+from navigation.tracking.pose_store import PoseStore, ToolState
 from registration.checks import InputError
 from registration.point_registration import register_points
 from registration.transforms import apply_transform, invert_rigid, rotation_error_deg
@@ -283,7 +283,7 @@ def test_serve_scenario_paces_and_restamps(plan_folder):
     import threading
     import time
 
-    from navigation.tracking.simulator_io import serve_scenario
+    from navigation.simulation.simulator_io import serve_scenario
 
     scenario = scenario_from_plan(
         plan_folder, SimulationConfig(seed=1, **SMALL_FRAMES), duration_s=1.5

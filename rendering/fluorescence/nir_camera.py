@@ -2,10 +2,11 @@
 
 For tests and for ``igcs simulate``'s IMAGE stream. The image formation, per pixel:
 
-1. Geometry: the same rasteriser as the mapper (:mod:`rendering.rasterizer`), so occlusion is
-   right. Each pixel is split into ``supersample`` x ``supersample`` rays through the *distorted*
-   lens (rays from ``cv2.undistortPointsIter``); each ray is intersected exactly with the nearest
-   triangle (Möller-Trumbore) and the per-vertex emission and normal are interpolated there.
+1. Geometry: the same rasteriser as the mapper (:mod:`rendering.fluorescence.rasterizer`), so
+   occlusion is right. Each pixel is split into ``supersample`` x ``supersample`` rays through the
+   *distorted* lens (rays from ``cv2.undistortPointsIter``); each ray is intersected exactly with
+   the nearest triangle (Möller-Trumbore) and the per-vertex emission and normal are interpolated
+   there.
 2. Radiometry (coaxial excitation at the camera): signal = ``gain_dn * emission *
    (r0 / r)^n * max(cos(theta), 0)^m * vignetting(u, v)``, r the distance and theta the incidence
    angle, n = 2, m = 1. The emitter is Lambertian, so distance acts only through the excitation.
@@ -49,9 +50,9 @@ from scipy.special import erfc
 
 from registration.checks import Float64Array, InputError, check_positive
 from registration.transforms import check_rigid, invert_rigid
-from rendering.camera_model import CameraModel
-from rendering.rasterizer import project_to_grid, rasterize, ray_hit, serialized
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.rasterizer import project_to_grid, rasterize, ray_hit, serialized
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 
 @dataclass(frozen=True)

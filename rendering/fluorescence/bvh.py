@@ -3,8 +3,8 @@
 The mesh does not move in the image frame; only the camera does. So the hierarchy is built once
 per mesh (a linear BVH: triangles sorted along a 63-bit Morton curve of their centroids,
 ranges split at their middle; Lauterbach et al. 2009) and every frame's exact ray casts (the
-ambiguous vertices of :mod:`rendering.visibility`) walk it: a slab test per node (Kay & Kajiya
-1986), Möller-Trumbore per triangle in the leaves. Building 400k triangles takes well under a
+ambiguous vertices of :mod:`rendering.fluorescence.visibility`) walk it: a slab test per node (Kay &
+Kajiya 1986), Möller-Trumbore per triangle in the leaves. Building 400k triangles takes well under a
 second.
 
 The Morton cells are cubes (one scale for all three axes). Scaling each axis to its own extent,
@@ -24,7 +24,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from rendering.rasterizer import ray_hit, serialized
+from rendering.fluorescence.rasterizer import ray_hit, serialized
 
 _LEAF_SIZE = 4
 _STACK = 128

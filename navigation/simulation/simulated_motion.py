@@ -3,7 +3,7 @@
 Pointer story segments (:class:`Still`, :class:`Travel` with a minimum-jerk profile, Flash &
 Hogan 1985, lifting off the skin, and :class:`Sweep` along skin vertices at constant speed),
 rotations interpolated with SciPy's ``Slerp``; the camera's :class:`CameraOrbit` circles a
-target in a cone. Used by :mod:`navigation.tracking.simulator`.
+target in a cone. Used by :mod:`navigation.simulation.simulator`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 
 from registration.checks import InputError
 from registration.transforms import invert_rigid
-from rendering.nir_camera import (
+from rendering.fluorescence.nir_camera import (
     NirSensorModel,
     glowing_patch_emission,
     image_from_camera_looking_at,
@@ -137,7 +137,7 @@ def test_specular_peak_and_ambient_subtraction(plane):
 
 
 def test_tissue_sensor_scales_with_exposure():
-    from rendering.nir_camera import tissue_sensor
+    from rendering.fluorescence.nir_camera import tissue_sensor
 
     short, long = tissue_sensor(exposure_ms=10.0), tissue_sensor(exposure_ms=40.0)
     assert long.gain_dn == pytest.approx(4 * short.gain_dn)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from registration.checks import InputError
-from rendering.fluorescence_accuracy import (
+from rendering.fluorescence.accuracy import (
     dice,
     iso_crossings,
     iso_segments,
@@ -14,7 +14,7 @@ from rendering.fluorescence_accuracy import (
     polyline_segments,
     region_accuracy,
 )
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 from tests.rendering.scenes import grid_triangles
 
 

@@ -10,7 +10,8 @@ How (3) is decided, exactly and fast (per frame, all vertices at once, numba):
 
 1. All triangles (front- and back-facing: open meshes can be seen from behind) are rasterised
    into a nearest-surface buffer (inverse depth and triangle index packed in one int64) on
-   the pinhole image plane at camera resolution (:func:`rendering.rasterizer.rasterize_into`).
+   the pinhole image plane at camera resolution
+   (:func:`rendering.fluorescence.rasterizer.rasterize_into`).
 2. For each candidate vertex, the triangles stored at the 2 x 2 pixel centres around its
    projection are examined. A triangle containing the vertex is its own surface. Any other is
    intersected with the vertex's ray (Möller-Trumbore): a hit before the vertex is a proven
@@ -25,7 +26,7 @@ How (3) is decided, exactly and fast (per frame, all vertices at once, numba):
    1-2 %); the exact ray casts of a 200k-vertex frame dropped from 10.6 to 8.2 ms (one thread).
 4. The remaining ambiguous vertices (a thin rim along occluding contours) are decided by
    exact ray casting through a bounding-volume hierarchy of the mesh, built once per mesh
-   (:mod:`rendering.bvh`; the mesh is static in the image frame).
+   (:mod:`rendering.fluorescence.bvh`; the mesh is static in the image frame).
 
 The verdict is the ray-casting one except where an occluder lies within the depth tolerance of
 the surface *and* slips between the 2 x 2 pixel centres around the vertex (sub-pixel slivers),
@@ -45,9 +46,9 @@ from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_positive
 from registration.transforms import check_rigid, invert_rigid
-from rendering.bvh import occluded_by_rays
-from rendering.camera_model import CameraModel
-from rendering.rasterizer import (
+from rendering.fluorescence.bvh import occluded_by_rays
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.rasterizer import (
     NEAR_MM,
     project_to_grid,
     rasterize_into,
@@ -55,7 +56,7 @@ from rendering.rasterizer import (
     serialized,
     triangle_at,
 )
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 #: Vertex status codes in :attr:`Visibility.status`.
 OUTSIDE_VIEW = 0
@@ -155,7 +156,7 @@ def visibility_into(
     """:func:`compute_visibility` reusing a preallocated (H, W) int64 buffer of
     ``camera.pinhole_grid()``'s size and an (M, 4) int32 buffer (filled with the packed
     nearest-surface buffer and the triangles' pixel boxes, see
-    :func:`rendering.rasterizer.rasterize_into`)."""
+    :func:`rendering.fluorescence.rasterizer.rasterize_into`)."""
     opts = options or VisibilityOptions()
     pose = check_rigid(camera_from_image, "camera_from_image")
     grid = camera.pinhole_grid()
@@ -286,8 +287,8 @@ def _classify(cam, grid, normals, rotation, triangles, neighbours, packed, lens,
 def _hit_and_crossing(cam, a, b, c, i):
     """For the ray from the camera centre to vertex i and triangle (a, b, c), from one load of
     the corners: the Möller-Trumbore hit parameter s (inf if the ray misses, barycentric slack
-    ``_EDGE_SLACK``; the same test as :func:`rendering.rasterizer.ray_hit`) and where the
-    triangle's plane crosses the ray, as a fraction of the way to i (inf if parallel); the hit
+    ``_EDGE_SLACK``; the same test as :func:`rendering.fluorescence.rasterizer.ray_hit`) and where
+    the triangle's plane crosses the ray, as a fraction of the way to i (inf if parallel); the hit
     is inf without the inside test when the crossing is not within (0, 1 - ``_RAY_SLACK``)
     (where the caller counts no hit either). Scalar code: slices like ``cam[b] - cam[a]``
     allocate an array per call."""

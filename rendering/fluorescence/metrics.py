@@ -27,7 +27,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from registration.checks import Float64Array, InputError, check_positive
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 UNSEEN = -1
 NEGATIVE = 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from registration.checks import InputError
-from rendering.fluorescence_metrics import (
+from rendering.fluorescence.metrics import (
     CLOSE,
     NEGATIVE,
     POSITIVE,

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from registration.checks import Float64Array, InputError, check_positive
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 
 @dataclass(frozen=True)

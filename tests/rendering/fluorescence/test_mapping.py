@@ -8,7 +8,7 @@ come from the synthetic NIR camera (distortion, vignetting, excitation fall-off,
 12 bits); the mapper never sees the truth.
 
 Metrics:
-- Dice (area-weighted, :mod:`rendering.fluorescence_accuracy`) between the mapped positive
+- Dice (area-weighted, :mod:`rendering.fluorescence.accuracy`) between the mapped positive
   region (fused value / background-ring mean >= 2) and the true one (distance to apex <= d*).
 - Mean boundary error: the mapped boundary is the level set SBR = 2 of the per-vertex map
   (linear interpolation within triangles); the true boundary is the analytic curve at d* (4000
@@ -30,12 +30,12 @@ from registration.transforms import (
     random_rigid,
     rotation_about,
 )
-from rendering.fluorescence_accuracy import polyline_segments, region_accuracy
-from rendering.fluorescence_map import FluorescenceMap
-from rendering.fluorescence_metrics import quantify, ring_mask
-from rendering.fluorescence_projection import FrameProjector
-from rendering.nir_camera import NirSensorModel, render_nir_frame
-from rendering.radiometry import RadiometricCalibration
+from rendering.fluorescence.accuracy import polyline_segments, region_accuracy
+from rendering.fluorescence.fusion import FluorescenceMap
+from rendering.fluorescence.metrics import quantify, ring_mask
+from rendering.fluorescence.nir_camera import NirSensorModel, render_nir_frame
+from rendering.fluorescence.projection import FrameProjector
+from rendering.fluorescence.radiometry import RadiometricCalibration
 from tests.rendering import scenes
 
 pytestmark = pytest.mark.slow
@@ -161,7 +161,7 @@ def test_uniform_surface_is_flat_after_correction():
     corrected, linear, raw = [], [], []
     for k, (distance, tilt) in enumerate([(d, a) for d in (200.0, 400.0) for a in (0, 30, 60)]):
         direction = np.array([np.sin(np.radians(tilt)), 0.0, np.cos(np.radians(tilt))])
-        from rendering.nir_camera import image_from_camera_looking_at
+        from rendering.fluorescence.nir_camera import image_from_camera_looking_at
 
         pose = image_from_camera_looking_at(distance * direction, [0, 0, 0], up_in_image=[0, 1, 0])
         frame = render_nir_frame(mesh, np.ones(mesh.vertex_count), camera, pose, sensor=SENSOR,
@@ -211,7 +211,7 @@ def test_fused_views_leave_no_seam():
     edges = np.unique(np.sort(edges, axis=1), axis=0)
     steps = {}
     for feather in (32.0, 0.0):
-        from rendering.fluorescence_projection import FusionWeights
+        from rendering.fluorescence.projection import FusionWeights
 
         projector = FrameProjector(scene.mesh, camera, calibration=calibration_for(sensor, camera),
                                    weighting=FusionWeights(border_feather_px=feather))  # fmt: skip

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from registration.checks import InputError
-from rendering.fluorescence_projection import FrameProjector
-from rendering.nir_camera import image_from_camera_looking_at
-from rendering.radiometry import ExcitationCorrection, RadiometricCalibration
+from rendering.fluorescence.nir_camera import image_from_camera_looking_at
+from rendering.fluorescence.projection import FrameProjector
+from rendering.fluorescence.radiometry import ExcitationCorrection, RadiometricCalibration
 from tests.rendering import scenes
 
 WIDTH, HEIGHT = 1280, 1024

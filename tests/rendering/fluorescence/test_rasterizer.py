@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rendering.rasterizer import _balanced_tops, rasterize, rasterize_into
+from rendering.fluorescence.rasterizer import _balanced_tops, rasterize, rasterize_into
 
 
 def _screen_triangles(rng, count, width, height, *, rows=None):

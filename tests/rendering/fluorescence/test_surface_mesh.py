@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 from tests.rendering import scenes
 
 

@@ -13,11 +13,11 @@ The per-frame step of fluorescence mapping, a thin loop for callers::
         fmap.fuse(projector.project(frame.pixels, image_from_camera, timestamp_s=frame.timestamp_s))
 
 Sampling: bilinear, on the raw frame at each visible vertex's *distorted* projection (the exact
-geometry with one interpolation; see :mod:`rendering.camera_model`). Dark and flat field are
-sampled bilinearly at the same place (bilinear sampling is linear, so this equals correcting the
-frame first, without touching the whole frame). A vertex whose four neighbouring pixels include
-a masked pixel (instrument, specular highlight) is not sampled in that frame; one whose raw
-neighbours reach the saturation level is sampled but flagged (its value is a lower bound).
+geometry with one interpolation; see :mod:`rendering.fluorescence.camera_model`). Dark and flat
+field are sampled bilinearly at the same place (bilinear sampling is linear, so this equals
+correcting the frame first, without touching the whole frame). A vertex whose four neighbouring
+pixels include a masked pixel (instrument, specular highlight) is not sampled in that frame; one
+whose raw neighbours reach the saturation level is sampled but flagged (its value is a lower bound).
 
 Fusion weight of a sample (:class:`FusionWeights`): ``w = w_angle * w_distance * w_border *
 w_saturation`` with ``w_angle = (cos(theta) - cos(theta_max)) / (1 - cos(theta_max))`` (0 at the
@@ -37,11 +37,16 @@ from numpy.typing import ArrayLike
 
 from registration.checks import Float64Array, InputError, check_positive
 from registration.transforms import check_rigid, invert_rigid
-from rendering.camera_model import CameraModel
-from rendering.radiometry import ExcitationCorrection, RadiometricCalibration
-from rendering.rasterizer import serialized
-from rendering.surface_mesh import SurfaceMesh
-from rendering.visibility import VISIBLE, Visibility, VisibilityOptions, visibility_into
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.radiometry import ExcitationCorrection, RadiometricCalibration
+from rendering.fluorescence.rasterizer import serialized
+from rendering.fluorescence.surface_mesh import SurfaceMesh
+from rendering.fluorescence.visibility import (
+    VISIBLE,
+    Visibility,
+    VisibilityOptions,
+    visibility_into,
+)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class FrameSample:
     weights : (N,) float >= 0, fusion weights; 0 where not sampled.
     saturated : (N,) bool, sampled from saturated pixels (values are lower bounds).
     masked : (N,) bool, visible but excluded by the frame's mask.
-    visibility : the frame's :class:`~rendering.visibility.Visibility`.
+    visibility : the frame's :class:`~rendering.fluorescence.visibility.Visibility`.
     timestamp_s : the frame's time, seconds.
     """
 

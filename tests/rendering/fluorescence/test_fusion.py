@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from registration.checks import InputError
-from rendering.fluorescence_map import FluorescenceMap
-from rendering.fluorescence_projection import FrameSample
+from rendering.fluorescence.fusion import FluorescenceMap
+from rendering.fluorescence.projection import FrameSample
 
 pytestmark = pytest.mark.slow
 

@@ -2,13 +2,13 @@
 
 :func:`scenario_from_plan` reads the plan's fiducials and its skin and tumour meshes (``.vtp``,
 LPS mm, with PyVista; point normals from ``compute_normals``) and builds the pure scenario of
-:mod:`navigation.tracking.simulator`. :func:`serve_scenario` sends the timeline through any
+:mod:`navigation.simulation.simulator`. :func:`serve_scenario` sends the timeline through any
 ``send(message)`` (an ``IgtlServer``'s) at the original timing scaled by ``speed``.
 
 Camera frames. When the plan has a tumour, the camera looks at the exposed surgical field of
 :mod:`navigation.fluorescence.field` (its cone about the field's approach direction, aimed at
 the bed's centre) and the frames are the synthetic NIR camera's
-(:class:`~navigation.tracking.simulated_frames.FluorescenceFrames`) rendering of:
+(:class:`~navigation.simulation.simulated_frames.FluorescenceFrames`) rendering of:
 
 - the field with the phantom's analytic tumour and the true tracer emission, when the plan was
   made from an igcs phantom whose ``truth.json`` is found (next to the plan's DICOM folder, with
@@ -47,14 +47,14 @@ from navigation.fluorescence.scene import world_scene
 from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth, load_truth
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
+from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_reference_pose
+from navigation.simulation.simulated_frames import FluorescenceFrames
+from navigation.simulation.simulator import Scenario, SimulationConfig, build_scenario
 from navigation.tracking.messages import IgtlMessage
-from navigation.tracking.simulated_anatomy import face_neck_sweep, skull_reference_pose
-from navigation.tracking.simulated_frames import FluorescenceFrames
-from navigation.tracking.simulator import Scenario, SimulationConfig, build_scenario
 from registration.atomic_files import write_json_atomic
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_positive
-from rendering.nir_camera import NirSensorModel
+from rendering.fluorescence.nir_camera import NirSensorModel
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def scenario_from_plan(
         surface, heterogeneous background, relief) instead of the phantom's patch.
     anatomical : a patient rather than a phantom: the pointer sweeps strokes over the face and
         neck and the reference sits on the skull
-        (:mod:`navigation.tracking.simulated_anatomy`).
+        (:mod:`navigation.simulation.simulated_anatomy`).
     Raises :class:`InputError` when the plan has fewer than 3 fiducials or no skin mesh.
     """
     loaded = plan if isinstance(plan, Plan) else load_plan(plan)
@@ -185,7 +185,7 @@ def fluorescence_truth_entry(
     tissue : the tissue model the frames were rendered with (None: the tracer patch).
     """
     entry: dict[str, Any] = {
-        "frames": "synthetic NIR camera (rendering.nir_camera.render_nir_frame)",
+        "frames": "synthetic NIR camera (rendering.fluorescence.nir_camera.render_nir_frame)",
         "scene": "exposed surgical field (navigation.fluorescence.field)",
         "tumour_source": "phantom truth" if phantom else "plan tumour mesh",
         "phantom_truth": None if path is None else str(path),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from registration.checks import InputError
-from rendering.camera_model import CameraModel
+from rendering.fluorescence.camera_model import CameraModel
 from tests.rendering import scenes
 
 

@@ -4,7 +4,7 @@ Pure: no sockets, no files. :func:`build_scenario` takes the plan's geometry (fi
 vertices and normals, tumour vertices, all image LPS mm) and a :class:`SimulationConfig`, and
 returns a :class:`Scenario` whose :meth:`Scenario.timeline` yields ``(t_s, IgtlMessage)`` in
 time order, identical for the same seed, and whose :class:`ScenarioTruth` holds what really
-happened. ``navigation.tracking.simulator_io`` loads a plan folder and serves it.
+happened. ``navigation.simulation.simulator_io`` loads a plan folder and serves it.
 
 The story (t from 0 s; PLUS names on the wire):
 
@@ -50,9 +50,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation
 
-from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody, TransformBody
-from navigation.tracking.simulated_frames import TumourBlobFrames
-from navigation.tracking.simulated_motion import (
+from navigation.simulation.simulated_frames import TumourBlobFrames
+from navigation.simulation.simulated_motion import (
     CameraOrbit,
     Segment,
     Still,
@@ -64,6 +63,14 @@ from navigation.tracking.simulated_motion import (
     touch_rotation,
     unit,
 )
+from navigation.tracking.device_names import (
+    CAMERA,
+    CAMERA_IMAGE_DEVICE,
+    POINTER,
+    REFERENCE,
+    TIP_CALIBRATION_DEVICE,
+)
+from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody, TransformBody
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.checks import Float64Array, InputError, check_points, check_positive
 from registration.random_fields import smooth_noise
@@ -71,11 +78,6 @@ from registration.transforms import check_rigid, invert_rigid, make_rigid, rando
 
 #: The simulated pointer's tip in its marker frame (mm): 160 mm along -z of the markers.
 POINTER_TIP_IN_POINTER_MM: tuple[float, float, float] = (0.0, 0.0, -160.0)
-#: Device name of the STRING carrying ``pointer_from_tip`` (16 numbers, row-major).
-TIP_CALIBRATION_DEVICE = "PointerTipToPointer"
-#: Device name of the IMAGE frames of the NIR camera.
-CAMERA_IMAGE_DEVICE = "Camera"
-REFERENCE, POINTER, CAMERA = "ReferenceToTracker", "PointerToTracker", "CameraToTracker"
 
 FrameSource = Callable[[Float64Array, float], np.ndarray]
 
