@@ -47,7 +47,7 @@ from navigation.cli import main as igcs
 from navigation.fluorescence.mapping_inputs import load_simulation_truth
 from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.fiducial_collection import CollectedFiducial
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.layout import NavigationLayout
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
 

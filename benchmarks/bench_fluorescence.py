@@ -35,7 +35,7 @@ import vtk
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.fusion import FluorescenceMap
 from rendering.fluorescence.nir_camera import image_from_camera_looking_at

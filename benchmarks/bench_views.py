@@ -37,7 +37,7 @@ import pyvista as pv
 import vtk
 from bare_render import bare_window  # benchmarks/bare_render.py (run as a script)
 
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 from rendering.layout import NavigationLayout
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel
 from rendering.slice_views import SliceVolumes

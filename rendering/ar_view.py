@@ -29,8 +29,8 @@ import vtk
 from vtkmodules.util.numpy_support import numpy_to_vtk
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
-from registration.transforms import check_rigid
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid
 from rendering.colour_scale import band_colours, colour_bar, lookup_table
 from rendering.scene3d import SurfaceModel
 from rendering.view_state import FluorescenceOverlay

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from registration.atomic_files import atomic_path
-from registration.checks import InputError
+from registration.core.atomic_files import atomic_path
+from registration.core.checks import InputError
 from rendering.colour_scale import NEUTRAL_RGB, table_rgba
 from rendering.fluorescence.fusion import FusedFluorescence
 from rendering.fluorescence.metrics import MarginThresholds, margin_flags, vertex_sbr

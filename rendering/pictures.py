@@ -8,8 +8,8 @@ import numpy as np
 import vtk
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
-from registration.atomic_files import write_bytes_atomic
-from registration.checks import InputError
+from registration.core.atomic_files import write_bytes_atomic
+from registration.core.checks import InputError
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

@@ -16,7 +16,7 @@ import vtk
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.colour_scale import colour_bar, legend_text, lookup_table
 from rendering.lod import DisplayMesh, decimate, split_budget, triangles_of
 from rendering.orientation import CAMERA_PRESETS

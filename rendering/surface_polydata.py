@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyvista
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 

@@ -18,14 +18,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import (
+from registration.core.checks import (
     Float64Array,
     InputError,
     check_finite,
     check_points,
     check_positive,
 )
-from registration.transforms import check_rigid
+from registration.core.transforms import check_rigid
 from rendering.fluorescence.metrics import MarginThresholds
 from rendering.window_level import WindowLevel
 

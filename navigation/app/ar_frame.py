@@ -27,7 +27,7 @@ import vtk
 
 from navigation.app.registration_workflow import RegistrationResult
 from navigation.app.session import CameraFrame, NavigationSession
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 from rendering.ar_view import ARView, frame_rgb
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.scene3d import SurfaceModel

@@ -51,7 +51,7 @@ from navigation.fluorescence.live import LiveFluorescence
 from navigation.fluorescence.scene import mapping_field
 from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 from rendering.fluorescence.accuracy import region_accuracy
 from rendering.fluorescence.metrics import (
     CLOSE,

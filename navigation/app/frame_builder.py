@@ -39,7 +39,7 @@ from navigation.app.registration_workflow import RegistrationResult
 from navigation.planning.plan_scene import PlanScene
 from navigation.tracking.pose_store import ToolPose
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from rendering.guidance import tip_guidance
 from rendering.view_state import (
     DisplayOptions,

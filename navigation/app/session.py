@@ -74,11 +74,11 @@ from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody
 from navigation.tracking.pose_store import PoseStore, PoseStoreConfig, ToolPose, ToolStateEvent
 from navigation.tracking.recorder_thread import BackgroundRecorder
 from navigation.tracking.recording import SessionWriter
-from registration.atomic_files import write_json_atomic
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
+from registration.core.atomic_files import write_json_atomic
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid
 from registration.pose_interpolation import PoseTrack
-from registration.transforms import check_rigid
 from rendering.slice_views import slice_point
 from rendering.view_state import DisplayOptions, FluorescenceOverlay
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from PySide6 import QtCore
 
 from navigation.app.override_dialog import OverrideDialog
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 if TYPE_CHECKING:
     from navigation.app.registration_panel import RegistrationPanel

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registration.atomic_files import write_json_atomic, write_text_atomic
-from registration.checks import InputError
+from registration.core.atomic_files import write_json_atomic, write_text_atomic
+from registration.core.checks import InputError
 
 log = logging.getLogger(__name__)
 

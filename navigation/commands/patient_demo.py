@@ -36,8 +36,8 @@ from navigation.commands.demo_pipeline import (
     navigation_headline,
     offline_headline,
 )
-from registration.atomic_files import write_json_atomic, write_text_atomic
-from registration.checks import InputError
+from registration.core.atomic_files import write_json_atomic, write_text_atomic
+from registration.core.checks import InputError
 
 #: Anatomical landmark localisation error with a pointer (RMS, 3-D, mm): what the simulator
 #: draws and the app predicts with.

@@ -24,7 +24,7 @@ from typing import Any
 
 from navigation.cli import UserError
 from navigation.imaging.image_files import image_file_kind
-from registration.atomic_files import atomic_path, write_json_atomic
+from registration.core.atomic_files import atomic_path, write_json_atomic
 
 #: Options that name one patient's anatomy or series: refused for a cohort.
 _PER_PATIENT = ("tumour_seed", "tumour_box", "node_seed", "series")

@@ -38,8 +38,8 @@ import numpy as np
 from navigation.fluorescence.field import FieldGeometry, SurgicalField
 from navigation.fluorescence.plan_masks import PlanLabels, SmoothMask, plan_labels
 from navigation.planning.plan import Plan
-from registration.checks import Float64Array, InputError, check_positive
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.checks import Float64Array, InputError, check_positive
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.fluorescence.metrics import ring_mask
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 

@@ -31,9 +31,9 @@ from numpy.typing import ArrayLike
 
 from navigation.fluorescence.field import SurgicalField
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid, invert_rigid
 from registration.pose_interpolation import compose_camera_pose
-from registration.transforms import check_rigid, invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.fusion import FluorescenceMap, FusedFluorescence
 from rendering.fluorescence.metrics import Quantification, quantify

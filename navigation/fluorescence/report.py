@@ -37,8 +37,8 @@ import numpy as np
 from navigation.fluorescence.field import SurgicalField
 from navigation.fluorescence.mapping_inputs import MappingInputs
 from navigation.fluorescence.session_mapping import SessionMapping
-from registration.atomic_files import atomic_path, write_json_atomic
-from registration.checks import InputError
+from registration.core.atomic_files import atomic_path, write_json_atomic
+from registration.core.checks import InputError
 from rendering.fluorescence.accuracy import region_accuracy
 from rendering.fluorescence.metrics import (
     CLOSE,

@@ -39,8 +39,8 @@ from navigation.fluorescence.plan_masks import SmoothMask
 from navigation.fluorescence.tissue import TissueModel, rough_normals, tissue_emission
 from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
-from registration.checks import Float64Array, InputError
 from registration.closest_point import TriangleMeshLocator
+from registration.core.checks import Float64Array, InputError
 from rendering.fluorescence.metrics import MarginThresholds
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 

@@ -39,14 +39,14 @@ from navigation.tracking.messages import ImageBody
 from navigation.tracking.pose_validation import ToolState, tool_samples
 from navigation.tracking.recording import SessionReader
 from navigation.tracking.timestamps import TimeSource, TimestampMapper
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import invert_rigid
 from registration.pose_interpolation import (
     DEFAULT_MAX_EXTRAPOLATION_S,
     DEFAULT_MAX_GAP_S,
     PoseTrack,
     compose_camera_pose,
 )
-from registration.transforms import invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.fusion import FluorescenceMap, FusedFluorescence
 from rendering.fluorescence.projection import FrameProjector

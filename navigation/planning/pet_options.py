@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from navigation.imaging.grid_sampling import sample_nearest
 from navigation.imaging.volume import Volume
 from navigation.planning.pet_options import PetOptions
 from navigation.planning.regions import largest_component
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 BONE_HU, BODY_HU, AIR_HU = 300.0, -500.0, -400.0
 MIN_VAULT_ML = 200.0

@@ -49,8 +49,8 @@ from navigation.imaging.volume import Volume
 from navigation.planning.pet_options import PetOptions
 from navigation.planning.pet_physiology import PetFocus, find_foci, physiology_masks
 from navigation.planning.regions import RegionMask
-from registration.checks import Float64Array, InputError, check_points
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError, check_points
+from registration.core.geometry import ImageGeometry
 
 #: CT voxels below this (HU) are air: never tumour.
 AIR_HU = -400.0

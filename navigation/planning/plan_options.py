@@ -9,7 +9,7 @@ from typing import Any
 
 from navigation.planning.plan_sources import PlanSources
 from navigation.planning.tissue_thresholds import CtPreset
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 SOURCES_HELP = """\
 The tumour, nodes and registration landmarks may come from other sources than the CT (one

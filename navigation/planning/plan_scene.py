@@ -27,8 +27,8 @@ from navigation.imaging.image_files import read_image_file
 from navigation.imaging.volume import Volume
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from navigation.planning.plan_input import sha256_file
-from registration.checks import Float64Array, InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError
+from registration.core.geometry import ImageGeometry
 from rendering.guidance import SurfaceDistance
 from rendering.lod import triangles_of
 from rendering.scene3d import SurfaceModel

@@ -39,7 +39,7 @@ from navigation.planning.labels import (
 from navigation.planning.markups import PointList, read_point_file
 from navigation.planning.plan import LabelEntry
 from navigation.planning.segmentation import CtPreset, MrPreset, Segmentation, segment_volume
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 PET_PICTURE = "pet_tumour.png"
 CANONICAL_NAMES = frozenset(entry.name for entry in CANONICAL_LABELS)

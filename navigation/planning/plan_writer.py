@@ -1,7 +1,7 @@
 """Write a plan folder (the contract in :mod:`navigation.planning.plan`) from a volume.
 
 :func:`make_plan` runs the stages segment -> labels -> meshes -> fiducials -> plan.json inside
-``registration.atomic_files.atomic_directory``: everything is written into a hidden temporary
+``registration.core.atomic_files.atomic_directory``: everything is written into a hidden temporary
 sibling folder that is renamed to ``out`` only when the last file is complete, so an
 interrupted or failed run never leaves a folder that :func:`load_plan` accepts.
 """
@@ -48,8 +48,8 @@ from navigation.planning.segmentation import (
     segment_volume,
     segmentation_from_label_map,
 )
-from registration.atomic_files import atomic_directory, write_json_atomic
-from registration.checks import InputError
+from registration.core.atomic_files import atomic_directory, write_json_atomic
+from registration.core.checks import InputError
 
 STAGES = ("segment", "labels", "meshes", "fiducials", "plan.json")
 SEG_NRRD, NIFTI, FIDUCIALS_FILE = "labels.seg.nrrd", "labels.nii.gz", "fiducials.mrk.json"

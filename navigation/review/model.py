@@ -32,9 +32,9 @@ from navigation.planning.region_growing import GrownRegion
 from navigation.planning.regions import RegionMask, SurfaceLevel
 from navigation.planning.segmentation_import import read_seg_nrrd
 from navigation.planning.tissue_thresholds import CtPreset
-from registration.checks import Float64Array, InputError
 from registration.closest_point import TriangleMeshLocator
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError
+from registration.core.geometry import ImageGeometry
 from rendering.review_marks import MarksState
 from rendering.scene3d import SurfaceModel
 from rendering.slice_picture import LABEL_FILL_OPACITY

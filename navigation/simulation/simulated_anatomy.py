@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_points
 from registration.closest_point import TriangleMeshLocator
+from registration.core.checks import Float64Array, InputError, check_points
 
 ANTERIOR = np.array([0.0, -1.0, 0.0])
 

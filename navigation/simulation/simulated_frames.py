@@ -28,8 +28,8 @@ from scipy.spatial import ConvexHull, QhullError
 from skimage.draw import polygon
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, check_points
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.checks import Float64Array, check_points
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.nir_camera import NirSensorModel, render_nir_frame
 from rendering.fluorescence.surface_mesh import SurfaceMesh

@@ -14,8 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation, Slerp
 
-from registration.checks import Float64Array
-from registration.transforms import make_rigid
+from registration.core.checks import Float64Array
+from registration.core.transforms import make_rigid
 
 #: Height of the arc the pointer tip makes between two points (mm).
 LIFT_MM = 30.0

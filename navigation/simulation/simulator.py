@@ -72,9 +72,9 @@ from navigation.tracking.device_names import (
 )
 from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody, TransformBody
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.transforms import check_rigid, invert_rigid, make_rigid, random_rigid
 from registration.random_fields import smooth_noise
-from registration.transforms import check_rigid, invert_rigid, make_rigid, random_rigid
 
 #: The simulated pointer's tip in its marker frame (mm): 160 mm along -z of the markers.
 POINTER_TIP_IN_POINTER_MM: tuple[float, float, float] = (0.0, 0.0, -160.0)

@@ -51,9 +51,9 @@ from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_refer
 from navigation.simulation.simulated_frames import FluorescenceFrames
 from navigation.simulation.simulator import Scenario, SimulationConfig, build_scenario
 from navigation.tracking.messages import IgtlMessage
-from registration.atomic_files import write_json_atomic
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError, check_positive
+from registration.core.atomic_files import write_json_atomic
+from registration.core.checks import Float64Array, InputError, check_positive
 from rendering.fluorescence.nir_camera import NirSensorModel
 
 log = logging.getLogger(__name__)

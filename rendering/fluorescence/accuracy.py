@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from registration.checks import Float64Array, InputError, check_positive
+from registration.core.checks import Float64Array, InputError, check_positive
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 
 #: Points closer than this to the camera plane (z, mm) are not projected (NaN).
 NEAR_PLANE_MM = 1.0

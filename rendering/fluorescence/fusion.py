@@ -19,7 +19,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 from rendering.fluorescence.projection import FrameSample
 from rendering.fluorescence.rasterizer import serialized
 

@@ -48,8 +48,8 @@ from numba import prange
 from numpy.typing import ArrayLike
 from scipy.special import erfc
 
-from registration.checks import Float64Array, InputError, check_positive
-from registration.transforms import check_rigid, invert_rigid
+from registration.core.checks import Float64Array, InputError, check_positive
+from registration.core.transforms import check_rigid, invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.rasterizer import project_to_grid, rasterize, ray_hit, serialized
 from rendering.fluorescence.surface_mesh import SurfaceMesh

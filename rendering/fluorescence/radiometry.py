@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_finite, check_positive
+from registration.core.checks import Float64Array, InputError, check_finite, check_positive
 
 
 @dataclass(frozen=True)

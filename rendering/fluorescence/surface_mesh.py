@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import sparse
 
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ import numpy as np
 from numba import prange
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_positive
-from registration.transforms import check_rigid, invert_rigid
+from registration.core.checks import Float64Array, InputError, check_positive
+from registration.core.transforms import check_rigid, invert_rigid
 from rendering.fluorescence.bvh import occluded_by_rays
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.rasterizer import (

@@ -4,7 +4,7 @@ A head is an ellipsoid skin, a spherical tumour and six fiducials on the face, a
 so tests can compare against exact truth. The folder is written with the plan writer's own
 pieces (the schema of :mod:`navigation.planning.plan`, meshes through
 :func:`navigation.planning.meshing.save_mesh`, ``plan.json`` through
-:func:`registration.atomic_files.write_json_atomic`) and read back with
+:func:`registration.core.atomic_files.write_json_atomic`) and read back with
 :func:`navigation.planning.plan.load_plan`, so a folder the reader would refuse fails here.
 The meshes are the analytic surfaces themselves, not marched from a label map: that is what
 makes the truth exact. The plans the planner makes from scans are tested in
@@ -31,7 +31,7 @@ import SimpleITK as sitk
 
 from navigation.planning.meshing import save_mesh
 from navigation.planning.plan import PLAN_SCHEMA, PLAN_SCHEMA_VERSION, load_plan
-from registration.atomic_files import write_json_atomic
+from registration.core.atomic_files import write_json_atomic
 
 
 def ellipsoid_point(direction, semi_axes_mm=(75.0, 95.0, 115.0)) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from navigation.cli import main
-from registration.transforms import make_rigid, rotation_error_deg
+from registration.core.transforms import make_rigid, rotation_error_deg
 
 
 @pytest.mark.slow

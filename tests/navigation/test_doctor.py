@@ -10,7 +10,7 @@ import pytest
 
 from navigation.cli import main
 from navigation.commands.doctor import run_checks
-from registration.checks import InputError
+from registration.core.checks import InputError
 from registration.optional_dependencies import EXTRAS, require_extra
 
 pytestmark = pytest.mark.slow

@@ -22,14 +22,14 @@ from scipy.spatial.transform import Rotation
 
 from navigation.cli import main
 from registration.camera_calibration import CalibrationBoard, detect_board
-from registration.hand_eye import HandEye
-from registration.transforms import (
+from registration.core.transforms import (
     invert_rigid,
     make_rigid,
     rotation_about,
     rotation_error_deg,
     translation_error_mm,
 )
+from registration.hand_eye import HandEye
 from tests.registration.board_rendering import DistortedCamera, board_image, look_at_board
 
 pytestmark = pytest.mark.slow

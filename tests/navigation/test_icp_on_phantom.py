@@ -7,8 +7,8 @@ import pytest
 import pyvista as pv
 
 from navigation.planning.plan import load_plan
+from registration.core.transforms import apply_transform, invert_rigid, random_rigid
 from registration.surface_registration import register_surface
-from registration.transforms import apply_transform, invert_rigid, random_rigid
 
 from ..registration.head_surface import SkinMesh, face_sweep
 from ..registration.test_surface_registration import perturbed

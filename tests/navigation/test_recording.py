@@ -23,7 +23,7 @@ from navigation.tracking.recording import (
     SessionWriter,
 )
 from navigation.tracking.replay import replay_session
-from registration.checks import InputError
+from registration.core.checks import InputError
 from tests.navigation.igtl_samples import sample_messages
 from tests.navigation.test_igtl_codec import assert_same
 from tests.navigation.test_igtl_transport import ROOT, free_port, wait_for

@@ -10,7 +10,7 @@ import pytest
 from navigation.cli import main
 from navigation.commands.register import REFUSED_STATUS
 from navigation.planning.markups import write_markups_fiducials
-from registration.transforms import apply_transform, invert_rigid, lps_to_ras, random_rigid
+from registration.core.transforms import apply_transform, invert_rigid, lps_to_ras, random_rigid
 from registration.tre import expected_fre_rms, predict_tre_rms
 from tests.navigation.plan_factory import SCANNER_HEAD, write_plan
 from tests.registration.test_point_registration_plus import phantom  # noqa: F401 (fixture)

@@ -14,9 +14,9 @@ from registration.acceptance import (
     check_point_registration,
     leave_one_out_alarms,
 )
-from registration.checks import InputError
+from registration.core.checks import InputError
+from registration.core.transforms import apply_transform, invert_rigid, random_rigid
 from registration.point_registration import register_points
-from registration.transforms import apply_transform, invert_rigid, random_rigid
 from registration.tre import predict_tre_rms
 
 #: Eight fiducials around a head, image LPS mm (not coplanar).

@@ -18,8 +18,8 @@ from registration.accuracy import (
     write_report,
 )
 from registration.accuracy.engine import plan_chunks
-from registration.checks import InputError
-from registration.transforms import make_rigid, rotation_about
+from registration.core.checks import InputError
+from registration.core.transforms import make_rigid, rotation_about
 from registration.tre import predict_tre_rms
 
 SCANNER_FROM_HEAD = make_rigid(rotation_about([0.3, -1.0, 0.4], 50.0), [-30.0, 180.0, -450.0])

@@ -14,7 +14,7 @@ from registration.camera_calibration import (
     detect_board,
 )
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 from .board_rendering import board_image, look_at_board, render_view
 

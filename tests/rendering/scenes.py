@@ -9,7 +9,7 @@ import vtk
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 
@@ -173,7 +173,7 @@ class BumpScene:
     transform (so nothing is axis-aligned by luck)."""
 
     def __init__(self, spacing_mm: float = 0.5, half_size_mm: float = 60.0, emission=None):
-        from registration.transforms import make_rigid, rotation_about
+        from registration.core.transforms import make_rigid, rotation_about
         from rendering.fluorescence.nir_camera import glowing_patch_emission
 
         self.vertices, self.triangles, self.normals = bump_surface(spacing_mm, half_size_mm)

@@ -9,7 +9,7 @@ import vtk
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
+from registration.core.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
 from rendering.ar_view import MAP_OPACITY, ARView, frame_scale, opengl_projection, place_camera
 from rendering.colour_scale import band_colours
 from rendering.fluorescence.camera_model import CameraModel

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import pyvista
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.fluorescence.fusion import FluorescenceMap
 from rendering.fluorescence.projection import FrameSample
 from rendering.fluorescence_output import (

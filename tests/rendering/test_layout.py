@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 from rendering.colour_scale import NEUTRAL_RGB
 from rendering.fluorescence.metrics import MarginThresholds
 from rendering.layout import SLICE_NAMES, NavigationLayout
@@ -444,7 +444,7 @@ def test_an_oblique_grid_draws_the_anatomy_in_place():
     """Voxels stored on a grid rotated 30 degrees about z (an oblique acquisition) are resliced
     through ImageGeometry: in every slice the marker is drawn where its LPS position projects,
     as on the axis-aligned grid."""
-    from registration.transforms import rotation_about
+    from registration.core.transforms import rotation_about
 
     direction = rotation_about([0.0, 0.0, 1.0], 30.0)
     size = np.array([141, 161, 147])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.fluorescence.metrics import MarginThresholds
 from rendering.view_state import (
     TOOL_STATES,

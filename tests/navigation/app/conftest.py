@@ -17,7 +17,7 @@ from navigation.simulation.simulator_io import serve_scenario
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.igtl_transport import IgtlServer
 from navigation.tracking.messages import IgtlMessage
-from registration.transforms import apply_transform
+from registration.core.transforms import apply_transform
 from tests.navigation.plan_factory import write_plan
 
 #: A quick story: 0.5 s rest, then per fiducial 0.8 s travel and a 1.6 s dwell (the automatic

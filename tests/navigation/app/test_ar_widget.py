@@ -28,7 +28,7 @@ from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
 from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.simulation.simulator_io import scenario_from_plan  # noqa: E402
-from registration.transforms import apply_transform, invert_rigid  # noqa: E402
+from registration.core.transforms import apply_transform, invert_rigid  # noqa: E402
 from rendering.fluorescence.camera_model import CameraModel  # noqa: E402
 from rendering.pictures import grab_rgb  # noqa: E402
 from tests.navigation.app.conftest import FAST, accept_true_registration  # noqa: E402

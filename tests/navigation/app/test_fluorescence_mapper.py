@@ -15,7 +15,7 @@ from navigation.app.fluorescence import FIELD_MODEL, FluorescenceMapper
 from navigation.app.session import NavigationSession
 from navigation.planning.plan_scene import load_plan_scene
 from navigation.simulation.simulator_io import scenario_from_plan
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.pictures import grab_rgb
 from tests.navigation.app.conftest import FAST, accept_true_registration

@@ -20,7 +20,7 @@ from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.pose_store import ToolPose, ToolState
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
+from registration.core.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
 from rendering.view_state import DisplayOptions
 from tests.navigation.plan_factory import ORIGIN_HEAD
 

@@ -6,7 +6,7 @@ import pytest
 
 from navigation.cli import main
 from navigation.planning.plan_scene import load_plan_scene
-from registration.checks import InputError
+from registration.core.checks import InputError
 from tests.navigation.plan_factory import write_plan
 
 

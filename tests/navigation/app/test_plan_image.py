@@ -14,7 +14,7 @@ from navigation.imaging.loading import load_volume
 from navigation.planning.plan import load_plan
 from navigation.planning.plan_input import sha256_file
 from navigation.planning.plan_scene import load_plan_scene
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.slice_views import NO_IMAGE_NOTE
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE
 

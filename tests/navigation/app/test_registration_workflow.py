@@ -11,8 +11,8 @@ from navigation.app.registration_state import RegistrationOverride
 from navigation.app.registration_workflow import RegistrationRefused, RegistrationWorkflow
 from navigation.planning.plan_scene import SkinSurface, outward_normals
 from navigation.tracking.fiducial_collection import CollectedFiducial
-from registration.checks import InputError
-from registration.transforms import apply_transform, invert_rigid, random_rigid
+from registration.core.checks import InputError
+from registration.core.transforms import apply_transform, invert_rigid, random_rigid
 from registration.tre import predict_tre_rms
 from tests.navigation.plan_factory import ORIGIN_HEAD
 

@@ -37,7 +37,7 @@ from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
 from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.fiducial_collection import CollectedFiducial  # noqa: E402
 from navigation.tracking.recording import SessionReader, SessionWriter  # noqa: E402
-from registration.transforms import apply_transform, invert_rigid, make_rigid  # noqa: E402
+from registration.core.transforms import apply_transform, invert_rigid, make_rigid  # noqa: E402
 from tests.navigation.app.pose_feeder import PoseFeeder  # noqa: E402
 from tests.navigation.app.test_navigation_loopback import crop, cyan_mask  # noqa: E402
 from tests.navigation.plan_factory import ORIGIN_HEAD  # noqa: E402

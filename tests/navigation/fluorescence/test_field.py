@@ -18,7 +18,7 @@ from navigation.fluorescence.field import (
 )
 from navigation.planning.phantom import _truth, phantom_geometry
 from navigation.planning.plan import load_plan
-from registration.checks import InputError
+from registration.core.checks import InputError
 from tests.navigation.plan_factory import write_plan
 
 pytestmark = pytest.mark.slow

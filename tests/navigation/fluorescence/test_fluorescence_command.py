@@ -34,7 +34,7 @@ from navigation.simulation.simulator import CAMERA, SimulationConfig
 from navigation.simulation.simulator_io import scenario_from_plan, write_truth
 from navigation.tracking.messages import ImageBody
 from navigation.tracking.recording import SessionReader, SessionWriter
-from registration.transforms import invert_rigid
+from registration.core.transforms import invert_rigid
 from rendering.fluorescence.accuracy import region_accuracy
 from tests.navigation.simulator_process import run_simulate
 

@@ -19,15 +19,15 @@ import pytest
 from navigation.fluorescence.live import LiveFluorescence, live_camera_pose
 from navigation.simulation.simulated_motion import CameraOrbit
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.point_registration import register_points
-from registration.pose_interpolation import PoseTrack
-from registration.transforms import (
+from registration.core.transforms import (
     apply_transform,
     invert_rigid,
     make_rigid,
     random_rigid,
     rotation_about,
 )
+from registration.point_registration import register_points
+from registration.pose_interpolation import PoseTrack
 from rendering.fluorescence.accuracy import region_accuracy
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.fusion import FluorescenceMap

@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 
 from navigation.imaging.loading import ImagingError, load_volume
-from registration.transforms import rotation_about
+from registration.core.transforms import rotation_about
 
 
 @pytest.mark.slow

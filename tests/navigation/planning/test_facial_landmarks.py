@@ -9,7 +9,7 @@ import pyvista as pv
 from skimage.measure import marching_cubes
 
 from navigation.planning.facial_landmarks import propose_landmarks
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 STEP = 1.5
 

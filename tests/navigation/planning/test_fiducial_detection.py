@@ -15,7 +15,7 @@ from navigation.imaging.loading import load_volume
 from navigation.planning.body import segment_body
 from navigation.planning.fiducial_detection import detect_fiducials
 from navigation.planning.segmentation import CtPreset
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from navigation.imaging.pet import read_pet
 from navigation.imaging.suv import suv_calibration
 from navigation.planning.pet_options import PetOptions
 from navigation.planning.pet_tumour import tumour_from_pet
-from registration.checks import InputError
+from registration.core.checks import InputError
 from tests.navigation.planning.petct_factory import (
     PET_SPACING,
     PetHeader,

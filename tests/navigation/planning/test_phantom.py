@@ -6,7 +6,7 @@ import pytest
 
 from navigation.imaging.loading import load_volume
 from navigation.planning.phantom import load_truth, make_phantom
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from navigation.planning.markups import read_point_file
 from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
 from navigation.planning.plan_writer import make_plan
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def _left_marker(truth):

@@ -13,8 +13,8 @@ from navigation.cli import main
 from navigation.imaging.loading import load_volume
 from navigation.imaging.volume import Volume
 from navigation.planning.rtstruct import rtstruct_structures
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 from tests.navigation.planning.petct_factory import FRAME_UID, write_ct
 from tests.navigation.planning.rtstruct_factory import (
     Roi,

@@ -20,8 +20,8 @@ from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import Segmentation
 from navigation.planning.segmentation_import import read_seg_nrrd, segmentation_structures
 from navigation.planning.terminology import label_for_segment
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 from tests.navigation.planning.petct_factory import write_ct
 
 SLICER_DATA = Path(slicerio.__file__).parent / "data"  # files saved by 3D Slicer itself

@@ -20,7 +20,7 @@ from navigation.planning.tissue_thresholds import CtPreset, bone_region, near
 from navigation.review import label_edits, landmarks, slicer_link, structures
 from navigation.review.model import ReviewModel
 from navigation.review.saving import save_review
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 @pytest.fixture
@@ -202,7 +202,7 @@ def test_plan_review_pictures_of_a_label_map_plan(tmp_path, capsys):
 
     from navigation.cli import main
     from navigation.imaging.volume import Volume
-    from registration.geometry import ImageGeometry
+    from registration.core.geometry import ImageGeometry
 
     geometry = ImageGeometry((40, 36, 30), np.array([-20.0, -18.0, -30.0]), np.ones(3) * 1.5)
     k, j, i = np.indices(geometry.shape_kji)

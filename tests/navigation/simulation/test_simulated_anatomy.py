@@ -10,7 +10,7 @@ import pyvista as pv
 from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_reference_pose
 from navigation.simulation.simulator import SimulationConfig, build_scenario
 from registration.closest_point import TriangleMeshLocator
-from registration.transforms import check_rigid
+from registration.core.transforms import check_rigid
 from tests.registration.head_surface import load_headsq, skin_mesh
 
 

@@ -24,9 +24,9 @@ from navigation.simulation.simulator_io import scenario_from_plan, write_truth
 from navigation.tracking.fiducial_collection import FiducialCollector
 from navigation.tracking.plus_sequence import parse_matrix_text
 from navigation.tracking.pose_store import PoseStore, ToolState
-from registration.checks import InputError
+from registration.core.checks import InputError
+from registration.core.transforms import apply_transform, invert_rigid, rotation_error_deg
 from registration.point_registration import register_points
-from registration.transforms import apply_transform, invert_rigid, rotation_error_deg
 from registration.tre import expected_fre_rms, predict_tre_rms
 from tests.navigation.plan_factory import ORIGIN_HEAD, write_plan
 

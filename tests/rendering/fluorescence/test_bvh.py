@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.fluorescence.bvh import MeshBVH, occluded_by_rays
 from rendering.fluorescence.nir_camera import image_from_camera_looking_at
 from tests.rendering import scenes

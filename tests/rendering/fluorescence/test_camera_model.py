@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.fluorescence.camera_model import CameraModel
 from tests.rendering import scenes
 

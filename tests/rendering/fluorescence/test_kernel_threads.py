@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import pyvista as pv
     from registration.camera_intrinsics import CameraIntrinsics
-    from registration.transforms import invert_rigid
+    from registration.core.transforms import invert_rigid
     from rendering.fluorescence.camera_model import CameraModel
     from rendering.fluorescence.nir_camera import image_from_camera_looking_at, render_nir_frame
     from rendering.fluorescence.surface_mesh import SurfaceMesh

@@ -21,15 +21,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.point_registration import register_points
-from registration.pose_interpolation import PoseTrack, compose_camera_pose
-from registration.transforms import (
+from registration.core.transforms import (
     apply_transform,
     invert_rigid,
     make_rigid,
     random_rigid,
     rotation_about,
 )
+from registration.point_registration import register_points
+from registration.pose_interpolation import PoseTrack, compose_camera_pose
 from rendering.fluorescence.accuracy import polyline_segments, region_accuracy
 from rendering.fluorescence.fusion import FluorescenceMap
 from rendering.fluorescence.metrics import quantify, ring_mask

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
-from registration.transforms import invert_rigid
+from registration.core.checks import InputError
+from registration.core.transforms import invert_rigid
 from rendering.fluorescence.nir_camera import (
     NirSensorModel,
     glowing_patch_emission,

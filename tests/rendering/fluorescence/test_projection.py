@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.fluorescence.nir_camera import image_from_camera_looking_at
 from rendering.fluorescence.projection import FrameProjector
 from rendering.fluorescence.radiometry import ExcitationCorrection, RadiometricCalibration

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from registration.checks import InputError
-from registration.transforms import invert_rigid
+from registration.core.checks import InputError
+from registration.core.transforms import invert_rigid
 from rendering.fluorescence.nir_camera import image_from_camera_looking_at
 from rendering.fluorescence.visibility import (
     GRAZING,

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation
 
-from registration.checks import Float64Array, InputError, check_matrix, check_points
+from registration.core.checks import Float64Array, InputError, check_matrix, check_points
 
 #: Tolerance on |R^T R - I| (max abs element) and |det R - 1| for a matrix to count as rigid.
 RIGID_TOLERANCE = 1e-4

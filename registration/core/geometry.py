@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_matrix, check_points
+from registration.core.checks import Float64Array, InputError, check_matrix, check_points
 
 _ORTHONORMAL_TOLERANCE = 1e-4
 
