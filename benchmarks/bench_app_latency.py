@@ -41,13 +41,13 @@ from bare_render import bare_window  # benchmarks/bare_render.py (run as a scrip
 
 from navigation.app.config import NavigationConfig
 from navigation.app.fluorescence import FluorescenceMapper
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.cli import main as igcs
 from navigation.fluorescence.mapping_inputs import load_simulation_truth
+from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.fiducial_collection import CollectedFiducial
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.transforms import apply_transform, invert_rigid
 from rendering.layout import NavigationLayout
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
 

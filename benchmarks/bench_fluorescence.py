@@ -35,13 +35,13 @@ import vtk
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid
-from rendering.camera_model import CameraModel
-from rendering.fluorescence_map import FluorescenceMap
-from rendering.fluorescence_projection import FrameProjector
-from rendering.nir_camera import image_from_camera_looking_at
-from rendering.surface_mesh import SurfaceMesh
-from rendering.visibility import OCCLUDED, VISIBLE
+from registration.core.transforms import apply_transform, invert_rigid
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.fusion import FluorescenceMap
+from rendering.fluorescence.nir_camera import image_from_camera_looking_at
+from rendering.fluorescence.projection import FrameProjector
+from rendering.fluorescence.surface_mesh import SurfaceMesh
+from rendering.fluorescence.visibility import OCCLUDED, VISIBLE
 
 CAMERA = CameraModel(
     CameraIntrinsics(

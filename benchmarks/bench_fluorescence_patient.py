@@ -47,10 +47,16 @@ WORKER = r"""
 import json, sys, time
 import numpy as np
 from registration.camera_intrinsics import CameraIntrinsics
-from rendering.camera_model import CameraModel
-from rendering.fluorescence_map import FluorescenceMap
-from rendering.fluorescence_projection import FrameProjector
-from rendering.surface_mesh import SurfaceMesh
+try:
+    from rendering.fluorescence.camera_model import CameraModel
+    from rendering.fluorescence.fusion import FluorescenceMap
+    from rendering.fluorescence.projection import FrameProjector
+    from rendering.fluorescence.surface_mesh import SurfaceMesh
+except ImportError:  # a baseline from before the fluorescence core was rendering.fluorescence
+    from rendering.camera_model import CameraModel  # before the move
+    from rendering.fluorescence_map import FluorescenceMap  # before the move
+    from rendering.fluorescence_projection import FrameProjector  # before the move
+    from rendering.surface_mesh import SurfaceMesh  # before the move
 data = np.load(sys.argv[1])
 mesh = SurfaceMesh(data["vertices"], data["triangles"], data["normals"])
 camera = CameraModel(CameraIntrinsics(data["camera_matrix"], data["distortion"], (1280, 1024)))
@@ -92,7 +98,8 @@ def field_meshes(plan_dir: Path, sizes: list[int]):
 
     from navigation.fluorescence.approach import approach_geometry, build_approach_field
     from navigation.planning.plan import load_plan
-    from rendering.surface_mesh import SurfaceMesh
+    from rendering.fluorescence.surface_mesh import SurfaceMesh
+    from rendering.surface_polydata import polydata_from_surface
 
     plan = load_plan(plan_dir)
     geometry = approach_geometry(plan)
@@ -100,7 +107,7 @@ def field_meshes(plan_dir: Path, sizes: list[int]):
     meshes = {}
     for size in sizes:
         levels = 1 if size * 2 < 4 * field.mesh.vertex_count else 2
-        fine = field.mesh.to_polydata().subdivide(levels, "linear")
+        fine = polydata_from_surface(field.mesh).subdivide(levels, "linear")
         faces = np.asarray(fine.faces).reshape(-1, 4)[:, 1:]
         points, triangles = fast_simplification.simplify(
             np.asarray(fine.points, dtype=np.float32), faces, target_count=2 * size
@@ -111,7 +118,7 @@ def field_meshes(plan_dir: Path, sizes: list[int]):
 
 
 def orbit_poses(geometry, frames: int) -> np.ndarray:
-    from navigation.tracking.simulated_motion import CameraOrbit
+    from navigation.simulation.simulated_motion import CameraOrbit
 
     orbit = CameraOrbit(geometry.floor_point_lps_mm, geometry.approach_lps, 300.0)
     return orbit.poses(np.linspace(0.0, 20.0, frames, endpoint=False))

@@ -35,14 +35,14 @@ from navigation.fluorescence.session_mapping import map_session
 from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
 from navigation.planning.sample_data import ensure_sample_phantom
+from navigation.simulation.simulated_motion import CameraOrbit
+from navigation.simulation.simulator import SimulationConfig
+from navigation.simulation.simulator_io import scenario_from_plan, write_truth
 from navigation.tracking.recording import SessionWriter
-from navigation.tracking.simulated_motion import CameraOrbit
-from navigation.tracking.simulator import SimulationConfig
-from navigation.tracking.simulator_io import scenario_from_plan, write_truth
 from registration.camera_intrinsics import CameraIntrinsics
-from rendering.camera_model import CameraModel
-from rendering.nir_camera import NirSensorModel, render_nir_frame
-from rendering.radiometry import RadiometricCalibration
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.nir_camera import NirSensorModel, render_nir_frame
+from rendering.fluorescence.radiometry import RadiometricCalibration
 
 
 def timed(function, repeats: int = 1) -> tuple[float, object]:

@@ -33,8 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from registration.closest_point import TriangleMeshLocator  # noqa: E402
-from registration.surface_registration import register_surface  # noqa: E402
-from registration.transforms import (  # noqa: E402
+from registration.core.transforms import (  # noqa: E402
     apply_transform,
     invert_rigid,
     make_rigid,
@@ -42,6 +41,7 @@ from registration.transforms import (  # noqa: E402
     rotation_about,
     rotation_error_deg,
 )
+from registration.surface_registration import register_surface  # noqa: E402
 from tests.registration.head_surface import (  # noqa: E402
     SkinMesh,
     load_headsq,

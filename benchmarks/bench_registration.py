@@ -25,12 +25,12 @@ from registration.accuracy import (
     dask_client,
     run_study,
 )
+from registration.core.transforms import apply_transform, random_rigid
 from registration.point_registration import (
     RegistrationWarning,
     fit_rigid_batch,
     register_points,
 )
-from registration.transforms import apply_transform, random_rigid
 from registration.tre import (
     isotropic_covariance,
     predict_tre_covariance,

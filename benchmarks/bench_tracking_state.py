@@ -20,12 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from navigation.simulation.simulator import SimulationConfig
+from navigation.simulation.simulator_io import scenario_from_plan
 from navigation.tracking.messages import IgtlMessage, TransformBody
 from navigation.tracking.plus_sequence import read_plus_sequence
 from navigation.tracking.pose_store import PoseStore
-from navigation.tracking.simulator import SimulationConfig
-from navigation.tracking.simulator_io import scenario_from_plan
-from registration.transforms import random_rigid
+from registration.core.transforms import random_rigid
 
 SHARED = Path(
     os.environ.get("IGCS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -37,13 +37,13 @@ import pyvista as pv
 import vtk
 from bare_render import bare_window  # benchmarks/bare_render.py (run as a script)
 
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 from rendering.layout import NavigationLayout
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel
 from rendering.slice_views import SliceVolumes
 from rendering.view_state import (
     DisplayOptions,
-    FluorescenceMap,
+    FluorescenceOverlay,
     Guidance,
     RegistrationStatus,
     ViewSnapshot,
@@ -121,7 +121,7 @@ def run(total_triangles: int, frames: int, budget: int, warnings: bool = False) 
     values = np.where(x < TUMOUR_CENTRE[0], 2.6, np.nan)
     values[(x >= TUMOUR_CENTRE[0] - 4.0) & (x < TUMOUR_CENTRE[0])] = 1.7
     values.setflags(write=False)
-    fluorescence = FluorescenceMap("tumour", values)
+    fluorescence = FluorescenceOverlay("tumour", values)
     display = DisplayOptions(skin_opacity=SKIN_OPACITY)
     inputs = bare_of([(m.mesh, m) for m in models])
     drawn = bare_of([(layout.scene.display_meshes[m.name].mesh, m) for m in models])

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     import logging
 
-    from registration.checks import InputError
+    from registration.core.checks import InputError
 
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args_list)

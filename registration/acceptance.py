@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import chi2
 
-from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
 from registration.point_registration import FRE_TEST_ALPHA, PointRegistration
 from registration.tre import predict_tre_rms
 

@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError, check_positive
+from registration.core.checks import Float64Array, InputError, check_positive
 
 BoardKind = Literal["chessboard", "charuco"]
 

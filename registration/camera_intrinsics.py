@@ -22,8 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from registration.atomic_files import write_json_atomic
-from registration.checks import Float64Array, InputError, check_matrix
+from registration.core.atomic_files import write_json_atomic
+from registration.core.checks import Float64Array, InputError, check_matrix
 
 INTRINSICS_SCHEMA = "igcs-camera-intrinsics"
 

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 
 IntArray = NDArray[np.intp]
 

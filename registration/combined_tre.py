@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_points, check_positive
 from registration.closest_point import TriangleMeshLocator
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
 from registration.point_registration import check_configuration, fit_rigid_batch
 from registration.random_fields import smooth_noise
 from registration.surface_registration import register_surface

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 
 #: Refuse when the second singular value of the centred set is below this fraction of the first:
 #: the rotation about the line is then fixed by < 1 % of the extent (0.3 mm of FLE on a 100 mm

@@ -47,20 +47,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation
 
-from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import BoardDetection, CalibrationBoard
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
+from registration.core.atomic_files import write_json_atomic
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import (
+    check_rigid,
+    rotation_error_deg,
+    translation_error_mm,
+)
 from registration.hand_eye_validation import (
     HandEyeValidation,
     board_pose_in_tracker,
     check_pose_stack,
     validate_hand_eye,
-)
-from registration.transforms import (
-    check_rigid,
-    rotation_error_deg,
-    translation_error_mm,
 )
 
 HandEyeMethod = Literal["tsai", "park", "horaud", "andreff", "daniilidis"]

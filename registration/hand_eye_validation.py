@@ -21,8 +21,8 @@ from scipy.spatial.transform import Rotation
 
 from registration.camera_calibration import BoardDetection, CalibrationBoard
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
-from registration.transforms import check_rigid, invert_rigid
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid, invert_rigid
 
 
 @dataclass(frozen=True)

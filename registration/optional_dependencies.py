@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 #: extra name -> (the module it provides, what it enables).
 EXTRAS: dict[str, tuple[str, str]] = {

@@ -32,14 +32,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
-from registration.checks import Float64Array, InputError, check_finite, check_positive
+from registration.core.checks import Float64Array, InputError, check_finite, check_positive
+from registration.core.transforms import RIGID_TOLERANCE
 from registration.pivot_residuals import (
     RESIDUAL_DEFINITIONS,
     PivotResiduals,
     pivot_residuals,
     ransac_inliers,
 )
-from registration.transforms import RIGID_TOLERANCE
 
 PivotMethod = Literal["algebraic", "sphere"]
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 
 #: The residual summaries by key, in words (for help texts, JSON and reports).
 RESIDUAL_DEFINITIONS: dict[str, str] = {

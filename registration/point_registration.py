@@ -6,7 +6,7 @@ coplanar sets; optional per-fiducial weights (weighted centroids and cross-covar
 batched kernel :func:`fit_rigid_batch` is shared with leave-one-out errors and the Monte Carlo
 accuracy studies (numpy's stacked ``linalg.svd``).
 
-Refused with :class:`~registration.checks.InputError`: fewer than 3 pairs, mismatched counts,
+Refused with :class:`~registration.core.checks.InputError`: fewer than 3 pairs, mismatched counts,
 NaN/Inf, duplicate points, collinear sets. Warned (Python ``warnings`` with a
 :class:`RegistrationWarning` subclass, and listed in the result): near-coplanar sets, a best fit
 that is a mirror image, and an FRE far above what the stated FLE predicts (naming the suspect).
@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.stats import chi2
 
-from registration.checks import Float64Array, InputError, check_finite, check_points
+from registration.core.checks import Float64Array, InputError, check_finite, check_points
 from registration.fiducial_configuration import check_configuration, configuration_singular_values
 from registration.tre import expected_fre_rms
 

@@ -5,7 +5,7 @@ pose at ``t``. :class:`PoseTrack` interpolates the rotation by spherical linear 
 (Shoemake 1985, via :class:`scipy.spatial.transform.Slerp`) and the translation linearly between
 the two samples that bracket ``t``. It refuses to invent poses: a time further than
 ``max_extrapolation_s`` outside the samples, or inside a gap between samples longer than
-``max_gap_s`` (the tool was not seen), raises :class:`~registration.checks.InputError`. Within
+``max_gap_s`` (the tool was not seen), raises :class:`~registration.core.checks.InputError`. Within
 ``max_extrapolation_s`` of either end the nearest sample is held (no velocity extrapolation: a
 hand-held camera's acceleration makes it worse than holding).
 """
@@ -18,8 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial.transform import Rotation, Slerp
 
-from registration.checks import Float64Array, InputError, check_finite, check_positive
-from registration.transforms import check_rigid
+from registration.core.checks import Float64Array, InputError, check_finite, check_positive
+from registration.core.transforms import check_rigid
 
 #: Default hold beyond the first/last sample, seconds (about one frame at 30-60 Hz tracking).
 DEFAULT_MAX_EXTRAPOLATION_S = 0.02

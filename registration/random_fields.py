@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.ndimage import gaussian_filter, map_coordinates
 
-from registration.checks import Float64Array, check_points, check_positive
+from registration.core.checks import Float64Array, check_points, check_positive
 
 
 def smooth_noise(

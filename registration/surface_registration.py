@@ -28,9 +28,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
 
-from registration.checks import Float64Array, InputError, check_points, check_positive
 from registration.closest_point import TriangleMeshLocator
-from registration.transforms import apply_transform, check_rigid
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.transforms import apply_transform, check_rigid
 
 OutlierMethod = Literal["tukey", "huber", "trim", "none"]
 

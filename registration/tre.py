@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_finite, check_points
+from registration.core.checks import Float64Array, InputError, check_finite, check_points
 from registration.fiducial_configuration import COLLINEAR_RATIO, check_configuration
 
 #: Targets per block in :func:`predict_tre_rms`: blocks stay in cache and below OpenBLAS's

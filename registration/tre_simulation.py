@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 from registration.fiducial_configuration import check_configuration
 from registration.point_registration import fit_rigid_batch
 from registration.tre import check_fle_covariances

@@ -4,11 +4,12 @@ VTK draws the scene through the calibrated camera itself: the camera is placed a
 pose (``image_from_camera``, OpenCV frame: x right, y down, z forward) and its projection is
 the pinhole of the intrinsics, set as VTK's explicit projection matrix
 (:func:`opengl_projection`; ``vtkCamera.SetExplicitProjectionTransformMatrix``), so a model
-point lands on the pixel :meth:`rendering.camera_model.CameraModel.project_pinhole` gives it.
-The frame is undistorted first (:meth:`~rendering.camera_model.CameraModel.undistort_frame`,
-OpenCV remap keeping the camera matrix): pinhole geometry on both sides. It is drawn as a
-textured plane in the scene, just inside the far plane, whose pixel (u, v) lies on the ray
-through pixel (u, v); the models are drawn in front of it.
+point lands on the pixel :meth:`rendering.fluorescence.camera_model.CameraModel.project_pinhole`
+gives it. The frame is undistorted first
+(:meth:`~rendering.fluorescence.camera_model.CameraModel.undistort_frame`, OpenCV remap keeping the
+camera matrix): pinhole geometry on both sides. It is drawn as a textured plane in the scene, just
+inside the far plane, whose pixel (u, v) lies on the ray through pixel (u, v); the models are drawn
+in front of it.
 
 What is drawn over the frame: the tumour (and lymph nodes) filled faintly with their outline
 (``vtkPolyDataSilhouette`` from this camera), and the fused fluorescence map on its mesh with
@@ -28,11 +29,11 @@ import vtk
 from vtkmodules.util.numpy_support import numpy_to_vtk
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
-from registration.transforms import check_rigid
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid
 from rendering.colour_scale import band_colours, colour_bar, lookup_table
 from rendering.scene3d import SurfaceModel
-from rendering.view_state import FluorescenceMap
+from rendering.view_state import FluorescenceOverlay
 
 NEAR_MM = 10.0
 FAR_MM = 5000.0
@@ -169,7 +170,7 @@ class ARView:
         image_from_camera: Float64Array | None,
         intrinsics: CameraIntrinsics,
         *,
-        fluorescence: FluorescenceMap | None = None,
+        fluorescence: FluorescenceOverlay | None = None,
         caption: str = "",
     ) -> None:
         """Show an undistorted frame ((H, W, 3) uint8, the intrinsics' size) with the models
@@ -229,11 +230,11 @@ class ARView:
         size = self.renderer.GetSize()
         place_camera(self.renderer.GetActiveCamera(), self._pose, self.intrinsics, size)
 
-    def set_map(self, fluorescence: FluorescenceMap | None) -> None:
+    def set_map(self, fluorescence: FluorescenceOverlay | None) -> None:
         """Show another fused map over the current frame (None hides it)."""
         self._set_map(fluorescence)
 
-    def _set_map(self, fluorescence: FluorescenceMap | None) -> None:
+    def _set_map(self, fluorescence: FluorescenceOverlay | None) -> None:
         if fluorescence is None or fluorescence.mesh_name not in self.meshes:
             if self._map_actor is not None:
                 self._map_actor.VisibilityOff()
@@ -256,7 +257,7 @@ class ARView:
         self._map_actor.VisibilityOn()
         self.colour_bar.VisibilityOn()
 
-    def _draw_map(self, mesh: vtk.vtkPolyData, fluorescence: FluorescenceMap) -> None:
+    def _draw_map(self, mesh: vtk.vtkPolyData, fluorescence: FluorescenceOverlay) -> None:
         """Per-vertex RGBA: the scale's colours at :data:`MAP_OPACITY`, unseen transparent."""
         values = np.asarray(fluorescence.values)
         rgba = np.empty((len(values), 4), np.uint8)

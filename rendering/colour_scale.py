@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import vtk
 
-from rendering.view_state import FluorescenceMap
+from rendering.view_state import FluorescenceOverlay
 
 #: Colour of unseen (NaN) vertices: neutral grey, outside every band of the scale.
 NEUTRAL_RGB: tuple[float, float, float] = (0.6, 0.6, 0.6)
@@ -27,7 +27,7 @@ _AMBER = (np.array([1.0, 0.75, 0.0]), np.array([1.0, 0.55, 0.0]))
 _RED = (np.array([0.9, 0.0, 0.0]), np.array([1.0, 0.0, 0.75]))
 
 
-def band_colours(values: np.ndarray, fluorescence: FluorescenceMap) -> np.ndarray:
+def band_colours(values: np.ndarray, fluorescence: FluorescenceOverlay) -> np.ndarray:
     """(N, 3) RGB in 0..1 for (N,) values under the scale of ``fluorescence``; NaN -> neutral.
 
     The same mapping the lookup table holds, for tests and for 2-D overlays.
@@ -49,7 +49,7 @@ def band_colours(values: np.ndarray, fluorescence: FluorescenceMap) -> np.ndarra
     return out
 
 
-def table_rgba(fluorescence: FluorescenceMap) -> np.ndarray:
+def table_rgba(fluorescence: FluorescenceOverlay) -> np.ndarray:
     """(256, 4) uint8 RGBA of the scale over [0, scale_max] (bin centres), opaque."""
     top = float(fluorescence.scale_max or 1.5 * fluorescence.positive_threshold)
     centres = (np.arange(_TABLE_SIZE) + 0.5) / _TABLE_SIZE * top
@@ -58,7 +58,7 @@ def table_rgba(fluorescence: FluorescenceMap) -> np.ndarray:
     return rgba
 
 
-def lookup_table(fluorescence: FluorescenceMap) -> vtk.vtkLookupTable:
+def lookup_table(fluorescence: FluorescenceOverlay) -> vtk.vtkLookupTable:
     """A VTK lookup table over [0, scale_max] with the three bands, thresholds annotated, NaN
     neutral. Values below 0 clamp to the first colour, above ``scale_max`` to the last."""
     top = float(fluorescence.scale_max or 1.5 * fluorescence.positive_threshold)
@@ -112,7 +112,7 @@ def colour_bar(table: vtk.vtkLookupTable, title: str) -> vtk.vtkScalarBarActor:
     return bar
 
 
-def legend_text(fluorescence: FluorescenceMap) -> str:
+def legend_text(fluorescence: FluorescenceOverlay) -> str:
     """The words under the colour bar: what each band and the grey swatch mean."""
     return (
         f"red-magenta: positive >= {fluorescence.positive_threshold:g}\n"

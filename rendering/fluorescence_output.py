@@ -22,14 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from registration.atomic_files import atomic_path
-from registration.checks import InputError
+from registration.core.atomic_files import atomic_path
+from registration.core.checks import InputError
 from rendering.colour_scale import NEUTRAL_RGB, table_rgba
-from rendering.fluorescence_map import FusedFluorescence
-from rendering.fluorescence_metrics import MarginThresholds, margin_flags, vertex_sbr
+from rendering.fluorescence.fusion import FusedFluorescence
+from rendering.fluorescence.metrics import MarginThresholds, margin_flags, vertex_sbr
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 from rendering.offscreen import configure_offscreen
-from rendering.surface_mesh import SurfaceMesh
-from rendering.view_state import FluorescenceMap
+from rendering.surface_polydata import polydata_from_surface
+from rendering.view_state import FluorescenceOverlay
 
 UNSEEN_COLOUR = NEUTRAL_RGB
 CAPTION = "Fluorescence SBR on the surface (fluorophore within a few mm under it; not a depth)"
@@ -47,7 +48,7 @@ def fluorescence_polydata(
         raise InputError(
             f"the map has {fused.mean.shape[0]} vertices, the mesh {mesh.vertex_count}."
         )
-    poly = mesh.to_polydata()
+    poly = polydata_from_surface(mesh)
     arrays = {
         "fluorescence_mean": fused.mean,
         "fluorescence_linear_mean": fused.linear_mean,
@@ -118,11 +119,10 @@ def write_fluorescence_png(
 
     limits = thresholds or MarginThresholds()
     poly = fluorescence_polydata(mesh, fused, background_mean=background_mean, thresholds=limits)
-    scale = FluorescenceMap(
+    scale = FluorescenceOverlay(
         "fluorescence",
         np.asarray(poly.point_data["fluorescence_sbr"]),
-        positive_threshold=limits.positive_sbr,
-        close_threshold=limits.close_sbr,
+        thresholds=limits,
         scale_max=scale_max,
     )
     top = float(scale.scale_max or 0.0)

@@ -14,7 +14,7 @@ import pyvista as pv
 import vtk
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
 from rendering.view_state import Guidance
 
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import InputError, check_positive
+from registration.core.checks import InputError, check_positive
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ import vtk
 from numpy.typing import ArrayLike
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
-from registration.checks import InputError, check_points
+from registration.core.checks import InputError, check_points
 from rendering.alarms import AlarmOverlay
 from rendering.guidance_marks import GuidanceMarks3D
 from rendering.overlays import GuidancePanel, StatusBar

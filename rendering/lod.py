@@ -24,7 +24,7 @@ import numpy as np
 import pyvista as pv
 from scipy.spatial import cKDTree
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 #: Meshes at or below this many triangles are never decimated (a tumour or node stays smooth).
 MIN_TRIANGLES_PER_MESH = 2_000

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_matrix
+from registration.core.checks import Float64Array, InputError, check_matrix
 
 #: Letter of the patient direction each LPS axis points to: (+, -) per axis x, y, z.
 _LETTERS = (("L", "R"), ("P", "A"), ("S", "I"))

@@ -21,7 +21,7 @@ import numpy as np
 import pyvista as pv
 from numpy.typing import ArrayLike
 
-from registration.checks import check_points
+from registration.core.checks import check_points
 from rendering.offscreen import configure_offscreen
 
 SKIN_RGB = (0.85, 0.70, 0.60)

@@ -34,7 +34,7 @@ import vtk
 from numpy.typing import ArrayLike
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 from rendering.lod import decimate
 from rendering.review_marks import MarksState, Scene3DReviewMarks, SliceReviewMarks
 from rendering.scene3d import Scene3D, SurfaceModel

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import vtk
 
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from rendering.slice_marks import MARK_OFFSET_MM, flat_actor, ring_polyline
 
 LANDMARK_RGB = (1.0, 0.75, 0.0)

@@ -16,12 +16,12 @@ import vtk
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.colour_scale import colour_bar, legend_text, lookup_table
 from rendering.lod import DisplayMesh, decimate, split_budget, triangles_of
 from rendering.orientation import CAMERA_PRESETS
 from rendering.overlays import EdgeLetters
-from rendering.view_state import FluorescenceMap, ViewSnapshot
+from rendering.view_state import FluorescenceOverlay, ViewSnapshot
 
 #: Roles a model can have; "skin" follows ``DisplayOptions.skin_opacity``.
 MODEL_ROLES = ("skin", "bone", "tumour", "node", "other")
@@ -233,7 +233,7 @@ class Scene3D:
         self._frustum_points.Modified()
         self._frustum.VisibilityOn()
 
-    def _update_fluorescence(self, fluorescence: FluorescenceMap | None) -> None:
+    def _update_fluorescence(self, fluorescence: FluorescenceOverlay | None) -> None:
         """Colour the map's model by its values. Derived display data is kept while what it
         derives from is unchanged: the values array (an identical, read-only object means
         identical values) for the per-vertex scalars; the scale (quantity, thresholds, top)

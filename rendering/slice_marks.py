@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import vtk
 
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from rendering.scene3d import TIP_RGB
 
 #: The closest-tumour-point mark and its line (the 3-D view uses the same colour).

@@ -28,8 +28,8 @@ import numpy as np
 import vtk
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
-from registration.checks import Float64Array
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array
+from registration.core.geometry import ImageGeometry
 
 #: Off-axis terms of ``ijk_from_slice`` below this fraction of the on-axis term count as zero
 #: (a 1000-voxel grid then errs by at most 0.001 voxel).

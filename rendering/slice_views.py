@@ -9,7 +9,7 @@ at the edges are read back from the camera that drew the slice.
 The slice is sampled at about one sample per screen pixel (:mod:`rendering.slice_sampling`:
 numpy gathers from the nearest voxel plane when the view's axes run along voxel axes,
 ``vtkImageReslice`` otherwise; every index-to-world mapping through
-:class:`~registration.geometry.ImageGeometry`) and composed in numpy into one opaque RGBA
+:class:`~registration.core.geometry.ImageGeometry`) and composed in numpy into one opaque RGBA
 picture (grey image, label fill, label outlines on the sample boundaries;
 :mod:`rendering.slice_picture`), drawn as a single textured plane: the software renderer's cost
 per slice is one quad, whatever the number of labels. A picture is recomputed only when its
@@ -33,8 +33,8 @@ import numpy as np
 import vtk
 from vtkmodules.util.numpy_support import numpy_to_vtk
 
-from registration.checks import Float64Array, InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError
+from registration.core.geometry import ImageGeometry
 from rendering.orientation import SLICE_ORIENTATIONS, orientation_letter
 from rendering.overlays import BADGE_STYLES, EdgeLetters
 from rendering.scene3d import TIP_RGB, UNTRUSTED_TIP_RGB

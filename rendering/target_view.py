@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import vtk
 
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from rendering.slice_marks import flat_actor, overlay_text, ring_polyline
 from rendering.view_state import ViewSnapshot
 

@@ -18,14 +18,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import (
+from registration.core.checks import (
     Float64Array,
     InputError,
     check_finite,
     check_points,
     check_positive,
 )
-from registration.transforms import check_rigid
+from registration.core.transforms import check_rigid
+from rendering.fluorescence.metrics import MarginThresholds
 from rendering.window_level import WindowLevel
 
 #: Tool states the views understand (``ToolState`` member names of the tracking layer).
@@ -41,23 +42,23 @@ def _frozen(array: Float64Array) -> Float64Array:
 
 
 @dataclass(frozen=True, eq=False)
-class FluorescenceMap:
-    """Fused fluorescence values on the vertices of one display mesh.
+class FluorescenceOverlay:
+    """Fused fluorescence values drawn on the vertices of one display mesh.
 
     mesh_name : name of the :class:`rendering.scene3d.SurfaceModel` the values belong to.
     values : (N,) float, one value per vertex of that model's full-resolution mesh, in the
         unit of the thresholds (e.g. signal-to-background ratio); NaN = never seen (drawn in
         the neutral colour, never in a colour of the scale).
-    positive_threshold, close_threshold : the scale's marks, 0 < close <= positive
-        (de Wit et al. 2023: SBR >= 2 positive margin, >= 1.5 close).
-    scale_max : top of the colour scale; default 1.5 x ``positive_threshold``.
+    thresholds : the clinical margin thresholds, the scale's marks
+        (:class:`~rendering.fluorescence.metrics.MarginThresholds`: de Wit et al. 2023, SBR >= 2
+        positive margin, >= 1.5 close).
+    scale_max : top of the colour scale; default 1.5 x the positive threshold.
     quantity : name of the value shown on the colour bar ("SBR", "TBR", ...).
     """
 
     mesh_name: str
     values: Float64Array
-    positive_threshold: float = 2.0
-    close_threshold: float = 1.5
+    thresholds: MarginThresholds = field(default_factory=MarginThresholds)
     scale_max: float | None = None
     quantity: str = "SBR"
 
@@ -70,19 +71,22 @@ class FluorescenceMap:
             )
         if np.isinf(values).any():
             raise InputError("fluorescence values contain Inf; use NaN for unseen vertices.")
-        positive = check_positive(self.positive_threshold, "positive_threshold")
-        close = check_positive(self.close_threshold, "close_threshold")
-        if close > positive:
-            raise InputError(
-                f"close_threshold ({close}) must not exceed positive_threshold ({positive})."
-            )
+        positive = self.positive_threshold
         top = 1.5 * positive if self.scale_max is None else float(self.scale_max)
         if not np.isfinite(top) or top <= positive:
             raise InputError(f"scale_max must exceed positive_threshold ({positive}); got {top}.")
         object.__setattr__(self, "values", _frozen(values))
-        object.__setattr__(self, "positive_threshold", positive)
-        object.__setattr__(self, "close_threshold", close)
         object.__setattr__(self, "scale_max", top)
+
+    @property
+    def positive_threshold(self) -> float:
+        """The positive-margin mark of the scale (``thresholds.positive_sbr``)."""
+        return float(self.thresholds.positive_sbr)
+
+    @property
+    def close_threshold(self) -> float:
+        """The close-margin mark of the scale (``thresholds.close_sbr``)."""
+        return float(self.thresholds.close_sbr)
 
 
 @dataclass(frozen=True)
@@ -281,7 +285,7 @@ class ViewSnapshot:
     camera_name: str = "NIRCamera"
     image_from_camera: Float64Array | None = None
     camera_intrinsics: CameraIntrinsics | None = None
-    fluorescence: FluorescenceMap | None = None
+    fluorescence: FluorescenceOverlay | None = None
     guidance: Guidance | None = None
     focus_lps_mm: Float64Array | None = None
     slice_hold_lps_mm: Float64Array | None = None

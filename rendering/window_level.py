@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from registration.checks import InputError, check_finite, check_positive
+from registration.core.checks import InputError, check_finite, check_positive
 
 #: Narrowest window a drag can reach (in the image's units).
 MIN_WINDOW = 1.0

@@ -40,8 +40,9 @@ def test_import_linter_contracts_hold():
 
 
 def test_import_linter_catches_a_layer_violation(tmp_path):
-    """The contract is not vacuous: a registration module importing rendering breaks it (in a
-    copy of the packages, so the repository is never written)."""
+    """The contracts are not vacuous: a registration module importing rendering breaks the
+    layers, two modules importing each other break the no-cycles contract (in a copy of the
+    packages, so the repository is never written)."""
     for package in PACKAGES:
         shutil.copytree(
             ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
@@ -50,10 +51,28 @@ def test_import_linter_catches_a_layer_violation(tmp_path):
     (tmp_path / "registration" / "layer_violation_probe.py").write_text(
         "import rendering.offscreen  # noqa: F401\n"
     )
+    # A cycle between two sibling modules: each imports the other.
+    (tmp_path / "registration" / "cycle_probe_a.py").write_text(
+        "import registration.cycle_probe_b  # noqa: F401\n"
+    )
+    (tmp_path / "registration" / "cycle_probe_b.py").write_text(
+        "import registration.cycle_probe_a  # noqa: F401\n"
+    )
+    # VTK in the fluorescence core; the simulator in the app.
+    (tmp_path / "rendering" / "fluorescence" / "drawing_probe.py").write_text(
+        "import vtk  # noqa: F401\n"
+    )
+    (tmp_path / "navigation" / "app" / "simulation_probe.py").write_text(
+        "import navigation.simulation.simulator  # noqa: F401\n"
+    )
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "Layers: navigation (app) above rendering (VTK) above registration" in result.stdout
+    assert "rendering.fluorescence.drawing_probe -> vtk" in result.stdout
+    assert "navigation.app.simulation_probe -> navigation.simulation.simulator" in result.stdout
     assert "registration.layer_violation_probe -> rendering.offscreen" in result.stdout
+    assert "No cycles are allowed in registration." in result.stdout
+    assert ".cycle_probe_" in result.stdout
 
 
 #: Words that point outside the repository: a reader of the code has neither the project's

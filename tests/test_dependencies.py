@@ -9,7 +9,11 @@ import importlib.metadata
 import re
 import sys
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow
+
 PACKAGES = ("navigation", "registration", "rendering")
 
 

@@ -27,11 +27,11 @@ import vtk
 
 from navigation.app.registration_workflow import RegistrationResult
 from navigation.app.session import CameraFrame, NavigationSession
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 from rendering.ar_view import ARView, frame_rgb
-from rendering.camera_model import CameraModel
+from rendering.fluorescence.camera_model import CameraModel
 from rendering.scene3d import SurfaceModel
-from rendering.view_state import FluorescenceMap
+from rendering.view_state import FluorescenceOverlay
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class ARPresenter:
         self.view = ARView(renderer, models)
         self.shown_index = 0
         self.note = "no camera frame yet"
-        self._map: FluorescenceMap | None = None
+        self._map: FluorescenceOverlay | None = None
         self.view.update(None, None, session.intrinsics, caption=self.note)
 
     def refresh(self, *, wait: bool = True, viewport_changed: bool = False) -> bool:
@@ -137,7 +137,7 @@ class ARPresenter:
         self,
         frame: CameraFrame,
         image_from_camera: Float64Array,
-        fluorescence: FluorescenceMap | None,
+        fluorescence: FluorescenceOverlay | None,
     ) -> None:
         undistorted = self.camera.undistort_frame(np.asarray(frame.pixels, dtype=np.float32))
         self.shown_index = frame.index

@@ -49,10 +49,10 @@ from navigation.tracking.fiducial_collection import (
     average_still_tip,
     find_still_periods,
 )
-from registration.checks import Float64Array, InputError, check_positive
 from registration.closest_point import TriangleMeshLocator
+from registration.core.checks import Float64Array, InputError, check_positive
+from registration.core.transforms import apply_transform
 from registration.point_registration import fit_rigid_batch
-from registration.transforms import apply_transform
 
 log = logging.getLogger(__name__)
 

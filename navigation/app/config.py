@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from navigation.tracking.simulator import CAMERA_IMAGE_DEVICE, TIP_CALIBRATION_DEVICE
-from registration.checks import InputError, check_positive
+from navigation.tracking.device_names import CAMERA_IMAGE_DEVICE, TIP_CALIBRATION_DEVICE
+from registration.core.checks import InputError, check_positive
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ is fused by :class:`~navigation.fluorescence.live.LiveFluorescence` (projection 
 dark/flat/excitation correction, weighted fusion, SBR over the bed ring). This module adds what
 the app needs around it:
 
-- :class:`FluorescenceMapper` runs one thread (the numba kernels of :mod:`rendering.rasterizer`
-  are not re-entrant: one mapping thread per process) that takes the session's newest camera
-  frame (newest wins: frames that arrive while one is mapped are skipped and counted), pairs it
-  with the camera marker pose interpolated at the frame's arrival time
-  (:meth:`~navigation.app.session.NavigationSession.camera_track`, the recent
+- :class:`FluorescenceMapper` runs one thread (the numba kernels of
+  :mod:`rendering.fluorescence.rasterizer` are not re-entrant: one mapping thread per process) that
+  takes the session's newest camera frame (newest wins: frames that arrive while one is mapped are
+  skipped and counted), pairs it with the camera marker pose interpolated at the frame's arrival
+  time (:meth:`~navigation.app.session.NavigationSession.camera_track`, the recent
   ``reference_from_cameramarker`` samples; the sender's clock is mapped only for poses, so
   frames and poses are paired on the local arrival clock), and composes
 
@@ -21,7 +21,7 @@ the app needs around it:
   under another registration sit on the wrong vertices).
 - The field is one more model in the 3-D view (:attr:`FluorescenceMapper.display_model`); the
   snapshot's map is its per-vertex SBR with the margin thresholds of
-  :class:`~rendering.fluorescence_metrics.MarginThresholds` (de Wit et al. 2023; tracer- and
+  :class:`~rendering.fluorescence.metrics.MarginThresholds` (de Wit et al. 2023; tracer- and
   device-specific). Fluorescence on the surface means "fluorophore within a few mm under it",
   never a depth.
 - The frame with the model and the map over it is the AR view (:mod:`navigation.app.ar_frame`,
@@ -30,7 +30,7 @@ the app needs around it:
 - Metrics (:meth:`FluorescenceState.metrics`): TBR/SBR and CNR with the raw means and the
   regions, the seen and flagged areas, and, when the plan's phantom truth is known, the Dice and
   boundary error of the mapped positive region against the true patch
-  (:func:`rendering.fluorescence_accuracy.region_accuracy`).
+  (:func:`rendering.fluorescence.accuracy.region_accuracy`).
 """
 
 from __future__ import annotations
@@ -51,20 +51,21 @@ from navigation.fluorescence.live import LiveFluorescence
 from navigation.fluorescence.scene import mapping_field
 from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth
-from registration.checks import Float64Array, InputError
-from rendering.fluorescence_accuracy import region_accuracy
-from rendering.fluorescence_metrics import (
+from registration.core.checks import Float64Array, InputError
+from rendering.fluorescence.accuracy import region_accuracy
+from rendering.fluorescence.metrics import (
     CLOSE,
     POSITIVE,
     MarginThresholds,
     Quantification,
     margin_flags,
 )
+from rendering.fluorescence.radiometry import RadiometricCalibration
 from rendering.highlights import HighlightDetector, highlight_mask
 from rendering.orientation import CAMERA_PRESETS
-from rendering.radiometry import RadiometricCalibration
 from rendering.scene3d import SurfaceModel
-from rendering.view_state import FluorescenceMap as ViewFluorescence
+from rendering.surface_polydata import polydata_from_surface
+from rendering.view_state import FluorescenceOverlay
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,9 @@ class FluorescenceMapper:
     @property
     def display_model(self) -> SurfaceModel:
         """The field as a model of the 3-D view (the map is drawn on it)."""
-        return SurfaceModel(FIELD_MODEL, self.field.mesh.to_polydata(), FIELD_RGB, role="other")
+        return SurfaceModel(
+            FIELD_MODEL, polydata_from_surface(self.field.mesh), FIELD_RGB, role="other"
+        )
 
     # ------------------------------------------------------------------ control
     def start(self) -> FluorescenceMapper:
@@ -321,7 +324,7 @@ class FluorescenceMapper:
             self._state = state
         self.session.set_fluorescence(view_map)
 
-    def _measure(self) -> tuple[FluorescenceState, ViewFluorescence | None]:
+    def _measure(self) -> tuple[FluorescenceState, FluorescenceOverlay | None]:
         fused = self.live.snapshot()
         quantification = self.live.quantification(fused)
         areas = self._areas
@@ -333,11 +336,10 @@ class FluorescenceMapper:
         dice = boundary = None
         if quantification is not None and quantification.background_mean > 0:
             sbr = fused.mean / quantification.background_mean
-            view_map = ViewFluorescence(
+            view_map = FluorescenceOverlay(
                 FIELD_MODEL,
                 sbr,
-                positive_threshold=limits.positive_sbr,
-                close_threshold=limits.close_sbr,
+                thresholds=limits,
                 quantity="SBR",
             )
             flags = margin_flags(fused.mean, quantification.background_mean, thresholds=limits)

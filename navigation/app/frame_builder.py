@@ -35,15 +35,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from navigation.app.config import NavigationConfig
-from navigation.app.plan_scene import PlanScene
 from navigation.app.registration_workflow import RegistrationResult
+from navigation.planning.plan_scene import PlanScene
 from navigation.tracking.pose_store import ToolPose
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from rendering.guidance import tip_guidance
 from rendering.view_state import (
     DisplayOptions,
-    FluorescenceMap,
+    FluorescenceOverlay,
     Guidance,
     RegistrationStatus,
     TrackingAlarm,
@@ -76,7 +76,7 @@ class LiveState:
     tip_in_pointer: Float64Array | None
     cameramarker_from_camera: Float64Array | None
     intrinsics: CameraIntrinsics | None
-    fluorescence: FluorescenceMap | None
+    fluorescence: FluorescenceOverlay | None
     display: DisplayOptions
     camera_seen: bool
     last_good_s: Mapping[str, float] = field(default_factory=dict)

@@ -26,13 +26,13 @@ import vtk
 from navigation.app.ar_frame import ARPresenter
 from navigation.app.auto_register import AutoRegistrar, AutoRegistrationConfig
 from navigation.app.fluorescence import FluorescenceMapper
-from navigation.app.pictures import grab_rgb, write_png
 from navigation.app.render_loop import FrameRecord, RenderLoop
 from navigation.app.session import NavigationSession
 from navigation.app.summary import GuidanceTally, session_summary
-from registration.atomic_files import write_json_atomic
-from registration.checks import Float64Array, InputError, check_positive
+from registration.core.atomic_files import write_json_atomic
+from registration.core.checks import Float64Array, InputError, check_positive
 from rendering.offscreen import configure_offscreen
+from rendering.pictures import grab_rgb, write_png
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, SurfaceModel
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 from navigation.app.qt_widgets import large_label
 from navigation.app.session import NavigationSession
 from navigation.tracking.link_settings import START_TRACKING_TYPES, LinkSettings
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 _RED = "color: #d00000; font-weight: bold"
 _NORMAL = ""

@@ -20,9 +20,9 @@ import numpy as np
 
 from navigation.planning.plan import load_plan
 from navigation.tracking.recording import SessionReader
-from registration.checks import InputError
 from registration.closest_point import TriangleMeshLocator
-from registration.transforms import apply_transform
+from registration.core.checks import InputError
+from registration.core.transforms import apply_transform
 from rendering.registration_pictures import write_registration_pictures
 
 #: Swept points farther than this from the skin under the registration are the pointer in the

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from registration.acceptance import RegistrationChecks
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from registration.tre import predict_tre_rms
 
 #: A landmark check within this distance (mm) agrees with the registration: the system

@@ -51,7 +51,6 @@ from dataclasses import replace
 import numpy as np
 from numpy.typing import ArrayLike
 
-from navigation.app.plan_scene import SkinSurface
 from navigation.app.registration_state import (
     FiducialRow,
     LandmarkCheck,
@@ -62,6 +61,7 @@ from navigation.app.registration_state import (
     SweepOutcome,
     frozen_points,
 )
+from navigation.planning.plan_scene import SkinSurface
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from registration.acceptance import (
     REFINEMENT_SHIFT_LIMIT_MM,
@@ -69,7 +69,6 @@ from registration.acceptance import (
     check_point_registration,
     surface_refusals,
 )
-from registration.checks import Float64Array, InputError, check_points, check_positive
 from registration.closest_point import TriangleMeshLocator
 from registration.combined_tre import (
     SKIN_SHIFT_LENGTH_MM,
@@ -77,9 +76,10 @@ from registration.combined_tre import (
     landmark_covariances,
     predict_combined_tre,
 )
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.transforms import apply_transform, invert_rigid
 from registration.point_registration import register_points
 from registration.surface_registration import register_surface
-from registration.transforms import apply_transform, invert_rigid
 from registration.tre import expected_fre_rms
 
 #: The trimmed second ICP pass drops sweep points beyond this many robust sigmas.

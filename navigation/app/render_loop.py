@@ -38,7 +38,7 @@ import numpy as np
 from navigation.app.frame_builder import FrameState
 from navigation.app.session import NavigationSession
 from navigation.app.warning_monitor import WarningMonitor
-from registration.checks import check_positive
+from registration.core.checks import check_positive
 from rendering.layout import NavigationLayout
 
 log = logging.getLogger(__name__)

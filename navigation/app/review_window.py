@@ -41,7 +41,7 @@ from navigation.planning.tissue_thresholds import CtPreset
 from navigation.review import landmarks, slicer_link, structures
 from navigation.review.model import INTERACTIONS, ReviewModel
 from navigation.review.saving import save_review
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.orientation import CAMERA_PRESETS
 from rendering.review_layout import ReviewLayout
 from rendering.window_level import next_preset

@@ -56,13 +56,13 @@ from numpy.typing import ArrayLike
 from navigation.app.config import NavigationConfig
 from navigation.app.frame_builder import FrameState, LiveState, build_frame
 from navigation.app.link_status import LinkStatus, link_status
-from navigation.app.plan_scene import PlanScene
 from navigation.app.registration_state import LandmarkCheck, RegistrationOverride
 from navigation.app.registration_workflow import (
     RegistrationRefused,
     RegistrationResult,
     RegistrationWorkflow,
 )
+from navigation.planning.plan_scene import PlanScene
 from navigation.tracking.fiducial_collection import (
     CollectedFiducial,
     FiducialCollectionError,
@@ -74,13 +74,13 @@ from navigation.tracking.messages import IgtlMessage, ImageBody, StringBody
 from navigation.tracking.pose_store import PoseStore, PoseStoreConfig, ToolPose, ToolStateEvent
 from navigation.tracking.recorder_thread import BackgroundRecorder
 from navigation.tracking.recording import SessionWriter
-from registration.atomic_files import write_json_atomic
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
+from registration.core.atomic_files import write_json_atomic
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid
 from registration.pose_interpolation import PoseTrack
-from registration.transforms import check_rigid
 from rendering.slice_views import slice_point
-from rendering.view_state import DisplayOptions, FluorescenceMap
+from rendering.view_state import DisplayOptions, FluorescenceOverlay
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class NavigationSession:
         self._messages: Counter[str] = Counter()
         self._state_changes: dict[str, Counter[str]] = {}
         self._display = DisplayOptions()
-        self._fluorescence: FluorescenceMap | None = None
+        self._fluorescence: FluorescenceOverlay | None = None
         self._slice_hold: Float64Array | None = None
         self._tracker_from_reference_at_accept: Float64Array | None = None
         self._client: IgtlClient | None = None
@@ -818,7 +818,7 @@ class NavigationSession:
         return data
 
     # ------------------------------------------------------------------ fluorescence
-    def set_fluorescence(self, fluorescence: FluorescenceMap | None) -> None:
+    def set_fluorescence(self, fluorescence: FluorescenceOverlay | None) -> None:
         """Publish the fused map drawn on the model (set by the fluorescence worker)."""
         with self._lock:
             self._fluorescence = fluorescence

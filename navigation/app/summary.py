@@ -48,8 +48,8 @@ import numpy as np
 from navigation.app.frame_builder import FrameState
 from navigation.app.render_loop import RenderStats
 from navigation.app.session import NavigationSession
-from registration.checks import Float64Array
-from registration.transforms import apply_transform, invert_rigid
+from registration.core.checks import Float64Array
+from registration.core.transforms import apply_transform, invert_rigid
 
 SUMMARY_SCHEMA = "igcs-navigation-summary"
 

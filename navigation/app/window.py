@@ -58,7 +58,6 @@ from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
 from navigation.app.link_panel import LinkPanel
 from navigation.app.override_dialog import OverrideDialog
-from navigation.app.pictures import grab_rgb
 from navigation.app.qt_widgets import embeddable_render_window
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
@@ -81,6 +80,7 @@ from navigation.app.window_layout import (
 from navigation.app.window_snapshot import compose_snapshot, save_snapshot
 from rendering.layout import NavigationLayout
 from rendering.orientation import CAMERA_PRESETS
+from rendering.pictures import grab_rgb
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
     """The surgeon's window over one session (see the module docstring for the keys)."""
 
     wake_requested = QtCore.Signal()
+    options: WindowOptions
 
     def __init__(
         self,

@@ -8,17 +8,23 @@ registration panel is refreshed after each.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6 import QtCore
 
 from navigation.app.override_dialog import OverrideDialog
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 if TYPE_CHECKING:
     from navigation.app.registration_panel import RegistrationPanel
     from navigation.app.session import NavigationSession
-    from navigation.app.window import WindowOptions
+
+
+class SweepOptions(Protocol):
+    """What the actions read of the window's options (``WindowOptions`` has it)."""
+
+    @property
+    def sweep_s(self) -> float: ...
 
 
 class RegistrationActions:
@@ -28,7 +34,7 @@ class RegistrationActions:
     session: NavigationSession
     registration_panel: RegistrationPanel
     override_dialog: OverrideDialog | None
-    options: WindowOptions
+    options: SweepOptions
     say: Callable[[str], None]
     _sweep_timer: QtCore.QTimer
 

@@ -40,8 +40,8 @@ from registration.accuracy import (
     write_report,
 )
 from registration.accuracy.gates import TREGate, tre_gates
-from registration.atomic_files import atomic_path
-from registration.checks import InputError
+from registration.core.atomic_files import atomic_path
+from registration.core.checks import InputError
 from registration.tre import predict_tre_rms
 
 #: Plan labels whose meshes get a TRE map.

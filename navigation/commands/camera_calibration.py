@@ -27,13 +27,13 @@ from tqdm import tqdm
 
 from navigation.cli import UserError
 from navigation.commands.report_options import add_report_argument
-from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import (
     DEFAULT_GATE_PX,
     CalibrationBoard,
     calibrate_camera,
     detect_board,
 )
+from registration.core.atomic_files import write_json_atomic
 from registration.reports.camera import COVERAGE_GRID, calibration_block, write_camera_report
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")

@@ -1,5 +1,6 @@
-"""``igcs demo``: the end-to-end demo on the bundled phantom (:mod:`navigation.app.demo`), or
-with ``--patient DIR`` on a real patient's PET/CT (:mod:`navigation.app.patient_demo`)."""
+"""``igcs demo``: the end-to-end demo on the bundled phantom
+(:mod:`navigation.commands.demo_pipeline`), or with ``--patient DIR`` on a real patient's PET/CT
+(:mod:`navigation.commands.patient_demo`)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from navigation.app.demo import format_number as n
-    from navigation.app.demo import run_demo
+    from navigation.commands.demo_pipeline import format_number as n
+    from navigation.commands.demo_pipeline import run_demo
 
     def say(text: str) -> None:
         print(text, file=sys.stderr)
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plan is not None and args.patient is None:
         raise UserError("--plan reuses a patient's plan: give --patient DIR too")
     if args.patient is not None:
-        from navigation.app.patient_demo import run_patient_demo
+        from navigation.commands.patient_demo import run_patient_demo
 
         result = run_patient_demo(args.patient, args.out, seed=args.seed, say=say, plan=args.plan)
     else:

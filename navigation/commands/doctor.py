@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rendering.surface_polydata import surface_from_polydata
+
 #: The port OpenIGTLink servers (PLUS, Slicer's OpenIGTLinkIF) listen on by default.
 DEFAULT_IGTL_PORT = 18944
 
@@ -414,13 +416,12 @@ def _numba_probe() -> dict[str, Any]:
     import pyvista
 
     from registration.camera_intrinsics import CameraIntrinsics
-    from rendering.camera_model import CameraModel
-    from rendering.surface_mesh import SurfaceMesh
-    from rendering.visibility import VISIBLE, compute_visibility
+    from rendering.fluorescence.camera_model import CameraModel
+    from rendering.fluorescence.visibility import VISIBLE, compute_visibility
 
     start = time.perf_counter()
     sphere = pyvista.Sphere(radius=20.0, theta_resolution=40, phi_resolution=40)
-    mesh = SurfaceMesh.from_polydata(sphere, normals_array=None)
+    mesh = surface_from_polydata(sphere, normals_array=None)
     camera = CameraModel(
         CameraIntrinsics(
             np.array([[400.0, 0, 160], [0, 400, 120], [0, 0, 1]]), np.zeros(5), (320, 240)

@@ -41,7 +41,7 @@ from navigation.tracking.dwells import (
 from navigation.tracking.plus_config import read_plus_device_set
 from navigation.tracking.plus_sequence import read_plus_sequence
 from navigation.tracking.plus_transforms import sequence_transform, split_transform_name
-from registration.atomic_files import write_json_atomic
+from registration.core.atomic_files import write_json_atomic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

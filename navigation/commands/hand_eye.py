@@ -37,9 +37,9 @@ from tqdm import tqdm
 from navigation.cli import UserError
 from navigation.commands.camera_calibration import add_board_arguments, board_from_args, read_image
 from navigation.commands.report_options import add_report_argument, require_positive
-from registration.atomic_files import write_json_atomic
 from registration.camera_calibration import detect_board
 from registration.camera_intrinsics import CameraIntrinsics
+from registration.core.atomic_files import write_json_atomic
 from registration.hand_eye import HAND_EYE_METHODS, calibrate_hand_eye
 from registration.reports.hand_eye import (
     hand_eye_block,

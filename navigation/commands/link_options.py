@@ -15,7 +15,7 @@ from navigation.tracking.link_settings import (
     LinkSettings,
     parse_address,
 )
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def add_link_arguments(parser: argparse.ArgumentParser) -> None:

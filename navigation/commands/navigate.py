@@ -184,9 +184,9 @@ def _tip(text: str | None) -> tuple[float, float, float] | None:
 
 def run(args: argparse.Namespace) -> int:
     from navigation.app.config import NavigationConfig
-    from navigation.app.plan_scene import load_plan_scene
     from navigation.app.session import NavigationSession
     from navigation.fluorescence.mapping_inputs import load_simulation_truth
+    from navigation.planning.plan_scene import load_plan_scene
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.hand_eye import HandEye
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from navigation.cli import UserError
 from navigation.commands.report_options import add_report_argument
-from registration.atomic_files import write_json_atomic
+from registration.core.atomic_files import write_json_atomic
 from registration.pivot_calibration import DEFAULT_GATE_MM, PivotCalibration, calibrate_pivot
 from registration.reports.pivot import pivot_payload, write_pivot_report
 

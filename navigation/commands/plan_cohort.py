@@ -24,7 +24,7 @@ from typing import Any
 
 from navigation.cli import UserError
 from navigation.imaging.image_files import image_file_kind
-from registration.atomic_files import atomic_path, write_json_atomic
+from registration.core.atomic_files import atomic_path, write_json_atomic
 
 #: Options that name one patient's anatomy or series: refused for a cohort.
 _PER_PATIENT = ("tumour_seed", "tumour_box", "node_seed", "series")
@@ -112,7 +112,7 @@ def run_cohort(args: argparse.Namespace) -> int:
 
 def plan_one(name: str, source: str, plan_dir: str, options: dict[str, Any]) -> CohortRow:
     """Plan one patient (runs on a worker); never raises: a failure is a row with its reason."""
-    from navigation.commands.plan import make_plan_from_path
+    from navigation.commands.plan_making import make_plan_from_path
 
     start = time.perf_counter()
     namespace = argparse.Namespace(

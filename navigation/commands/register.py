@@ -42,13 +42,13 @@ from navigation.planning.markups import PointList, read_point_file
 from navigation.planning.plan import load_plan
 from navigation.planning.slicer_transforms import TRANSFORM_SUFFIXES, write_slicer_transform
 from registration.acceptance import RegistrationChecks, check_point_registration
-from registration.atomic_files import write_json_atomic
+from registration.core.atomic_files import write_json_atomic
+from registration.core.transforms import apply_transform
 from registration.point_registration import (
     PointRegistration,
     RegistrationWarning,
     register_points,
 )
-from registration.transforms import apply_transform
 from registration.tre import expected_fre_rms, predict_tre_rms
 
 REGISTRATION_SCHEMA = "igcs-registration"

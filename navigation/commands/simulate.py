@@ -1,7 +1,7 @@
 """``igcs simulate --plan PLAN [--port 18944] [--seed N] [--truth OUT.json] [--duration S]
 [--speed X]``: a tracking scenario served over OpenIGTLink, PLUS-style.
 
-Builds the scenario of :mod:`navigation.tracking.simulator` for the plan (patient reference,
+Builds the scenario of :mod:`navigation.simulation.simulator` for the plan (patient reference,
 pointer visiting the planned fiducials, skin sweep, tracked NIR camera with frames, dropouts),
 writes its ground truth to ``--truth`` when given, starts an OpenIGTLink server (loopback by
 default), waits for the first client unless ``--no-wait``, and streams the timeline in real
@@ -11,7 +11,7 @@ Camera frames (``--camera-fps``, ``--image-size``; the intrinsics in the truth J
 size): the synthetic NIR camera looking at the plan's exposed surgical field, with the
 phantom's true tracer patch when the plan was made from an igcs phantom (its ``truth.json`` is
 found next to the plan's DICOM source, or given with ``--phantom-truth``), else glowing where
-the plan's own tumour is (see :mod:`navigation.tracking.simulator_io`). The scene is built and
+the plan's own tumour is (see :mod:`navigation.simulation.simulator_io`). The scene is built and
 the first frame rendered before streaming starts, so the stream keeps its timing. Frames are
 rendered in software, inline: about 11 ms at 320x256, 40 ms at 640x512 and 230 ms at 1280x1024
 on a 2-core machine (``benchmarks/bench_fluorescence_session.py``), so the full sensor cannot
@@ -92,9 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from navigation.tracking.simulated_motion import CAMERA_PERIOD_S
-    from navigation.tracking.simulator import SimulationConfig
-    from navigation.tracking.simulator_io import (
+    from navigation.simulation.simulated_motion import CAMERA_PERIOD_S
+    from navigation.simulation.simulator import SimulationConfig
+    from navigation.simulation.simulator_io import (
         prerender_frames,
         scenario_from_plan,
         serve_scenario,
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     if patient:
         from navigation.fluorescence.approach import ApproachOptions
         from navigation.fluorescence.tissue import TissueModel
-        from rendering.nir_camera import tissue_sensor
+        from rendering.fluorescence.nir_camera import tissue_sensor
 
         extra = {
             "approach": ApproachOptions(),

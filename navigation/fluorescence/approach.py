@@ -38,10 +38,10 @@ import numpy as np
 from navigation.fluorescence.field import FieldGeometry, SurgicalField
 from navigation.fluorescence.plan_masks import PlanLabels, SmoothMask, plan_labels
 from navigation.planning.plan import Plan
-from registration.checks import Float64Array, InputError, check_positive
-from registration.transforms import apply_transform, invert_rigid
-from rendering.fluorescence_metrics import ring_mask
-from rendering.surface_mesh import SurfaceMesh
+from registration.core.checks import Float64Array, InputError, check_positive
+from registration.core.transforms import apply_transform, invert_rigid
+from rendering.fluorescence.metrics import ring_mask
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 APPROACH_KIND = "transcervical"
 #: Blur of the label masks (mm): smooth walls, strands of a perforated mask removed.

@@ -61,11 +61,11 @@ from scipy.special import erfcinv
 from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
-from registration.checks import Float64Array, InputError, check_points, check_positive
-from registration.transforms import apply_transform, invert_rigid
-from rendering.fluorescence_metrics import MarginThresholds, ring_mask
-from rendering.nir_camera import glowing_patch_emission
-from rendering.surface_mesh import SurfaceMesh
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.transforms import apply_transform, invert_rigid
+from rendering.fluorescence.metrics import MarginThresholds, ring_mask
+from rendering.fluorescence.nir_camera import glowing_patch_emission
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 SignedDistance = Callable[[Float64Array], Float64Array]
 

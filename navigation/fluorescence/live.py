@@ -31,15 +31,15 @@ from numpy.typing import ArrayLike
 
 from navigation.fluorescence.field import SurgicalField
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid, invert_rigid
 from registration.pose_interpolation import compose_camera_pose
-from registration.transforms import check_rigid, invert_rigid
-from rendering.camera_model import CameraModel
-from rendering.fluorescence_map import FluorescenceMap, FusedFluorescence
-from rendering.fluorescence_metrics import Quantification, quantify
-from rendering.fluorescence_projection import FrameProjector, FrameSample
-from rendering.nir_camera import image_from_camera_looking_at
-from rendering.radiometry import RadiometricCalibration
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.fusion import FluorescenceMap, FusedFluorescence
+from rendering.fluorescence.metrics import Quantification, quantify
+from rendering.fluorescence.nir_camera import image_from_camera_looking_at
+from rendering.fluorescence.projection import FrameProjector, FrameSample
+from rendering.fluorescence.radiometry import RadiometricCalibration
 
 
 def live_camera_pose(

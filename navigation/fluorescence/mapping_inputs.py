@@ -43,13 +43,13 @@ from navigation.fluorescence.scene import geometry_from_dict
 from navigation.fluorescence.tissue import TissueModel
 from navigation.tracking.recording import SessionEvent
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import Float64Array, InputError, check_finite
+from registration.core.checks import Float64Array, InputError, check_finite
+from registration.core.transforms import check_rigid
 from registration.hand_eye import HandEye
-from registration.transforms import check_rigid
-from rendering.camera_model import CameraModel
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.nir_camera import NirSensorModel
+from rendering.fluorescence.radiometry import RadiometricCalibration
 from rendering.highlights import HighlightDetector
-from rendering.nir_camera import NirSensorModel
-from rendering.radiometry import RadiometricCalibration
 
 SIMULATION_TRUTH_SCHEMA = "igcs-simulation-truth"
 REGISTRATION_FRAMES = ("reference", "tracker")

@@ -31,7 +31,7 @@ from navigation.fluorescence.session_mapping import SessionDevices, SessionMappi
 from navigation.planning.phantom import load_truth
 from navigation.planning.plan import Plan, load_plan
 from navigation.tracking.recording import SessionReader
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.special import erfcinv
 
 from navigation.planning.plan import Plan
-from registration.checks import Float64Array, InputError, check_points
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError, check_points
+from registration.core.geometry import ImageGeometry
 
 #: Occupancy clipped to [EPS, 1 - EPS] before inversion: distances saturate at +-3.7 sigma.
 _EPS = 1e-4

@@ -37,10 +37,10 @@ import numpy as np
 from navigation.fluorescence.field import SurgicalField
 from navigation.fluorescence.mapping_inputs import MappingInputs
 from navigation.fluorescence.session_mapping import SessionMapping
-from registration.atomic_files import atomic_path, write_json_atomic
-from registration.checks import InputError
-from rendering.fluorescence_accuracy import region_accuracy
-from rendering.fluorescence_metrics import (
+from registration.core.atomic_files import atomic_path, write_json_atomic
+from registration.core.checks import InputError
+from rendering.fluorescence.accuracy import region_accuracy
+from rendering.fluorescence.metrics import (
     CLOSE,
     POSITIVE,
     MarginThresholds,
@@ -48,8 +48,8 @@ from rendering.fluorescence_metrics import (
     margin_flags,
     quantify,
 )
+from rendering.fluorescence.nir_camera import NirSensorModel
 from rendering.fluorescence_output import fluorescence_polydata, write_fluorescence_png
-from rendering.nir_camera import NirSensorModel
 
 METRICS_SCHEMA = "igcs-fluorescence-metrics"
 NOTE = (

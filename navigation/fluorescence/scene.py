@@ -39,10 +39,10 @@ from navigation.fluorescence.plan_masks import SmoothMask
 from navigation.fluorescence.tissue import TissueModel, rough_normals, tissue_emission
 from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
-from registration.checks import Float64Array, InputError
 from registration.closest_point import TriangleMeshLocator
-from rendering.fluorescence_metrics import MarginThresholds
-from rendering.surface_mesh import SurfaceMesh
+from registration.core.checks import Float64Array, InputError
+from rendering.fluorescence.metrics import MarginThresholds
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 
 def geometry_from_dict(data: dict[str, Any]) -> FieldGeometry:

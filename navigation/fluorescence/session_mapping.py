@@ -16,8 +16,8 @@ Two streaming passes over the session file (constant memory in its length):
    interpolated at the frame's time (SLERP + linear; refused across gaps longer than
    ``max_gap_s`` or beyond ``max_extrapolation_s`` of the samples: the frame is then skipped
    with the reason), the chain of :class:`~navigation.fluorescence.mapping_inputs.Registration`,
-   :meth:`~rendering.fluorescence_projection.FrameProjector.project` and
-   :meth:`~rendering.fluorescence_map.FluorescenceMap.fuse`.
+   :meth:`~rendering.fluorescence.projection.FrameProjector.project` and
+   :meth:`~rendering.fluorescence.fusion.FluorescenceMap.fuse`.
 
 Every frame is accounted for: used, or skipped with a reason (not a single-channel frame, size
 different from the intrinsics, no camera pose, no reference pose).
@@ -34,24 +34,24 @@ from typing import Any
 import numpy as np
 
 from navigation.fluorescence.mapping_inputs import MappingInputs
+from navigation.tracking.device_names import CAMERA, CAMERA_IMAGE_DEVICE, REFERENCE
 from navigation.tracking.messages import ImageBody
 from navigation.tracking.pose_validation import ToolState, tool_samples
 from navigation.tracking.recording import SessionReader
-from navigation.tracking.simulator import CAMERA, CAMERA_IMAGE_DEVICE, REFERENCE
 from navigation.tracking.timestamps import TimeSource, TimestampMapper
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import invert_rigid
 from registration.pose_interpolation import (
     DEFAULT_MAX_EXTRAPOLATION_S,
     DEFAULT_MAX_GAP_S,
     PoseTrack,
     compose_camera_pose,
 )
-from registration.transforms import invert_rigid
-from rendering.camera_model import CameraModel
-from rendering.fluorescence_map import FluorescenceMap, FusedFluorescence
-from rendering.fluorescence_projection import FrameProjector
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.fusion import FluorescenceMap, FusedFluorescence
+from rendering.fluorescence.projection import FrameProjector
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 from rendering.highlights import HighlightDetector, highlight_mask
-from rendering.surface_mesh import SurfaceMesh
 
 SKIP_NOT_2D = "not a single-channel 2-D frame"
 SKIP_SIZE = "frame size differs from the camera intrinsics"

@@ -41,7 +41,7 @@ from scipy.ndimage import map_coordinates
 from scipy.signal import fftconvolve
 
 from navigation.fluorescence.plan_masks import SmoothMask
-from registration.checks import Float64Array, InputError, check_points, check_positive
+from registration.core.checks import Float64Array, InputError, check_points, check_positive
 from registration.random_fields import smooth_noise
 
 #: The convolution kernel is cut where it has fallen to exp(-6) of its value at 1 mm.

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from navigation.imaging.errors import ImagingError
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 
 #: Largest deviation of a slice from the uniform grid (along the normal or in-plane) that is
 #: still treated as regular. It bounds the geometry error of a volume loaded without resampling.

@@ -35,7 +35,7 @@ from navigation.imaging.dicom_headers import DicomHeader
 from navigation.imaging.errors import ImagingError
 from navigation.imaging.stack_resampling import ResampledStack, resample_stack
 from navigation.imaging.volume import Volume
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 #: Value of voxels outside the acquired slices after resampling, when the series states no
 #: PixelPaddingValue: air for CT (HU); for other modalities the image minimum is used.

@@ -6,7 +6,7 @@ importing the façade; :mod:`navigation.imaging.loading` re-exports it.
 
 from __future__ import annotations
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 class ImagingError(InputError):

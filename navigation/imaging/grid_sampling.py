@@ -1,7 +1,7 @@
 """Values of one image at the voxel centres of another grid (both in LPS mm).
 
 Used to bring a PET onto a CT (same frame of reference) and CT-derived masks onto a PET grid.
-Every position goes through :class:`registration.geometry.ImageGeometry` (the one owner of the
+Every position goes through :class:`registration.core.geometry.ImageGeometry` (the one owner of the
 index-to-LPS mapping): target voxel centre -> LPS -> continuous source index. Interpolation is
 ``scipy.ndimage.map_coordinates`` (order 0 nearest, order 1 trilinear, as ITK's linear
 interpolator; points outside the source get ``fill``). When both grids share their direction
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 
 def target_box(

@@ -23,8 +23,8 @@ import SimpleITK as sitk
 from navigation.imaging.errors import ImagingError
 from navigation.imaging.nifti_header import nifti_dimensions
 from navigation.imaging.volume import Volume
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 #: File name endings read here, and the kind reported for them.
 IMAGE_SUFFIXES: dict[str, str] = {

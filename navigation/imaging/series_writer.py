@@ -20,7 +20,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 from navigation import __version__
 from navigation.imaging.volume import Volume
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 SOP_CLASS = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4"}
 _DATE, _TIME = "20250101", "120000"

@@ -32,7 +32,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from navigation.imaging.dicom_checks import StackGeometry
-from registration.checks import Float64Array, InputError, check_positive
+from registration.core.checks import Float64Array, InputError, check_positive
 
 #: Shifts within this fraction of a pixel of a whole pixel count as that whole pixel.
 _PIXEL_TOLERANCE = 1e-3

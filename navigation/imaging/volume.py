@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from navigation.planning.regions import (
     fill_holes_per_slice,
     largest_component,
 )
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 #: Target voxel size of the coarse grid, mm.
 COARSE_MM = 2.0

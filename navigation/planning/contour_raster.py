@@ -30,8 +30,8 @@ from scipy import ndimage
 from skimage.draw import polygon
 
 from navigation.planning.regions import RegionMask
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 ON_PLANE, PARALLEL, GAP_FACTOR = 0.01, 0.05, 1.5
 

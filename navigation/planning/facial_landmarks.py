@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.ndimage import median_filter
 
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 
 NASION, PRONASALE, POGONION = "nasion", "pronasale", "pogonion"
 TRAGUS_LEFT, TRAGUS_RIGHT = "tragus_left", "tragus_right"

@@ -39,8 +39,8 @@ import numpy as np
 from scipy import ndimage
 
 from navigation.planning.regions import RegionMask
-from registration.checks import Float64Array, check_positive
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, check_positive
+from registration.core.geometry import ImageGeometry
 
 
 @dataclass(frozen=True)

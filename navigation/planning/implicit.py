@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 
 Bounds = tuple[Float64Array, Float64Array]  # (3,) min and (3,) max corner, LPS mm
 _INF = np.full(3, np.inf)

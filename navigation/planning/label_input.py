@@ -29,8 +29,8 @@ from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import Segmentation
 from navigation.planning.segmentation_import import read_seg_nrrd
 from navigation.planning.terminology import label_for_segment
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 LABEL_SUFFIXES = (".seg.nrrd", ".nrrd", ".nii", ".nii.gz", ".mha", ".mhd")
 _CANONICAL = {entry.name for entry in CANONICAL_LABELS}

@@ -10,7 +10,7 @@ whole body in its own layer).
 from __future__ import annotations
 
 from navigation.planning.plan import LabelEntry
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 SKIN, BONE, AIRWAY, TUMOUR, NODE, FIDUCIALS = (
     "skin",

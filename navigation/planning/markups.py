@@ -28,9 +28,9 @@ from typing import Any
 
 from numpy.typing import ArrayLike
 
-from registration.atomic_files import write_json_atomic
-from registration.checks import Float64Array, InputError, check_points
-from registration.transforms import ras_to_lps
+from registration.core.atomic_files import write_json_atomic
+from registration.core.checks import Float64Array, InputError, check_points
+from registration.core.transforms import ras_to_lps
 
 log = logging.getLogger(__name__)
 

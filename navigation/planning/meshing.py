@@ -55,8 +55,8 @@ from scipy import ndimage
 from vtk.util import numpy_support
 
 from navigation.planning.regions import RegionMask, SurfaceLevel
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ onto it (nearest voxel, :mod:`navigation.imaging.grid_sampling`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cc3d
 import fastremap
@@ -35,11 +35,9 @@ from scipy import ndimage
 
 from navigation.imaging.grid_sampling import sample_nearest
 from navigation.imaging.volume import Volume
+from navigation.planning.pet_options import PetOptions
 from navigation.planning.regions import largest_component
-from registration.geometry import ImageGeometry
-
-if TYPE_CHECKING:
-    from navigation.planning.pet_tumour import PetOptions
+from registration.core.geometry import ImageGeometry
 
 BONE_HU, BODY_HU, AIR_HU = 300.0, -500.0, -400.0
 MIN_VAULT_ML = 200.0

@@ -17,7 +17,7 @@ import numpy as np
 
 from navigation.imaging.grid_sampling import sample_linear
 from navigation.imaging.volume import Volume
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 if TYPE_CHECKING:
     from navigation.imaging.pet import PetSeries

@@ -46,31 +46,14 @@ from navigation.imaging.grid_sampling import (
 from navigation.imaging.pet import PetSeries, check_same_frame, read_pet
 from navigation.imaging.suv import SuvCalibration
 from navigation.imaging.volume import Volume
+from navigation.planning.pet_options import PetOptions
 from navigation.planning.pet_physiology import PetFocus, find_foci, physiology_masks
 from navigation.planning.regions import RegionMask
-from registration.checks import Float64Array, InputError, check_points
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError, check_points
+from registration.core.geometry import ImageGeometry
 
 #: CT voxels below this (HU) are air: never tumour.
 AIR_HU = -400.0
-
-
-@dataclass(frozen=True)
-class PetOptions:
-    """Settings of the PET tumour (fractions of SUVmax, SUV in g/ml, distances in mm)."""
-
-    fraction: float = 0.41
-    min_suv: float = 2.5
-    seed_radius_mm: float = 15.0
-    symmetry_ratio: float = 0.7
-    mirror_radius_mm: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not 0.2 <= self.fraction <= 0.9:
-            raise InputError(
-                f"the PET threshold fraction must be between 0.2 and 0.9 of SUVmax (40-50 % "
-                f"is usual); got {self.fraction:g}."
-            )
 
 
 @dataclass(frozen=True)

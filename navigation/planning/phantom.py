@@ -38,9 +38,9 @@ from navigation.planning.phantom_anatomy import (
     TISSUES,
     build_anatomy,
 )
-from registration.atomic_files import atomic_directory, write_json_atomic
-from registration.checks import Float64Array, InputError, check_points
-from registration.geometry import ImageGeometry
+from registration.core.atomic_files import atomic_directory, write_json_atomic
+from registration.core.checks import Float64Array, InputError, check_points
+from registration.core.geometry import ImageGeometry
 
 TRUTH_SCHEMA = "igcs-phantom-truth"
 TRUTH_VERSION = 1

@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from registration.checks import Float64Array, InputError, check_points
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError, check_points
+from registration.core.geometry import ImageGeometry
 
 PLAN_SCHEMA = "igcs-plan"
 PLAN_SCHEMA_VERSION = 1

@@ -9,7 +9,7 @@ from typing import Any
 
 from navigation.planning.plan_sources import PlanSources
 from navigation.planning.tissue_thresholds import CtPreset
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 SOURCES_HELP = """\
 The tumour, nodes and registration landmarks may come from other sources than the CT (one
@@ -98,7 +98,7 @@ def sources_from_arguments(args: argparse.Namespace) -> PlanSources:
     if sources.rtstruct is None and (sources.tumour_roi or sources.node_roi):
         raise InputError("--tumour-roi and --node-roi choose contours of --rtstruct; give it.")
     if sources.pet is not None:
-        from navigation.planning.pet_tumour import PetOptions
+        from navigation.planning.pet_options import PetOptions
 
         PetOptions(fraction=sources.pet_fraction)  # refuses a fraction outside 0.2-0.9 now
     if getattr(args, "labels", False) and sources.any:

@@ -20,14 +20,14 @@ two sources for one structure. Each source's record goes to plan.json under its 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from navigation.imaging.volume import Volume
+from navigation.planning.imported_structures import ImportedStructures
 from navigation.planning.labels import (
     CANONICAL_LABELS,
     NODE,
@@ -38,9 +38,8 @@ from navigation.planning.labels import (
 )
 from navigation.planning.markups import PointList, read_point_file
 from navigation.planning.plan import LabelEntry
-from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import CtPreset, MrPreset, Segmentation, segment_volume
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 PET_PICTURE = "pet_tumour.png"
 CANONICAL_NAMES = frozenset(entry.name for entry in CANONICAL_LABELS)
@@ -64,17 +63,6 @@ class PlanSources:
     def any(self) -> bool:
         return any(v is not None for v in (self.pet, self.rtstruct, self.segmentation,
                                            self.fiducials))  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ImportedStructures:
-    """Masks (on the planning grid) named by label, and the plan.json record of their source."""
-
-    key: str  # plan.json key: "pet", "rtstruct", "segmentation_import"
-    regions: dict[str, RegionMask]
-    colors: dict[str, tuple[float, float, float]]
-    record: dict[str, Any]
-    attachments: dict[str, bytes] = field(default_factory=dict)  # files for the plan folder
 
 
 def segment_with_sources(
@@ -162,8 +150,9 @@ def _pet_structures(
     volume: Volume, sources: PlanSources, seed: ArrayLike | None
 ) -> ImportedStructures:
     from navigation.imaging.pet import read_pet
+    from navigation.planning.pet_options import PetOptions
     from navigation.planning.pet_picture import pet_overview_png
-    from navigation.planning.pet_tumour import PetOptions, tumour_from_pet
+    from navigation.planning.pet_tumour import tumour_from_pet
 
     assert sources.pet is not None
     series = read_pet(sources.pet)

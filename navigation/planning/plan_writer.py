@@ -1,7 +1,7 @@
 """Write a plan folder (the contract in :mod:`navigation.planning.plan`) from a volume.
 
 :func:`make_plan` runs the stages segment -> labels -> meshes -> fiducials -> plan.json inside
-``registration.atomic_files.atomic_directory``: everything is written into a hidden temporary
+``registration.core.atomic_files.atomic_directory``: everything is written into a hidden temporary
 sibling folder that is renamed to ``out`` only when the last file is complete, so an
 interrupted or failed run never leaves a folder that :func:`load_plan` accepts.
 """
@@ -48,8 +48,8 @@ from navigation.planning.segmentation import (
     segment_volume,
     segmentation_from_label_map,
 )
-from registration.atomic_files import atomic_directory, write_json_atomic
-from registration.checks import InputError
+from registration.core.atomic_files import atomic_directory, write_json_atomic
+from registration.core.checks import InputError
 
 STAGES = ("segment", "labels", "meshes", "fiducials", "plan.json")
 SEG_NRRD, NIFTI, FIDUCIALS_FILE = "labels.seg.nrrd", "labels.nii.gz", "fiducials.mrk.json"
@@ -124,7 +124,7 @@ def make_plan(
     overwrite: bool = False,
     progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
-    review_pictures: bool = False,
+    review_pictures: Callable[[Path], dict[str, str]] | None = None,
 ) -> Plan:
     """Segment ``volume``, mesh each label and write the plan folder ``out``; returns it loaded.
 
@@ -134,8 +134,10 @@ def make_plan(
     segmentation : a ready segmentation on ``volume``'s grid (skips the segment stage).
     source : the ``source`` block of plan.json (kind, path, modality, UIDs, files with sha256);
         default from ``volume.metadata``.
-    review_pictures : also draw the review's QC pictures into ``out/review/``
-        (:func:`navigation.review.pictures.write_review_pictures`, listed in plan.json files).
+    review_pictures : draws the review's QC pictures into the plan folder being written and
+        returns them as plan.json ``files`` entries (``igcs plan --review-pictures`` passes
+        :func:`navigation.review.pictures.write_review_pictures`: the review sits above
+        planning, so the writer is handed it rather than importing it); None: no pictures.
     progress : show tqdm bars on stderr. on_stage(name) : called as each stage of
         :data:`STAGES` starts (progress reporting; an exception there aborts the run, leaving
         no plan folder).
@@ -188,11 +190,9 @@ def make_plan(
             stage("plan.json")
             payload = _plan_json(volume, segmentation, labels, source, names, points, image)
             write_json_atomic(tmp / "plan.json", payload)
-            if review_pictures:
-                from navigation.review.pictures import write_review_pictures
-
+            if review_pictures is not None:
                 bar.set_description("plan: review pictures")
-                payload["files"].update(write_review_pictures(tmp))
+                payload["files"].update(review_pictures(tmp))
                 write_json_atomic(tmp / "plan.json", payload)
             bar.update()
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from navigation.imaging.volume import Volume
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 #: Fewest voxels along any axis of a volume to plan on.
 MIN_VOXELS_PER_AXIS = 3

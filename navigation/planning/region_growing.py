@@ -27,8 +27,8 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from navigation.planning.regions import RegionMask
-from registration.checks import Float64Array, InputError, check_points
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError, check_points
+from registration.core.geometry import ImageGeometry
 
 
 @dataclass(frozen=True)

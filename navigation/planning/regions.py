@@ -17,7 +17,7 @@ import fastremap
 import fill_voids
 import numpy as np
 
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 
 @dataclass(frozen=True)

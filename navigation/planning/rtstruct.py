@@ -35,10 +35,10 @@ from pydicom.errors import InvalidDicomError
 
 from navigation.imaging.volume import Volume
 from navigation.planning.contour_raster import rasterise_contours
+from navigation.planning.imported_structures import ImportedStructures
 from navigation.planning.labels import NODE, TUMOUR
-from navigation.planning.plan_sources import ImportedStructures
 from navigation.planning.regions import RegionMask
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 #: Names the CT segmentation already uses: imported ROIs so named get " (RT)" appended.

@@ -53,8 +53,8 @@ from navigation.planning.tissue_thresholds import (
     bone_region,
     near,
 )
-from registration.checks import Float64Array, InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError
+from registration.core.geometry import ImageGeometry
 
 #: Paired-point registration needs at least this many fiducials (Arun et al. 1987).
 MIN_REGISTRATION_POINTS = 3

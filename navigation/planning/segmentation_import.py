@@ -26,11 +26,11 @@ import slicerio
 
 from navigation.imaging.grid_sampling import sample_nearest
 from navigation.imaging.volume import Volume
-from navigation.planning.plan_sources import ImportedStructures
+from navigation.planning.imported_structures import ImportedStructures
 from navigation.planning.regions import RegionMask
 from navigation.planning.terminology import label_for_segment
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 _SAME = 1e-3  # voxels / relative spacing / direction cosines
 

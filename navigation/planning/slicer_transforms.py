@@ -25,8 +25,8 @@ from pathlib import Path
 import SimpleITK as sitk
 from numpy.typing import ArrayLike
 
-from registration.checks import InputError
-from registration.transforms import check_rigid, invert_rigid
+from registration.core.checks import InputError
+from registration.core.transforms import check_rigid, invert_rigid
 
 #: File suffixes Slicer loads as transforms.
 TRANSFORM_SUFFIXES = (".h5", ".tfm")

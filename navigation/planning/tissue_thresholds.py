@@ -29,8 +29,8 @@ from navigation.planning.regions import (
     keep_components,
     remove_small_components,
 )
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 
 @dataclass(frozen=True)

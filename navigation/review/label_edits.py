@@ -29,8 +29,8 @@ from scipy import ndimage
 
 from navigation.planning.region_growing import inside_box
 from navigation.planning.regions import RegionMask
-from registration.checks import InputError, check_finite, check_points
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError, check_finite, check_points
+from registration.core.geometry import ImageGeometry
 
 
 def keep_largest_island(region: RegionMask) -> RegionMask:

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 from navigation.planning.labels import TUMOUR
 from navigation.planning.segmentation import MIN_REGISTRATION_POINTS
 from navigation.review.model import Landmark, ReviewModel
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 from registration.tre import predict_tre_rms, predict_tre_with_added_point
 
 #: Skin vertices tried for the "one more landmark" hint.

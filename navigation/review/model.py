@@ -3,7 +3,7 @@
 :class:`ReviewModel` is read from a plan folder (:func:`ReviewModel.open`): the labels'
 voxels from ``labels.seg.nrrd`` (each segment whole, overlaps kept, through the Slicer import's
 reader), the scan from ``image.nii.gz`` and the meshes through the navigation's own reader
-(:func:`navigation.app.plan_scene.load_plan_scene`: SHA-256 and grid checked), the landmarks
+(:func:`navigation.planning.plan_scene.load_plan_scene`: SHA-256 and grid checked), the landmarks
 from ``plan.json``'s fiducials, the tumour's seed, box and window and the CT thresholds from its
 report. It also holds what the views show (cursor, window/level, zoom, the interaction mode)
 and the edit log. It has no Qt: the window's widgets read it and call the review's logic
@@ -32,9 +32,9 @@ from navigation.planning.region_growing import GrownRegion
 from navigation.planning.regions import RegionMask, SurfaceLevel
 from navigation.planning.segmentation_import import read_seg_nrrd
 from navigation.planning.tissue_thresholds import CtPreset
-from registration.checks import Float64Array, InputError
 from registration.closest_point import TriangleMeshLocator
-from registration.geometry import ImageGeometry
+from registration.core.checks import Float64Array, InputError
+from registration.core.geometry import ImageGeometry
 from rendering.review_marks import MarksState
 from rendering.scene3d import SurfaceModel
 from rendering.slice_picture import LABEL_FILL_OPACITY
@@ -97,7 +97,7 @@ class ReviewModel:
     @classmethod
     def open(cls, path: str | Path, *, fle_rms_mm: float = 1.0) -> ReviewModel:
         """The review of the plan folder at ``path`` (clear errors for what is missing)."""
-        from navigation.app.plan_scene import load_plan_scene
+        from navigation.planning.plan_scene import load_plan_scene
 
         plan = load_plan(path)
         scene = load_plan_scene(plan)

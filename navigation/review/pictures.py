@@ -17,10 +17,10 @@ from pathlib import Path
 
 import vtk
 
-from navigation.app.pictures import grab_rgb, write_png
 from navigation.review.landmarks import tumour_centroid
 from navigation.review.model import ReviewModel
 from rendering.offscreen import configure_offscreen
+from rendering.pictures import grab_rgb, write_png
 from rendering.review_layout import SLICE_NAMES, ReviewLayout
 from rendering.review_marks import SliceReviewMarks
 from rendering.scene3d import Scene3D

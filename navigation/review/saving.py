@@ -36,7 +36,7 @@ from navigation.planning.segmentation import (
 )
 from navigation.review.landmarks import tumour_centroid
 from navigation.review.model import ReviewModel
-from registration.atomic_files import write_json_atomic
+from registration.core.atomic_files import write_json_atomic
 
 
 def save_review(model: ReviewModel) -> Path:

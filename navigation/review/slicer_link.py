@@ -29,7 +29,7 @@ from navigation.planning.segmentation import Segmentation
 from navigation.planning.segmentation_import import segmentation_structures
 from navigation.review import label_edits
 from navigation.review.model import ReviewModel
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 SLICER_ENV = "SLICER_EXECUTABLE"
 EDIT_SEGMENTATION = "labels.seg.nrrd"

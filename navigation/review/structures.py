@@ -37,7 +37,7 @@ from navigation.planning.tissue_thresholds import (
 )
 from navigation.review import label_edits
 from navigation.review.model import ReviewModel
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 #: Label corrections by name (the window's buttons); parameters in the docstrings of
 #: :mod:`navigation.review.label_edits`.

@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from navigation.tracking.dwells import RecordedDwell
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from registration.reports.page import (
     ReportFigure,
     figure_png,

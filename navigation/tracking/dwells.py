@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from navigation.tracking.fiducial_collection import find_still_periods
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 
 #: Defaults of :func:`recorded_dwells` and the spread gate (see the module docstring).
 DEFAULT_MAX_SPEED_MM_S = 5.0

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from navigation.tracking.pose_store import ToolPose, ToolState
-from registration.checks import Float64Array, InputError, check_matrix, check_positive
+from registration.core.checks import Float64Array, InputError, check_matrix, check_positive
 
 
 class FiducialCollectionError(InputError):

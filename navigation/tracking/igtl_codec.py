@@ -47,7 +47,7 @@ from navigation.tracking.messages import (
     TrackingElement,
     TransformBody,
 )
-from registration.checks import Float64Array, InputError, check_matrix
+from registration.core.checks import Float64Array, InputError, check_matrix
 
 log = logging.getLogger(__name__)
 

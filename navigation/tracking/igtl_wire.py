@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from fastcrc import crc64 as fast_crc64
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 HEADER_SIZE = 58
 TYPE_SIZE = 12

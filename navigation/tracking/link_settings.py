@@ -24,7 +24,7 @@ from typing import Any
 
 from navigation.tracking.igtl_transport import IgtlClient
 from navigation.tracking.messages import IgtlMessage, RequestBody
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 DEFAULT_PORT = 18944
 DEFAULT_LINK_TIMEOUT_S = 0.5

@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 
 
 @dataclass(frozen=True)

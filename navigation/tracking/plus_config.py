@@ -18,8 +18,8 @@ from types import MappingProxyType
 import numpy as np
 
 from navigation.tracking.plus_sequence import parse_matrix_text
-from registration.checks import Float64Array, InputError
-from registration.transforms import check_rigid, invert_rigid
+from registration.core.checks import Float64Array, InputError
+from registration.core.transforms import check_rigid, invert_rigid
 
 
 @dataclass(frozen=True)

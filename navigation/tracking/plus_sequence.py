@@ -39,7 +39,7 @@ from types import MappingProxyType
 import numpy as np
 
 from navigation.tracking.messages import IgtlMessage, ImageBody, TransformBody
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 
 log = logging.getLogger(__name__)
 

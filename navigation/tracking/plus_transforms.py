@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from navigation.tracking.plus_sequence import PlusSequence
-from registration.checks import Float64Array, InputError
+from registration.core.checks import Float64Array, InputError
 
 #: A frame name: starts with an upper-case letter (PLUS's rule), then letters and digits.
 _FRAME = re.compile(r"[A-Z][A-Za-z0-9]*")

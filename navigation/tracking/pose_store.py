@@ -51,8 +51,8 @@ from navigation.tracking.timestamps import (
     TimestampMapper,
     TimestampPolicy,
 )
-from registration.checks import Float64Array, check_positive
-from registration.transforms import invert_rigid
+from registration.core.checks import Float64Array, check_positive
+from registration.core.transforms import invert_rigid
 
 log = logging.getLogger(__name__)
 

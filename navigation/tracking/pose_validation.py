@@ -10,7 +10,7 @@ read-only copy of its matrix) or says why not:
   (PLUS's placeholder for an invalid transform, also sent to v1 clients without status), or a
   STATUS code other than 1 (OK);
 - INVALID: wrong shape, NaN/Inf, not rigid (scaled, sheared, reflected: rigidity error above
-  ``rigid_tolerance``, :func:`registration.transforms.rigidity_error`), a quaternion that is
+  ``rigid_tolerance``, :func:`registration.core.transforms.rigidity_error`), a quaternion that is
   not unit, or a translation beyond the tracker's working volume.
 """
 
@@ -31,12 +31,12 @@ from navigation.tracking.messages import (
     TrackingDataBody,
     TransformBody,
 )
-from registration.checks import Float64Array, check_positive
-from registration.transforms import rigidity_error
+from registration.core.checks import Float64Array, check_positive
+from registration.core.transforms import rigidity_error
 
 #: Largest rigidity error (|R^T R - I|, |det R - 1|, bottom row) accepted from a tracker. Real
 #: PLUS recordings measure up to 5.3e-4 (median 2e-4 to 4e-4: the tracker's own rounding), so
-#: the 1e-4 of :data:`registration.transforms.RIGID_TOLERANCE`, right for transforms igcs
+#: the 1e-4 of :data:`registration.core.transforms.RIGID_TOLERANCE`, right for transforms igcs
 #: computes, would reject nearly every real sample. 1e-3 still refuses a 0.1 % scaling.
 TRACKER_RIGID_TOLERANCE = 1e-3
 

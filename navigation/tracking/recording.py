@@ -30,7 +30,7 @@ The CRC-32 is ISO-HDLC, zlib's: computed with ``fastcrc`` (SIMD, a 2.5 MiB camer
 
 Reading stops at the first incomplete or corrupt record (a torn last record after a crash):
 :class:`SessionReader` logs a warning and reports the unread bytes in ``unreadable_bytes``.
-This is a streaming log, so it is not written atomically (``registration.atomic_files``);
+This is a streaming log, so it is not written atomically (``registration.core.atomic_files``);
 the CRC per record serves the same purpose.
 """
 
@@ -54,7 +54,7 @@ from typing import Any, BinaryIO
 from navigation.tracking import igtl_wire as wire
 from navigation.tracking.igtl_codec import MalformedMessage, decode_message, encode_message
 from navigation.tracking.messages import IgtlMessage
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 log = logging.getLogger(__name__)
 

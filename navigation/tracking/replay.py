@@ -36,7 +36,7 @@ from navigation.tracking.igtl_transport import IgtlServer
 from navigation.tracking.messages import IgtlMessage
 from navigation.tracking.plus_sequence import read_plus_sequence, sequence_messages
 from navigation.tracking.recording import MAGIC, SessionReader
-from registration.checks import InputError, check_positive
+from registration.core.checks import InputError, check_positive
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from registration.accuracy.study import AccuracyStudy, StudyCase
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from registration.optional_dependencies import require_extra
 from registration.tre import expected_fre_rms, isotropic_covariance, predict_tre_rms
 from registration.tre_simulation import noise_factors, simulate_registration_errors

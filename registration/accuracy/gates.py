@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from registration.accuracy.engine import StudyResults
-from registration.checks import InputError, check_positive
+from registration.core.checks import InputError, check_positive
 
 TREStatistic = Literal["rms", "p95"]
 

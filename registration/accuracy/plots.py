@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scipy.stats import chi2
 
 from registration.accuracy.engine import CaseResult, StudyResults
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from registration.reports.page import figure_png
 
 #: Points drawn per view of a TRE map (a stride sample of the vertices keeps plotting fast).

@@ -12,7 +12,7 @@ files). ``summary.json`` holds the main case (first layout, first FLE level)::
      passed: true | false | null (no gates)}
 
 ``results.csv`` has one row per case and quantity (FRE or TRE at a target). Every file is
-written atomically (:mod:`registration.atomic_files`).
+written atomically (:mod:`registration.core.atomic_files`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import numpy as np
 from registration.accuracy import plots
 from registration.accuracy.engine import CaseResult, StudyResults
 from registration.accuracy.gates import TREGate
-from registration.atomic_files import write_bytes_atomic, write_json_atomic, write_text_atomic
-from registration.checks import Float64Array, check_points
+from registration.core.atomic_files import write_bytes_atomic, write_json_atomic, write_text_atomic
+from registration.core.checks import Float64Array, check_points
 from registration.reports.page import ReportFigure, figures_html, html_page, table, verdict
 from registration.tre import predict_tre_rms
 

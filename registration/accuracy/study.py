@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from registration.checks import Float64Array, InputError, check_points
+from registration.core.checks import Float64Array, InputError, check_points
 from registration.fiducial_configuration import COLLINEAR_RATIO, configuration_singular_values
 
 

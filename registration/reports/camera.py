@@ -28,7 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from registration.camera_calibration import SUSPECT_FACTOR, CalibrationBoard, CameraCalibration
-from registration.checks import Float64Array
+from registration.core.checks import Float64Array
 from registration.reports.page import (
     ReportFigure,
     figure_png,

@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from registration.atomic_files import write_bytes_atomic, write_text_atomic
+from registration.core.atomic_files import write_bytes_atomic, write_text_atomic
 
 _STYLE = (
     "body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}"

@@ -30,15 +30,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.recording import (  # noqa: E402
     RecordedMessage,
     SessionEvent,
     SessionReader,
     SessionWriter,
 )
-from tests.navigation.app.nav_plan import write_navigation_plan  # noqa: E402
+from tests.navigation.plan_factory import write_plan  # noqa: E402
 
 PORT = 18944
 HERE, THERE = "10.9.0.1", "10.9.0.2"
@@ -119,7 +119,7 @@ def main() -> None:
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        scene = load_plan_scene(write_navigation_plan(Path(folder) / "plan"))
+        scene = load_plan_scene(write_plan(Path(folder) / "plan", label_map=True))
     app_recording = workdir / "app.igcsrec"
     session = NavigationSession(scene, NavigationConfig(), recorder=SessionWriter(app_recording))
     session.connect(THERE, PORT)  # as igcs navigate: the app's default link settings

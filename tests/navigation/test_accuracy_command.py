@@ -12,7 +12,10 @@ import pyvista
 from navigation.cli import main
 from navigation.planning.markups import write_markups_fiducials
 from registration.tre import expected_fre_rms, predict_tre_rms
-from tests.navigation.plan_factory import FIDUCIALS, TUMOUR_CENTRE, make_plan
+from tests.navigation.plan_factory import SCANNER_HEAD, write_plan
+
+FIDUCIALS = SCANNER_HEAD.fiducials_lps_mm
+TUMOUR_CENTRE = SCANNER_HEAD.tumour_centre_lps_mm
 
 
 def _run(plan, out, *extra):
@@ -34,8 +37,9 @@ def _run(plan, out, *extra):
     )
 
 
+@pytest.mark.slow
 def test_accuracy_report_in_process(tmp_path, capsys):
-    plan = make_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     out = tmp_path / "report"
     assert _run(plan, out, "--workers", "0", "--fle-image", "0.2") == 0
     printed = capsys.readouterr().out
@@ -75,6 +79,7 @@ def test_accuracy_report_in_process(tmp_path, capsys):
     assert "TRE RMS at tumour centroid" in printed
 
 
+@pytest.mark.slow
 def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     from distributed import LocalCluster
 
@@ -83,7 +88,7 @@ def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     from navigation.planning.plan import load_plan
     from registration.accuracy import run_study
 
-    plan = make_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     common = ["--trials", "400", "--no-drop"]
     assert _run(plan, tmp_path / "local", "--workers", "2", *common) == 0  # worker processes
     with LocalCluster(
@@ -112,8 +117,9 @@ def test_local_dask_cluster_and_existing_scheduler_match_in_process(tmp_path):
     ).read_text()
 
 
+@pytest.mark.slow
 def test_extra_layout_and_fle_levels(tmp_path):
-    plan = make_plan(tmp_path / "plan", with_tumour=False)
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD, with_tumour=False)
     wide = FIDUCIALS + np.array(
         [[0, 0, 40], [30, 0, 0], [-30, 0, 0], [0, 20, 0], [0, 20, 0], [0, 0, -20]]
     )
@@ -164,7 +170,7 @@ def test_extra_layout_and_fle_levels(tmp_path):
     ],
 )
 def test_accuracy_refusals(tmp_path, capsys, args, message):
-    plan = make_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     base = {"--plan": str(plan), "--fle": "0.3", "--trials": "100", "--out": str(tmp_path / "o")}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         base[flag] = value if flag != "--plan" else str(tmp_path / value)
@@ -173,8 +179,9 @@ def test_accuracy_refusals(tmp_path, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_tre_gates_set_the_exit_status(tmp_path, capsys):
-    plan = make_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     total = 0.3
     centroid = predict_tre_rms(FIDUCIALS, TUMOUR_CENTRE, fle_rms_mm=total)[0]
     common = ["--workers", "0", "--no-drop"]
@@ -211,7 +218,7 @@ def test_tre_gates_set_the_exit_status(tmp_path, capsys):
 
 
 def test_tumour_gate_needs_a_tumour(tmp_path, capsys):
-    plan = make_plan(tmp_path / "plan", with_tumour=False)
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD, with_tumour=False)
     assert _run(plan, tmp_path / "o", "--workers", "0", "--max-tre-at-tumour", "1") == 2
     assert "has no tumour; segment it first or gate the targets with --max-tre" in (
         capsys.readouterr().err
@@ -226,7 +233,7 @@ def test_dask_logging_only_with_verbose(tmp_path):
     import subprocess
     import sys
 
-    plan = make_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     argv = ["accuracy", "--plan", str(plan), "--fle", "0.3", "--trials", "200", "--no-drop"]
     argv += ["--workers", "1"]
     runs = {}

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from navigation.cli import main
-from registration.transforms import make_rigid, rotation_error_deg
+from registration.core.transforms import make_rigid, rotation_error_deg
 
 
+@pytest.mark.slow
 def test_calibrates_the_real_webcam_photos(shared_data, tmp_path, capsys):
     folder = shared_data("camcal-chessboard-webcam")
     out, report = tmp_path / "cam.json", tmp_path / "report"

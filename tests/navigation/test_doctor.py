@@ -10,8 +10,10 @@ import pytest
 
 from navigation.cli import main
 from navigation.commands.doctor import run_checks
-from registration.checks import InputError
+from registration.core.checks import InputError
 from registration.optional_dependencies import EXTRAS, require_extra
+
+pytestmark = pytest.mark.slow
 
 
 def test_doctor_is_ready_on_this_machine(capsys):

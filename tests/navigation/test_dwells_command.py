@@ -11,7 +11,7 @@ import pytest
 from navigation.cli import main
 from navigation.planning.markups import read_point_file
 from navigation.tracking.dwells import parse_selection, recorded_dwells
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 RECORDING = "tracking-plus/EightLandmarkPointsTrackedForPhantomRegistration.igs.mha"
 DEVICE_SET = "tracking-plus/PlusDeviceSet_fCal_Sim_RecordPhantomLandmarks.xml"
@@ -33,6 +33,7 @@ def _dwells(shared_data, tmp_path, *extra):
     )
 
 
+@pytest.mark.slow
 def test_dwells_then_register_gives_the_phantom_fre(shared_data, tmp_path, capsys):
     report = tmp_path / "report"
     status = _dwells(

@@ -15,8 +15,8 @@ from navigation.tracking.fiducial_collection import (
     tip_positions,
 )
 from navigation.tracking.pose_store import ToolPose, ToolState
-from registration.checks import InputError
-from registration.transforms import make_rigid, random_rigid, rotation_about
+from registration.core.checks import InputError
+from registration.core.transforms import make_rigid, random_rigid, rotation_about
 
 TIP_IN_POINTER = np.array([108.565, 7.774, 2.539])  # the PLUS stylus calibration's offset
 

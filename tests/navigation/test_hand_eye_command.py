@@ -8,14 +8,14 @@ import numpy as np
 from navigation.cli import main
 from registration.camera_calibration import CalibrationBoard
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.hand_eye import HandEye
-from registration.transforms import (
+from registration.core.transforms import (
     invert_rigid,
     make_rigid,
     rotation_about,
     rotation_error_deg,
     translation_error_mm,
 )
+from registration.hand_eye import HandEye
 from tests.registration.board_rendering import board_image, look_at_board, render_view
 
 K = np.array([[700.0, 0.0, 320.0], [0.0, 700.0, 240.0], [0.0, 0.0, 1.0]])

@@ -22,15 +22,17 @@ from scipy.spatial.transform import Rotation
 
 from navigation.cli import main
 from registration.camera_calibration import CalibrationBoard, detect_board
-from registration.hand_eye import HandEye
-from registration.transforms import (
+from registration.core.transforms import (
     invert_rigid,
     make_rigid,
     rotation_about,
     rotation_error_deg,
     translation_error_mm,
 )
+from registration.hand_eye import HandEye
 from tests.registration.board_rendering import DistortedCamera, board_image, look_at_board
+
+pytestmark = pytest.mark.slow
 
 K = np.array([[700.0, 0.0, 322.0], [0.0, 700.0, 238.0], [0.0, 0.0, 1.0]])
 DISTORTION = np.array([-0.12, 0.05, 0.0005, -0.0008, 0.0])

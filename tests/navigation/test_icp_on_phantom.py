@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pyvista as pv
 
 from navigation.planning.plan import load_plan
+from registration.core.transforms import apply_transform, invert_rigid, random_rigid
 from registration.surface_registration import register_surface
-from registration.transforms import apply_transform, invert_rigid, random_rigid
 
 from ..registration.head_surface import SkinMesh, face_sweep
 from ..registration.test_surface_registration import perturbed
+
+pytestmark = pytest.mark.slow
 
 
 def test_icp_converges_to_the_true_pose_on_the_phantom_skin(phantom_plan, rng):

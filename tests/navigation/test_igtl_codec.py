@@ -22,7 +22,7 @@ from navigation.tracking.messages import (
     StringBody,
     TransformBody,
 )
-from registration.checks import InputError
+from registration.core.checks import InputError
 from tests.navigation.igtl_samples import TIMESTAMP_S, rigid, sample_messages
 
 

@@ -130,6 +130,7 @@ def quiet_drop_warnings(caplog):
     caplog.set_level(logging.ERROR, logger="navigation.tracking")
 
 
+@pytest.mark.slow
 def test_ten_thousand_malformed_streams_never_crash_hang_or_desynchronise():
     rng = np.random.default_rng(20261125)
     start = time.monotonic()

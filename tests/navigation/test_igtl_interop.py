@@ -30,7 +30,7 @@ from scipy.spatial.transform import Rotation
 
 from tests.conftest import IN_CI
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 EXAMPLES = Path("/usr/share/doc/openigtlink-examples/examples")
 PROGRAMS = {

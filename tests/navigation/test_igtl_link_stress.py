@@ -35,6 +35,7 @@ def stream(server: IgtlServer, stop: threading.Event, seconds: float) -> None:
             time.sleep(delay)
 
 
+@pytest.mark.slow
 def test_one_client_that_stops_reading_delays_no_other_client(no_thread_leaks, caplog):  # noqa: F811
     server = IgtlServer(port=0, send_timeout_s=1.0).start()
     arrivals: list[float] = []

@@ -221,6 +221,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_server_killed_and_restarted(no_thread_leaks):
     port = free_port()
     events: list[tuple[bool, float]] = []

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from navigation.planning.markups import read_point_file, write_markups_fiducials
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def test_written_markups_validate_against_slicer_schema_and_round_trip(tmp_path, shared_data):

@@ -7,7 +7,7 @@ import pytest
 
 from navigation.planning.plan import load_plan
 from navigation.tracking.messages import transform_name_to_frames
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def _minimal_plan() -> dict:

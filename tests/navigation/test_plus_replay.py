@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from navigation.tracking.fiducial_collection import find_still_periods, tip_positions
 from navigation.tracking.igtl_transport import IgtlClient, IgtlServer
@@ -18,6 +19,8 @@ from navigation.tracking.pose_store import PoseStore, ToolState
 from navigation.tracking.recording import SessionReader
 from navigation.tracking.replay import replay_session
 from registration.point_registration import register_points
+
+pytestmark = pytest.mark.slow
 
 LANDMARKS = "tracking-plus/EightLandmarkPointsTrackedForPhantomRegistration.igs.mha"
 DEVICE_SET = "tracking-plus/PlusDeviceSet_fCal_Sim_RecordPhantomLandmarks.xml"

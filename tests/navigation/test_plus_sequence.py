@@ -13,7 +13,7 @@ from navigation.tracking.plus_sequence import (
     sequence_messages,
 )
 from navigation.tracking.pose_store import PoseStore, ToolState
-from registration.checks import InputError
+from registration.core.checks import InputError
 from registration.point_registration import register_points
 
 LANDMARKS = "tracking-plus/EightLandmarkPointsTrackedForPhantomRegistration.igs.mha"

@@ -13,8 +13,8 @@ from navigation.tracking.plus_transforms import (
     sequence_transform,
     split_transform_name,
 )
-from registration.checks import InputError
-from registration.transforms import make_rigid, rotation_about
+from registration.core.checks import InputError
+from registration.core.transforms import make_rigid, rotation_about
 
 TRACKER_FROM_STYLUS = make_rigid(rotation_about([1.0, 2.0, 0.5], 40.0), [10.0, -200.0, -1500.0])
 TRACKER_FROM_REFERENCE = make_rigid(rotation_about([0.0, 1.0, 1.0], -25.0), [80.0, 0.0, -1400.0])

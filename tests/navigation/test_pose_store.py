@@ -22,8 +22,8 @@ from navigation.tracking.messages import (
 )
 from navigation.tracking.pose_store import PoseStore, PoseStoreConfig, ToolState
 from navigation.tracking.pose_validation import PoseValidation, classify_matrix
-from registration.checks import InputError
-from registration.transforms import invert_rigid, make_rigid, random_rigid, rotation_about
+from registration.core.checks import InputError
+from registration.core.transforms import invert_rigid, make_rigid, random_rigid, rotation_about
 
 
 class FakeClock:

@@ -23,7 +23,7 @@ from navigation.tracking.recording import (
     SessionWriter,
 )
 from navigation.tracking.replay import replay_session
-from registration.checks import InputError
+from registration.core.checks import InputError
 from tests.navigation.igtl_samples import sample_messages
 from tests.navigation.test_igtl_codec import assert_same
 from tests.navigation.test_igtl_transport import ROOT, free_port, wait_for
@@ -153,6 +153,7 @@ def test_recording_survives_kill_9_mid_stream(tmp_path):
     assert recorder.returncode == -signal.SIGKILL
 
 
+@pytest.mark.slow
 def test_record_cli_then_replay_with_the_original_timing(tmp_path, capsys):
     path = tmp_path / "cli.igcsrec"
     stop = threading.Event()

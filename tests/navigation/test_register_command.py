@@ -10,10 +10,14 @@ import pytest
 from navigation.cli import main
 from navigation.commands.register import REFUSED_STATUS
 from navigation.planning.markups import write_markups_fiducials
-from registration.transforms import apply_transform, invert_rigid, lps_to_ras, random_rigid
+from registration.core.transforms import apply_transform, invert_rigid, lps_to_ras, random_rigid
 from registration.tre import expected_fre_rms, predict_tre_rms
-from tests.navigation.plan_factory import FIDUCIAL_NAMES, FIDUCIALS, TUMOUR_CENTRE, make_plan
+from tests.navigation.plan_factory import SCANNER_HEAD, write_plan
 from tests.registration.test_point_registration_plus import phantom  # noqa: F401 (fixture)
+
+FIDUCIAL_NAMES = SCANNER_HEAD.fiducial_names
+FIDUCIALS = SCANNER_HEAD.fiducials_lps_mm
+TUMOUR_CENTRE = SCANNER_HEAD.tumour_centre_lps_mm
 
 
 def _write_csv(path, names, points, columns=("name", "x", "y", "z")):
@@ -50,7 +54,7 @@ def touched(rng):
 
 def test_register_by_name_with_plan(tmp_path, touched, capsys):
     truth, tracker = touched
-    plan = make_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     write_markups_fiducials(tmp_path / "image.mrk.json", FIDUCIAL_NAMES, FIDUCIALS)
     order = [3, 0, 5, 1, 4, 2]  # touched in another order: pairing must use the names
     _write_csv(tmp_path / "tracker.csv", [FIDUCIAL_NAMES[i] for i in order], tracker[order])
@@ -131,7 +135,7 @@ def test_thirty_five_mm_off_exits_non_zero_unless_accepted_anyway(tmp_path, touc
     """Without --fle the checks assume 1 mm; 35 mm off one fiducial is refused (status 1).
     --accept-anyway writes it as UNVERIFIED, without a predicted TRE."""
     _, tracker = touched
-    plan = make_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan", SCANNER_HEAD)
     write_markups_fiducials(tmp_path / "image.mrk.json", FIDUCIAL_NAMES, FIDUCIALS)
     off = tracker.copy()
     off[3] += [0.0, 35.0, 0.0]
@@ -224,7 +228,7 @@ def test_register_refusals(tmp_path, touched, capsys, change, message):
         str(tmp_path / "reg.json"),
     ]
     if change == "plan-without-fle":
-        args += ["--plan", str(make_plan(tmp_path / "plan"))]
+        args += ["--plan", str(write_plan(tmp_path / "plan", SCANNER_HEAD))]
     if change == "negative-fle":
         args += ["--fle", "-1"]
     if change == "zero-fle":

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from navigation.simulation.simulator import CAMERA, POINTER, REFERENCE, SimulationConfig
+from navigation.simulation.simulator_io import scenario_from_plan, serve_scenario
 from navigation.tracking.igtl_transport import IgtlClient, IgtlServer
 from navigation.tracking.messages import IgtlMessage, RequestBody
 from navigation.tracking.pose_store import PoseStore, ToolState
-from navigation.tracking.simulator import CAMERA, POINTER, REFERENCE, SimulationConfig
-from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario
-from tests.navigation.simple_plan import write_simple_plan
+from tests.navigation.plan_factory import write_plan
 from tests.navigation.simulator_process import run_simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ SPEED = 1.5
 
 
 def short_plan(folder: Path) -> Path:
-    write_simple_plan(folder)
+    write_plan(folder)
     payload = json.loads((folder / "plan.json").read_text())
     payload["fiducials"] = payload["fiducials"][:4]
     (folder / "plan.json").write_text(json.dumps(payload))
@@ -54,6 +54,7 @@ def wait_for(condition, timeout_s: float) -> bool:
     return condition()
 
 
+@pytest.mark.slow
 def test_scenario_over_loopback_into_the_pose_store(tmp_path):
     scenario = scenario_from_plan(short_plan(tmp_path), SimulationConfig(seed=5, **SHORT))
     store = PoseStore(connected=False)
@@ -123,6 +124,7 @@ def test_scenario_over_loopback_into_the_pose_store(tmp_path):
     assert first(POINTER, ToolState.DISCONNECTED) is not None
 
 
+@pytest.mark.slow
 def test_igcs_simulate_command(tmp_path):
     plan = short_plan(tmp_path / "plan")
     truth_path = tmp_path / "truth.json"

@@ -14,7 +14,7 @@ from navigation.tracking.timestamps import (
     TimestampMapper,
     TimestampPolicy,
 )
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 EPOCH = 1.7e9  # a sender on UNIX time, far from the local monotonic clock
 

@@ -5,8 +5,8 @@ import pytest
 import SimpleITK as sitk
 
 from navigation.imaging.volume import Volume
-from registration.checks import InputError
-from registration.transforms import rotation_about
+from registration.core.checks import InputError
+from registration.core.transforms import rotation_about
 
 
 def test_sitk_round_trip_keeps_geometry_and_index_mapping():

@@ -14,9 +14,9 @@ from registration.acceptance import (
     check_point_registration,
     leave_one_out_alarms,
 )
-from registration.checks import InputError
+from registration.core.checks import InputError
+from registration.core.transforms import apply_transform, invert_rigid, random_rigid
 from registration.point_registration import register_points
-from registration.transforms import apply_transform, invert_rigid, random_rigid
 from registration.tre import predict_tre_rms
 
 #: Eight fiducials around a head, image LPS mm (not coplanar).
@@ -56,6 +56,7 @@ def test_leave_one_out_alarm_formula():
     assert np.isnan(leave_one_out_alarms(IMAGE[:3], fle_rms_mm=0.8)).all()
 
 
+@pytest.mark.slow
 def test_honest_noise_passes_at_about_the_designed_rate(rng, truth):
     """2000 registrations with Gaussian FLE of the stated size: refusals are rare (two tests at
     alpha = 1e-3 each, Bonferroni; the first-order model is not exact, so allow 1 %)."""

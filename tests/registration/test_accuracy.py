@@ -18,8 +18,8 @@ from registration.accuracy import (
     write_report,
 )
 from registration.accuracy.engine import plan_chunks
-from registration.checks import InputError
-from registration.transforms import make_rigid, rotation_about
+from registration.core.checks import InputError
+from registration.core.transforms import make_rigid, rotation_about
 from registration.tre import predict_tre_rms
 
 SCANNER_FROM_HEAD = make_rigid(rotation_about([0.3, -1.0, 0.4], 50.0), [-30.0, 180.0, -450.0])
@@ -139,6 +139,7 @@ def test_dask_local_cluster_gives_identical_numbers():
         assert np.array_equal(a.tre_mm, b.tre_mm)
 
 
+@pytest.mark.slow
 def test_report_files(tmp_path, rng):
     study = _study(fle_rms_mm=(0.3, 0.6), trials=2000, drop_each_fiducial=True)
     results = run_study(study, progress=False)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from registration.atomic_files import atomic_directory, atomic_path, write_json_atomic
+from registration.core.atomic_files import atomic_directory, atomic_path, write_json_atomic
 
 
 def test_json_written_and_nan_refused(tmp_path):
@@ -49,7 +49,7 @@ def test_interrupted_directory_never_appears(tmp_path):
 def test_written_files_and_folders_get_the_usual_permissions(tmp_path):
     import os
 
-    from registration.atomic_files import _UMASK, atomic_directory, write_text_atomic
+    from registration.core.atomic_files import _UMASK, atomic_directory, write_text_atomic
 
     with atomic_directory(tmp_path / "plan") as folder:
         write_text_atomic(folder / "a.txt", "x")

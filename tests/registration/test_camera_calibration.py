@@ -14,7 +14,7 @@ from registration.camera_calibration import (
     detect_board,
 )
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 from .board_rendering import board_image, look_at_board, render_view
 
@@ -142,6 +142,7 @@ def test_partly_hidden_charuco_board_is_still_detected(rng):
     assert np.abs(detection.corners_px - true_px).max() < 0.5
 
 
+@pytest.mark.slow
 def test_refuses_a_board_not_found_and_names_the_images(webcam_photos):
     names, images = webcam_photos
     wrong = CalibrationBoard("chessboard", (14, 10), 6.0)  # 13 x 9 inner corners: wrong size

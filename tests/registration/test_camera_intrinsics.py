@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def test_json_round_trip(tmp_path):

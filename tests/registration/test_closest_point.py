@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
 from registration.closest_point import TriangleMeshLocator
+from registration.core.checks import InputError
 
 from .meshes import grid_mesh, implicit_mesh
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
 from registration.closest_point import TriangleMeshLocator
 from registration.combined_tre import landmark_covariances, predict_combined_tre
+from registration.core.checks import InputError
 from registration.tre import predict_tre_rms
 
 from .head_surface import face_region, load_headsq, sample_surface, skin_mesh

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
-from registration.transforms import rotation_about
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
+from registration.core.transforms import rotation_about
 
 
 def test_lps_from_ijk_hand_checked():

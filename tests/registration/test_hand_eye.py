@@ -10,20 +10,20 @@ import pytest
 
 from registration.camera_calibration import BoardDetection, CalibrationBoard
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
+from registration.core.transforms import (
+    invert_rigid,
+    make_rigid,
+    rotation_about,
+    rotation_error_deg,
+    translation_error_mm,
+)
 from registration.hand_eye import (
     HAND_EYE_METHODS,
     HandEye,
     calibrate_hand_eye,
     solve_hand_eye,
     validate_hand_eye,
-)
-from registration.transforms import (
-    invert_rigid,
-    make_rigid,
-    rotation_about,
-    rotation_error_deg,
-    translation_error_mm,
 )
 
 from .board_rendering import look_at_board

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from registration.pivot_calibration import calibrate_pivot
 
 TIP_IN_TOOL = np.array([3.0, -12.0, 160.0])

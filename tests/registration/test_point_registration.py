@@ -10,7 +10,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 from sksurgerycore.algorithms.procrustes import orthogonal_procrustes
 
-from registration.checks import InputError
+from registration.core.checks import InputError
+from registration.core.transforms import apply_transform, random_rigid
 from registration.point_registration import (
     CoplanarFiducialsWarning,
     HighFREWarning,
@@ -21,7 +22,6 @@ from registration.point_registration import (
     fre_alarm_factor,
     register_points,
 )
-from registration.transforms import apply_transform, random_rigid
 from registration.tre import expected_fre_rms
 
 
@@ -51,6 +51,7 @@ def head_layout() -> np.ndarray:
     )
 
 
+@pytest.mark.slow
 def test_noise_free_random_transforms_are_exact_and_match_scikit_surgerycore(rng):
     worst_rotation = worst_translation = 0.0
     for case in range(1000):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
-from registration.pose_interpolation import PoseTrack, compose_camera_pose
-from registration.transforms import (
+from registration.core.checks import InputError
+from registration.core.transforms import (
     make_rigid,
     random_rigid,
     rotation_about,
     rotation_error_deg,
 )
+from registration.pose_interpolation import PoseTrack, compose_camera_pose
 
 
 def test_midpoint_of_a_known_rotation_and_translation():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from registration.random_fields import smooth_noise
 
 

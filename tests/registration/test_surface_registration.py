@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError
-from registration.surface_registration import register_surface
-from registration.transforms import (
+from registration.core.checks import InputError
+from registration.core.transforms import (
     apply_transform,
     invert_rigid,
     make_rigid,
@@ -15,6 +14,7 @@ from registration.transforms import (
     rotation_about,
     rotation_error_deg,
 )
+from registration.surface_registration import register_surface
 
 from .head_surface import face_sweep, load_headsq, skin_mesh
 from .meshes import grid_mesh, implicit_mesh

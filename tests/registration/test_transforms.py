@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from registration.checks import InputError, check_points
-from registration.transforms import (
+from registration.core.checks import InputError, check_points
+from registration.core.transforms import (
     RAS_FROM_LPS,
     apply_transform,
     check_rigid,

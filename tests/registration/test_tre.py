@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sksurgerycore.algorithms.errors import compute_tre_from_fle
 
-from registration.checks import InputError
-from registration.transforms import make_rigid, rotation_about
+from registration.core.checks import InputError
+from registration.core.transforms import make_rigid, rotation_about
 from registration.tre import (
     expected_fre_rms,
     isotropic_covariance,

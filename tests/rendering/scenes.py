@@ -9,9 +9,9 @@ import vtk
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid
-from rendering.camera_model import CameraModel
-from rendering.surface_mesh import SurfaceMesh
+from registration.core.transforms import apply_transform, invert_rigid
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 #: A 1280 x 1024 NIR camera with real-looking barrel distortion.
 INTRINSICS = CameraIntrinsics(
@@ -173,8 +173,8 @@ class BumpScene:
     transform (so nothing is axis-aligned by luck)."""
 
     def __init__(self, spacing_mm: float = 0.5, half_size_mm: float = 60.0, emission=None):
-        from registration.transforms import make_rigid, rotation_about
-        from rendering.nir_camera import glowing_patch_emission
+        from registration.core.transforms import make_rigid, rotation_about
+        from rendering.fluorescence.nir_camera import glowing_patch_emission
 
         self.vertices, self.triangles, self.normals = bump_surface(spacing_mm, half_size_mm)
         self.apex = np.array([0.0, 0.0, float(bump_height(0.0, 0.0))])
@@ -199,7 +199,7 @@ class BumpScene:
         """image_from_camera looking at the sheet point above ``target`` (x, y; default the
         apex) from ``distance_mm``, tilted ``tilt_deg`` from the sheet's normal towards
         azimuth ``azimuth_deg``."""
-        from rendering.nir_camera import image_from_camera_looking_at
+        from rendering.fluorescence.nir_camera import image_from_camera_looking_at
 
         tilt, azimuth = np.radians(tilt_deg), np.radians(azimuth_deg)
         direction = np.array(

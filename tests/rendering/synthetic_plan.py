@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyvista as pv
 
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 from rendering.scene3d import SurfaceModel
 from rendering.slice_views import SliceVolumes
 

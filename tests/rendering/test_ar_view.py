@@ -9,12 +9,12 @@ import vtk
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
+from registration.core.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
 from rendering.ar_view import MAP_OPACITY, ARView, frame_scale, opengl_projection, place_camera
-from rendering.camera_model import CameraModel
 from rendering.colour_scale import band_colours
+from rendering.fluorescence.camera_model import CameraModel
 from rendering.scene3d import SurfaceModel
-from rendering.view_state import FluorescenceMap
+from rendering.view_state import FluorescenceOverlay
 
 #: An off-centre camera with unequal focal lengths (a real calibration's shape).
 INTRINSICS = CameraIntrinsics(
@@ -123,7 +123,7 @@ def test_fluorescence_is_blended_in_the_one_colour_scale():
     field = SurfaceModel("surgical field", plane, (0.8, 0.6, 0.6), role="other")
     view = ARView(renderer, [field])
     frame = np.full((480, 640, 3), 100, np.uint8)
-    fluorescence = FluorescenceMap("surgical field", values)
+    fluorescence = FluorescenceOverlay("surgical field", values)
     view.update(frame, np.eye(4), INTRINSICS, fluorescence=fluorescence)
     render_window.Render()
     shot = screenshot(render_window).astype(float)

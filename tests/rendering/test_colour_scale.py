@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from rendering.colour_scale import NEUTRAL_RGB, band_colours, colour_bar, legend_text, lookup_table
-from rendering.view_state import FluorescenceMap
+from rendering.fluorescence.metrics import MarginThresholds
+from rendering.view_state import FluorescenceOverlay
 
-MAP = FluorescenceMap("tumour", np.zeros(3), positive_threshold=2.0, close_threshold=1.5)
+MAP = FluorescenceOverlay(
+    "tumour", np.zeros(3), thresholds=MarginThresholds(positive_sbr=2.0, close_sbr=1.5)
+)
 
 
 def test_bands_split_at_the_thresholds():

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import pyvista
 
-from registration.checks import InputError
-from rendering.fluorescence_map import FluorescenceMap
+from registration.core.checks import InputError
+from rendering.fluorescence.fusion import FluorescenceMap
+from rendering.fluorescence.projection import FrameSample
 from rendering.fluorescence_output import (
     UNSEEN_COLOUR,
     write_fluorescence_png,
     write_fluorescence_vtp,
 )
-from rendering.fluorescence_projection import FrameSample
 from tests.rendering import scenes
 
 
@@ -77,10 +77,10 @@ def test_png_uses_the_applications_colour_scale(tmp_path, half_seen):
     import matplotlib.image
 
     from rendering.colour_scale import band_colours
-    from rendering.view_state import FluorescenceMap as ViewMap
+    from rendering.view_state import FluorescenceOverlay
 
     mesh, fused, _ = half_seen
-    amber = band_colours(np.array([1.7]), ViewMap("m", np.array([1.7])))[0]
+    amber = band_colours(np.array([1.7]), FluorescenceOverlay("m", np.array([1.7])))[0]
     assert amber[1] > amber[2] + 0.5
     path = write_fluorescence_png(tmp_path / "view.png", mesh, fused,
                                   background_mean=100.0 / 1.7, window_size=(640, 480))  # fmt: skip

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.guidance import SurfaceDistance, tip_guidance
 
 CENTRE = np.array([10.0, -20.0, 5.0])

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 from rendering.colour_scale import NEUTRAL_RGB
+from rendering.fluorescence.metrics import MarginThresholds
 from rendering.layout import SLICE_NAMES, NavigationLayout
 from rendering.overlays import BADGE_STYLES
 from rendering.view_state import (
     TOOL_STATES,
     DisplayOptions,
-    FluorescenceMap,
+    FluorescenceOverlay,
     Guidance,
     ViewSnapshot,
 )
@@ -199,7 +200,9 @@ def test_fluorescence_colours_only_where_seen(request, which):
     drawn = layout.scene.display_meshes["tumour"].triangle_count
     assert (drawn < tumour.n_cells) == (which == "decimated_layout")
     values = _tumour_values(tumour)
-    fluorescence = FluorescenceMap("tumour", values, positive_threshold=2.0, close_threshold=1.5)
+    fluorescence = FluorescenceOverlay(
+        "tumour", values, thresholds=MarginThresholds(positive_sbr=2.0, close_sbr=1.5)
+    )
     frame = snapshot(
         "STALE",
         fluorescence=fluorescence,
@@ -261,8 +264,8 @@ def test_fluorescence_follows_new_values_and_a_new_scale(layout):
 
     def colours(values: np.ndarray, **scale: float) -> tuple[np.ndarray, np.ndarray]:
         values.setflags(write=False)
-        layout.render(snapshot("STALE", fluorescence=FluorescenceMap("tumour", values, **scale),
-                               display=NO_SKIN))  # fmt: skip
+        overlay = FluorescenceOverlay("tumour", values, MarginThresholds(**scale))
+        layout.render(snapshot("STALE", fluorescence=overlay, display=NO_SKIN))
         image = layout.screenshot().astype(int)
         out = []
         for selection in (right, left):
@@ -270,14 +273,13 @@ def test_fluorescence_follows_new_values_and_a_new_scale(layout):
             out.append(np.array([image[round(r), round(c)] for c, r in pixels]))
         return out[0], out[1]
 
-    scale = {"positive_threshold": 2.0, "close_threshold": 1.5}
+    scale = {"positive_sbr": 2.0, "close_sbr": 1.5}
     seen, unseen = colours(np.where(offset < 0, 3.0, np.nan), **scale)  # right positive (red)
     assert (seen[:, 0] > seen[:, 1] + 80).all() and (np.ptp(unseen, axis=1) <= 6).all()
     unseen, seen = colours(np.where(offset > 0, 1.0, np.nan), **scale)  # left below close
     assert (seen[:, 2] > seen[:, 0] + 60).all(), "new values, same scale: blue on the left"
     assert (np.ptp(unseen, axis=1) <= 6).all(), "the right is no longer seen"
-    unseen, seen = colours(np.where(offset > 0, 1.0, np.nan), positive_threshold=0.8,
-                           close_threshold=0.5)  # fmt: skip
+    unseen, seen = colours(np.where(offset > 0, 1.0, np.nan), positive_sbr=0.8, close_sbr=0.5)
     assert (seen[:, 0] > seen[:, 1] + 80).all(), "same values, new scale: now positive (red)"
     assert "positive >= 0.8" in layout.scene.legend.GetInput()
 
@@ -285,7 +287,7 @@ def test_fluorescence_follows_new_values_and_a_new_scale(layout):
 def test_fluorescence_on_an_unknown_model_is_refused(layout):
     values = np.full(10, 1.0)
     with pytest.raises(InputError, match="not a model of this scene"):
-        layout.render(snapshot(fluorescence=FluorescenceMap("parotid", values)))
+        layout.render(snapshot(fluorescence=FluorescenceOverlay("parotid", values)))
 
 
 def _blue_columns(image: np.ndarray) -> np.ndarray:
@@ -423,7 +425,7 @@ def test_unknown_view_is_refused(layout):
 
 def test_fluorescence_of_the_wrong_length_is_refused(layout):
     with pytest.raises(InputError, match=r"fluorescence on model 'tumour'.*one entry per mesh"):
-        layout.render(snapshot(fluorescence=FluorescenceMap("tumour", np.ones(5))))
+        layout.render(snapshot(fluorescence=FluorescenceOverlay("tumour", np.ones(5))))
 
 
 def test_many_tools_still_show_every_problem(layout):
@@ -442,7 +444,7 @@ def test_an_oblique_grid_draws_the_anatomy_in_place():
     """Voxels stored on a grid rotated 30 degrees about z (an oblique acquisition) are resliced
     through ImageGeometry: in every slice the marker is drawn where its LPS position projects,
     as on the axis-aligned grid."""
-    from registration.transforms import rotation_about
+    from registration.core.transforms import rotation_about
 
     direction = rotation_about([0.0, 0.0, 1.0], 30.0)
     size = np.array([141, 161, 147])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.lod import MIN_TRIANGLES_PER_MESH, decimate, split_budget
 
 

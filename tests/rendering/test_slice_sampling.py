@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 from rendering.orientation import SLICE_ORIENTATIONS
 from rendering.slice_sampling import SliceGrid, SliceSampler
 

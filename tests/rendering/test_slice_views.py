@@ -8,8 +8,8 @@ import pyvista as pv
 import SimpleITK as sitk
 from skimage.measure import marching_cubes
 
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 from rendering.layout import NavigationLayout
 from rendering.scene3d import SurfaceModel
 from rendering.slice_views import LabelPalette, SliceVolumes, compose_slice_picture

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.checks import InputError
+from registration.core.checks import InputError
+from rendering.fluorescence.metrics import MarginThresholds
 from rendering.view_state import (
     TOOL_STATES,
     DisplayOptions,
-    FluorescenceMap,
+    FluorescenceOverlay,
     Guidance,
     ViewSnapshot,
 )
@@ -36,9 +37,9 @@ def test_snapshot_freezes_its_inputs():
 def test_read_only_fluorescence_values_are_not_copied():
     values = np.linspace(0.0, 3.0, 1000)
     values.setflags(write=False)
-    assert FluorescenceMap("tumour", values).values is values
+    assert FluorescenceOverlay("tumour", values).values is values
     writable = np.linspace(0.0, 3.0, 1000)
-    kept = FluorescenceMap("tumour", writable).values
+    kept = FluorescenceOverlay("tumour", writable).values
     writable[0] = 7.0
     assert kept[0] == 0.0
 
@@ -94,18 +95,28 @@ def test_bad_snapshots_are_refused(changes, message):
     [
         ({"values": np.zeros((3, 2))}, "must be 1-D"),
         ({"values": np.array([1.0, np.inf])}, "use NaN for unseen"),
-        ({"values": np.ones(3), "close_threshold": 3.0}, "must not exceed positive"),
-        ({"values": np.ones(3), "positive_threshold": -1.0}, "positive_threshold must be"),
         ({"values": np.ones(3), "scale_max": 1.0}, "scale_max must exceed"),
     ],
 )
 def test_bad_fluorescence_maps_are_refused(kwargs, message):
     with pytest.raises(InputError, match=message):
-        FluorescenceMap("tumour", **kwargs)
+        FluorescenceOverlay("tumour", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"close_sbr": 3.0}, "must be >= close_sbr"), ({"positive_sbr": -1.0}, "must be >=")],
+)
+def test_bad_overlay_thresholds_are_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        FluorescenceOverlay("tumour", np.ones(3), MarginThresholds(**kwargs))
 
 
 def test_fluorescence_scale_defaults_to_one_and_a_half_times_positive():
-    assert FluorescenceMap("tumour", np.ones(3), positive_threshold=2.0).scale_max == 3.0
+    assert (
+        FluorescenceOverlay("tumour", np.ones(3), MarginThresholds(positive_sbr=2.0)).scale_max
+        == 3.0
+    )
 
 
 def test_guidance_and_display_validation():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from registration.checks import InputError
+from registration.core.checks import InputError
 from rendering.window_level import (
     CT_BONE,
     CT_SOFT_TISSUE,

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from navigation.app.session import NavigationSession
+from navigation.simulation.simulator import POINTER, Scenario, SimulationConfig
+from navigation.simulation.simulator_io import serve_scenario
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.igtl_transport import IgtlServer
 from navigation.tracking.messages import IgtlMessage
-from navigation.tracking.simulator import POINTER, Scenario, SimulationConfig
-from navigation.tracking.simulator_io import serve_scenario
-from registration.transforms import apply_transform
-from tests.navigation.app.nav_plan import write_navigation_plan
+from registration.core.transforms import apply_transform
+from tests.navigation.plan_factory import write_plan
 
 #: A quick story: 0.5 s rest, then per fiducial 0.8 s travel and a 1.6 s dwell (the automatic
 #: registration needs 1 s of stillness after smoothing).
@@ -28,7 +28,7 @@ FAST = SimulationConfig(rest_s=0.5, travel_s=0.8, dwell_s=1.6, dropout_s=0.5, sw
 @pytest.fixture(scope="session")
 def nav_plan(tmp_path_factory):
     """The ellipsoid-head plan with a label map (6 fiducials, tumour sphere r = 10 mm)."""
-    return write_navigation_plan(tmp_path_factory.mktemp("navplan") / "plan")
+    return write_plan(tmp_path_factory.mktemp("navplan") / "plan", label_map=True)
 
 
 @dataclass

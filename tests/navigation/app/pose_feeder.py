@@ -11,7 +11,7 @@ import numpy as np
 
 from navigation.app.session import NavigationSession
 from navigation.tracking.messages import IgtlMessage, TransformBody
-from registration.transforms import make_rigid
+from registration.core.transforms import make_rigid
 
 #: Where the feeder's patient reference sits in the tracker (mm).
 TRACKER_FROM_REFERENCE = make_rigid(translation_mm=(20.0, -50.0, -1200.0))

@@ -1,9 +1,9 @@
 """Serve a simulated scenario from a separate process, for tests that also map fluorescence.
 
-numba's workqueue threading layer (selected by :mod:`rendering.rasterizer`) is not thread-safe:
-the simulator's synthetic NIR frames and the app's fluorescence mapper both run numba kernels,
-so in one process they can run concurrently and numba aborts the process. A real tracker (PLUS,
-or ``igcs simulate``) is another process anyway.
+numba's workqueue threading layer (selected by :mod:`rendering.fluorescence.rasterizer`) is not
+thread-safe: the simulator's synthetic NIR frames and the app's fluorescence mapper both run numba
+kernels, so in one process they can run concurrently and numba aborts the process. A real tracker
+(PLUS, or ``igcs simulate``) is another process anyway.
 
 Run: ``python -m tests.navigation.app.simulator_process PLAN TRUTH.json DWELL_S`` from the
 project root. Prints the listening port on the first line of stdout, waits for a client, then
@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+from navigation.simulation.simulator_io import scenario_from_plan, serve_scenario, write_truth
 from navigation.tracking.igtl_transport import IgtlServer
-from navigation.tracking.simulator_io import scenario_from_plan, serve_scenario, write_truth
 from tests.navigation.app.conftest import FAST
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import IN_CI
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 if not os.environ.get("DISPLAY"):
     if IN_CI:
@@ -24,13 +24,13 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 from navigation.app.ar_frame import camera_pose_at  # noqa: E402
 from navigation.app.ar_widget import ARWidget  # noqa: E402
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.pictures import grab_rgb  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
-from navigation.tracking.simulator_io import scenario_from_plan  # noqa: E402
-from registration.transforms import apply_transform, invert_rigid  # noqa: E402
-from rendering.camera_model import CameraModel  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
+from navigation.simulation.simulator_io import scenario_from_plan  # noqa: E402
+from registration.core.transforms import apply_transform, invert_rigid  # noqa: E402
+from rendering.fluorescence.camera_model import CameraModel  # noqa: E402
+from rendering.pictures import grab_rgb  # noqa: E402
 from tests.navigation.app.conftest import FAST, accept_true_registration  # noqa: E402
 
 

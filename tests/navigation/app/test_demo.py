@@ -7,7 +7,11 @@ import math
 import re
 import shutil
 
+import pytest
+
 from navigation.cli import main
+
+pytestmark = pytest.mark.slow
 
 REQUIRED = (
     "fre_mm",

@@ -12,13 +12,15 @@ import vtk
 from navigation.app.ar_frame import ARPresenter, camera_pose_at
 from navigation.app.config import NavigationConfig
 from navigation.app.fluorescence import FIELD_MODEL, FluorescenceMapper
-from navigation.app.pictures import grab_rgb
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.session import NavigationSession
-from navigation.tracking.simulator_io import scenario_from_plan
-from registration.transforms import apply_transform, invert_rigid
-from rendering.camera_model import CameraModel
+from navigation.planning.plan_scene import load_plan_scene
+from navigation.simulation.simulator_io import scenario_from_plan
+from registration.core.transforms import apply_transform, invert_rigid
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.pictures import grab_rgb
 from tests.navigation.app.conftest import FAST, accept_true_registration
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,19 @@ from navigation.app.frame_builder import (
     LiveState,
     build_frame,
 )
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.registration_state import RegistrationOverride
 from navigation.app.registration_workflow import RegistrationWorkflow
+from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.pose_store import ToolPose, ToolState
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
+from registration.core.transforms import apply_transform, invert_rigid, make_rigid, random_rigid
 from rendering.view_state import DisplayOptions
-from tests.navigation import simple_plan
+from tests.navigation.plan_factory import ORIGIN_HEAD
 
 CONFIG = NavigationConfig()
 TIP = np.array([0.0, 0.0, -160.0])
-CENTRE = np.array(simple_plan.TUMOUR_CENTRE_LPS_MM)
+CENTRE = np.array(ORIGIN_HEAD.tumour_centre_lps_mm)
 INTRINSICS = CameraIntrinsics(
     np.array([[400.0, 0, 160], [0, 400, 128], [0, 0, 1]]), np.zeros(5), (320, 256)
 )

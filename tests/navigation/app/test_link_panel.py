@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import IN_CI
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 if not os.environ.get("DISPLAY"):
     if IN_CI:
@@ -20,9 +20,9 @@ if not os.environ.get("DISPLAY"):
 
 from navigation.app.config import NavigationConfig  # noqa: E402
 from navigation.app.link_panel import ConnectionDialog, LinkPanel  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.commands.navigate import open_recorder  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.link_settings import LinkSettings  # noqa: E402
 from navigation.tracking.pose_store import ToolState  # noqa: E402
 from tests.navigation.app.test_start_tracking import RequestedStream  # noqa: E402

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from navigation.app.plan_scene import load_plan_scene
 from navigation.cli import main
-from registration.checks import InputError
-from tests.navigation import simple_plan
+from navigation.planning.plan_scene import load_plan_scene
+from registration.core.checks import InputError
+from tests.navigation.plan_factory import write_plan
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def test_bad_arguments_are_refused_in_one_line(nav_plan, capsys, extra, message)
 
 
 def test_a_plan_without_a_label_map_is_refused(tmp_path, capsys):
-    plan = simple_plan.write_simple_plan(tmp_path / "plan")
+    plan = write_plan(tmp_path / "plan")
     with pytest.raises(InputError, match=r"no label map \(labels.nii.gz\).*igcs plan"):
         load_plan_scene(plan)
     status = main(["navigate", "--plan", str(plan), "--igtl", "127.0.0.1:1", "--headless",
@@ -48,6 +48,7 @@ def test_an_existing_recording_is_not_overwritten(nav_plan, tmp_path, capsys):
     assert record.read_bytes() == b"precious"
 
 
+@pytest.mark.slow
 def test_every_session_is_recorded_by_default(nav_plan, tmp_path, monkeypatch):
     """Without --record the session still goes to sessions/igcs-<date>-<time>.igcsrec; with no
     tracker there the tools read DISCONNECTED and the recording holds the app's events."""

@@ -15,13 +15,13 @@ import pytest
 
 from navigation.cli import main
 from navigation.fluorescence.mapping_inputs import load_simulation_truth
+from navigation.simulation.simulator_io import scenario_from_plan
 from navigation.tracking.igtl_transport import IgtlClient, IgtlServer
 from navigation.tracking.pose_store import PoseStore
 from navigation.tracking.recording import SessionReader
 from navigation.tracking.replay import replay_session
-from navigation.tracking.simulator_io import scenario_from_plan
 from registration.hand_eye import HandEye
-from rendering.camera_model import CameraModel
+from rendering.fluorescence.camera_model import CameraModel
 from tests.conftest import PROJECT_ROOT
 from tests.navigation.app.conftest import FAST, true_tre_mm, wait_for
 

@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 
 from navigation.app.config import NavigationConfig
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
-from navigation.tracking.simulator_io import scenario_from_plan
+from navigation.planning.plan_scene import load_plan_scene
+from navigation.simulation.simulator_io import scenario_from_plan
 from rendering.layout import SLICE_NAMES, NavigationLayout
 from tests.navigation.app.conftest import FAST, accept_true_registration, wait_for
 from tests.rendering.test_layout import centroid
+
+pytestmark = pytest.mark.slow
 
 VIEWS = ("3d", *SLICE_NAMES)
 

@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from navigation.app.plan_scene import load_plan_scene
 from navigation.imaging.loading import load_volume
 from navigation.planning.plan import load_plan
 from navigation.planning.plan_input import sha256_file
-from registration.checks import InputError
+from navigation.planning.plan_scene import load_plan_scene
+from registration.core.checks import InputError
 from rendering.slice_views import NO_IMAGE_NOTE
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_plan_keeps_the_ct_voxel_for_voxel(phantom_ct, phantom_plan):
@@ -33,6 +35,7 @@ def test_the_plan_keeps_the_ct_voxel_for_voxel(phantom_ct, phantom_plan):
     assert kept.GetSize() == labels.GetSize() and kept.GetOrigin() == labels.GetOrigin()
 
 
+@pytest.mark.slow
 def test_the_views_get_the_image_with_ct_presets(phantom_ct, phantom_plan):
     volumes = load_plan_scene(phantom_plan).volumes
     source = load_volume(phantom_ct / "dicom").volume
@@ -61,6 +64,7 @@ def test_an_older_plan_without_image_still_loads_with_a_notice(phantom_plan, tmp
     assert "igcs plan" in NO_IMAGE_NOTE
 
 
+@pytest.mark.slow
 def test_an_image_that_is_not_the_plans_own_is_refused(phantom_plan, tmp_path):
     copy = _copy(phantom_plan, tmp_path)
     image = sitk.ReadImage(str(copy / "image.nii.gz"))

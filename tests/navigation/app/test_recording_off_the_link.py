@@ -15,15 +15,18 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from navigation.app.config import NavigationConfig
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.session import NavigationSession
 from navigation.commands.navigate import open_recorder
+from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.igtl_transport import IgtlServer
 from navigation.tracking.messages import IgtlMessage, ImageBody, TransformBody
 from navigation.tracking.pose_store import ToolState, ToolStateEvent
 from navigation.tracking.recording import RecordedMessage, SessionEvent, SessionReader
+
+pytestmark = pytest.mark.slow
 
 STREAM_S = 3.0
 STALL_S = (0.5, 2.5)  # disk stalled between these stream times

@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 import pyvista as pv
 
-from navigation.app.plan_scene import SkinSurface, outward_normals
 from navigation.app.registration_state import RegistrationOverride
 from navigation.app.registration_workflow import RegistrationRefused, RegistrationWorkflow
+from navigation.planning.plan_scene import SkinSurface, outward_normals
 from navigation.tracking.fiducial_collection import CollectedFiducial
-from registration.checks import InputError
-from registration.transforms import apply_transform, invert_rigid, random_rigid
+from registration.core.checks import InputError
+from registration.core.transforms import apply_transform, invert_rigid, random_rigid
 from registration.tre import predict_tre_rms
-from tests.navigation import simple_plan
+from tests.navigation.plan_factory import ORIGIN_HEAD
 
-NAMES = tuple(f"F{i + 1}" for i in range(len(simple_plan.FIDUCIAL_DIRECTIONS)))
-FIDUCIALS = np.array([simple_plan.ellipsoid_point(d) for d in simple_plan.FIDUCIAL_DIRECTIONS])
-TUMOUR = np.array(simple_plan.TUMOUR_CENTRE_LPS_MM)
+NAMES = ORIGIN_HEAD.fiducial_names
+FIDUCIALS = ORIGIN_HEAD.fiducials_lps_mm
+TUMOUR = np.array(ORIGIN_HEAD.tumour_centre_lps_mm)
 
 
 def collected(point: np.ndarray) -> CollectedFiducial:
@@ -100,7 +100,7 @@ def test_store_moves_to_the_next_missing_fiducial_and_select_redoes_one():
 def _asymmetric_skin() -> SkinSurface:
     """An ellipsoid face with a nose and a brow: constrains all six degrees of freedom."""
     mesh = pv.Sphere(radius=1.0, theta_resolution=90, phi_resolution=90).scale(
-        simple_plan.HEAD_SEMI_AXES_MM, inplace=False
+        ORIGIN_HEAD.semi_axes_mm, inplace=False
     )
     points = np.array(mesh.points)
     nose = np.exp(-((points[:, 0] / 12.0) ** 2 + ((points[:, 2] + 10.0) / 25.0) ** 2))

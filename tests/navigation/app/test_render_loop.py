@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from navigation.app.config import NavigationConfig
-from navigation.app.plan_scene import load_plan_scene
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
+from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from navigation.tracking.messages import IgtlMessage, TransformBody
 from navigation.tracking.recording import SessionReader, SessionWriter
-from registration.transforms import make_rigid
+from registration.core.transforms import make_rigid
 from rendering.layout import NavigationLayout
 from tests.navigation.app.conftest import wait_for
 

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from navigation.app.plan_scene import load_plan_scene
 from navigation.planning.phantom import load_truth
+from navigation.planning.plan_scene import load_plan_scene
 from rendering.layout import SLICE_NAMES, NavigationLayout
 from rendering.view_state import DisplayOptions, ViewSnapshot
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE, WindowLevel
+
+pytestmark = pytest.mark.slow
 
 #: A wide window under which cortical bone is mid-grey, not saturated.
 WIDE = WindowLevel(4000.0, 1000.0, "wide")

@@ -32,10 +32,12 @@ if not os.environ.get("DISPLAY"):
 
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 
 def centre_of(window: NavigationWindow, view: str) -> QtCore.QPoint:

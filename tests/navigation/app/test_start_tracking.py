@@ -23,6 +23,8 @@ from navigation.tracking.messages import (
     TrackingElement,
 )
 
+pytestmark = pytest.mark.slow
+
 POINTER = np.eye(4)
 POINTER[:3, 3] = [12.0, -30.0, 55.0]
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from navigation.app.plan_scene import load_plan_scene
 from navigation.cli import main
+from navigation.planning.plan_scene import load_plan_scene
 from rendering.layout import NavigationLayout
 from rendering.lod import STRAY_MM
 from rendering.view_state import DisplayOptions, ViewSnapshot

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import IN_CI
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 if not os.environ.get("DISPLAY"):
     if IN_CI:
@@ -30,11 +30,11 @@ if not os.environ.get("DISPLAY"):
 from PySide6 import QtCore  # noqa: E402
 
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
-from navigation.tracking.simulator import SimulationConfig  # noqa: E402
-from navigation.tracking.simulator_io import scenario_from_plan  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
+from navigation.simulation.simulator import SimulationConfig  # noqa: E402
+from navigation.simulation.simulator_io import scenario_from_plan  # noqa: E402
 from tests.navigation.app.conftest import true_tre_mm  # noqa: E402
 from tests.navigation.app.test_navigation_loopback import crop, cyan_mask  # noqa: E402
 

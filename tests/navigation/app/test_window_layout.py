@@ -23,10 +23,10 @@ from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
 from navigation.app.window_layout import WINDOW_LAYOUTS  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.recording import SessionReader, SessionWriter  # noqa: E402
 from tests.navigation.app.pose_feeder import PoseFeeder  # noqa: E402
 from tests.navigation.app.test_window_safety import (  # noqa: E402
@@ -64,6 +64,7 @@ def fully_inside(widget: QtWidgets.QWidget, window: QtWidgets.QWidget) -> bool:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("screen", [(1280, 1024), (1600, 1200)])
 @pytest.mark.parametrize("layout", list(WINDOW_LAYOUTS))
 def test_the_window_fits_the_screen_without_clipping(qtbot, nav_plan, tmp_path, screen, layout):
@@ -130,6 +131,7 @@ def test_the_keyboard_works_from_the_start(qtbot, nav_plan, tmp_path):
         session.close()
 
 
+@pytest.mark.slow
 def test_snapshot_and_bookmark_go_into_the_session(qtbot, nav_plan, tmp_path):
     record = tmp_path / "sessions" / "igcs-test.igcsrec"
     window, session = make_window(qtbot, nav_plan, tmp_path, record)

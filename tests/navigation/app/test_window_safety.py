@@ -32,22 +32,22 @@ if not os.environ.get("DISPLAY"):
 from PySide6 import QtCore  # noqa: E402
 
 from navigation.app.config import NavigationConfig  # noqa: E402
-from navigation.app.plan_scene import load_plan_scene  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
 from navigation.app.window import NavigationWindow, WindowOptions  # noqa: E402
+from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.fiducial_collection import CollectedFiducial  # noqa: E402
 from navigation.tracking.recording import SessionReader, SessionWriter  # noqa: E402
-from registration.transforms import apply_transform, invert_rigid, make_rigid  # noqa: E402
-from tests.navigation import simple_plan  # noqa: E402
+from registration.core.transforms import apply_transform, invert_rigid, make_rigid  # noqa: E402
 from tests.navigation.app.pose_feeder import PoseFeeder  # noqa: E402
 from tests.navigation.app.test_navigation_loopback import crop, cyan_mask  # noqa: E402
+from tests.navigation.plan_factory import ORIGIN_HEAD  # noqa: E402
 
 TIP_IN_POINTER = (0.0, 0.0, -100.0)
 #: The true registration of the tests.
 IMAGE_FROM_REFERENCE = make_rigid(
     Rotation.from_euler("xyz", [10.0, -5.0, 20.0], degrees=True).as_matrix(), (15.0, -30.0, 40.0)
 )
-TUMOUR = np.array(simple_plan.TUMOUR_CENTRE_LPS_MM)
+TUMOUR = np.array(ORIGIN_HEAD.tumour_centre_lps_mm)
 #: Where the tests hold the tip: in front of the face, seen by the anterior camera.
 IN_FRONT = np.array([0.0, -140.0, 0.0])
 
@@ -174,6 +174,7 @@ def test_a_refused_registration_never_turns_green_by_keys(qtbot, window_session,
     assert not [e for e in events if e.kind == "registration_accepted"]
 
 
+@pytest.mark.slow
 def test_the_override_path_keeps_a_red_unverified_state(qtbot, window_session):
     window, session, feeder, record = window_session
     store_fiducials(session, {5: (40.0, 0.0, 0.0)})

@@ -10,7 +10,7 @@ import pytest
 from navigation.fluorescence.field import SurgicalField, build_field, world_scene
 from navigation.planning.phantom import PhantomTruth, load_truth
 from navigation.planning.plan import Plan, load_plan
-from rendering.surface_mesh import SurfaceMesh
+from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from navigation.fluorescence.plan_masks import SmoothMask, plan_labels
 from navigation.fluorescence.scene import geometry_from_dict, mapping_field, tumour_distance
 from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.plan import load_plan
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 pytestmark = pytest.mark.slow  # the phantom's plan and a wound: about a minute
 

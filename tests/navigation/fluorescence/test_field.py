@@ -18,8 +18,10 @@ from navigation.fluorescence.field import (
 )
 from navigation.planning.phantom import _truth, phantom_geometry
 from navigation.planning.plan import load_plan
-from registration.checks import InputError
-from tests.navigation.simple_plan import write_simple_plan
+from registration.core.checks import InputError
+from tests.navigation.plan_factory import write_plan
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_field_is_the_exposed_bed_and_the_tumour_dome(phantom_scene):
@@ -116,7 +118,7 @@ def test_bad_field_requests_are_refused(tmp_path, phantom_scene):
         TracerModel(peak=0.1, background=0.2)
     with pytest.raises(InputError, match="does not reach the bed"):
         build_field(phantom_scene.plan, options=FieldOptions(floor_offset_mm=30.0))
-    folder = write_simple_plan(tmp_path / "plan")
+    folder = write_plan(tmp_path / "plan")
     payload = json.loads((folder / "plan.json").read_text())
     payload["tumour"] = None
     (folder / "plan.json").write_text(json.dumps(payload))

@@ -29,14 +29,16 @@ from navigation.fluorescence.session_mapping import (
 )
 from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
+from navigation.simulation.simulated_motion import CameraOrbit
+from navigation.simulation.simulator import CAMERA, SimulationConfig
+from navigation.simulation.simulator_io import scenario_from_plan, write_truth
 from navigation.tracking.messages import ImageBody
 from navigation.tracking.recording import SessionReader, SessionWriter
-from navigation.tracking.simulated_motion import CameraOrbit
-from navigation.tracking.simulator import CAMERA, SimulationConfig
-from navigation.tracking.simulator_io import scenario_from_plan, write_truth
-from registration.transforms import invert_rigid
-from rendering.fluorescence_accuracy import region_accuracy
+from registration.core.transforms import invert_rigid
+from rendering.fluorescence.accuracy import region_accuracy
 from tests.navigation.simulator_process import run_simulate
+
+pytestmark = pytest.mark.slow
 
 
 def test_simulate_record_and_map_the_phantom(phantom_plan, phantom_ct, tmp_path):
@@ -190,8 +192,8 @@ def test_metrics_of_maps_without_a_ratio_or_a_boundary_are_valid_json(phantom_sc
     from navigation.fluorescence.mapping_inputs import MappingInputs
     from navigation.fluorescence.report import fluorescence_metrics, write_outputs
     from navigation.fluorescence.session_mapping import SessionMapping
-    from rendering.fluorescence_map import FluorescenceMap, FusedFluorescence
-    from rendering.radiometry import RadiometricCalibration
+    from rendering.fluorescence.fusion import FluorescenceMap, FusedFluorescence
+    from rendering.fluorescence.radiometry import RadiometricCalibration
     from tests.navigation.fluorescence.test_phantom_mapping import INTRINSICS
 
     field = phantom_scene.field

@@ -5,7 +5,7 @@ The camera (640 x 512, barrel distortion) circles the exposed field at 300 mm in
 simulator's 20 degree cone about the approach direction, eight views over the full circle. The
 frames are rendered from the *world* (the analytic tumour, :func:`world_scene`); the mapper
 maps them onto the *model* (the plan's segmented tumour, :func:`build_field`) and never sees the
-truth. Metrics (:mod:`rendering.fluorescence_accuracy`): area-weighted Dice of the mapped
+truth. Metrics (:mod:`rendering.fluorescence.accuracy`): area-weighted Dice of the mapped
 positive region (fused value / background-ring mean >= 2) against the true patch (true
 emission / true background >= 2), and the mean boundary error (the larger of the mean
 distances mapped -> true and true -> mapped between the SBR = 2 level sets).
@@ -17,24 +17,26 @@ import numpy as np
 import pytest
 
 from navigation.fluorescence.live import LiveFluorescence, live_camera_pose
-from navigation.tracking.simulated_motion import CameraOrbit
+from navigation.simulation.simulated_motion import CameraOrbit
 from registration.camera_intrinsics import CameraIntrinsics
-from registration.point_registration import register_points
-from registration.pose_interpolation import PoseTrack
-from registration.transforms import (
+from registration.core.transforms import (
     apply_transform,
     invert_rigid,
     make_rigid,
     random_rigid,
     rotation_about,
 )
-from rendering.camera_model import CameraModel
-from rendering.fluorescence_accuracy import region_accuracy
-from rendering.fluorescence_map import FluorescenceMap
-from rendering.fluorescence_metrics import quantify
-from rendering.fluorescence_projection import FrameProjector
-from rendering.nir_camera import NirSensorModel, render_nir_frame
-from rendering.radiometry import RadiometricCalibration
+from registration.point_registration import register_points
+from registration.pose_interpolation import PoseTrack
+from rendering.fluorescence.accuracy import region_accuracy
+from rendering.fluorescence.camera_model import CameraModel
+from rendering.fluorescence.fusion import FluorescenceMap
+from rendering.fluorescence.metrics import quantify
+from rendering.fluorescence.nir_camera import NirSensorModel, render_nir_frame
+from rendering.fluorescence.projection import FrameProjector
+from rendering.fluorescence.radiometry import RadiometricCalibration
+
+pytestmark = pytest.mark.slow
 
 INTRINSICS = CameraIntrinsics(
     np.array([[760.0, 0.0, 321.4], [0.0, 762.0, 254.8], [0.0, 0.0, 1.0]]),

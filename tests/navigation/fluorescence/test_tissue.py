@@ -17,8 +17,8 @@ from navigation.fluorescence.tissue import (
     subsurface_sensitivity,
     tissue_emission,
 )
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 pytestmark = pytest.mark.slow  # FFT convolutions over a 100 mm slab
 

@@ -50,6 +50,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 def test_every_file_is_read_or_refused_clearly(shared_data):
     root = shared_data("dicom-edge-pydicom")
     outcomes: dict[str, str] = {}

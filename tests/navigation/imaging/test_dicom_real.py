@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pydicom
+import pytest
 from scipy.ndimage import map_coordinates
 
 from navigation.imaging.loading import load_volume
@@ -20,6 +21,7 @@ def _headers(paths):
     return [datasets[i] for i in order], row, column, normal, ipp[order]
 
 
+@pytest.mark.slow
 def test_gantry_tilt_ct_resampled_with_header_geometry(shared_data):
     folder = shared_data("ct-head-human-gantrytilt/GE")
     loaded = load_volume(folder)

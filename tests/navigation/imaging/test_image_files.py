@@ -8,9 +8,10 @@ import pytest
 import SimpleITK as sitk
 
 from navigation.imaging.loading import ImagingError, load_volume
-from registration.transforms import rotation_about
+from registration.core.transforms import rotation_about
 
 
+@pytest.mark.slow
 def test_nrrd_label_map_geometry_equals_header(shared_data):
     path = shared_data("hn-oar-segmentations/0522c0017/Mandible.nrrd")
     data, header = nrrd.read(str(path), index_order="C")

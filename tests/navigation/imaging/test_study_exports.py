@@ -79,6 +79,7 @@ def test_discovery_never_raises_on_a_folder_of_odd_files(shared_data):
     assert len(choice.others) > 20
 
 
+@pytest.mark.slow
 def test_a_real_study_folder_with_ct_pet_dose_and_plan(shared_data, capsys):
     """HN-CHUS-052 as a whole: CT chosen for planning, PET, RTDOSE and RTPLAN listed."""
     study = shared_data("hn-petct-human/HN-CHUS-052")

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 
 from navigation.planning.body import segment_body
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
 
 SPACING = np.array([1.0, 1.0, 2.0])  # i, j, k (mm)
 SIZE = (160, 170, 70)  # i, j, k

@@ -9,7 +9,7 @@ import pyvista as pv
 from skimage.measure import marching_cubes
 
 from navigation.planning.facial_landmarks import propose_landmarks
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 STEP = 1.5
 
@@ -48,6 +48,7 @@ def head_surface(*, bite_block: bool):
     return np.asarray(surface.points), np.asarray(surface.point_data["Normals"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bite_block", [False, True])
 def test_landmarks_of_an_analytic_head(bite_block):
     vertices, normals = head_surface(bite_block=bite_block)

@@ -8,13 +8,16 @@ real HN-CHUS-052 planning CT carries three set-up BBs on its mask at the chin (z
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from navigation.imaging.loading import load_volume
 from navigation.planning.body import segment_body
 from navigation.planning.fiducial_detection import detect_fiducials
 from navigation.planning.segmentation import CtPreset
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
+
+pytestmark = pytest.mark.slow
 
 SPACING = np.array([1.0, 1.0, 3.0])
 SHAPE_KJI = (30, 160, 180)

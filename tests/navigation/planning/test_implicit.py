@@ -14,7 +14,7 @@ from navigation.planning.implicit import (
     shape_to_dict,
     signed_distance_mm,
 )
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def test_star_without_lobes_is_a_sphere():

@@ -15,7 +15,9 @@ from navigation.imaging.volume import Volume
 from navigation.planning.label_input import read_label_files
 from navigation.planning.plan import load_plan
 from navigation.planning.segmentation_import import read_seg_nrrd
-from registration.geometry import ImageGeometry
+from registration.core.geometry import ImageGeometry
+
+pytestmark = pytest.mark.slow
 
 
 def test_our_labels_seg_nrrd_round_trips_through_plan_labels(phantom_plan, tmp_path, capsys):

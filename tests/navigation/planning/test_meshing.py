@@ -5,9 +5,9 @@ import pytest
 
 from navigation.planning.meshing import MeshOptions, mesh_region, save_mesh
 from navigation.planning.regions import RegionMask, SurfaceLevel
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
-from registration.transforms import rotation_about
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
+from registration.core.transforms import rotation_about
 
 
 def _sphere_image(geometry: ImageGeometry, centre: np.ndarray, radius: float):

@@ -15,8 +15,9 @@ from navigation.imaging.errors import ImagingError
 from navigation.imaging.loading import load_volume
 from navigation.imaging.pet import read_pet
 from navigation.imaging.suv import suv_calibration
-from navigation.planning.pet_tumour import PetOptions, tumour_from_pet
-from registration.checks import InputError
+from navigation.planning.pet_options import PetOptions
+from navigation.planning.pet_tumour import tumour_from_pet
+from registration.core.checks import InputError
 from tests.navigation.planning.petct_factory import (
     PET_SPACING,
     PetHeader,
@@ -24,6 +25,8 @@ from tests.navigation.planning.petct_factory import (
     write_ct,
     write_pet,
 )
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

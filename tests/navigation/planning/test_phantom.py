@@ -6,7 +6,9 @@ import pytest
 
 from navigation.imaging.loading import load_volume
 from navigation.planning.phantom import load_truth, make_phantom
-from registration.checks import InputError
+from registration.core.checks import InputError
+
+pytestmark = pytest.mark.slow
 
 
 def test_dicom_headers_describe_an_axial_hfs_ct(phantom_ct):

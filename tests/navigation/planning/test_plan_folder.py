@@ -15,7 +15,7 @@ from navigation.planning.markups import read_point_file
 from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
 from navigation.planning.plan_writer import make_plan
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def _left_marker(truth):
@@ -135,6 +135,7 @@ def test_nifti_labels_match_the_segmentation(phantom_plan):
     assert (labels == tumour.value).sum() * voxel_ml == pytest.approx(tumour.volume_ml)
 
 
+@pytest.mark.slow
 def test_an_interrupted_plan_leaves_nothing_that_loads(phantom_ct, tmp_path):
     volume = load_volume(phantom_ct / "dicom").volume
     truth = load_truth(phantom_ct)
@@ -152,6 +153,7 @@ def test_an_interrupted_plan_leaves_nothing_that_loads(phantom_ct, tmp_path):
         load_plan(out)
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_clear_line(phantom_ct, phantom_plan, tmp_path, capsys):
     status = main(
         ["plan", str(phantom_ct / "dicom"), "--out", str(tmp_path / "p"), "--tumour-seed=0,0,900"]

@@ -16,6 +16,8 @@ from navigation.imaging.loading import load_volume
 from navigation.planning.plan import load_plan
 from tests.conftest import IN_CI
 
+pytestmark = pytest.mark.slow
+
 
 def _one_line_error(capsys):
     err = capsys.readouterr().err.strip().splitlines()

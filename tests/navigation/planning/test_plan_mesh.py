@@ -8,7 +8,7 @@ import pytest
 import pyvista as pv
 
 from navigation.planning.plan import read_plan_mesh
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 def test_reads_the_surface_as_written(tmp_path):

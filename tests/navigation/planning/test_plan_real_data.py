@@ -10,6 +10,8 @@ import pyvista as pv
 from navigation.cli import main
 from navigation.planning.plan import load_plan
 
+pytestmark = pytest.mark.slow
+
 
 def _plan(args, out):
     assert main([*args, "--out", str(out)]) == 0

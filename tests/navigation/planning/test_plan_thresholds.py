@@ -20,8 +20,10 @@ from navigation.planning.segmentation import (
     segment_volume,
 )
 from navigation.planning.tissue_thresholds import CtPreset
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from navigation.cli import main
 from navigation.imaging.loading import load_volume
 from navigation.imaging.volume import Volume
 from navigation.planning.rtstruct import rtstruct_structures
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 from tests.navigation.planning.petct_factory import FRAME_UID, write_ct
 from tests.navigation.planning.rtstruct_factory import (
     Roi,
@@ -86,6 +86,7 @@ def test_contours_on_image_slices_are_taken_as_drawn(tmp_path, rois):
     assert row["interpolated_slices"] == 0 and row["planes"] == 21 and row["contours"] == 42
 
 
+@pytest.mark.slow
 def test_frame_of_reference_and_roi_names_are_checked(tmp_path, rois):
     file = write_rtstruct(tmp_path / "RS.dcm", rois, frame_uid="1.2.3.999")
     with pytest.raises(InputError, match=r"frame of reference 1\.2\.3\.999, not the image's"):
@@ -117,6 +118,7 @@ def test_pydicom_structure_set(shared_data):
     assert result.colors["patient"] == pytest.approx((220 / 255, 160 / 255, 120 / 255))
 
 
+@pytest.mark.slow
 def test_cli_plan_with_rtstruct(tmp_path, rois, capsys):
     ct = write_ct(tmp_path / "CT")
     # the GTV sphere, the ring and the islands all lie inside the synthetic CT's grid

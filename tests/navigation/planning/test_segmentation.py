@@ -8,8 +8,10 @@ from navigation.imaging.volume import Volume
 from navigation.planning.phantom import load_truth
 from navigation.planning.region_growing import grow_region
 from navigation.planning.segmentation import segment_volume
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

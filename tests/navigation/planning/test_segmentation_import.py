@@ -20,8 +20,8 @@ from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import Segmentation
 from navigation.planning.segmentation_import import read_seg_nrrd, segmentation_structures
 from navigation.planning.terminology import label_for_segment
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 from tests.navigation.planning.petct_factory import write_ct
 
 SLICER_DATA = Path(slicerio.__file__).parent / "data"  # files saved by 3D Slicer itself
@@ -95,6 +95,7 @@ def test_names_and_codes_map_to_our_labels():
     assert label_for_segment("Parotid L", None) is None
 
 
+@pytest.mark.slow
 def test_plan_from_its_own_segmentation_and_an_edited_one(tmp_path, capsys):
     ct = write_ct(tmp_path / "CT")
     first = tmp_path / "first"
@@ -140,6 +141,7 @@ def test_plan_from_its_own_segmentation_and_an_edited_one(tmp_path, capsys):
         segmentation_structures(tmp_path / "missing.seg.nrrd", load_volume(ct).volume)
 
 
+@pytest.mark.slow
 def test_one_source_per_structure(tmp_path, capsys):
     ct = write_ct(tmp_path / "CT")
     segmentation = _segmentation()
@@ -158,6 +160,7 @@ def test_one_source_per_structure(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_segmentation_on_another_grid_is_resampled(tmp_path):
     """A segmentation saved on a coarser, shifted grid (e.g. made on a resampled volume): placed
     by nearest voxel on the planning grid, said so."""

@@ -15,8 +15,8 @@ from navigation.review.label_edits import (
     remove_small_islands,
     threshold_range,
 )
-from registration.checks import InputError
-from registration.geometry import ImageGeometry
+from registration.core.checks import InputError
+from registration.core.geometry import ImageGeometry
 
 SHAPE = (40, 40, 40)
 

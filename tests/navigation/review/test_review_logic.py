@@ -20,7 +20,7 @@ from navigation.planning.tissue_thresholds import CtPreset, bone_region, near
 from navigation.review import label_edits, landmarks, slicer_link, structures
 from navigation.review.model import ReviewModel
 from navigation.review.saving import save_review
-from registration.checks import InputError
+from registration.core.checks import InputError
 
 
 @pytest.fixture
@@ -83,6 +83,7 @@ def test_a_correction_changes_the_label_its_mesh_and_the_log(model):
         structures.edit_label(model, "tumour", "remove island", point_lps_mm=[0.0, 0.0, 60.0])
 
 
+@pytest.mark.slow
 def test_a_changed_bone_threshold_re_runs_the_bone_only(model):
     skin = model.regions["skin"]
     preset = CtPreset(bone_hu=700.0)
@@ -169,6 +170,7 @@ def test_slicer_round_trip(model, tmp_path, monkeypatch):
     assert slicer_link.reimport_from_slicer(model) == []  # nothing changed since
 
 
+@pytest.mark.slow
 def test_review_pictures(model):
     from navigation.review.pictures import write_review_pictures
 
@@ -200,7 +202,7 @@ def test_plan_review_pictures_of_a_label_map_plan(tmp_path, capsys):
 
     from navigation.cli import main
     from navigation.imaging.volume import Volume
-    from registration.geometry import ImageGeometry
+    from registration.core.geometry import ImageGeometry
 
     geometry = ImageGeometry((40, 36, 30), np.array([-20.0, -18.0, -30.0]), np.ones(3) * 1.5)
     k, j, i = np.indices(geometry.shape_kji)

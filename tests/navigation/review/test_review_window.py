@@ -16,7 +16,7 @@ from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
 from tests.conftest import IN_CI
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.slow]
 if not os.environ.get("DISPLAY"):
     if IN_CI:
         pytest.fail("the GUI tests need an X display in CI (run them under xvfb-run)")

@@ -1,0 +1,1 @@
+"""Tests of the fluorescence core (rendering.fluorescence)."""
