@@ -1,7 +1,7 @@
 """Pixel tests: the slice views show the plan's CT through the tip, windowed, laterality right.
 
 The plan is the phantom CT planned by ``igcs plan`` (cortical bone 1100 HU, markers 3000 HU,
-soft tissue 40 HU, plus noise); the layout renders offscreen and the grey at the tip's pixel is
+soft tissue at 40 HU, plus noise); the layout renders offscreen and the grey at the tip's pixel is
 compared with the grey the window puts on the CT voxels around the tip.
 """
 
