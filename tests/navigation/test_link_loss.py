@@ -69,8 +69,9 @@ def check_loss_and_return(seen: dict, lost_at: float, back_at: float, until: flo
     assert flowing[0] - back_at <= BACK_WITHIN_S
     up = first_event(seen["events"], back_at - 0.6, up=True)
     assert up is not None and up["t"] <= flowing[0]
-    # and it stays up: messages keep coming until the next stimulus
-    assert until - flowing[-1] < 0.5 and len(flowing) > 100
+    # and messages keep coming until the next stimulus (the last one less than the detection
+    # limit before it: a shorter pause, such as a busy machine's scheduling, is not a loss)
+    assert until - flowing[-1] < DISCONNECTED_WITHIN_S and len(flowing) > 100
 
 
 @pytest.mark.parametrize("who", ["app", "recorder"])
