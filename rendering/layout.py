@@ -39,6 +39,7 @@ from vtkmodules.util.numpy_support import vtk_to_numpy
 from registration.core.checks import InputError, check_points
 from rendering.alarms import AlarmOverlay
 from rendering.guidance_marks import GuidanceMarks3D
+from rendering.offscreen import window_with_viewports
 from rendering.overlays import GuidancePanel, StatusBar
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET, Scene3D, SurfaceModel
 from rendering.slice_views import SliceView, SliceVolumes
@@ -105,17 +106,9 @@ class NavigationLayout:
             width, height = (int(n) for n in window_size)
             if width < 64 or height < 64:
                 raise InputError(f"window_size must be at least 64x64 pixels; got {window_size}.")
-            render_window = vtk.vtkRenderWindow()
-            render_window.SetOffScreenRendering(True)
-            render_window.SetSize(width, height)
-        render_window.SetMultiSamples(0)
-        self.render_window = render_window
-        self.renderers: dict[str, vtk.vtkRenderer] = {}
-        for name, viewport in VIEWPORTS.items():
-            renderer = vtk.vtkRenderer()
-            renderer.SetViewport(*viewport)
-            render_window.AddRenderer(renderer)
-            self.renderers[name] = renderer
+        self.render_window, self.renderers = window_with_viewports(
+            render_window, (int(window_size[0]), int(window_size[1])), VIEWPORTS
+        )
         self.scene = Scene3D(
             self.renderers["3d"], models, triangle_budget=triangle_budget, preset=preset
         )
@@ -124,11 +117,11 @@ class NavigationLayout:
         self.guidance = GuidancePanel(self.renderers["guidance"])
         self.guidance_marks = GuidanceMarks3D(self.renderers["3d"])
         self.target = TargetView(self.renderers["target"])
-        self.alarms = AlarmOverlay(render_window, self.renderers["3d"], band_y=(0.0, _STRIP))
+        self.alarms = AlarmOverlay(self.render_window, self.renderers["3d"], band_y=(0.0, _STRIP))
         self.arrangement = "views"
         self.set_arrangement(arrangement)
         self._image_filter = vtk.vtkWindowToImageFilter()
-        self._image_filter.SetInput(render_window)
+        self._image_filter.SetInput(self.render_window)
         self._image_filter.ReadFrontBufferOff()
         self._image_filter.ShouldRerenderOff()
 

@@ -36,6 +36,7 @@ from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from registration.core.checks import Float64Array, InputError, check_points
 from rendering.lod import decimate
+from rendering.offscreen import window_with_viewports
 from rendering.review_marks import MarksState, Scene3DReviewMarks, SliceReviewMarks
 from rendering.scene3d import Scene3D, SurfaceModel
 from rendering.slice_views import SliceView, SliceVolumes
@@ -65,18 +66,9 @@ class ReviewLayout:
         window_size: tuple[int, int] = (1280, 900),
         triangle_budget: int = REVIEW_TRIANGLE_BUDGET,
     ) -> None:
-        if render_window is None:
-            render_window = vtk.vtkRenderWindow()
-            render_window.SetOffScreenRendering(True)
-            render_window.SetSize(*window_size)
-        render_window.SetMultiSamples(0)
-        self.render_window = render_window
-        self.renderers: dict[str, vtk.vtkRenderer] = {}
-        for name, viewport in VIEWPORTS.items():
-            renderer = vtk.vtkRenderer()
-            renderer.SetViewport(*viewport)
-            render_window.AddRenderer(renderer)
-            self.renderers[name] = renderer
+        self.render_window, self.renderers = window_with_viewports(
+            render_window, window_size, VIEWPORTS
+        )
         self.triangle_budget = int(triangle_budget)
         self._locators: dict[str, tuple[object, vtk.vtkStaticCellLocator]] = {}
         self.scene = Scene3D(self.renderers["3d"], models, triangle_budget=triangle_budget)
