@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
 from numpy.typing import ArrayLike
 from tqdm import tqdm
 
 from navigation import __version__
+from navigation.imaging.nifti_writer import write_nifti_gz
 from navigation.imaging.volume import Volume
 from navigation.planning.label_files import write_label_nifti, write_seg_nrrd
 from navigation.planning.labels import NODE, SKIN, TUMOUR
@@ -37,7 +37,6 @@ from navigation.planning.plan import (
     Plan,
     load_plan,
 )
-from navigation.planning.plan_input import sha256_file
 from navigation.planning.plannable import check_plannable
 from navigation.planning.segmentation import (
     MIN_REGISTRATION_POINTS,
@@ -202,7 +201,7 @@ def make_plan(
 
 def _write_image(path: Path, volume: Volume) -> dict[str, Any] | None:
     """Write the planning image (CT HU, MR units) beside the labels, on the same grid, as
-    compressed NIfTI (SimpleITK: LPS geometry stored as NIfTI's RAS qform/sform), so the slice
+    compressed NIfTI (:func:`navigation.imaging.nifti_writer.write_nifti_gz`), so the slice
     views show the patient's scan without the source files. CT values that are whole numbers
     within int16 are stored as int16 (half the size of float32). Returns the ``image`` block
     of plan.json, or None for a label-map input (no image to keep)."""
@@ -217,12 +216,12 @@ def _write_image(path: Path, volume: Volume) -> dict[str, Any] | None:
             array = array.astype(np.float32)
     elif array.dtype.kind in "iub" and array.dtype.itemsize > 2:
         array = array.astype(np.float32)
-    sitk.WriteImage(volume.with_array(array).to_sitk(), str(path), True, 1)
+    sha256 = write_nifti_gz(volume.with_array(array).to_sitk(), path)
     return {
         "file": path.name,
         "modality": volume.modality,
         "dtype": str(array.dtype),
-        "sha256": sha256_file(path),
+        "sha256": sha256,
     }
 
 
