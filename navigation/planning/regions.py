@@ -154,7 +154,8 @@ def keep_components(
     labels, values, sizes = _components(mask, connectivity)
     keep = set(values[sizes >= max(min_voxels, 1)].tolist())
     if reaching is not None:
-        keep &= set(fastremap.unique(labels[reaching & (labels > 0)]).tolist())
+        keep &= set(fastremap.unique(labels[reaching]).tolist()) - {0}
     if not keep:
         return np.zeros(mask.shape, dtype=bool)
-    return fastremap.mask_except(labels, sorted(keep)) > 0
+    # in place: the labels (4 bytes a voxel) are not copied once more
+    return fastremap.mask_except(labels, sorted(keep), in_place=True) > 0
