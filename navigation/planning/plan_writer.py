@@ -9,13 +9,8 @@ interrupted or failed run never leaves a folder that :func:`load_plan` accepts.
 from __future__ import annotations
 
 import datetime
-import os
-import re
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +22,9 @@ from navigation import __version__
 from navigation.imaging.nifti_writer import write_nifti_gz
 from navigation.imaging.volume import Volume
 from navigation.planning.label_files import write_label_nifti, write_seg_nrrd
-from navigation.planning.labels import NODE, SKIN, TUMOUR
+from navigation.planning.labels import NODE, TUMOUR
 from navigation.planning.markups import write_markups_fiducials
-from navigation.planning.meshing import MeshOptions, mesh_region, save_mesh
+from navigation.planning.meshing import MeshOptions
 from navigation.planning.plan import (
     IMAGE_FILE,
     PLAN_SCHEMA,
@@ -37,6 +32,7 @@ from navigation.planning.plan import (
     Plan,
     load_plan,
 )
+from navigation.planning.plan_jobs import MeshJobs, writer_pool
 from navigation.planning.plannable import check_plannable
 from navigation.planning.segmentation import (
     MIN_REGISTRATION_POINTS,
@@ -52,10 +48,6 @@ from registration.core.checks import InputError
 
 STAGES = ("segment", "labels", "meshes", "fiducials", "plan.json")
 SEG_NRRD, NIFTI, FIDUCIALS_FILE = "labels.seg.nrrd", "labels.nii.gz", "fiducials.mrk.json"
-
-
-def _file_stem(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "label"
 
 
 def _default_source(volume: Volume) -> dict[str, Any]:
@@ -155,31 +147,40 @@ def make_plan(
             on_stage(name)
 
     try:
-        stage("segment")
-        if segmentation is None:
-            if volume.modality.upper() == "LABEL":
-                segmentation = segmentation_from_label_map(volume)
-            else:
-                segmentation = segment_volume(
-                    volume,
-                    tumour_seed_lps_mm=tumour_seed_lps_mm,
-                    tumour_box_lps_mm=tumour_box_lps_mm,
-                    node_seed_lps_mm=node_seed_lps_mm,
-                    preset=preset,
-                    expected_fiducials=expected_fiducials,
-                )
-        elif segmentation.geometry.shape_kji != volume.geometry.shape_kji:
+        if (
+            segmentation is not None
+            and segmentation.geometry.shape_kji != volume.geometry.shape_kji
+        ):
             raise InputError("the segmentation's grid differs from the volume's.")
-        bar.update()
-        with atomic_directory(target, overwrite=overwrite) as tmp, _pool() as pool:
+        with atomic_directory(target, overwrite=overwrite) as tmp, writer_pool() as pool:
+            # the planning image and each label's mesh are written while the segmentation
+            # goes on (one label at a time, as each is final)
+            image_file = pool.submit(_write_image, tmp / IMAGE_FILE, volume)
+            meshes = MeshJobs(tmp, volume, mesh_options or MeshOptions(), write_stl, pool)
+            stage("segment")
+            if segmentation is None:
+                if volume.modality.upper() == "LABEL":
+                    segmentation = segmentation_from_label_map(volume)
+                else:
+                    segmentation = segment_volume(
+                        volume,
+                        tumour_seed_lps_mm=tumour_seed_lps_mm,
+                        tumour_box_lps_mm=tumour_box_lps_mm,
+                        node_seed_lps_mm=node_seed_lps_mm,
+                        preset=preset,
+                        expected_fiducials=expected_fiducials,
+                        on_region=meshes.submit,
+                    )
+            bar.update()
             stage("labels")
-            label_files = pool.submit(_write_label_files, tmp, segmentation, volume)
+            meshes.submit_all(segmentation, first=True)  # the longest mesh job ahead
+            label_files = pool.submit(_write_label_files, tmp, segmentation)
+            meshes.submit_all(segmentation)
             bar.update()
             stage("meshes")
-            labels = _write_meshes(
-                tmp, volume, segmentation, mesh_options, write_stl, progress, pool
-            )
-            image = label_files.result()
+            labels = meshes.rows(segmentation, progress)
+            label_files.result()
+            image = image_file.result()
             bar.update()
             stage("fiducials")
             names, points = _registration_points(segmentation)
@@ -234,106 +235,12 @@ def _registration_points(segmentation: Segmentation) -> tuple[list[str], Any]:
     return names, fiducials.centroids_lps_mm if fiducials is not None else None
 
 
-#: Meshes and label files are written by this many threads: VTK's filters, zlib and
-#: SimpleITK release the GIL (``fast_simplification``'s decimation does not), so on two cores
-#: one label's contouring and smoothing overlap another's decimation.
-WRITER_THREADS = 2
-
-
-@contextmanager
-def _pool() -> Iterator[ThreadPoolExecutor]:
-    """A thread pool that, when the run fails, drops the jobs not yet started and waits for
-    the running ones (so the temporary folder is complete before it is removed)."""
-    pool = ThreadPoolExecutor(max_workers=max(1, min(WRITER_THREADS, os.cpu_count() or 1)))
-    try:
-        yield pool
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _write_label_files(
-    folder: Path, segmentation: Segmentation, volume: Volume
-) -> dict[str, Any] | None:
-    """The label maps, the planning image and the attachments (one job beside the meshes);
-    the plan.json ``image`` block."""
+def _write_label_files(folder: Path, segmentation: Segmentation) -> None:
+    """The label maps and the attachments (one job beside the meshes)."""
     write_seg_nrrd(folder / SEG_NRRD, segmentation)
     write_label_nifti(folder / NIFTI, segmentation)
-    image = _write_image(folder / IMAGE_FILE, volume)
     for name, data in segmentation.attachments.items():
         (folder / name).write_bytes(data)
-    return image
-
-
-def _mesh_file(
-    folder: Path,
-    name: str,
-    volume: Volume,
-    segmentation: Segmentation,
-    options: MeshOptions,
-    write_stl: bool,
-) -> str:
-    """Mesh label ``name``, write it (.vtp, and .stl if asked); its path in the plan."""
-    image = volume.array if volume.modality.upper() != "LABEL" else None
-    mesh = mesh_region(
-        segmentation.regions[name],
-        segmentation.geometry,
-        image=image,
-        level=segmentation.surface_levels.get(name),
-        options=replace(options, keep_closed=name == SKIN),
-    )
-    stem = _file_stem(name)
-    save_mesh(mesh, folder / f"meshes/{stem}.vtp")
-    if write_stl:
-        save_mesh(mesh, folder / f"meshes/{stem}.stl")
-    return f"meshes/{stem}.vtp"
-
-
-def _write_meshes(
-    folder: Path,
-    volume: Volume,
-    segmentation: Segmentation,
-    options: MeshOptions | None,
-    write_stl: bool,
-    progress: bool,
-    pool: ThreadPoolExecutor,
-) -> list[dict[str, Any]]:
-    """Mesh every non-empty label on ``pool`` (largest first: the longest jobs start first);
-    the label table's rows in table order."""
-    (folder / "meshes").mkdir()
-    regions = segmentation.regions
-    names = sorted(
-        (e.name for e in segmentation.table if regions[e.name].voxel_count),
-        key=lambda name: -regions[name].mask.size,
-    )
-    jobs = {
-        name: pool.submit(
-            _mesh_file, folder, name, volume, segmentation, options or MeshOptions(), write_stl
-        )
-        for name in names
-    }
-    bar = tqdm(
-        total=len(jobs),
-        desc="meshes",
-        unit="label",
-        leave=False,
-        file=sys.stderr,
-        disable=not progress,
-    )
-    with bar:
-        for _job in as_completed(jobs.values()):
-            bar.update()
-    return [
-        {
-            "name": entry.name,
-            "value": entry.value,
-            "color": list(entry.color),
-            "mesh": jobs[entry.name].result() if entry.name in jobs else None,
-            "volume_ml": regions[entry.name].volume_ml(segmentation.geometry),
-        }
-        for entry in segmentation.table
-    ]
 
 
 def _structure_blocks(

@@ -154,12 +154,14 @@ def segment_volume(
     preset: CtPreset | MrPreset | None = None,
     expected_fiducials: int | None = None,
     on_step: Callable[[str], None] | None = None,
+    on_region: Callable[[str, RegionMask, SurfaceLevel | None], None] | None = None,
 ) -> Segmentation:
     """Segment a CT (HU) or MR volume into skin, bone, airway, fiducials, tumour and node.
 
     Seeds are LPS mm (3,); a seed outside the volume raises :class:`InputError`. With only a
     box ((2, 3) corners, LPS mm) the tumour is grown from the box centre within the box.
-    ``on_step(name)`` is called before each step (progress reporting).
+    ``on_step(name)`` is called before each step (progress reporting); ``on_region(name,
+    region, level)`` as each label is final (the plan writer meshes it meanwhile).
     """
     modality = volume.modality.upper()
     if modality not in ("CT", "MR"):
@@ -174,6 +176,7 @@ def segment_volume(
     if preset is None:
         preset = CtPreset() if modality == "CT" else MrPreset()
     step = on_step or (lambda _name: None)
+    done = on_region or (lambda _name, _region, _level: None)
     array = volume.array
     warnings: list[str] = []
 
@@ -188,6 +191,7 @@ def segment_volume(
     regions: dict[str, RegionMask] = {SKIN: found.region}
     levels: dict[str, SurfaceLevel] = {SKIN: SurfaceLevel(body_threshold)}
     table = [canonical_entry(SKIN)]
+    done(SKIN, regions[SKIN], levels[SKIN])
     body = regions[SKIN].to_full(geometry.shape_kji)
 
     step("fiducials")
@@ -207,9 +211,17 @@ def segment_volume(
         outside=outside,
         body=body,
     )
+    del outside, body  # full-grid masks held no longer than needed
     markers = np.zeros(geometry.shape_kji, dtype=bool)
     for region in fiducials.regions:
         markers[region.slices] |= region.mask
+    marker_region = RegionMask.from_full(markers)
+    marker_level = (
+        SurfaceLevel(float(np.median(fiducials.surface_thresholds))) if fiducials.count else None
+    )
+    done(FIDUCIALS, marker_region, marker_level)
+    exclude = near(markers, fiducials.regions) if isinstance(preset, CtPreset) else None
+    del markers
     warnings += fiducial_warnings(fiducials, expected_fiducials)
     thresholds: dict[str, Any] = (
         preset.thresholds()
@@ -220,15 +232,16 @@ def segment_volume(
 
     if isinstance(preset, CtPreset):
         step("bone")
-        regions[BONE] = bone_region(
-            array, geometry, regions[SKIN], preset, exclude=near(markers, fiducials.regions)
-        )
+        regions[BONE] = bone_region(array, geometry, regions[SKIN], preset, exclude=exclude)
+        del exclude
         levels[BONE] = SurfaceLevel(preset.bone_hu)
         table.append(canonical_entry(BONE))
+        done(BONE, regions[BONE], levels[BONE])
         step("airway")
         regions[AIRWAY] = airway_region(array, geometry, regions[SKIN], preset)
         levels[AIRWAY] = SurfaceLevel(preset.air_hu, bright=False)
         table.append(canonical_entry(AIRWAY))
+        done(AIRWAY, regions[AIRWAY], levels[AIRWAY])
 
     step("tumour")
     radius = preset.search_radius_mm
@@ -240,11 +253,12 @@ def segment_volume(
         regions[grown.name] = grown.region
         levels[grown.name] = grown_level(grown)
         table.append(canonical_entry(grown.name))
+        done(grown.name, regions[grown.name], levels[grown.name])
         if grown.touches_search_box:
             warnings.append(leak_warning(grown))
-    regions[FIDUCIALS] = RegionMask.from_full(markers)
-    if fiducials.count:
-        levels[FIDUCIALS] = SurfaceLevel(float(np.median(fiducials.surface_thresholds)))
+    regions[FIDUCIALS] = marker_region
+    if marker_level is not None:
+        levels[FIDUCIALS] = marker_level
     table.append(canonical_entry(FIDUCIALS))
     return Segmentation(
         geometry=geometry,
