@@ -161,5 +161,6 @@ def _write_gzip_nrrd(
 
 def write_label_nifti(path: str | Path, segmentation: Segmentation) -> None:
     """Write the single-layer label map (table order, later rows win) as compressed NIfTI."""
-    volume = Volume(segmentation.label_map(), segmentation.geometry, "LABEL")
-    write_nifti_gz(volume.to_sitk(), path)
+    # the label map is freed once SimpleITK holds its copy (one full-size copy at a time)
+    image = Volume(segmentation.label_map(), segmentation.geometry, "LABEL").to_sitk()
+    write_nifti_gz(image, path)

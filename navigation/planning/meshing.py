@@ -237,6 +237,7 @@ def mesh_region(
     contour.ComputeScalarsOff()
     contour.Update()
     surface = pv.wrap(contour.GetOutput())
+    del contour, block  # the field is freed before smoothing and decimation (peak memory)
     ijk = np.asarray(surface.points, dtype=np.float64)
     # field index p holds fine voxels first + (p - 1) * f ... + f - 1: its centre's index
     factors_ijk = factors[::-1].astype(np.float64)
@@ -255,8 +256,10 @@ def mesh_region(
         smoother.NormalizeCoordinatesOn()
         smoother.Update()
         surface = pv.wrap(smoother.GetOutput())
+        del smoother  # and the contour it smoothed
     points = np.asarray(surface.points, dtype=np.float64)
     triangles = surface.faces.reshape(-1, 4)[:, 1:]
+    del surface
     repaired = False
     if triangles.shape[0] > options.target_triangles:
         points, triangles, repaired = _decimated(
