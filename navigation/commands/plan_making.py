@@ -5,8 +5,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +53,7 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
             f"{args.out} already exists; choose another PLAN folder or pass --overwrite."
         )
     preset = None
+    source: dict[str, Any] | Callable[[], dict[str, Any]]
     if args.labels:
         preset_from_arguments(args, "LABEL")  # refuses thresholds for label maps
         from navigation.planning.label_input import read_label_files  # slicerio: only here
@@ -76,7 +79,8 @@ def make_plan_from_path(args: argparse.Namespace) -> Plan:
             )
             raise UserError(f"{reason}.")
         preset = preset_from_arguments(args, volume.modality)
-        source = source_from_loaded(loaded)
+        # the files are hashed on the plan writer's pool while the segmentation goes on
+        source = functools.partial(source_from_loaded, loaded)
         print(f"read {loaded.report.chosen}")
         for other in loaded.report.others:
             print(f"  also found: {other}")

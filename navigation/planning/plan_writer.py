@@ -109,7 +109,7 @@ def make_plan(
     segmentation: Segmentation | None = None,
     preset: CtPreset | MrPreset | None = None,
     expected_fiducials: int | None = None,
-    source: dict[str, Any] | None = None,
+    source: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     mesh_options: MeshOptions | None = None,
     write_stl: bool = True,
     overwrite: bool = False,
@@ -124,7 +124,8 @@ def make_plan(
         outside the volume raises :class:`InputError`); tumour_box_lps_mm : (2, 3) corners.
     segmentation : a ready segmentation on ``volume``'s grid (skips the segment stage).
     source : the ``source`` block of plan.json (kind, path, modality, UIDs, files with sha256);
-        default from ``volume.metadata``.
+        default from ``volume.metadata``; or a function making it (run on the writer pool
+        while the segmentation goes on: the SHA-256 of the input files)
     review_pictures : draws the review's QC pictures into the plan folder being written and
         returns them as plan.json ``files`` entries (``igcs plan --review-pictures`` passes
         :func:`navigation.review.pictures.write_review_pictures`: the review sits above
@@ -156,6 +157,7 @@ def make_plan(
             # the planning image and each label's mesh are written while the segmentation
             # goes on (one label at a time, as each is final)
             image_file = pool.submit(_write_image, tmp / IMAGE_FILE, volume)
+            source_block = pool.submit(_made(source))
             meshes = MeshJobs(tmp, volume, mesh_options or MeshOptions(), write_stl, pool)
             stage("segment")
             if segmentation is None:
@@ -188,7 +190,9 @@ def make_plan(
                 write_markups_fiducials(tmp / FIDUCIALS_FILE, names, points)
             bar.update()
             stage("plan.json")
-            payload = _plan_json(volume, segmentation, labels, source, names, points, image)
+            payload = _plan_json(
+                volume, segmentation, labels, source_block.result(), names, points, image
+            )
             write_json_atomic(tmp / "plan.json", payload)
             if review_pictures is not None:
                 bar.set_description("plan: review pictures")
@@ -198,6 +202,15 @@ def make_plan(
     finally:
         bar.close()
     return load_plan(target)
+
+
+def _made(
+    source: dict[str, Any] | Callable[[], dict[str, Any]] | None,
+) -> Callable[[], dict[str, Any] | None]:
+    """``source`` as a function making the block (the function given, or one returning it)."""
+    if callable(source):
+        return source
+    return lambda: source
 
 
 def _write_image(path: Path, volume: Volume) -> dict[str, Any] | None:
