@@ -161,6 +161,4 @@ def _write_gzip_nrrd(
 
 def write_label_nifti(path: str | Path, segmentation: Segmentation) -> None:
     """Write the single-layer label map (table order, later rows win) as compressed NIfTI."""
-    # the label map is freed once SimpleITK holds its copy (one full-size copy at a time)
-    image = Volume(segmentation.label_map(), segmentation.geometry, "LABEL").to_sitk()
-    write_nifti_gz(image, path)
+    write_nifti_gz(Volume(segmentation.label_map(), segmentation.geometry, "LABEL"), path)

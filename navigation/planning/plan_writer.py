@@ -230,7 +230,7 @@ def _write_image(path: Path, volume: Volume) -> dict[str, Any] | None:
             array = array.astype(np.float32)
     elif array.dtype.kind in "iub" and array.dtype.itemsize > 2:
         array = array.astype(np.float32)
-    sha256 = write_nifti_gz(volume.with_array(array).to_sitk(), path)
+    sha256 = write_nifti_gz(volume.with_array(array), path)
     return {
         "file": path.name,
         "modality": volume.modality,

@@ -1,5 +1,6 @@
-"""The fast compressed NIfTI writer: the file ITK writes uncompressed, in a standard gzip
-stream (Python's own gzip and ITK read it back), and the SHA-256 of the bytes on disk."""
+"""The fast compressed NIfTI writer: byte for byte the file ITK writes uncompressed (its
+header made from the first slice, the voxels from the array), in a standard gzip stream
+(Python's own gzip and ITK read it back), and the SHA-256 of the bytes on disk."""
 
 from __future__ import annotations
 
@@ -7,20 +8,41 @@ import gzip
 import hashlib
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
+from navigation.imaging import nifti_writer
 from navigation.imaging.nifti_writer import write_nifti_gz
+from navigation.imaging.volume import Volume
+from registration.core.geometry import ImageGeometry
+
+_OBLIQUE = np.array([[0.0, 0.8, 0.6], [-1.0, 0.0, 0.0], [0.0, -0.6, 0.8]])
 
 
-def test_nifti_gz_is_itks_plain_file_gzipped(tmp_path):
+@pytest.mark.parametrize(
+    ("dtype", "shape", "direction", "whole"),
+    [
+        (np.int16, (7, 33, 21), np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0, 0, 1.0]]), False),
+        (np.uint8, (1, 5, 4), np.eye(3), False),
+        (np.float32, (12, 8, 9), _OBLIQUE, False),
+        (np.int16, (5, 6, 7), _OBLIQUE, True),  # ITK's plain file whole (the fallback)
+    ],
+)
+def test_nifti_gz_is_itks_plain_file_gzipped(tmp_path, monkeypatch, dtype, shape, direction, whole):
     rng = np.random.default_rng(3)
-    array = rng.integers(-1024, 3000, size=(7, 33, 21), dtype=np.int16)
-    image = sitk.GetImageFromArray(array)
-    image.SetOrigin((-12.5, 40.0, -300.25))
-    image.SetSpacing((0.7, 0.9, 2.5))
-    image.SetDirection((0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    array = (rng.random(shape) * 4000 - 1024).astype(dtype)
+    geometry = ImageGeometry(
+        size_ijk=shape[::-1],
+        origin_lps_mm=np.array([-12.5, 40.0, -300.25]),
+        spacing_mm=np.array([0.7, 0.9, 2.5]),
+        direction=direction,
+    )
+    volume = Volume(array, geometry, "CT")
+    if whole:
+        monkeypatch.setattr(nifti_writer, "_header", lambda *_args: None)
     target = tmp_path / "image.nii.gz"
-    digest = write_nifti_gz(image, target)
+    digest = write_nifti_gz(volume, target, level=1)
+    image = volume.to_sitk()
     sitk.WriteImage(image, str(tmp_path / "plain.nii"), False)
     assert gzip.decompress(target.read_bytes()) == (tmp_path / "plain.nii").read_bytes()
     assert digest == hashlib.sha256(target.read_bytes()).hexdigest()
