@@ -92,16 +92,17 @@ def case_stages(phantom: Path, out: Path) -> dict:
     marks.append(("read DICOM (load_volume)", time.perf_counter()))
     source = source_from_loaded(loaded)
     marks.append(("SHA-256 of the files", time.perf_counter()))
+    # the planning image and the meshes of finished labels are written on the writer pool
+    # while the segmentation goes on: the "segment" row holds them as far as they overlap
     names = {
-        "segment": "segment",
-        "labels": "segment",
-        "meshes": "labels (.seg.nrrd, .nii.gz)",
-        "fiducials": "meshes (6 labels, .vtp + .stl)",
+        "labels": "segment (+ image, meshes of labels done: the pool)",
+        "meshes": "labels submitted (.seg.nrrd, .nii.gz)",
+        "fiducials": "meshes and label files finished",
         "plan.json": "fiducials.mrk.json",
     }
 
     def on_stage(stage: str) -> None:
-        if stage != "segment":
+        if stage in names:
             marks.append((names[stage], time.perf_counter()))
 
     make_plan(
@@ -214,11 +215,11 @@ def main() -> int:
         meshing = _run_case("meshing", phantom)
         real = _run_case("real_ct", HN_CT) if HN_CT.is_dir() else None
     print(f"\nigcs plan on the 512 x 512 x 300 phantom CT ({os.cpu_count()} cores)")
-    print(f"{'stage':<52}{'seconds':>9}")
+    print(f"{'stage':<58}{'seconds':>9}")
     for name, seconds in stages["stages"]:
-        print(f"{name:<52}{seconds:>9.2f}")
-    print(f"{'sum of stages (in-process, one run)':<52}{stages['total']:>9.2f}")
-    print(f"{'whole igcs plan command':<52}{command['seconds']:>9.2f}")
+        print(f"{name:<58}{seconds:>9.2f}")
+    print(f"{'sum of stages (in-process, one run)':<58}{stages['total']:>9.2f}")
+    print(f"{'whole igcs plan command':<58}{command['seconds']:>9.2f}")
     _print_memory(command, PHANTOM_BYTES_MB)
     print(f"target <= 6 s: {'met' if command['seconds'] <= 6.0 else 'NOT met'}")
     if real is not None:
