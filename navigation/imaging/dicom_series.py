@@ -11,8 +11,11 @@ resampled explicitly (:mod:`navigation.imaging.stack_resampling`) with a warning
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -181,33 +184,48 @@ def _check_same_patient_and_frame(headers: Sequence[DicomHeader], root: Path) ->
             )
 
 
+#: The files are decoded in this many parts at once (GDCM releases the GIL): twice as fast
+#: on two cores.
+READ_PARTS = 2
+
+
 def _read_pixels(headers: Sequence[DicomHeader], root: Path) -> np.ndarray:
     """(N, rows, columns) rescaled pixels of the sorted files, decoded by GDCM; int16 or float32.
 
     GDCM picks a pixel type wide enough for any stored value after rescale (often int32 for
     CT); asking for int16 up front when the header ranges prove it is enough, and compacting
-    from a view otherwise, keeps the peak memory near two copies of the int16 volume.
+    from a view otherwise, keeps the peak memory near two copies of the int16 volume. The
+    files are decoded in :data:`READ_PARTS` consecutive parts by as many threads.
     """
+    output_type = _output_pixel_type(headers)
+    count = max(1, min(READ_PARTS, os.cpu_count() or 1, len(headers)))
+    bounds = [len(headers) * n // count for n in range(count + 1)]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        jobs = [pool.submit(_decode, headers[a:b], output_type) for a, b in pairwise(bounds)]
+        try:
+            images = [job.result() for job in jobs]
+        except RuntimeError as error:
+            raise _decode_error(headers, root, error) from None
+    views = [sitk.GetArrayViewFromImage(image) for image in images]
+    expected = (len(headers), headers[0].rows, headers[0].columns)
+    found = (sum(v.shape[0] for v in views), *views[0].shape[1:])
+    if found != expected or any(v.shape[1:] != views[0].shape[1:] for v in views):
+        raise ImagingError(
+            f"decoded pixels of {relative_name(headers[0].path, root)}... have shape "
+            f"{found}, but the headers announce {expected} (slices, rows, columns); the "
+            "files are inconsistent. Re-export the series."
+        )
+    return _compact(views)
+
+
+def _decode(headers: Sequence[DicomHeader], output_type: int | None) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     reader.SetImageIO("GDCMImageIO")
     reader.SetFileNames([str(h.path) for h in headers])
     reader.SetSpacingWarningRelThreshold(1e9)  # spacing is checked from the headers instead
-    output_type = _output_pixel_type(headers)
     if output_type is not None:
         reader.SetOutputPixelType(output_type)
-    try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        raise _decode_error(headers, root, error) from None
-    view = sitk.GetArrayViewFromImage(image)
-    expected = (len(headers), headers[0].rows, headers[0].columns)
-    if view.shape != expected:
-        raise ImagingError(
-            f"decoded pixels of {relative_name(headers[0].path, root)}... have shape "
-            f"{view.shape}, but the headers announce {expected} (slices, rows, columns); the "
-            "files are inconsistent. Re-export the series."
-        )
-    return _compact(view)
+    return reader.Execute()
 
 
 def _output_pixel_type(headers: Sequence[DicomHeader]) -> int | None:
@@ -306,20 +324,28 @@ def _padding(header: DicomHeader, array: np.ndarray) -> float:
     return float(array.min())
 
 
-def _compact(array: np.ndarray) -> np.ndarray:
-    """A new int16 array when every value is an integer in int16's range, else float32.
+def _compact(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The parts stacked along their first axis in a new array: int16 when every value is an
+    integer in int16's range, else float32.
 
-    ``array`` may be a view of memory owned by SimpleITK; the result never is.
+    The parts may be views of memory owned by SimpleITK; the result never is.
     """
-    if array.dtype == np.int16:
-        return np.array(array, copy=True)
-    low, high = float(array.min()), float(array.max())
-    fits = _INT16.min <= low and high <= _INT16.max
-    if fits and np.issubdtype(array.dtype, np.floating):
-        fits = all(np.array_equal(plane, np.round(plane)) for plane in array)  # slice by slice
-    if fits:
-        return array.astype(np.int16)
-    return np.array(array, dtype=np.float32, copy=True)
+    dtype: np.dtype[Any] = np.dtype(np.int16)
+    if any(part.dtype != np.int16 for part in parts):
+        low = min(float(part.min()) for part in parts)
+        high = max(float(part.max()) for part in parts)
+        fits = _INT16.min <= low and high <= _INT16.max
+        if fits and any(np.issubdtype(part.dtype, np.floating) for part in parts):
+            fits = all(  # slice by slice
+                np.array_equal(plane, np.round(plane)) for part in parts for plane in part
+            )
+        dtype = np.dtype(np.int16 if fits else np.float32)
+    out = np.empty((sum(part.shape[0] for part in parts), *parts[0].shape[1:]), dtype=dtype)
+    start = 0
+    for part in parts:
+        out[start : start + part.shape[0]] = part  # exact: the values fit ``dtype``
+        start += part.shape[0]
+    return out
 
 
 def _metadata(
