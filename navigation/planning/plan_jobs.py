@@ -1,5 +1,6 @@
-"""The jobs of a plan's writer pool: the thread pool itself and each label's mesh, written
-while the segmentation goes on (:class:`MeshJobs`: a label is meshed as soon as it is final).
+"""The jobs of a plan's writer pools: the thread pools themselves and each label's mesh,
+written while the segmentation goes on (:class:`MeshJobs`: a label is meshed as soon as it is
+final).
 
 On two cores the segmentation (numpy, cc3d) overlaps the meshing (VTK's filters release the
 GIL; ``fast_simplification``'s decimation does not) and the compression of the plan's files.
@@ -7,7 +8,6 @@ GIL; ``fast_simplification``'s decimation does not) and the compression of the p
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -33,17 +33,19 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "label"
 
 
-#: Meshes and label files are written by this many threads: VTK's filters, zlib and
-#: SimpleITK release the GIL (``fast_simplification``'s decimation does not), so on two cores
-#: one label's contouring and smoothing overlap another's decimation.
-WRITER_THREADS = 2
+#: The plan's files (image, label maps, hashes) are written by one thread and the meshes by
+#: another, one label at a time: with the segmentation in the main thread that keeps two cores
+#: busy (VTK's filters, ISA-L, hashlib and SimpleITK release the GIL), and two meshes'
+#: fields and decimations (``fast_simplification`` holds the GIL anyway) never add up in
+#: memory.
+FILE_THREADS = MESH_THREADS = 1
 
 
 @contextmanager
-def writer_pool() -> Iterator[ThreadPoolExecutor]:
-    """A thread pool that, when the run fails, drops the jobs not yet started and waits for
-    the running ones (so the temporary folder is complete before it is removed)."""
-    pool = ThreadPoolExecutor(max_workers=max(1, min(WRITER_THREADS, os.cpu_count() or 1)))
+def writer_pool(threads: int = 1) -> Iterator[ThreadPoolExecutor]:
+    """A pool of ``threads`` that, when the run fails, drops the jobs not yet started and
+    waits for the running ones (so the temporary folder is complete before it is removed)."""
+    pool = ThreadPoolExecutor(max_workers=threads)
     try:
         yield pool
     except BaseException:
@@ -102,15 +104,14 @@ class MeshJobs:
         )
         self.jobs[name] = (relative, job)
 
-    def submit_all(self, segmentation: Segmentation, *, first: bool = False) -> None:
-        """The labels not yet submitted, largest box first (the longest jobs start first);
-        ``first``: only the largest of them."""
+    def submit_all(self, segmentation: Segmentation) -> None:
+        """The labels not yet submitted, largest box first (the longest jobs start first)."""
         regions = segmentation.regions
         names = sorted(
             (e.name for e in segmentation.table if e.name not in self.jobs),
             key=lambda name: -regions[name].mask.size,
         )
-        for name in names[:1] if first else names:
+        for name in names:
             self.submit(name, regions[name], segmentation.surface_levels.get(name))
 
     def rows(self, segmentation: Segmentation, progress: bool) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from navigation.planning.plan import (
     Plan,
     load_plan,
 )
-from navigation.planning.plan_jobs import MeshJobs, writer_pool
+from navigation.planning.plan_jobs import FILE_THREADS, MESH_THREADS, MeshJobs, writer_pool
 from navigation.planning.plannable import check_plannable
 from navigation.planning.segmentation import (
     MIN_REGISTRATION_POINTS,
@@ -153,12 +153,16 @@ def make_plan(
             and segmentation.geometry.shape_kji != volume.geometry.shape_kji
         ):
             raise InputError("the segmentation's grid differs from the volume's.")
-        with atomic_directory(target, overwrite=overwrite) as tmp, writer_pool() as pool:
+        with (
+            atomic_directory(target, overwrite=overwrite) as tmp,
+            writer_pool(FILE_THREADS) as pool,
+            writer_pool(MESH_THREADS) as mesh_pool,
+        ):
             # the planning image and each label's mesh are written while the segmentation
             # goes on (one label at a time, as each is final)
             image_file = pool.submit(_write_image, tmp / IMAGE_FILE, volume)
             source_block = pool.submit(_made(source))
-            meshes = MeshJobs(tmp, volume, mesh_options or MeshOptions(), write_stl, pool)
+            meshes = MeshJobs(tmp, volume, mesh_options or MeshOptions(), write_stl, mesh_pool)
             stage("segment")
             if segmentation is None:
                 if volume.modality.upper() == "LABEL":
@@ -175,9 +179,8 @@ def make_plan(
                     )
             bar.update()
             stage("labels")
-            meshes.submit_all(segmentation, first=True)  # the longest mesh job ahead
-            label_files = pool.submit(_write_label_files, tmp, segmentation)
             meshes.submit_all(segmentation)
+            label_files = pool.submit(_write_label_files, tmp, segmentation)
             bar.update()
             stage("meshes")
             labels = meshes.rows(segmentation, progress)
