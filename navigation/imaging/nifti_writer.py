@@ -30,6 +30,7 @@ import SimpleITK as sitk
 from isal import isal_zlib
 
 from navigation.imaging.volume import Volume
+from registration.core.geometry import ImageGeometry
 
 #: ISA-L's levels run from 0 (fastest) to 3; 2 is its default.
 GZIP_LEVEL = 2
@@ -51,12 +52,28 @@ def gzip_compressor(level: int = GZIP_LEVEL) -> _Compressor:
 def write_nifti_gz(volume: Volume, path: str | Path, *, level: int = GZIP_LEVEL) -> str:
     """Write ``volume`` as gzip-compressed NIfTI at ``path`` (see the module docstring); the
     hex SHA-256 of the file written."""
+    return write_nifti_gz_slabs(
+        volume.geometry, volume.modality, iter([volume.array]), path, level=level
+    )
+
+
+def write_nifti_gz_slabs(
+    geometry: ImageGeometry,
+    modality: str,
+    slabs: Iterator[np.ndarray],
+    path: str | Path,
+    *,
+    level: int = GZIP_LEVEL,
+) -> str:
+    """As :func:`write_nifti_gz`, for a volume given as consecutive (k, j, i) slabs along k
+    (one dtype; a label map painted a few slices at a time is never whole in memory)."""
     target = Path(path)
-    array = np.ascontiguousarray(volume.array)
-    header = _header(volume, array, target)
+    first = np.ascontiguousarray(next(slabs))
+    header = _header(geometry, modality, first, target)
     if header is not None:
-        chunks: Iterator[bytes | memoryview] = _with_voxels(header, array)
+        chunks: Iterator[bytes | memoryview] = _with_voxels(header, first, slabs)
         return _write_gzip(target, chunks, level)
+    volume = Volume(np.concatenate([first, *slabs]), geometry, modality)
     plain = target.with_name(f".{target.name}.{os.getpid()}.nii")
     try:
         sitk.WriteImage(volume.to_sitk(), str(plain), False)
@@ -66,14 +83,16 @@ def write_nifti_gz(volume: Volume, path: str | Path, *, level: int = GZIP_LEVEL)
         plain.unlink(missing_ok=True)
 
 
-def _header(volume: Volume, array: np.ndarray, target: Path) -> bytes | None:
-    """ITK's header for the whole volume, from its write of the first slice (None when it is
-    not a little-endian NIfTI-1 header with the voxels at ``vox_offset``)."""
-    slices = array.shape[0]
+def _header(
+    geometry: ImageGeometry, modality: str, array: np.ndarray, target: Path
+) -> bytes | None:
+    """ITK's header for the whole volume, from its write of the first slice of ``array``
+    (the first slab; None when it is not a little-endian NIfTI-1 header with the voxels at
+    ``vox_offset``)."""
+    ni, nj, slices = geometry.size_ijk
     if slices > 32767 or array.dtype.byteorder == ">":
         return None
-    ni, nj, _nk = volume.geometry.size_ijk
-    first = Volume(array[:1], replace(volume.geometry, size_ijk=(ni, nj, 1)), volume.modality)
+    first = Volume(array[:1], replace(geometry, size_ijk=(ni, nj, 1)), modality)
     probe = target.with_name(f".{target.name}.{os.getpid()}.probe.nii")
     try:
         sitk.WriteImage(first.to_sitk(), str(probe), False)
@@ -93,11 +112,15 @@ def _header(volume: Volume, array: np.ndarray, target: Path) -> bytes | None:
     return bytes(header)
 
 
-def _with_voxels(header: bytes, array: np.ndarray) -> Iterator[bytes | memoryview]:
+def _with_voxels(
+    header: bytes, first: np.ndarray, slabs: Iterator[np.ndarray]
+) -> Iterator[bytes | memoryview]:
     yield header
-    step = max(1, _CHUNK // max(array[:1].nbytes, 1))
-    for start in range(0, array.shape[0], step):
-        yield array[start : start + step].data.cast("B")
+    step = max(1, _CHUNK // max(first[:1].nbytes, 1))
+    for slab in (first, *slabs):
+        array = np.ascontiguousarray(slab, dtype=first.dtype)
+        for start in range(0, array.shape[0], step):
+            yield array[start : start + step].data.cast("B")
 
 
 def _write_gzip(target: Path, chunks: Iterator[bytes | memoryview], level: int) -> str:

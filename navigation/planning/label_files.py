@@ -25,8 +25,7 @@ import nrrd
 import nrrd.writer
 import numpy as np
 
-from navigation.imaging.nifti_writer import gzip_compressor, write_nifti_gz
-from navigation.imaging.volume import Volume
+from navigation.imaging.nifti_writer import gzip_compressor, write_nifti_gz_slabs
 from navigation.planning.regions import RegionMask
 from navigation.planning.segmentation import Segmentation
 from navigation.planning.terminology import segment_tags
@@ -161,4 +160,10 @@ def _write_gzip_nrrd(
 
 def write_label_nifti(path: str | Path, segmentation: Segmentation) -> None:
     """Write the single-layer label map (table order, later rows win) as compressed NIfTI."""
-    write_nifti_gz(Volume(segmentation.label_map(), segmentation.geometry, "LABEL"), path)
+    geometry = segmentation.geometry
+    step = max(1, _SLAB_VOXELS // (geometry.shape_kji[1] * geometry.shape_kji[2]))
+    slabs = (
+        segmentation.label_map(slice(start, start + step))
+        for start in range(0, geometry.shape_kji[0], step)
+    )
+    write_nifti_gz_slabs(geometry, "LABEL", slabs, path)

@@ -104,13 +104,20 @@ class Segmentation:
         self.entry(name)
         return self.regions[name].volume_ml(self.geometry)
 
-    def label_map(self) -> np.ndarray:
-        """(k, j, i) single-layer label map (uint8, or uint16 for values > 255)."""
+    def label_map(self, slices_k: slice | None = None) -> np.ndarray:
+        """(k, j, i) single-layer label map (uint8, or uint16 for values > 255); of the axial
+        slices ``slices_k`` only (a step of 1), by default all."""
         dtype = np.uint8 if max((e.value for e in self.table), default=0) < 256 else np.uint16
-        labels = np.zeros(self.geometry.shape_kji, dtype=dtype)
+        shape = self.geometry.shape_kji
+        start, stop, _step = (slices_k or slice(None)).indices(shape[0])
+        labels = np.zeros((max(stop - start, 0), *shape[1:]), dtype=dtype)
         for entry in self.table:
             region = self.regions[entry.name]
-            labels[region.slices][region.mask] = entry.value
+            k0 = region.offset_kji[0]
+            low, high = max(k0, start), min(k0 + region.mask.shape[0], stop)
+            if low < high:
+                here = labels[(slice(low - start, high - start), *region.slices[1:])]
+                here[region.mask[low - k0 : high - k0]] = entry.value
         return labels
 
 

@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from navigation.imaging import nifti_writer
-from navigation.imaging.nifti_writer import write_nifti_gz
+from navigation.imaging.nifti_writer import write_nifti_gz, write_nifti_gz_slabs
 from navigation.imaging.volume import Volume
 from registration.core.geometry import ImageGeometry
 
@@ -20,15 +20,19 @@ _OBLIQUE = np.array([[0.0, 0.8, 0.6], [-1.0, 0.0, 0.0], [0.0, -0.6, 0.8]])
 
 
 @pytest.mark.parametrize(
-    ("dtype", "shape", "direction", "whole"),
+    ("dtype", "shape", "direction", "whole", "slab"),
     [
-        (np.int16, (7, 33, 21), np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0, 0, 1.0]]), False),
-        (np.uint8, (1, 5, 4), np.eye(3), False),
-        (np.float32, (12, 8, 9), _OBLIQUE, False),
-        (np.int16, (5, 6, 7), _OBLIQUE, True),  # ITK's plain file whole (the fallback)
+        (np.int16, (7, 33, 21), np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0, 0, 1.0]]), 0, 0),
+        (np.uint8, (1, 5, 4), np.eye(3), False, 0),
+        (np.float32, (12, 8, 9), _OBLIQUE, False, 0),
+        (np.uint8, (12, 8, 9), _OBLIQUE, False, 5),  # given in slabs of 5, 5 and 2 slices
+        (np.int16, (5, 6, 7), _OBLIQUE, True, 0),  # ITK's plain file whole (the fallback)
+        (np.int16, (5, 6, 7), _OBLIQUE, True, 2),
     ],
 )
-def test_nifti_gz_is_itks_plain_file_gzipped(tmp_path, monkeypatch, dtype, shape, direction, whole):
+def test_nifti_gz_is_itks_plain_file_gzipped(
+    tmp_path, monkeypatch, dtype, shape, direction, whole, slab
+):
     rng = np.random.default_rng(3)
     array = (rng.random(shape) * 4000 - 1024).astype(dtype)
     geometry = ImageGeometry(
@@ -41,7 +45,11 @@ def test_nifti_gz_is_itks_plain_file_gzipped(tmp_path, monkeypatch, dtype, shape
     if whole:
         monkeypatch.setattr(nifti_writer, "_header", lambda *_args: None)
     target = tmp_path / "image.nii.gz"
-    digest = write_nifti_gz(volume, target, level=1)
+    if slab:
+        slabs = (array[k : k + slab] for k in range(0, shape[0], slab))
+        digest = write_nifti_gz_slabs(geometry, "CT", slabs, target, level=1)
+    else:
+        digest = write_nifti_gz(volume, target, level=1)
     image = volume.to_sitk()
     sitk.WriteImage(image, str(tmp_path / "plain.nii"), False)
     assert gzip.decompress(target.read_bytes()) == (tmp_path / "plain.nii").read_bytes()

@@ -117,3 +117,21 @@ def test_label_maps_are_refused_by_segment_volume():
     )
     with pytest.raises(InputError, match="needs a CT or MR volume"):
         segment_volume(labels)
+
+
+def test_label_map_of_a_few_slices_is_those_slices_of_the_whole_map():
+    from navigation.planning.segmentation import segmentation_from_label_map
+
+    rng = np.random.default_rng(5)
+    labels = np.zeros((9, 6, 7), dtype=np.uint8)
+    labels[1:7, 1:5, 2:6] = rng.integers(0, 4, size=(6, 4, 4))
+    geometry = ImageGeometry(
+        size_ijk=(7, 6, 9), origin_lps_mm=np.zeros(3), spacing_mm=np.array([1.0, 1.0, 2.0])
+    )
+    segmentation = segmentation_from_label_map(Volume(labels, geometry, "LABEL"))
+    whole = segmentation.label_map()
+    assert np.array_equal(whole, labels)
+    for start, stop in ((0, 9), (0, 2), (2, 5), (6, 9), (8, 12), (4, 4)):
+        part = segmentation.label_map(slice(start, stop))
+        assert part.dtype == whole.dtype
+        assert np.array_equal(part, whole[start:stop])
