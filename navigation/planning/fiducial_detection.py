@@ -69,6 +69,47 @@ def _expand(
     )
 
 
+class _BrightComponents:
+    """The 26-connected components of a sparse bright mask, labelled (``cc3d``) in the mask's
+    bounding box only and read as if they covered the whole grid (0 outside the box): the
+    same labels, in the same raster order, without a 4-byte label per voxel of the image."""
+
+    def __init__(self, bright: np.ndarray) -> None:
+        box = RegionMask.from_full(bright)
+        self.shape: tuple[int, ...] = bright.shape
+        self.offset = box.offset_kji
+        empty = box.mask.size == 0
+        self.labels = (
+            np.zeros(box.mask.shape, dtype=np.uint32)
+            if empty
+            else cc3d.connected_components(box.mask, connectivity=26)
+        )
+
+    def boxes(self) -> list[tuple[slice, ...] | None]:
+        """``ndimage.find_objects`` of the labels, in full-grid indices."""
+        boxes: list[tuple[slice, ...] | None] = []
+        for found in ndimage.find_objects(self.labels):
+            shifted = None
+            if found is not None:
+                pairs = zip(found, self.offset, strict=True)
+                shifted = tuple(slice(s.start + o, s.stop + o) for s, o in pairs)
+            boxes.append(shifted)
+        return boxes
+
+    def __getitem__(self, where: tuple[slice, ...]) -> np.ndarray:
+        """The labels in a full-grid box (slices with start and stop)."""
+        out = np.zeros([s.stop - s.start for s in where], dtype=self.labels.dtype)
+        source, target = [], []
+        for s, o, n in zip(where, self.offset, self.labels.shape, strict=True):
+            low, high = max(s.start, o), min(s.stop, o + n)
+            if low >= high:
+                return out
+            source.append(slice(low - o, high - o))
+            target.append(slice(low - s.start, high - s.start))
+        out[tuple(target)] = self.labels[tuple(source)]
+        return out
+
+
 def detect_fiducials(
     array: np.ndarray,
     geometry: ImageGeometry,
@@ -91,8 +132,8 @@ def detect_fiducials(
     spacing_kji = geometry.spacing_mm[::-1]
     voxel_mm3 = float(np.prod(spacing_kji))
     expected_mm3 = np.pi * diameter**3 / 6.0
-    labels = cc3d.connected_components(array > threshold, connectivity=26)
-    boxes = ndimage.find_objects(labels)
+    labels = _BrightComponents(array > threshold)
+    boxes = labels.boxes()
     margin = np.ceil((0.5 * diameter + 1.5) / spacing_kji).astype(int) + 1
     reach = np.ceil(diameter / spacing_kji).astype(int)
     ceiling = array.max() if array.size else 0
