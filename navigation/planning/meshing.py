@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import fast_simplification
 import numpy as np
@@ -92,16 +93,19 @@ def _block_mean(block: np.ndarray, factors: np.ndarray) -> np.ndarray:
 
     Separable: each axis in turn is summed over its ``f`` strided views, so the input (bool,
     int16 or float32) is read once and no full-size float copy is made; sums of up to 2**24
-    int16 values are exact in float32.
+    int16 values are exact in float32. A bool mask is counted in uint8 (blocks of up to 255
+    voxels; a quarter of the memory traffic), the same exact counts.
     """
     out = block
+    counts = block.dtype == np.bool_ and np.prod(factors) <= 255
+    count_dtype: np.dtype[Any] = np.dtype(np.uint8 if counts else np.float32)
     for axis, f in enumerate(int(f) for f in factors):
         if f == 1:
             continue
         n = out.shape[axis]
         shape = list(out.shape)
         shape[axis] = -(-n // f)
-        total = np.zeros(shape, dtype=np.float32)
+        total: np.ndarray = np.zeros(shape, dtype=count_dtype)
         for offset in range(f):
             part = out[(slice(None),) * axis + (slice(offset, None, f),)]
             count = part.shape[axis]
@@ -113,8 +117,9 @@ def _block_mean(block: np.ndarray, factors: np.ndarray) -> np.ndarray:
         out = total
     if out is block:
         return np.array(block, dtype=np.float32)  # a copy: the input stays intact
-    out /= np.float32(int(np.prod(factors)))
-    return out
+    mean = out.astype(np.float32, copy=False)  # counts in uint8 are exact in float32
+    mean /= np.float32(int(np.prod(factors)))
+    return mean
 
 
 def _field(
