@@ -88,6 +88,8 @@ class _BrightComponents:
     def boxes(self) -> list[tuple[slice, ...] | None]:
         """``ndimage.find_objects`` of the labels, in full-grid indices."""
         boxes: list[tuple[slice, ...] | None] = []
+        if self.labels.size == 0:  # nothing bright
+            return boxes
         for found in ndimage.find_objects(self.labels):
             shifted = None
             if found is not None:
