@@ -234,6 +234,7 @@ def map_offline(
     """``igcs fluorescence`` of the recorded session, scored against the simulator's truth
     (``anatomy``: also the map in its place on the patient, ``fluorescence_anatomy.png``)."""
     from navigation.fluorescence.offline import OfflineRequest, map_recorded_session
+    from navigation.simulation.evaluation import offline_evaluator
 
     target = out / "fluorescence"
     say(
@@ -247,7 +248,8 @@ def map_offline(
             out=target,
             truth=out / "simulation_truth.json",
             anatomy_picture=anatomy,
-        )
+        ),
+        evaluator=offline_evaluator,
     )
     return result.metrics
 

@@ -298,9 +298,8 @@ def _start_fluorescence(
         radiometry and field geometry), or None on the real camera path (files and flags only).
     """
     from navigation.app.fluorescence import FluorescenceMapper, FluorescenceSettings
-    from navigation.fluorescence.field import find_phantom_truth
     from navigation.fluorescence.mapping_inputs import highlight_detector, resolve_inputs
-    from navigation.planning.phantom import load_truth
+    from navigation.simulation.evaluation import navigation_evaluator
 
     if args.no_fluorescence:
         return None
@@ -330,13 +329,10 @@ def _start_fluorescence(
     }
     log.info("fluorescence camera: %s", sources)
     geometry = simulation.geometry() if simulation else None
-    tissue = simulation.tissue() if simulation else None
-    truth_path = None if tissue is not None else find_phantom_truth(plan)
     settings = FluorescenceSettings(
         radiometry=inputs.radiometry,
         geometry=geometry,
-        phantom_truth=None if truth_path is None else load_truth(truth_path),
-        tissue=tissue,
+        evaluator=navigation_evaluator(plan, simulation),
         highlights=highlight_detector(
             inputs.radiometry,
             sensor=simulation.sensor() if simulation else None,
