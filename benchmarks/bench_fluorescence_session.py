@@ -31,9 +31,9 @@ import numpy as np
 from navigation.fluorescence.live import LiveFluorescence
 from navigation.fluorescence.mapping_inputs import load_simulation_truth, resolve_inputs
 from navigation.fluorescence.session_mapping import map_session
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
-from navigation.planning.sample_data import ensure_sample_phantom
+from navigation.simulation.phantom import load_truth
+from navigation.simulation.sample_data import ensure_sample_phantom
 from navigation.simulation.simulated_motion import CameraOrbit
 from navigation.simulation.simulator import SimulationConfig
 from navigation.simulation.simulator_io import scenario_from_plan, write_truth

@@ -102,8 +102,8 @@ def plan_sample_phantom(out: Path, *, say: Callable[[str], None] = print) -> dic
     import numpy as np
 
     from navigation.commands.plan_making import make_plan_from_path, print_summary
-    from navigation.planning.phantom import load_truth
-    from navigation.planning.sample_data import ensure_sample_phantom
+    from navigation.simulation.phantom import load_truth
+    from navigation.simulation.sample_data import ensure_sample_phantom
     from rendering.snapshot import MeshLayer, snapshot_meshes
 
     phantom = ensure_sample_phantom()

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from navigation.fluorescence.evaluation import FieldEvaluator
 from navigation.fluorescence.mapping_inputs import SimulationTruth
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import Plan
+from navigation.simulation.phantom import load_truth
 from navigation.simulation.scene import TissueEvaluator
 from navigation.simulation.tissue import TissueModel
 from navigation.simulation.tracer import PhantomEvaluator, PlanTumourEvaluator

@@ -24,8 +24,8 @@ from navigation.fluorescence.approach import ApproachGeometry, plan_tumour_mask
 from navigation.fluorescence.field import FieldGeometry, FieldTruth, SurgicalField, frozen
 from navigation.fluorescence.model_field import mapping_field
 from navigation.fluorescence.plan_masks import SmoothMask
-from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
+from navigation.simulation.phantom import PhantomTruth
 from navigation.simulation.tissue import TissueModel, rough_normals, tissue_emission
 from navigation.simulation.tracer import TracerModel
 from navigation.simulation.tracer import world_scene as bed_world_scene

@@ -37,9 +37,9 @@ import numpy as np
 
 from navigation.fluorescence.approach import ApproachGeometry, ApproachOptions, approach_geometry
 from navigation.fluorescence.field import FieldGeometry, FieldOptions, field_geometry
-from navigation.planning.phantom import PhantomTruth, load_truth
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from navigation.simulation.evaluation import find_phantom_truth
+from navigation.simulation.phantom import PhantomTruth, load_truth
 from navigation.simulation.scene import world_scene
 from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_reference_pose
 from navigation.simulation.simulated_frames import FluorescenceFrames

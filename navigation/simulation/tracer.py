@@ -3,7 +3,7 @@
 **Model and world.** The mapping mesh (the model the map lives on,
 :func:`navigation.fluorescence.field.build_field`) takes the tumour from the plan's tumour mesh;
 the world the simulated camera renders (:func:`world_scene`) takes it from the phantom's
-analytic surface (:meth:`~navigation.planning.phantom.PhantomTruth.signed_distance_mm`), with
+analytic surface (:meth:`~navigation.simulation.phantom.PhantomTruth.signed_distance_mm`), with
 the same bed, so model and world differ by the segmentation error, as they would in surgery.
 
 **Where the tracer is** (:class:`TracerModel`). Antibody-dye tracers (cetuximab-800CW) sit in
@@ -47,8 +47,8 @@ from navigation.fluorescence.field import (
     frozen,
     plan_tumour_distance,
 )
-from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
+from navigation.simulation.phantom import PhantomTruth
 from registration.core.checks import Float64Array, InputError, check_positive
 from rendering.fluorescence.metrics import MarginThresholds
 from rendering.fluorescence.nir_camera import glowing_patch_emission

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from navigation.fluorescence.field import SurgicalField
-from navigation.planning.phantom import PhantomTruth, load_truth
 from navigation.planning.plan import Plan, load_plan
+from navigation.simulation.phantom import PhantomTruth, load_truth
 from navigation.simulation.tracer import phantom_field, world_scene
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 

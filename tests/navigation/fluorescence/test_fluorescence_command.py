@@ -27,8 +27,8 @@ from navigation.fluorescence.session_mapping import (
     SKIP_SIZE,
     map_session,
 )
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
+from navigation.simulation.phantom import load_truth
 from navigation.simulation.simulated_motion import CameraOrbit
 from navigation.simulation.simulator import CAMERA, SimulationConfig
 from navigation.simulation.simulator_io import scenario_from_plan, write_truth
