@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 
 from navigation.app.ar_frame import camera_pose_at
-from navigation.app.session import CameraFrame, NavigationSession
+from navigation.app.camera_feed import CameraFrame
+from navigation.app.session import NavigationSession
 from navigation.fluorescence.evaluation import FieldEvaluator
 from navigation.fluorescence.field import FieldGeometry, SurgicalField
 from navigation.fluorescence.live import LiveFluorescence
