@@ -40,10 +40,11 @@ from navigation.fluorescence.field import FieldGeometry, FieldOptions, field_geo
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
 from navigation.simulation.evaluation import find_phantom_truth
 from navigation.simulation.phantom import PhantomTruth, load_truth
+from navigation.simulation.scenario_builder import build_scenario
 from navigation.simulation.scene import world_scene
 from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_reference_pose
 from navigation.simulation.simulated_frames import FluorescenceFrames
-from navigation.simulation.simulator import Scenario, SimulationConfig, build_scenario
+from navigation.simulation.simulator import Scenario, SimulationConfig
 from navigation.simulation.tissue import TissueModel
 from navigation.simulation.tracer import TracerModel
 from navigation.tracking.messages import IgtlMessage
