@@ -62,7 +62,7 @@ from navigation.app.frame_builder import FrameState, LiveState, build_frame
 from navigation.app.message_ingest import MessageIngest
 from navigation.app.registration_workflow import RegistrationWorkflow
 from navigation.app.session_link import TrackerLink
-from navigation.app.session_registration import RegistrationActions
+from navigation.app.session_registration import SessionRegistration
 from navigation.planning.plan_scene import PlanScene
 from navigation.tracking.igtl_transport import IgtlClient
 from navigation.tracking.link_settings import LinkSettings
@@ -104,7 +104,7 @@ class SessionStatus:
     reference_motion_mm: float | None
 
 
-class NavigationSession(TrackerLink, RegistrationActions):
+class NavigationSession(TrackerLink, SessionRegistration):
     """The live state of one navigated procedure (see the module docstring).
 
     Parameters

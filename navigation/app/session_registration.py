@@ -2,7 +2,7 @@
 and refine, accept (or refuse, or override with the risks named), check a landmark; each one
 recorded, the registration in force written beside the recording.
 
-:class:`RegistrationActions` is a part of :class:`~navigation.app.session.NavigationSession`
+:class:`SessionRegistration` is a part of :class:`~navigation.app.session.NavigationSession`
 (a mixin: the session's one lock guards the :class:`~navigation.app.registration_workflow.
 RegistrationWorkflow`, which holds the numbers and the checks; the actions add the pointer's
 collector and sweep, the recording and the file). A refined registration's Monte Carlo TRE
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 REGISTRATION_SCHEMA = "igcs-navigation-registration"
 
 
-class RegistrationActions:
+class SessionRegistration:
     """The registration actions of the session (module docstring); what they use of it is
     declared here and set by :class:`~navigation.app.session.NavigationSession`."""
 
