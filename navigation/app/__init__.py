@@ -10,8 +10,9 @@
 - :mod:`navigation.app.launch`: starting the app (session, recording, live fluorescence,
   tracker link, the headless run) for ``igcs navigate``.
 - :mod:`navigation.app.registration_workflow`: collect / register / exclude / refine / accept,
-  logic without widgets (surface refinement in :mod:`navigation.app.surface_refinement`); :mod:`navigation.app.registration_state` its immutable values and
-  the one "valid or not" flag (``RegistrationResult.verified``) every predicted TRE reads.
+  logic without widgets (surface refinement in :mod:`navigation.app.surface_refinement`);
+  :mod:`navigation.app.registration_state` its immutable values and the one "valid or not"
+  flag (``RegistrationResult.verified``) every predicted TRE reads.
 - :mod:`navigation.app.warning_monitor`: each warning's state in the session recording.
 - :mod:`navigation.app.frame_builder`: the rules that turn the live state into one frame's
   :class:`~rendering.view_state.ViewSnapshot`.
