@@ -51,10 +51,12 @@ from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.rasterizer import (
     _ID_MASK,
     NEAR_MM,
+    SPREAD_BITS,
     project_to_grid,
     rasterize_into,
     ray_hit,
     serialized,
+    spread_block,
     triangle_at,
 )
 from rendering.fluorescence.surface_mesh import SurfaceMesh
@@ -209,76 +211,78 @@ def _classify(cam, grid, normals, rotation, triangles, neighbours, packed, lens,
     status = np.zeros(n, dtype=np.int8)
     uv = np.full((n, 2), np.nan)
     cos_view = np.full(n, np.nan)
-    for i in prange(n):
-        z = cam[i, 2]
-        if not z > NEAR_MM:
-            continue
-        x = cam[i, 0] / z
-        y = cam[i, 1] / z
-        r2 = x * x + y * y
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
-        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
-        u = fx * xd + skew * yd + cx
-        v = fy * yd + cy
-        uv[i, 0] = u
-        uv[i, 1] = v
-        distance = np.sqrt(cam[i, 0] ** 2 + cam[i, 1] ** 2 + z * z)
-        nx = (
-            rotation[0, 0] * normals[i, 0]
-            + rotation[0, 1] * normals[i, 1]
-            + rotation[0, 2] * normals[i, 2]
-        )
-        ny = (
-            rotation[1, 0] * normals[i, 0]
-            + rotation[1, 1] * normals[i, 1]
-            + rotation[1, 2] * normals[i, 2]
-        )
-        nz = (
-            rotation[2, 0] * normals[i, 0]
-            + rotation[2, 1] * normals[i, 1]
-            + rotation[2, 2] * normals[i, 2]
-        )
-        cosine = -(nx * cam[i, 0] + ny * cam[i, 1] + nz * z) / distance
-        cos_view[i] = cosine
-        if u < 0.0 or v < 0.0 or u > width - 1.0 or v > height - 1.0:
-            continue
-        if cosine < cos_limit:
-            status[i] = GRAZING
-            continue
-        # A radially distorted point far outside the image can fold back inside: require the
-        # pinhole projection to lie on the grid that covers the sensor.
-        gx = grid[i, 0]
-        gy = grid[i, 1]
-        if gx < 0.0 or gy < 0.0 or gx > buffer_width - 1.0 or gy > buffer_height - 1.0:
-            continue
-        x0 = int(np.floor(gx))
-        y0 = int(np.floor(gy))
-        limit = 1.0 - max(_RAY_SLACK, tolerance_fraction)
-        # The four corner tests run without branches (and without skipping repeated
-        # triangles: testing one twice changes nothing): their outcomes are data-dependent,
-        # and mispredicted branches, not memory, were two thirds of this loop's time.
-        occluded = False
-        ambiguous = False
-        for corner in range(4):
-            px = min(x0 + (corner & 1), buffer_width - 1)
-            py = min(y0 + (corner >> 1), buffer_height - 1)
-            key = packed[py, px]
-            t = key & _ID_MASK
-            a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
-            counts = (key != 0) & (a != i) & (b != i) & (c != i)
-            hit, crossing = _hit_and_crossing(cam, a, b, c, i)
-            occluded |= counts & hit
-            ambiguous |= counts & (0.0 < crossing) & (crossing < limit)
-        if occluded:
-            verdict = OCCLUDED
-        elif ambiguous and _hits_a_neighbour(cam, triangles, neighbours, packed, x0, y0, i):
-            verdict = OCCLUDED
-        elif ambiguous:
-            verdict = AMBIGUOUS
-        else:
-            verdict = VISIBLE
-        status[i] = verdict
+    for j in prange(1 << SPREAD_BITS):
+        start, stop = spread_block(j, n)
+        for i in range(start, stop):
+            z = cam[i, 2]
+            if not z > NEAR_MM:
+                continue
+            x = cam[i, 0] / z
+            y = cam[i, 1] / z
+            r2 = x * x + y * y
+            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+            xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+            yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+            u = fx * xd + skew * yd + cx
+            v = fy * yd + cy
+            uv[i, 0] = u
+            uv[i, 1] = v
+            distance = np.sqrt(cam[i, 0] ** 2 + cam[i, 1] ** 2 + z * z)
+            nx = (
+                rotation[0, 0] * normals[i, 0]
+                + rotation[0, 1] * normals[i, 1]
+                + rotation[0, 2] * normals[i, 2]
+            )
+            ny = (
+                rotation[1, 0] * normals[i, 0]
+                + rotation[1, 1] * normals[i, 1]
+                + rotation[1, 2] * normals[i, 2]
+            )
+            nz = (
+                rotation[2, 0] * normals[i, 0]
+                + rotation[2, 1] * normals[i, 1]
+                + rotation[2, 2] * normals[i, 2]
+            )
+            cosine = -(nx * cam[i, 0] + ny * cam[i, 1] + nz * z) / distance
+            cos_view[i] = cosine
+            if u < 0.0 or v < 0.0 or u > width - 1.0 or v > height - 1.0:
+                continue
+            if cosine < cos_limit:
+                status[i] = GRAZING
+                continue
+            # A radially distorted point far outside the image can fold back inside: require the
+            # pinhole projection to lie on the grid that covers the sensor.
+            gx = grid[i, 0]
+            gy = grid[i, 1]
+            if gx < 0.0 or gy < 0.0 or gx > buffer_width - 1.0 or gy > buffer_height - 1.0:
+                continue
+            x0 = int(np.floor(gx))
+            y0 = int(np.floor(gy))
+            limit = 1.0 - max(_RAY_SLACK, tolerance_fraction)
+            # The four corner tests run without branches (and without skipping repeated
+            # triangles: testing one twice changes nothing): their outcomes are data-dependent,
+            # and mispredicted branches, not memory, were two thirds of this loop's time.
+            occluded = False
+            ambiguous = False
+            for corner in range(4):
+                px = min(x0 + (corner & 1), buffer_width - 1)
+                py = min(y0 + (corner >> 1), buffer_height - 1)
+                key = packed[py, px]
+                t = key & _ID_MASK
+                a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+                counts = (key != 0) & (a != i) & (b != i) & (c != i)
+                hit, crossing = _hit_and_crossing(cam, a, b, c, i)
+                occluded |= counts & hit
+                ambiguous |= counts & (0.0 < crossing) & (crossing < limit)
+            if occluded:
+                verdict = OCCLUDED
+            elif ambiguous and _hits_a_neighbour(cam, triangles, neighbours, packed, x0, y0, i):
+                verdict = OCCLUDED
+            elif ambiguous:
+                verdict = AMBIGUOUS
+            else:
+                verdict = VISIBLE
+            status[i] = verdict
     return status, uv, cos_view
 
 
