@@ -39,7 +39,7 @@ from registration.core.checks import Float64Array, InputError, check_positive
 from registration.core.transforms import check_rigid, invert_rigid
 from rendering.fluorescence.camera_model import CameraModel
 from rendering.fluorescence.radiometry import ExcitationCorrection, RadiometricCalibration
-from rendering.fluorescence.rasterizer import SPREAD_BITS, serialized, spread_block
+from rendering.fluorescence.rasterizer import serialized
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 from rendering.fluorescence.visibility import (
     VISIBLE,
@@ -204,52 +204,50 @@ def _sample(frame, dark, flat, mask, parameters, status, uv, cam, cos_view):
     weights = np.zeros(n)
     saturated = np.zeros(n, dtype=np.bool_)
     masked = np.zeros(n, dtype=np.bool_)
-    for j in prange(1 << SPREAD_BITS):
-        start, stop = spread_block(j, n)
-        for i in range(start, stop):
-            if status[i] != VISIBLE:
-                continue
-            u = uv[i, 0]
-            v = uv[i, 1]
-            x0 = min(int(np.floor(u)), width - 2)
-            y0 = min(int(np.floor(v)), height - 2)
-            fu = u - x0
-            fv = v - y0
-            if use_mask and (
-                mask[y0, x0] or mask[y0, x0 + 1] or mask[y0 + 1, x0] or mask[y0 + 1, x0 + 1]
-            ):
-                masked[i] = True
-                continue
-            a = float(frame[y0, x0])
-            b = float(frame[y0, x0 + 1])
-            c = float(frame[y0 + 1, x0])
-            d = float(frame[y0 + 1, x0 + 1])
-            is_saturated = max(max(a, b), max(c, d)) >= saturation_level
-            value = (1 - fv) * ((1 - fu) * a + fu * b) + fv * ((1 - fu) * c + fu * d)
-            if use_dark:
-                value -= (1 - fv) * ((1 - fu) * dark[y0, x0] + fu * dark[y0, x0 + 1]) + fv * (
-                    (1 - fu) * dark[y0 + 1, x0] + fu * dark[y0 + 1, x0 + 1]
-                )
-            else:
-                value -= dark_level
-            if use_flat:
-                value /= (1 - fv) * ((1 - fu) * flat[y0, x0] + fu * flat[y0, x0 + 1]) + fv * (
-                    (1 - fu) * flat[y0 + 1, x0] + fu * flat[y0 + 1, x0 + 1]
-                )
-            distance = np.sqrt(cam[i, 0] ** 2 + cam[i, 1] ** 2 + cam[i, 2] ** 2)
-            cosine = cos_view[i]
-            linear[i] = value
-            values[i] = value * _power(distance / r0, n_exp) / _power(max(cosine, min_cos), m_exp)
-            weight = min(max((cosine - cos_limit) / (1.0 - cos_limit), 0.0), 1.0)
-            relative = weight_r0 / distance
-            weight *= relative * relative
-            if feather > 0:
-                edge = min(min(u, v), min(width - 1.0 - u, height - 1.0 - v))
-                weight *= min(max(edge / feather, 0.0), 1.0)
-            if is_saturated:
-                weight *= saturated_factor
-            saturated[i] = is_saturated
-            weights[i] = weight
+    for i in prange(n):
+        if status[i] != VISIBLE:
+            continue
+        u = uv[i, 0]
+        v = uv[i, 1]
+        x0 = min(int(np.floor(u)), width - 2)
+        y0 = min(int(np.floor(v)), height - 2)
+        fu = u - x0
+        fv = v - y0
+        if use_mask and (
+            mask[y0, x0] or mask[y0, x0 + 1] or mask[y0 + 1, x0] or mask[y0 + 1, x0 + 1]
+        ):
+            masked[i] = True
+            continue
+        a = float(frame[y0, x0])
+        b = float(frame[y0, x0 + 1])
+        c = float(frame[y0 + 1, x0])
+        d = float(frame[y0 + 1, x0 + 1])
+        is_saturated = max(max(a, b), max(c, d)) >= saturation_level
+        value = (1 - fv) * ((1 - fu) * a + fu * b) + fv * ((1 - fu) * c + fu * d)
+        if use_dark:
+            value -= (1 - fv) * ((1 - fu) * dark[y0, x0] + fu * dark[y0, x0 + 1]) + fv * (
+                (1 - fu) * dark[y0 + 1, x0] + fu * dark[y0 + 1, x0 + 1]
+            )
+        else:
+            value -= dark_level
+        if use_flat:
+            value /= (1 - fv) * ((1 - fu) * flat[y0, x0] + fu * flat[y0, x0 + 1]) + fv * (
+                (1 - fu) * flat[y0 + 1, x0] + fu * flat[y0 + 1, x0 + 1]
+            )
+        distance = np.sqrt(cam[i, 0] ** 2 + cam[i, 1] ** 2 + cam[i, 2] ** 2)
+        cosine = cos_view[i]
+        linear[i] = value
+        values[i] = value * _power(distance / r0, n_exp) / _power(max(cosine, min_cos), m_exp)
+        weight = min(max((cosine - cos_limit) / (1.0 - cos_limit), 0.0), 1.0)
+        relative = weight_r0 / distance
+        weight *= relative * relative
+        if feather > 0:
+            edge = min(min(u, v), min(width - 1.0 - u, height - 1.0 - v))
+            weight *= min(max(edge / feather, 0.0), 1.0)
+        if is_saturated:
+            weight *= saturated_factor
+        saturated[i] = is_saturated
+        weights[i] = weight
     return values, linear, weights, saturated, masked
 
 

@@ -62,23 +62,6 @@ def serialized(kernel: _Kernel) -> _Kernel:
 #: Vertices at z <= NEAR_MM (camera frame) are not projected; their triangles are skipped.
 NEAR_MM = 1.0
 
-#: Per-vertex kernels with uneven work (visibility, sampling) run over 2**SPREAD_BITS blocks of
-#: consecutive vertices taken in bit-reversed order: numba hands each thread one contiguous run
-#: of loop indices, which is then every other block (two threads) spread over the whole mesh.
-#: A spatially ordered mesh put the camera's side in one half of the vertex numbering: one
-#: thread had up to 45 % more visible vertices than the other (500k-vertex surgical field).
-SPREAD_BITS = 8
-
-
-@numba.njit(cache=True, inline="always")
-def spread_block(j, n):
-    """Vertex range [start, stop) of loop index j in 0 .. 2**SPREAD_BITS - 1 (of n vertices):
-    block bit_reverse(j)."""
-    block = 0
-    for k in range(SPREAD_BITS):
-        block |= ((j >> k) & 1) << (SPREAD_BITS - 1 - k)
-    return block * n >> SPREAD_BITS, (block + 1) * n >> SPREAD_BITS
-
 
 @serialized
 @numba.njit(parallel=True, cache=True, fastmath=False)
