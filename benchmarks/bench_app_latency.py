@@ -56,7 +56,7 @@ WINDOW = (1280, 1024)
 
 def make_plan(folder: Path) -> Path:
     """The phantom CT and its plan (what ``igcs demo`` plans)."""
-    from navigation.planning.phantom import load_truth, write_phantom
+    from navigation.simulation.phantom import load_truth, write_phantom
 
     phantom = folder / "phantom_ct"
     write_phantom(phantom, modality="CT", seed=0, size="small")

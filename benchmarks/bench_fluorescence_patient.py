@@ -1,7 +1,7 @@
 """Fluorescence mapping speed on a real patient's surgical field, against a baseline revision.
 
     python benchmarks/bench_fluorescence_patient.py [--plan PLAN] [--sizes 200000 500000]
-        [--frames 20] [--rounds 3] [--baseline main]
+        [--frames 20] [--rounds 3] [--baseline main] [--decimator-order-baseline]
 
 The field is the transcervical wound cut into HN-CHUS-052's own anatomy
 (:mod:`navigation.fluorescence.approach`; the plan is made from ``../shared/data`` with ``igcs
@@ -12,10 +12,11 @@ Per frame: ``FrameProjector.project`` (visibility with occlusion, sampling, radi
 ``FluorescenceMap.fuse``; and the highlight mask alone.
 
 In the same run, the same work by the rendering and registration packages of ``--baseline``
-(exported with ``git archive``; the mesh in the decimator's vertex order) and by this checkout
-(the mesh spatially ordered, as the field builder now gives it),
-each in a fresh process, alternating for ``--rounds`` rounds: the ratio of medians is what a
-shared machine can measure. The machine's load is printed.
+(exported with ``git archive``) and by this checkout, both on the mesh spatially ordered as the
+field builder gives it (``--decimator-order-baseline``: the baseline on the decimator's vertex
+order, as before the field builder ordered its meshes), each in a fresh process, alternating for
+``--rounds`` rounds: the ratio of medians is what a shared machine can measure. The load average
+is printed at the start, at the end and with every row (its range over that row's workers).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ for pose in poses:
     start = time.perf_counter()
     fmap.fuse(projector.project(frame, pose))
     times.append(time.perf_counter() - start)
-print(json.dumps({"fps": 1.0 / float(np.median(times)), "best": 1.0 / float(np.min(times))}))
+import os
+print(json.dumps({"fps": 1.0 / float(np.median(times)), "best": 1.0 / float(np.min(times)),
+                  "load": os.getloadavg()[0]}))
 """
 
 
@@ -146,6 +149,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", default="main", help="git revision to compare with")
+    parser.add_argument(
+        "--decimator-order-baseline", action="store_true",
+        help="give the baseline the mesh in the decimator's vertex order",
+    )  # fmt: skip
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as temporary:
@@ -170,7 +177,8 @@ def main() -> None:
         rows = []
         for size, (old, new) in meshes.items():
             files = {}
-            for name, mesh in (("baseline", old), ("current", new)):
+            baseline_mesh = old if args.decimator_order_baseline else new
+            for name, mesh in (("baseline", baseline_mesh), ("current", new)):
                 files[name] = work / f"mesh_{size}_{name}.npz"
                 np.savez(
                     files[name], vertices=mesh.vertices_in_image, triangles=mesh.triangles,
@@ -178,27 +186,36 @@ def main() -> None:
                     camera_matrix=CAMERA_MATRIX, distortion=DISTORTION,
                 )  # fmt: skip
             fps: dict[str, list[float]] = {"baseline": [], "current": []}
+            loads = []
             for _ in range(args.rounds):
-                fps["baseline"].append(run_worker(baseline, files["baseline"])["fps"])
-                fps["current"].append(run_worker(ROOT, files["current"])["fps"])
+                for name, code in (("baseline", baseline), ("current", ROOT)):
+                    result = run_worker(code, files[name])
+                    fps[name].append(result["fps"])
+                    loads.append(result["load"])
             start = time.perf_counter()
             for _ in range(10):
                 highlight_mask(frame, HighlightDetector(dark_level_dn=100.0))
             mask_ms = 100.0 * (time.perf_counter() - start)
             rows.append((size, new.vertex_count, np.median(fps["baseline"]),
-                         np.median(fps["current"]), mask_ms))  # fmt: skip
+                         np.median(fps["current"]), mask_ms, min(loads), max(loads)))  # fmt: skip
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     head = f"{'target':>8} {'vertices':>9} | {'baseline fps':>12} {'current fps':>11}"
-    print(f"{head} {'ratio':>6} | {'mask ms':>7}")
-    for size, vertices, old_fps, new_fps, mask_ms in rows:
+    print(f"{head} {'ratio':>6} | {'mask ms':>7} | load")
+    for size, vertices, old_fps, new_fps, mask_ms, low, high in rows:
         print(f"{size:>8} {vertices:>9} | {old_fps:>12.1f} {new_fps:>11.1f} "
-              f"{new_fps / old_fps:>6.2f} | {mask_ms:>7.1f}")  # fmt: skip
+              f"{new_fps / old_fps:>6.2f} | {mask_ms:>7.1f} | {low:.1f}-{high:.1f}")  # fmt: skip
     print(
         f"\nfps: median over {args.rounds} rounds (each a fresh process, {args.frames} frames) of "
         "the per-frame mapping (visibility with occlusion, sampling, radiometry, fusion) of a "
-        f"1280x1024 frame; baseline = {args.baseline}'s rendering and registration packages on "
-        "the mesh in the decimator's order, current = this checkout on the spatially ordered mesh. "
-        "mask ms: the highlight mask of one frame (this checkout)."
+        f"1280x1024 frame; baseline = {args.baseline}'s rendering and registration packages, "
+        "current = this checkout, on the "
+        + (
+            "decimator's order (baseline) and the spatially ordered mesh (current). "
+            if args.decimator_order_baseline
+            else "spatially ordered mesh. "
+        )
+        + "mask ms: the highlight mask of one frame (this checkout). load: the load average "
+        "(1 min) after each worker of the row, lowest-highest."
     )
 
 

@@ -28,16 +28,16 @@ os.environ.setdefault("VTK_SMP_BACKEND_IN_USE", "STDThread")
 
 import numpy as np
 
-from navigation.fluorescence.field import build_field, world_scene
 from navigation.fluorescence.live import LiveFluorescence
 from navigation.fluorescence.mapping_inputs import load_simulation_truth, resolve_inputs
 from navigation.fluorescence.session_mapping import map_session
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
-from navigation.planning.sample_data import ensure_sample_phantom
+from navigation.simulation.phantom import load_truth
+from navigation.simulation.sample_data import ensure_sample_phantom
 from navigation.simulation.simulated_motion import CameraOrbit
 from navigation.simulation.simulator import SimulationConfig
 from navigation.simulation.simulator_io import scenario_from_plan, write_truth
+from navigation.simulation.tracer import phantom_field, world_scene
 from navigation.tracking.recording import SessionWriter
 from registration.camera_intrinsics import CameraIntrinsics
 from rendering.fluorescence.camera_model import CameraModel
@@ -79,8 +79,8 @@ def main() -> None:
         folder = Path(tmp)
         phantom = plan_phantom(folder)
         plan, truth = load_plan(folder / "plan"), load_truth(phantom)
-        build_field(plan, truth=truth)  # warm caches (imports, VTK)
-        seconds, field = timed(lambda: build_field(plan, truth=truth), 3)
+        phantom_field(plan, truth)  # warm caches (imports, VTK)
+        seconds, field = timed(lambda: phantom_field(plan, truth), 3)
         rows.append((f"field mesh from the plan ({field.mesh.vertex_count} vertices)",
                      f"{seconds * 1e3:.0f} ms"))  # fmt: skip
         seconds, scene = timed(lambda: world_scene(plan, truth=truth, geometry=field.geometry), 3)

@@ -116,7 +116,7 @@ def load_text() -> str:
 def phantom_plan(folder: Path) -> Path:
     """The digital phantom planned as ``igcs demo`` plans it."""
     from navigation.cli import main as igcs
-    from navigation.planning.phantom import load_truth, write_phantom
+    from navigation.simulation.phantom import load_truth, write_phantom
 
     phantom = folder / "phantom_ct"
     write_phantom(phantom, modality="CT", seed=0, size="small")

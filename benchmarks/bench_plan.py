@@ -57,7 +57,7 @@ def _import_plan_libraries() -> float:
 
 def case_command(phantom: Path, out: Path) -> dict:
     from navigation.cli import main
-    from navigation.planning.phantom import load_truth
+    from navigation.simulation.phantom import load_truth
 
     baseline = _import_plan_libraries()
     truth = load_truth(phantom)
@@ -81,9 +81,9 @@ def case_real_ct(ct: Path, out: Path) -> dict:
 
 def case_stages(phantom: Path, out: Path) -> dict:
     from navigation.imaging.loading import load_volume
-    from navigation.planning.phantom import load_truth
     from navigation.planning.plan_input import source_from_loaded
     from navigation.planning.plan_writer import make_plan
+    from navigation.simulation.phantom import load_truth
 
     truth = load_truth(phantom)
     marks: list[tuple[str, float]] = []
@@ -205,7 +205,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         phantom = args.phantom
         if phantom is None:
-            from navigation.planning.phantom import write_phantom
+            from navigation.simulation.phantom import write_phantom
 
             phantom = Path(tmp) / "phantom_full"
             print("writing the full-size phantom (512 x 512 x 300, not timed) ...", flush=True)

@@ -52,7 +52,7 @@ def _best(function, repeat: int, cpu: list[float] | None = None) -> float:  # ty
 
 def _plan(folder: Path) -> Path:
     from navigation.cli import main
-    from navigation.planning.phantom import load_truth, write_phantom
+    from navigation.simulation.phantom import load_truth, write_phantom
 
     phantom = folder / "phantom_full"
     print("writing and planning the full-size phantom (512 x 512 x 300, not timed) ...", flush=True)

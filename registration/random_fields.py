@@ -2,7 +2,7 @@
 
 Used where errors are not independent from point to point: the shift of the skin between the
 scan and surgery under a swept pointer (:mod:`registration.combined_tre`, the simulator), the
-perfusion texture and relief of tissue (:mod:`navigation.fluorescence.tissue`). White noise
+perfusion texture and relief of tissue (:mod:`navigation.simulation.tissue`). White noise
 on a grid of a quarter of the correlation length (trilinear sampling then keeps ~97 % of the
 variance), filtered by a Gaussian (scipy's ``gaussian_filter``, zero outside a margin of four
 kernel sigmas) and normalised by the filter's own gain (its squared weights' sum), sampled at

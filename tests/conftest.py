@@ -43,9 +43,9 @@ def rng():
 @pytest.fixture(scope="session")
 def phantom_ct(tmp_path_factory):
     """Folder of the small phantom CT (seed 0): ``dicom/`` (160 axial slices, 1 mm) and
-    ``truth.json`` (read it with ``navigation.planning.phantom.load_truth``). Made once per
+    ``truth.json`` (read it with ``navigation.simulation.phantom.load_truth``). Made once per
     session."""
-    from navigation.planning.phantom import write_phantom
+    from navigation.simulation.phantom import write_phantom
 
     folder = tmp_path_factory.mktemp("phantom") / "phantom_ct"
     write_phantom(folder, modality="CT", seed=0, size="small")
@@ -57,7 +57,7 @@ def phantom_plan(phantom_ct, tmp_path_factory):
     """Plan folder made by ``igcs plan`` from ``phantom_ct`` with the truth's tumour seed and
     node centre as seeds (load it with ``navigation.planning.plan.load_plan``)."""
     from navigation.cli import main
-    from navigation.planning.phantom import load_truth
+    from navigation.simulation.phantom import load_truth
 
     truth = load_truth(phantom_ct)
     out = tmp_path_factory.mktemp("plan") / "phantom_plan"
@@ -77,3 +77,11 @@ def phantom_plan(phantom_ct, tmp_path_factory):
     )
     assert status == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def phantom_mr():
+    """The small T1-like MR phantom (seed 1) in memory: ``Phantom(volume, truth)``."""
+    from navigation.simulation.phantom import make_phantom
+
+    return make_phantom(modality="MR", seed=1)

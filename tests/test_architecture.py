@@ -58,18 +58,22 @@ def test_import_linter_catches_a_layer_violation(tmp_path):
     (tmp_path / "registration" / "cycle_probe_b.py").write_text(
         "import registration.cycle_probe_a  # noqa: F401\n"
     )
-    # VTK in the fluorescence core; the simulator in the app.
+    # VTK in the fluorescence core; the simulator in the app; the phantom in the live mapper.
     (tmp_path / "rendering" / "fluorescence" / "drawing_probe.py").write_text(
         "import vtk  # noqa: F401\n"
     )
     (tmp_path / "navigation" / "app" / "simulation_probe.py").write_text(
         "import navigation.simulation.simulator  # noqa: F401\n"
     )
+    (tmp_path / "navigation" / "fluorescence" / "phantom_probe.py").write_text(
+        "import navigation.simulation.phantom  # noqa: F401\n"
+    )
     result = lint_imports(tmp_path)
     assert result.returncode != 0
     assert "Layers: navigation (app) above rendering (VTK) above registration" in result.stdout
     assert "rendering.fluorescence.drawing_probe -> vtk" in result.stdout
     assert "navigation.app.simulation_probe -> navigation.simulation.simulator" in result.stdout
+    assert "navigation.fluorescence.phantom_probe -> navigation.simulation.phantom" in result.stdout
     assert "registration.layer_violation_probe -> rendering.offscreen" in result.stdout
     assert "No cycles are allowed in registration." in result.stdout
     assert ".cycle_probe_" in result.stdout

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import vtk
 
+from navigation.app.camera_feed import CameraFrame
 from navigation.app.registration_workflow import RegistrationResult
-from navigation.app.session import CameraFrame, NavigationSession
+from navigation.app.session import NavigationSession
 from registration.core.checks import Float64Array, InputError
 from rendering.ar_view import ARView, frame_rgb
 from rendering.fluorescence.camera_model import CameraModel

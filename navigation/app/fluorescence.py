@@ -28,8 +28,9 @@ the app needs around it:
   :mod:`rendering.ar_view`), drawn by VTK through the calibrated camera at native size; the
   frame's pose comes from :func:`navigation.app.ar_frame.camera_pose_at`, as here.
 - Metrics (:meth:`FluorescenceState.metrics`): TBR/SBR and CNR with the raw means and the
-  regions, the seen and flagged areas, and, when the plan's phantom truth is known, the Dice and
-  boundary error of the mapped positive region against the true patch
+  regions, the seen and flagged areas, and, when the caller gives an evaluator (the evaluation
+  hook, :mod:`navigation.fluorescence.evaluation`: a simulation's or phantom's truth, never
+  read here), the Dice and boundary error of the mapped positive region against the true patch
   (:func:`rendering.fluorescence.accuracy.region_accuracy`).
 """
 
@@ -45,12 +46,12 @@ from typing import Any
 import numpy as np
 
 from navigation.app.ar_frame import camera_pose_at
-from navigation.app.session import CameraFrame, NavigationSession
+from navigation.app.camera_feed import CameraFrame
+from navigation.app.session import NavigationSession
+from navigation.fluorescence.evaluation import FieldEvaluator
 from navigation.fluorescence.field import FieldGeometry, SurgicalField
 from navigation.fluorescence.live import LiveFluorescence
-from navigation.fluorescence.scene import mapping_field
-from navigation.fluorescence.tissue import TissueModel
-from navigation.planning.phantom import PhantomTruth
+from navigation.fluorescence.model_field import mapping_field
 from registration.core.checks import Float64Array, InputError
 from rendering.fluorescence.accuracy import region_accuracy
 from rendering.fluorescence.metrics import (
@@ -82,9 +83,7 @@ class FluorescenceSettings:
     thresholds : per-vertex SBR marks (positive, close).
     geometry : the field's bed (default: :func:`navigation.fluorescence.field.field_geometry`
         of the plan, as the simulator builds it).
-    phantom_truth : the phantom's truth, to score the map against the true patch (or None).
-    tissue : the tissue model a simulator rendered with, to score the map against its true
-        patch (or None).
+    evaluator : the truth to score the map against (the evaluation hook; None: not scored).
     highlights : mask specular highlights and saturation in each frame before mapping
         (:mod:`rendering.highlights`), or None.
     pose_wait_s : how long a frame waits for the camera pose after it before being dropped.
@@ -94,8 +93,7 @@ class FluorescenceSettings:
     radiometry: RadiometricCalibration = field(default_factory=RadiometricCalibration)
     thresholds: MarginThresholds = field(default_factory=MarginThresholds)
     geometry: FieldGeometry | None = None
-    phantom_truth: PhantomTruth | None = None
-    tissue: TissueModel | None = None
+    evaluator: FieldEvaluator | None = None
     highlights: HighlightDetector | None = None
     pose_wait_s: float = 0.2
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -160,7 +158,7 @@ class FluorescenceMapper:
     Parameters
     ----------
     session : the source of truth (frames, poses, registration, intrinsics, hand-eye).
-    settings : radiometry, thresholds, field geometry, phantom truth.
+    settings : radiometry, thresholds, field geometry, evaluator.
     """
 
     def __init__(
@@ -176,8 +174,7 @@ class FluorescenceMapper:
         self.field: SurgicalField = mapping_field(
             session.scene.plan,
             geometry=self.settings.geometry,
-            phantom=self.settings.phantom_truth,
-            tissue=self.settings.tissue,
+            evaluator=self.settings.evaluator,
             thresholds=self.settings.thresholds,
         )
         self.live = LiveFluorescence(

@@ -14,22 +14,13 @@ Because the points are in the reference frame, every registration here is
   residuals (also for excluded fiducials: how far the registration puts them), leave-one-out
   errors and warnings; the predicted RMS TRE at the tumour centroid
   (:func:`registration.tre.predict_tre_rms`, Fitzpatrick et al. 1998) for the configured FLE.
-- Surface refinement (optional): :func:`registration.surface_registration.register_surface`
-  (robust point-to-plane ICP with a trimmed second pass) of the sweep points to the plan's skin
-  mesh, started from the paired-point result; the result says how far refinement moved the
-  tumour. Fitzpatrick's formula does not cover ICP: the refined result's predicted TRE at the
-  tumour is *pending* (None, never the paired-point number) until
-  :meth:`RegistrationWorkflow.predict_refined` (Monte Carlo over landmark and surface noise,
-  :mod:`registration.combined_tre`; seconds, so the session runs it outside its lock) gives it
-  and :meth:`RegistrationWorkflow.attach_prediction` stores it. The fiducials of a refined
-  registration are taken as anatomical landmarks touched on the skin (their FLE in the skin's
-  tangent plane); the sweep's independent noise is its RMS distance to the skin after ICP, and
-  the skin is assumed to have shifted smoothly by
-  :data:`registration.combined_tre.SKIN_SHIFT_MM` RMS (correlation
-  :data:`~registration.combined_tre.SKIN_SHIFT_LENGTH_MM`) since the scan. A refinement may
-  move the tumour by up to three times the paired-point registration's own predicted error
-  there (at least :data:`registration.acceptance.REFINEMENT_SHIFT_LIMIT_MM`): anatomical
-  landmarks (FLE 2-3 mm) leave millimetres for the skin to correct.
+- Surface refinement (optional): the sweep points fitted to the plan's skin mesh from the
+  paired-point result, checked and, later, given a Monte Carlo TRE prediction
+  (:mod:`navigation.app.surface_refinement`, which owns the ICP, the checks of a refined
+  result and the prediction); the refined result's predicted TRE at the tumour is *pending*
+  (None, never the paired-point number) until :meth:`RegistrationWorkflow.predict_refined`
+  gives it (seconds: the session runs it outside its lock) and
+  :meth:`RegistrationWorkflow.attach_prediction` stores it.
 - Checks (:func:`registration.acceptance.check_point_registration`): every result carries
   its verdict; a result that failed (FRE above the alarm, a leave-one-out outlier, a mirrored
   layout, a refinement that did not converge or moved the tumour) cannot be accepted by
@@ -39,6 +30,10 @@ Because the points are in the reference frame, every registration here is
   user's).
 - Accept: the result in force, until the next accept; a landmark check is asked for after
   every accept.
+
+One state machine (collected, excluded, latest, outdated, accepted, overridden, the message
+shown), so one module of some 450 lines: its numbers live elsewhere (``registration``,
+:mod:`navigation.app.surface_refinement`), its state in :mod:`navigation.app.registration_state`.
 """
 
 from __future__ import annotations
@@ -61,31 +56,23 @@ from navigation.app.registration_state import (
     SweepOutcome,
     frozen_points,
 )
+from navigation.app.surface_refinement import (
+    PREDICTION_TRIALS,
+    fit_sweep,
+    predict_refined_tre,
+    with_refinement_checks,
+)
 from navigation.planning.plan_scene import SkinSurface
 from navigation.tracking.fiducial_collection import CollectedFiducial
 from registration.acceptance import (
-    REFINEMENT_SHIFT_LIMIT_MM,
     RegistrationChecks,
     check_point_registration,
-    surface_refusals,
 )
 from registration.closest_point import TriangleMeshLocator
-from registration.combined_tre import (
-    SKIN_SHIFT_LENGTH_MM,
-    SKIN_SHIFT_MM,
-    landmark_covariances,
-    predict_combined_tre,
-)
 from registration.core.checks import Float64Array, InputError, check_points, check_positive
-from registration.core.transforms import apply_transform, invert_rigid
+from registration.core.transforms import apply_transform
 from registration.point_registration import register_points
-from registration.surface_registration import register_surface
 from registration.tre import expected_fre_rms
-
-#: The trimmed second ICP pass drops sweep points beyond this many robust sigmas.
-REFIT_SIGMAS = 3.0
-#: Monte Carlo trials of the refined registration's TRE prediction.
-PREDICTION_TRIALS = 48
 
 
 class RegistrationRefused(InputError):
@@ -318,32 +305,11 @@ class RegistrationWorkflow:
         if base is None or self._outdated:
             raise InputError("register the fiducials first; refinement starts from that result.")
         points = check_points(sweep_points_in_reference, "sweep_points_in_reference")
-        fit = register_surface(
-            points,
-            self.skin.vertices,
-            self.skin.triangles,
-            self.skin.normals,
-            image_from_tracker=base.image_from_reference,
-            locator=self._skin_locator(),
-            refit_sigmas=REFIT_SIGMAS,
+        fit, refinement = fit_sweep(
+            points, self.skin, self._skin_locator(), base, self.tumour_lps_mm
         )
-        shift = None
-        if self.tumour_lps_mm is not None:
-            moved = apply_transform(
-                fit.image_from_tracker @ invert_rigid(base.image_from_reference),
-                self.tumour_lps_mm,
-            )
-            shift = float(np.linalg.norm(moved - self.tumour_lps_mm))
+        shift = refinement.tumour_shift_mm
         used = [self.names.index(name) for name in base.fiducial_names]
-        refinement = SurfaceRefinement(
-            point_count=len(points),
-            rms_distance_mm=float(fit.rms_distance_mm),
-            inlier_fraction=float(fit.inlier_fraction),
-            converged=bool(fit.converged),
-            iterations=int(fit.iterations),
-            tumour_shift_mm=shift,
-            tre_landmarks_mm=base.tre_at_tumour_predicted_mm,
-        )
         result = self._result_for(
             fit.image_from_tracker,
             "points+surface",
@@ -353,7 +319,7 @@ class RegistrationWorkflow:
             checks=base.checks,
             surface=refinement,
         )
-        result = _with_refinement_checks(result, base.checks)
+        result = with_refinement_checks(result, base.checks)
         self._sweep_in_image = apply_transform(fit.image_from_tracker, points[fit.inliers])
         self._result = result
         self._sweep = SweepOutcome(len(points))
@@ -375,31 +341,10 @@ class RegistrationWorkflow:
         sweep = self._sweep_in_image
         if self.tumour_lps_mm is None or result.surface is None or sweep is None:
             return None
-        locator = self._skin_locator()
-        landmarks = result.fiducials_used_in_image
-        noise = max(result.surface.rms_distance_mm**2 - SKIN_SHIFT_MM**2, 0.1**2) ** 0.5
-        prediction = predict_combined_tre(
-            landmarks,
-            self.tumour_lps_mm,
-            landmark_covariances_mm2=landmark_covariances(
-                locator.closest(landmarks).normals, tangential_rms_mm=self.fle_rms_mm
-            ),
-            sweep_points_in_image=sweep,
-            surface_noise_mm=noise,
-            skin_shift_mm=SKIN_SHIFT_MM,
-            skin_shift_length_mm=SKIN_SHIFT_LENGTH_MM,
-            skin=locator,
-            trials=trials,
-            seed=seed,
-            refit_sigmas=REFIT_SIGMAS,
-        )
-        how = (
-            f"Monte Carlo, {prediction.trials} trials: landmarks FLE {self.fle_rms_mm:g} mm "
-            f"RMS in the skin's tangent plane, sweep noise {noise:.2f} mm RMS + skin shift "
-            f"{SKIN_SHIFT_MM:g} mm RMS over {SKIN_SHIFT_LENGTH_MM:g} mm along the normal, "
-            "robust point-to-plane ICP with a trimmed second pass (registration.combined_tre)"
-        )
-        return float(prediction.tre_rms_mm[0]), how
+        return predict_refined_tre(
+            result, sweep, self._skin_locator(), self.tumour_lps_mm, self.fle_rms_mm,
+            trials=trials, seed=seed,
+        )  # fmt: skip
 
     def attach_prediction(
         self, result: RegistrationResult, tre_mm: float, how: str
@@ -509,36 +454,6 @@ class RegistrationWorkflow:
             tumour_lps_mm=None if self.tumour_lps_mm is None else frozen_points(self.tumour_lps_mm),
             surface=surface,
         )
-
-
-def _with_refinement_checks(
-    result: RegistrationResult, base: RegistrationChecks
-) -> RegistrationResult:
-    """The refined result's checks: the paired-point checks of the layout (leave-one-out,
-    mirror), and :func:`registration.acceptance.surface_refusals` on the refined transform."""
-    surface = result.surface
-    assert surface is not None
-    kept = tuple(
-        r for r in base.refusals if r.code != "fre_above_alarm" and not r.code.startswith("surface")
-    )
-    landmarks = surface.tre_landmarks_mm or 0.0
-    # Under the refined transform the fiducials are no longer fitted: their RMS residual is
-    # about the FLE itself, not sqrt(1 - 2/N) FLE as after the paired-point fit (Fitzpatrick
-    # et al. 1998), so the alarm grows by 1 / sqrt(1 - 2/N) (x 1.29 for 5 landmarks).
-    count = len(result.fiducial_names)
-    alarm = base.fre_alarm_mm
-    if alarm is not None and count > 2:
-        alarm = alarm / math.sqrt(1.0 - 2.0 / count)
-    extra = surface_refusals(
-        fre_mm=result.fre_mm,
-        fre_alarm_mm=alarm,
-        converged=surface.converged,
-        iterations=surface.iterations,
-        tumour_shift_mm=surface.tumour_shift_mm,
-        shift_limit_mm=max(REFINEMENT_SHIFT_LIMIT_MM, 3.0 * landmarks),
-    )
-    checks = RegistrationChecks(kept, base.cautions, base.fre_alarm_mm, base.leave_one_out_alarm_mm)
-    return replace(result, checks=checks.with_refusals(*extra))
 
 
 __all__ = [

@@ -34,7 +34,10 @@ Ctrl+Q     quit
 =========  ==============================================================
 
 The mouse over a slice view adjusts window/level (left drag), zoom (right drag, wheel) and
-pan (middle or Shift+left drag): :mod:`navigation.app.slice_mouse`. The AR layout (F7) shows
+pan (middle or Shift+left drag): :mod:`navigation.app.slice_mouse`. The window's parts: the
+keys and view actions (:mod:`navigation.app.window_keys`), the registration actions
+(:mod:`navigation.app.window_actions`), the arrangement (:mod:`navigation.app.window_layout`),
+the snapshot (:mod:`navigation.app.window_snapshot`). The AR layout (F7) shows
 :class:`~navigation.app.ar_widget.ARWidget`: the model over the live frame through the
 calibrated camera.
 """
@@ -49,25 +52,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import vtk
 from PySide6 import QtCore, QtGui, QtWidgets
-from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from navigation.app.ar_widget import ARWidget
 from navigation.app.fluorescence import FluorescenceMapper
 from navigation.app.fluorescence_panel import FluorescencePanel
 from navigation.app.link_panel import LinkPanel
 from navigation.app.override_dialog import OverrideDialog
-from navigation.app.qt_widgets import embeddable_render_window
 from navigation.app.registration_panel import RegistrationPanel
 from navigation.app.render_loop import RenderLoop
 from navigation.app.session import NavigationSession
-from navigation.app.slice_mouse import ZOOM_STEP, SliceMouse
+from navigation.app.slice_mouse import SliceMouse
 from navigation.app.window_actions import RegistrationActions
+from navigation.app.window_keys import WindowKeys
 from navigation.app.window_layout import (
     DEFAULT_LAYOUT,
     LAYOUT_KEYS,
-    PANEL_MIN_PX,
     WINDOW_LAYOUTS,
     ArView,
     fitted_size,
@@ -76,17 +76,15 @@ from navigation.app.window_layout import (
     panel_width,
     save_layout,
     saved_layout,
+    side_panel,
+    status_label,
+    views_widget,
 )
-from navigation.app.window_snapshot import compose_snapshot, save_snapshot
+from navigation.app.window_snapshot import grab_window, save_snapshot, snapshot_footer
 from rendering.layout import NavigationLayout
-from rendering.orientation import CAMERA_PRESETS
-from rendering.pictures import grab_rgb
 from rendering.scene3d import DEFAULT_TRIANGLE_BUDGET
 
 log = logging.getLogger(__name__)
-
-PRESET_KEYS = dict(zip(range(1, 7), CAMERA_PRESETS, strict=False))
-SKIN_STEPS = (0.0, 0.35, 0.7, 1.0)
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ class WindowOptions:
     snapshot_dir: Path | None = None
 
 
-class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
+class NavigationWindow(RegistrationActions, WindowKeys, QtWidgets.QMainWindow):
     """The surgeon's window over one session (see the module docstring for the keys)."""
 
     wake_requested = QtCore.Signal()
@@ -138,13 +136,7 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         self.setFont(font)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
 
-        self.vtk_widget = QVTKRenderWindowInteractor(self, rw=embeddable_render_window())
-        self.vtk_widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        self.vtk_widget.setMinimumSize(480, 400)
-        interactor = self.vtk_widget.GetRenderWindow().GetInteractor()
-        interactor.SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
-        for event in ("CharEvent", "KeyPressEvent", "KeyReleaseEvent"):
-            interactor.RemoveObservers(event)  # VTK's keys ('e' exits, 'w' wireframe...) off
+        self.vtk_widget = views_widget(self)
         scene = session.scene
         models = list(scene.models)
         if fluorescence is not None:
@@ -180,17 +172,9 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
             fluorescence, self.reset_fluorescence, show_ar=lambda: self.set_layout("ar")
         )
         self.link_panel = LinkPanel(session)
-        side = QtWidgets.QWidget()
-        side_layout = QtWidgets.QVBoxLayout(side)
-        side_layout.addWidget(self.link_panel)
-        side_layout.addWidget(self.registration_panel, stretch=3)
-        side_layout.addWidget(self.fluorescence_panel, stretch=2)
-        self.side_panel = QtWidgets.QScrollArea()  # the panels never squeeze each other
-        self.side_panel.setWidgetResizable(True)
-        self.side_panel.setWidget(side)
-        self.side_panel.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.side_panel.setMinimumWidth(PANEL_MIN_PX)
-        self.side_panel.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.side_panel = side_panel(
+            (self.link_panel, 0), (self.registration_panel, 3), (self.fluorescence_panel, 2)
+        )
         # The AR layout's view: the model drawn over the frame through the calibrated camera
         # (VTK), or without intrinsics the raw frame alone.
         self.ar_view: ARWidget | ArView = (
@@ -205,15 +189,8 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
-        self.message = QtWidgets.QLabel()
-        status_font = self.message.font()
-        status_font.setPointSize(16)
-        self.message.setFont(status_font)
-        self.message.setMinimumWidth(1)  # long messages wrap, never widen the window
-        self.message.setWordWrap(True)
+        self.message = status_label()
         self.statusBar().addWidget(self.message, 1)
-        for widget in side.findChildren(QtWidgets.QWidget):
-            widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self._build_menu()
         self.layout_name = DEFAULT_LAYOUT
         self.set_layout(saved_layout(self.settings), remember=False)
@@ -367,6 +344,15 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
         """Show a message in the status bar (large type)."""
         self.message.setText(text)
 
+    # ------------------------------------------------------------------ keys
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
+        if not self.handle_key_press(event):
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QtGui.QKeyEvent) -> None:
+        if not self.handle_key_release(event):
+            super().keyReleaseEvent(event)
+
     # ------------------------------------------------------------------ session notes
     def snapshot(self) -> Path | None:
         """A PNG of the whole window with the time and state, in the session folder
@@ -377,23 +363,11 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
             return None
         when = datetime.now().astimezone()
         state = self._state_for_notes()
-        footer = [
-            f"igcs snapshot {when:%Y-%m-%d %H:%M:%S}  frame {frame.snapshot.frame_index}",
-            state["registration"],
-            "tools: " + ", ".join(f"{k} {v}" for k, v in state["tools"].items()),
-            f"guidance: {state['guidance']}",
-            "warnings: " + ("; ".join(state["warnings"].values()) or "none").replace("\n", "; "),
-        ]
-        origin = self.vtk_widget.mapTo(self, QtCore.QPoint(0, 0))
-        views = QtCore.QRect(origin, self.vtk_widget.size())
-        more = []
-        if isinstance(self.ar_view, ARWidget) and self.ar_view.isVisible():
-            corner = self.ar_view.mapTo(self, QtCore.QPoint(0, 0))
-            ar_rect = QtCore.QRect(corner, self.ar_view.size())
-            more.append((grab_rgb(self.ar_view.GetRenderWindow()), ar_rect))
-        image = compose_snapshot(
-            self.grab().toImage(), self.layout_views.screenshot(), views, footer, more_views=more
-        )
+        ar_view = self.ar_view if isinstance(self.ar_view, ARWidget) else None
+        image = grab_window(
+            self, self.vtk_widget, self.layout_views.screenshot(),
+            snapshot_footer(when, frame.snapshot.frame_index, state), ar_view,
+        )  # fmt: skip
         folder = self.options.snapshot_dir or self.session.session_folder
         try:
             path = save_snapshot(image, folder, when, state)
@@ -424,92 +398,6 @@ class NavigationWindow(RegistrationActions, QtWidgets.QMainWindow):
             "guidance": self.layout_views.guidance.text,
             "warnings": dict(self.layout_views.alarms.shown),
         }
-
-    # ------------------------------------------------------------------ actions
-    def reset_fluorescence(self) -> None:
-        if self.fluorescence is not None:
-            self.fluorescence.reset()
-        else:
-            self.session.reset_fluorescence()
-        self.say("fluorescence map reset")
-
-    def set_preset(self, name: str) -> None:
-        self.layout_views.apply_camera_preset(name)
-        self.say(CAMERA_PRESETS[name].caption.replace("\n", " "))
-
-    def toggle_follow(self) -> None:
-        display = self.session.set_display(follow_tool=not self.session.display.follow_tool)
-        self.say("follow tool on" if display.follow_tool else "follow tool off")
-
-    def cycle_skin(self) -> None:
-        current = self.session.display.skin_opacity
-        later = [s for s in SKIN_STEPS if s > current + 1e-6]
-        opacity = later[0] if later else SKIN_STEPS[0]
-        self.session.set_display(skin_opacity=opacity)
-        self.say(f"skin opacity {opacity:.0%}")
-
-    def toggle_fullscreen(self) -> None:
-        if self.isFullScreen():
-            self.showNormal()
-        else:
-            self.showFullScreen()
-
-    # ------------------------------------------------------------------ keys
-    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
-        key = event.key()
-        keys = QtCore.Qt.Key
-        if event.isAutoRepeat():
-            return
-        if key == keys.Key_Q and event.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:
-            self.close()
-            return
-        simple: dict[int, Callable[[], object]] = {
-            keys.Key_Space: self.collect,
-            keys.Key_R: self.register,
-            keys.Key_A: self.accept_registration,
-            keys.Key_O: self.open_override,
-            keys.Key_S: self.start_sweep,
-            keys.Key_X: self.toggle_exclude,
-            keys.Key_V: self.landmark_check,
-            keys.Key_F: self.toggle_follow,
-            keys.Key_T: self.cycle_skin,
-            keys.Key_C: self.reset_fluorescence,
-            keys.Key_W: lambda: self.say(self.slice_mouse.cycle_window()),
-            keys.Key_G: lambda: self.say(self.slice_mouse.cycle_target()),
-            keys.Key_Home: lambda: self.say(self.slice_mouse.reset()),
-            keys.Key_Plus: lambda: self.say(self.slice_mouse.zoom(ZOOM_STEP)),
-            keys.Key_Equal: lambda: self.say(self.slice_mouse.zoom(ZOOM_STEP)),
-            keys.Key_Minus: lambda: self.say(self.slice_mouse.zoom(1.0 / ZOOM_STEP)),
-            keys.Key_F11: self.toggle_fullscreen,
-            keys.Key_Escape: self._escape,
-            keys.Key_L: self.cycle_layout,
-            keys.Key_P: self.snapshot,
-            keys.Key_B: self.bookmark,
-            keys.Key_F5: lambda: self.set_layout("views"),
-            keys.Key_F6: lambda: self.set_layout("3d"),
-            keys.Key_F7: lambda: self.set_layout("ar"),
-        }
-        if key in simple:
-            simple[key]()
-            return
-        number = key - keys.Key_0
-        if number in PRESET_KEYS:
-            self.set_preset(PRESET_KEYS[number])
-            return
-        super().keyPressEvent(event)
-
-    def keyReleaseEvent(self, event: QtGui.QKeyEvent) -> None:
-        if event.key() == QtCore.Qt.Key.Key_S and not event.isAutoRepeat():
-            if not self._sweep_timer.isActive():
-                self.finish_sweep()
-            return
-        super().keyReleaseEvent(event)
-
-    def _escape(self) -> None:
-        if self.session.status().sweeping:
-            self.cancel_sweep()
-        elif self.isFullScreen():
-            self.showNormal()
 
 
 def run_window(

@@ -7,6 +7,9 @@ arrangement of the VTK views (:data:`rendering.layout.LAYOUTS`) and whether the 
 shown. The registration/fluorescence panel stays on the right in every layout: the
 registration in force must always be visible.
 
+The widgets that make the arrangement: the VTK views' widget (:func:`views_widget`), the
+side panel (:func:`side_panel`) and the status bar's label (:func:`status_label`).
+
 Fitting: the window takes the screen's available area (up to :data:`LARGEST_WINDOW`), the
 panel about a quarter of its width (360-560 px), and nothing has a minimum size that could
 push the window past a 1280 x 1024 screen.
@@ -18,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import vtk
 from PySide6 import QtCore, QtGui, QtWidgets
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+
+from navigation.app.qt_widgets import embeddable_render_window
 
 
 @dataclass(frozen=True)
@@ -132,3 +139,45 @@ class ArView(QtWidgets.QLabel):
                     QtCore.Qt.TransformationMode.SmoothTransformation,
                 )
             )
+
+
+def views_widget(parent: QtWidgets.QWidget) -> QVTKRenderWindowInteractor:
+    """The VTK views' Qt widget: trackball camera, no keyboard focus and none of VTK's own keys
+    ('e' exits, 'w' wireframe...): the window handles every key."""
+    widget = QVTKRenderWindowInteractor(parent, rw=embeddable_render_window())
+    widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+    widget.setMinimumSize(480, 400)
+    interactor = widget.GetRenderWindow().GetInteractor()
+    interactor.SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
+    for event in ("CharEvent", "KeyPressEvent", "KeyReleaseEvent"):
+        interactor.RemoveObservers(event)
+    return widget
+
+
+def side_panel(*panels: tuple[QtWidgets.QWidget, int]) -> QtWidgets.QScrollArea:
+    """The panels (widget, stretch) stacked in a scroll area, so they never squeeze each other;
+    none of them takes the keyboard focus (the keys always reach the window)."""
+    side = QtWidgets.QWidget()
+    side_layout = QtWidgets.QVBoxLayout(side)
+    for panel, stretch in panels:
+        side_layout.addWidget(panel, stretch=stretch)
+    area = QtWidgets.QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(side)
+    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(PANEL_MIN_PX)
+    area.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+    for widget in side.findChildren(QtWidgets.QWidget):
+        widget.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+    return area
+
+
+def status_label() -> QtWidgets.QLabel:
+    """The status bar's message: large type; long messages wrap, never widen the window."""
+    label = QtWidgets.QLabel()
+    font = label.font()
+    font.setPointSize(16)
+    label.setFont(font)
+    label.setMinimumWidth(1)
+    label.setWordWrap(True)
+    return label

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from rendering.pictures import grab_rgb
 
 FOOTER_FONT_PT = 14
 
@@ -68,6 +70,36 @@ def compose_snapshot(
     finally:
         painter.end()
     return result
+
+
+def snapshot_footer(when: datetime, frame_index: int, state: dict[str, Any]) -> list[str]:
+    """The footer's lines: when, which frame, and what ``state`` says was shown."""
+    return [
+        f"igcs snapshot {when:%Y-%m-%d %H:%M:%S}  frame {frame_index}",
+        state["registration"],
+        "tools: " + ", ".join(f"{k} {v}" for k, v in state["tools"].items()),
+        f"guidance: {state['guidance']}",
+        "warnings: " + ("; ".join(state["warnings"].values()) or "none").replace("\n", "; "),
+    ]
+
+
+def grab_window(
+    window: QtWidgets.QWidget,
+    views: QtWidgets.QWidget,
+    views_rgb: np.ndarray,
+    footer: list[str],
+    ar_view: Any = None,
+) -> QtGui.QImage:
+    """The ``window``'s picture with the views' rendered frame (``views_rgb``) over the
+    ``views`` widget's place and, when shown, the AR view's (a VTK widget) over its own."""
+    origin = views.mapTo(window, QtCore.QPoint(0, 0))
+    views_rect = QtCore.QRect(origin, views.size())
+    more = []
+    if ar_view is not None and ar_view.isVisible():
+        corner = ar_view.mapTo(window, QtCore.QPoint(0, 0))
+        ar_rect = QtCore.QRect(corner, ar_view.size())
+        more.append((grab_rgb(ar_view.GetRenderWindow()), ar_rect))
+    return compose_snapshot(window.grab().toImage(), views_rgb, views_rect, footer, more_views=more)
 
 
 def save_snapshot(image: QtGui.QImage, folder: Path, when: datetime, state: dict[str, Any]) -> Path:

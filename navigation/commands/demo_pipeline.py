@@ -102,8 +102,8 @@ def plan_sample_phantom(out: Path, *, say: Callable[[str], None] = print) -> dic
     import numpy as np
 
     from navigation.commands.plan_making import make_plan_from_path, print_summary
-    from navigation.planning.phantom import load_truth
-    from navigation.planning.sample_data import ensure_sample_phantom
+    from navigation.simulation.phantom import load_truth
+    from navigation.simulation.sample_data import ensure_sample_phantom
     from rendering.snapshot import MeshLayer, snapshot_meshes
 
     phantom = ensure_sample_phantom()
@@ -234,6 +234,7 @@ def map_offline(
     """``igcs fluorescence`` of the recorded session, scored against the simulator's truth
     (``anatomy``: also the map in its place on the patient, ``fluorescence_anatomy.png``)."""
     from navigation.fluorescence.offline import OfflineRequest, map_recorded_session
+    from navigation.simulation.evaluation import offline_evaluator
 
     target = out / "fluorescence"
     say(
@@ -247,7 +248,8 @@ def map_offline(
             out=target,
             truth=out / "simulation_truth.json",
             anatomy_picture=anatomy,
-        )
+        ),
+        evaluator=offline_evaluator,
     )
     return result.metrics
 

@@ -14,6 +14,9 @@ the things that fail on a badly set-up machine:
 - the user cache directory (sample data, compiled kernels) is writable.
 
 Exit status 0 when nothing FAILs (warnings allowed), 1 otherwise.
+
+One module of some 450 lines: a flat list of independent checks, each a short function, read
+top to bottom as the report prints them.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     from navigation.fluorescence.offline import OfflineRequest, map_recorded_session
     from navigation.fluorescence.session_mapping import SessionDevices
+    from navigation.simulation.evaluation import offline_evaluator
 
     request = OfflineRequest(
         plan=args.plan,
@@ -91,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = map_recorded_session(
-            request, on_frame=advance, on_stage=lambda text: print(f"{text} ...", file=sys.stderr)
+            request,
+            evaluator=offline_evaluator,
+            on_frame=advance,
+            on_stage=lambda text: print(f"{text} ...", file=sys.stderr),
         )
     finally:
         progress.close()

@@ -5,7 +5,10 @@ or ``igcs simulate``), and opens the Qt window (:mod:`navigation.app.window`; F1
 screen, keyboard shortcuts listed in the window). With ``--headless --screenshot DIR
 --duration S`` the same session and views run offscreen without Qt and write PNGs and
 ``summary.json`` (:mod:`navigation.app.headless`); ``--auto-register`` then collects the
-pointer's dwells in plan order (:mod:`navigation.app.auto_register`).
+pointer's dwells in plan order (:mod:`navigation.app.auto_register`). The app is started by
+:mod:`navigation.app.launch`; this command checks the options and wires in what it knows of
+simulations (the simulator's truth as a camera stand-in, the evaluator that scores the map,
+:mod:`navigation.simulation.evaluation`).
 
 Every session is recorded: every message (the bytes as received, written by a thread of its
 own so tracking never waits for the disk; what it cannot keep up with is counted and shown)
@@ -48,8 +51,6 @@ from registration.optional_dependencies import require_extra
 if TYPE_CHECKING:
     from navigation.app.fluorescence import FluorescenceMapper
     from navigation.app.session import NavigationSession
-    from navigation.fluorescence.mapping_inputs import SimulationTruth
-    from navigation.tracking.recorder_thread import BackgroundRecorder
 
 log = logging.getLogger(__name__)
 
@@ -152,16 +153,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_recorder(path: Path) -> BackgroundRecorder:
-    """The session recording as the app writes it: from a thread of its own, so the thread
-    reading the tracker never waits for the disk (see :mod:`~navigation.tracking.
-    recorder_thread`)."""
-    from navigation.tracking.recorder_thread import BackgroundRecorder
-    from navigation.tracking.recording import SessionWriter
-
-    return BackgroundRecorder(SessionWriter(path))
-
-
 def _window_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -184,9 +175,16 @@ def _tip(text: str | None) -> tuple[float, float, float] | None:
 
 def run(args: argparse.Namespace) -> int:
     from navigation.app.config import NavigationConfig
-    from navigation.app.session import NavigationSession
+    from navigation.app.launch import (
+        CameraFiles,
+        default_recording_path,
+        open_session,
+        start_fluorescence,
+        tracker_connector,
+    )
     from navigation.fluorescence.mapping_inputs import load_simulation_truth
     from navigation.planning.plan_scene import load_plan_scene
+    from navigation.simulation.evaluation import navigation_evaluator
     from registration.camera_intrinsics import CameraIntrinsics
     from registration.hand_eye import HandEye
 
@@ -233,40 +231,23 @@ def run(args: argparse.Namespace) -> int:
     if args.no_record:
         args.record = None
     elif args.record is None:
-        args.record = Path("sessions") / time.strftime("igcs-%Y%m%d-%H%M%S.igcsrec")
-        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record = default_recording_path()
         print(f"recording the session to {args.record}", file=sys.stderr)
-    if args.record is not None and args.record.exists():
-        raise UserError(f"session {args.record} already exists; choose another --record name")
-    recorder = open_recorder(args.record) if args.record else None
-    registration_path = (
-        args.record.with_name(args.record.name + ".registration.json") if args.record else None
-    )
-    session = NavigationSession(
-        scene,
-        config,
-        intrinsics=intrinsics,
-        cameramarker_from_camera=hand_eye,
-        recorder=recorder,
-        registration_path=registration_path,
+    session = open_session(
+        scene, config, intrinsics=intrinsics, cameramarker_from_camera=hand_eye, record=args.record
     )
     mapper: FluorescenceMapper | None = None
     try:
-        mapper = _start_fluorescence(args, session, camera_stand_in)
-
-        def connect() -> None:
-            log.info(
-                "connecting to the tracker %.1f s after loading began (plan, views, first frame)",
-                time.monotonic() - loading_began,
+        if not args.no_fluorescence and session.intrinsics is not None:
+            camera = CameraFiles(
+                args.camera_intrinsics, args.hand_eye, args.dark_level, args.flat_field,
+                args.saturation, args.highlight_mask,
+            )  # fmt: skip
+            evaluator = navigation_evaluator(scene.plan, camera_stand_in)
+            mapper = start_fluorescence(
+                session, camera, stand_in=camera_stand_in, evaluator=evaluator
             )
-            client = session.connect_link(settings)
-            if not client.wait_connected(args.connect_timeout):
-                log.warning(
-                    "no tracker at %s after %.0f s; still trying (tools show DISCONNECTED)",
-                    settings.address,
-                    args.connect_timeout,
-                )
-
+        connect = tracker_connector(session, settings, args.connect_timeout, loading_began)
         if args.headless:  # connects once its views are built (see run_headless's ``ready``)
             truth = None if simulation is None else simulation.image_from_reference
             return _run_headless(args, session, size or (1280, 1024), mapper, truth, connect)
@@ -289,64 +270,6 @@ def run(args: argparse.Namespace) -> int:
         session.close()
 
 
-def _start_fluorescence(
-    args: argparse.Namespace, session: NavigationSession, simulation: SimulationTruth | None
-) -> FluorescenceMapper | None:
-    """The mapper (started), or None without a camera calibration or a tumour.
-
-    simulation : the simulator's truth standing in for the camera's calibration (its sensor's
-        radiometry and field geometry), or None on the real camera path (files and flags only).
-    """
-    from navigation.app.fluorescence import FluorescenceMapper, FluorescenceSettings
-    from navigation.fluorescence.field import find_phantom_truth
-    from navigation.fluorescence.mapping_inputs import highlight_detector, resolve_inputs
-    from navigation.planning.phantom import load_truth
-
-    if args.no_fluorescence:
-        return None
-    if session.intrinsics is None or session.cameramarker_from_camera is None:
-        return None
-    plan = session.scene.plan
-    if plan.tumour_centroid_lps_mm is None:
-        log.warning("the plan has no tumour: no fluorescence field to map onto")
-        return None
-    # The radiometric calibration as igcs fluorescence resolves it (explicit, else simulator).
-    inputs = resolve_inputs(
-        recorded={
-            "intrinsics": session.intrinsics,
-            "cameramarker_from_camera": session.cameramarker_from_camera,
-            "image_from_reference": np.eye(4),  # unused here: the app registers itself
-        },
-        truth=simulation,
-        dark_level=args.dark_level,
-        flat_field_path=args.flat_field,
-        saturation_level=args.saturation,
-    )
-    stand_in = "" if simulation is None else f"simulator ground truth {simulation.path}"
-    sources = {
-        "intrinsics": str(args.camera_intrinsics or stand_in),
-        "hand_eye": str(args.hand_eye or stand_in),
-        "radiometry": inputs.sources["radiometry"],
-    }
-    log.info("fluorescence camera: %s", sources)
-    geometry = simulation.geometry() if simulation else None
-    tissue = simulation.tissue() if simulation else None
-    truth_path = None if tissue is not None else find_phantom_truth(plan)
-    settings = FluorescenceSettings(
-        radiometry=inputs.radiometry,
-        geometry=geometry,
-        phantom_truth=None if truth_path is None else load_truth(truth_path),
-        tissue=tissue,
-        highlights=highlight_detector(
-            inputs.radiometry,
-            sensor=simulation.sensor() if simulation else None,
-            requested=args.highlight_mask,
-        ),
-        sources=sources,
-    )
-    return FluorescenceMapper(session, settings).start()
-
-
 def _run_headless(
     args: argparse.Namespace,
     session: NavigationSession,
@@ -355,11 +278,9 @@ def _run_headless(
     true_image_from_reference: np.ndarray | None,
     connect: Callable[[], None],
 ) -> int:
-    from tqdm import tqdm
-
     from navigation.app.auto_register import AutoRegistrationConfig
-    from navigation.app.headless import HeadlessOptions, run_headless
-    from navigation.app.render_loop import FrameRecord
+    from navigation.app.headless import HeadlessOptions
+    from navigation.app.launch import run_headless_navigation
     from registration.tre import expected_fre_rms
 
     auto = None
@@ -382,75 +303,11 @@ def _run_headless(
     )
     if args.triangle_budget:
         options = dataclasses.replace(options, triangle_budget=args.triangle_budget)
-    total = round(args.duration)
-    progress = tqdm(total=total, unit=" s", file=sys.stderr, desc="navigating")
-    first: list[float] = []
-
-    def advance(record: FrameRecord) -> None:
-        if not first:
-            first.append(record.start_s)
-        elapsed = min(total, int(record.presented_s - first[0]))
-        if elapsed > progress.n:
-            progress.update(elapsed - progress.n)
-
-    try:
-        result = run_headless(
-            session,
-            options,
-            on_frame=advance,
-            fluorescence=mapper,
-            true_image_from_reference=true_image_from_reference,
-            ready=connect,
-        )
-    finally:
-        progress.close()
-    summary = result.summary
-    print(f"summary: {result.summary_path}", file=sys.stderr)
-    if summary["fre_mm"] is not None:
-        tre = summary["tre_at_tumour_predicted_mm"]
-        unverified = summary["registration_state"] == "unverified"
-        print(
-            ("UNVERIFIED registration" if unverified else "registration")
-            + f": FRE {summary['fre_mm']:.2f} mm"
-            + (
-                f", predicted TRE at tumour {summary['predicted_tre']}"
-                if tre is None
-                else f", predicted TRE at tumour {tre:.2f} mm"
-            ),
-            file=sys.stderr,
-        )
-    else:
-        how = (summary.get("auto_registration") or {}).get("message", "")
-        print(f"registration: none accepted {how}".rstrip(), file=sys.stderr)
-    if summary["tre_at_tumour_true_mm"] is not None:
-        print(
-            f"true TRE at the tumour (simulator truth): {summary['tre_at_tumour_true_mm']:.2f} mm",
-            file=sys.stderr,
-        )
-    if summary["fluorescence"] is not None:
-        f = summary["fluorescence"]
-        print(
-            f"fluorescence: {f['frames_mapped']} frames, TBR {f['tbr']}, Dice {f['dice']}, "
-            f"boundary {f['boundary_error_mm']} mm",
-            file=sys.stderr,
-        )
-    render = summary["render"]
-    latency = render["latency_ms_p95"]
-    print(
-        f"render: {render['frames']} frames, {render['render_fps'] or 0:.1f} fps"
-        + ("" if latency is None else f", latency p95 {latency:.0f} ms"),
-        file=sys.stderr,
-    )
-    link = summary["link"]
-    print(
-        f"link: {link['messages']} messages, lost {link['disconnects']}x "
-        f"({link['timeouts']} timeouts), {link['bad_crc'] + link['malformed']} bad, "
-        f"{link['resyncs']} resyncs"
-        + (
-            ""
-            if summary["recorder_dropped"] is None
-            else f"; recorder dropped {summary['recorder_dropped']} messages"
-        ),
-        file=sys.stderr,
+    run_headless_navigation(
+        session,
+        options,
+        mapper=mapper,
+        true_image_from_reference=true_image_from_reference,
+        connect=connect,
     )
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from navigation.planning.phantom import SIZES, write_phantom
+from navigation.simulation.phantom import SIZES, write_phantom
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

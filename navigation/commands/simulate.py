@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     extra: dict[str, object] = {}
     if patient:
         from navigation.fluorescence.approach import ApproachOptions
-        from navigation.fluorescence.tissue import TissueModel
+        from navigation.simulation.tissue import TissueModel
         from rendering.fluorescence.nir_camera import tissue_sensor
 
         extra = {

@@ -24,7 +24,7 @@ real neck, so this field is carved out of the plan's own label map:
 
 Target region: the covered tumour (where the tumour term bounds the removed region);
 background: the floor ``ring_mm`` (10-20 mm) from it along the surface, where the tumour's
-diffuse glow has faded to a few per cent (:mod:`navigation.fluorescence.tissue`).
+diffuse glow has faded to a few per cent (:mod:`navigation.simulation.tissue`).
 """
 
 from __future__ import annotations

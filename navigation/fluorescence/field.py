@@ -23,48 +23,30 @@ seeds) the bed plane then lies lateral to the airway (|x| <= 8.5 mm) and clear o
 and skull base, so the whole disc is soft tissue (tested against the phantom's truth for 20
 seeds). An anterior exposure would cut through the nasal airway.
 
-**Model and world.** The mapping mesh (the model the map lives on) takes the tumour from the
-plan's tumour mesh (signed distance by ``vtkImplicitPolyDataDistance``); the world the
-simulated camera renders takes it from the phantom's analytic surface
-(:meth:`~navigation.planning.phantom.PhantomTruth.signed_distance_mm`), with the same bed, so
-model and world differ by the segmentation error, as they would in surgery.
+**Model and truth.** The mapping mesh (the model the map lives on) takes the tumour from the
+plan's tumour mesh (signed distance by ``vtkImplicitPolyDataDistance``). Where the tracer truly
+is on it (:class:`FieldTruth`) is not the clinical path's to know: an evaluator from outside
+gives it (:mod:`navigation.fluorescence.evaluation`; a simulation's or phantom's truth files,
+:mod:`navigation.simulation.tracer`).
 
-**Where the tracer is** (:class:`TracerModel`). Antibody-dye tracers (cetuximab-800CW) sit in
-the tumour and at its invasive front, and NIR-I light reaches the surface from a few millimetres
-deep. We model a tracer-bearing shell of ``shell_mm`` (2 mm) around the tumour seen through a
-Gaussian blur of ``blur_mm`` (1 mm): the true emission at a surface point with the tumour's
-analytic signed distance ``d`` is ``glowing_patch_emission(d - shell_mm, blur_mm)`` (peak 1,
-background 0.2: autofluorescence and unbound tracer). The dome glows at ~98 % of the peak; on
-the bed the glow fades within a few millimetres of the tumour.
-
-**True patch and regions.** The true patch is where the true emission over the true background
-reaches the positive SBR threshold (default 2.0): the dome and a band of the bed up to
-``shell_mm + sqrt(2) blur_mm erfcinv(2 (sbr - 1) b / (p - b))`` (2.67 mm) from the tumour.
-Quantification: target = the vertices on the plan's tumour dome (the tumour label on the
-model); background = the bed ring 6-14 mm from it along the surface (geodesic), where the true
-emission is within 0.3 % of the background (0.002 % on average).
+**Regions.** Quantification: target = the vertices on the plan's tumour dome (the tumour label
+on the model); background = the bed ring 6-14 mm from it along the surface (geodesic).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import erfcinv
 
-from navigation.fluorescence.tissue import TissueModel
-from navigation.planning.phantom import PhantomTruth
 from navigation.planning.plan import Plan
 from registration.core.checks import Float64Array, InputError, check_points, check_positive
 from registration.core.transforms import apply_transform, invert_rigid
-from rendering.fluorescence.metrics import MarginThresholds, ring_mask
-from rendering.fluorescence.nir_camera import glowing_patch_emission
+from rendering.fluorescence.metrics import ring_mask
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 SignedDistance = Callable[[Float64Array], Float64Array]
@@ -172,64 +154,29 @@ class FieldGeometry:
             raise InputError(f"field geometry is incomplete or malformed: {error}") from None
 
 
-@dataclass(frozen=True)
-class TracerModel:
-    """True emission of a surface point from the tumour's signed distance (module docstring).
+class EmissionModel(Protocol):
+    """What a report reads of the model that made the true emission: its background level (the
+    emission of normal tissue) and its parameters."""
 
-    peak, background : relative emission in the tumour and of normal tissue.
-    shell_mm : tracer-bearing shell around the tumour, mm. blur_mm : subsurface blur, mm.
-    """
+    @property
+    def background(self) -> float: ...
 
-    peak: float = 1.0
-    background: float = 0.2
-    shell_mm: float = 2.0
-    blur_mm: float = 1.0
-
-    def __post_init__(self) -> None:
-        check_positive(self.background, "background")
-        check_positive(self.blur_mm, "blur_mm")
-        if not self.peak > self.background or self.shell_mm < 0:
-            raise InputError("TracerModel needs peak > background > 0 and shell_mm >= 0.")
-
-    def emission(self, signed_distance_mm: ArrayLike) -> Float64Array:
-        """(N,) relative emission at points with the tumour's signed distances (mm)."""
-        d = np.asarray(signed_distance_mm, dtype=np.float64) - self.shell_mm
-        return glowing_patch_emission(
-            d, peak=self.peak, background=self.background, blur_mm=self.blur_mm
-        )
-
-    def distance_at_sbr_mm(self, sbr: float) -> float:
-        """The tumour signed distance (mm) where emission / background equals ``sbr``."""
-        fraction = 2.0 * (sbr - 1.0) * self.background / (self.peak - self.background)
-        if not 0.0 < fraction < 2.0:
-            raise InputError(
-                f"SBR {sbr} is not reached between background and peak (max "
-                f"{self.peak / self.background:.2f})."
-            )
-        return self.shell_mm + math.sqrt(2.0) * self.blur_mm * float(erfcinv(fraction))
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            "peak": self.peak,
-            "background": self.background,
-            "shell_mm": self.shell_mm,
-            "blur_mm": self.blur_mm,
-        }
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
 class FieldTruth:
-    """The true tracer on the mapping mesh's vertices (phantom truth or, failing that, the
-    plan's own tumour: ``source`` says which).
+    """The true tracer on the mapping mesh's vertices, as an evaluator knows it (``source`` says
+    from what: a phantom's analytic tumour, a tissue model, the plan's own tumour).
 
-    tracer : the emission model: the phantom's patch (:class:`TracerModel`) or real tissue
-        (:class:`~navigation.fluorescence.tissue.TissueModel`).
+    tracer : the emission model (:class:`EmissionModel`: the simulation's tracer patch or
+        tissue).
     signed_distance_mm : (N,) the tumour's signed distance at each vertex (negative inside).
     emission : (N,) true relative emission. true_sbr : (N,) emission / tracer background.
     true_patch : (N,) bool, true_sbr >= positive_sbr.
     """
 
-    tracer: TracerModel | TissueModel
+    tracer: EmissionModel
     positive_sbr: float
     signed_distance_mm: Float64Array
     emission: Float64Array
@@ -305,34 +252,18 @@ def plan_tumour_distance(plan: Plan) -> tuple[SignedDistance, Float64Array, str]
     return distance, np.asarray(surface.points, dtype=np.float64), f"plan tumour mesh {path.name}"
 
 
-def truth_tumour_distance(truth: PhantomTruth) -> tuple[SignedDistance, Float64Array, str]:
-    """The phantom's analytic tumour as a signed distance function, sample points on its
-    bounding box corners (for the grid's extent) and a description."""
-    low, high = (np.asarray(b, dtype=np.float64) for b in truth.shape("tumour").bounds())
-    corners = np.array(np.meshgrid(*zip(low, high, strict=True), indexing="ij")).reshape(3, -1).T
-
-    def distance(points: Float64Array) -> Float64Array:
-        return truth.signed_distance_mm("tumour", points)
-
-    return distance, corners, "phantom truth (analytic tumour)"
-
-
 def build_field(
     plan: Plan,
     *,
-    truth: PhantomTruth | None = None,
     options: FieldOptions | None = None,
     geometry: FieldGeometry | None = None,
-    tracer: TracerModel | None = None,
-    thresholds: MarginThresholds | None = None,
 ) -> SurgicalField:
-    """The mapping mesh of ``plan`` with its target/background masks and, when the phantom
-    ``truth`` is given, the true emission and true patch on its vertices.
+    """The mapping mesh of ``plan`` with its target/background masks; ``truth`` None (a plan
+    alone does not know where the tracer is: an evaluator adds it,
+    :func:`navigation.fluorescence.evaluation.evaluated`).
 
     geometry : the bed to use (e.g. the one a simulation recorded); default
         :func:`field_geometry` of the plan.
-    Without ``truth`` the result's ``truth`` is None: a plan alone does not know where the tracer
-    is (:func:`plan_truth` gives the plan-segmentation stand-in, labelled as such).
     """
     opts = options or FieldOptions()
     bed = geometry or field_geometry(plan, opts)
@@ -346,11 +277,11 @@ def build_field(
         )
     inner, outer = opts.ring_mm
     ring = ring_mask(mesh, on_tumour, inner_mm=inner, outer_mm=outer, geodesic=True)
-    result = SurgicalField(
+    return SurgicalField(
         mesh=mesh,
         geometry=bed,
-        target_mask=_frozen(on_tumour),
-        background_mask=_frozen(ring),
+        target_mask=frozen(on_tumour),
+        background_mask=frozen(ring),
         target_region=f"tumour dome ({source}), {int(on_tumour.sum())} vertices",
         background_region=(
             f"tissue bed ring {inner:g}-{outer:g} mm from the tumour dome (geodesic), "
@@ -358,43 +289,6 @@ def build_field(
         ),
         tumour_source=source,
     )
-    if truth is None:
-        return result
-    return _with_truth(result, truth_tumour_distance(truth), tracer, thresholds)
-
-
-def plan_truth(
-    field_: SurgicalField,
-    plan: Plan,
-    *,
-    tracer: TracerModel | None = None,
-    thresholds: MarginThresholds | None = None,
-) -> SurgicalField:
-    """``field_`` with a stand-in truth from the plan's own tumour segmentation (no phantom):
-    useful for simulating a non-phantom plan; accuracy against it measures the mapping only."""
-    return _with_truth(field_, plan_tumour_distance(plan), tracer, thresholds)
-
-
-def world_scene(
-    plan: Plan,
-    *,
-    truth: PhantomTruth | None = None,
-    geometry: FieldGeometry | None = None,
-    options: FieldOptions | None = None,
-    tracer: TracerModel | None = None,
-) -> tuple[SurfaceMesh, Float64Array, str]:
-    """What the simulated NIR camera sees: the field surface with the tumour from the phantom
-    ``truth`` (the plan's tumour when None) and its per-vertex true emission.
-
-    Returns (mesh, emission (N,), description of the tumour's source).
-    """
-    bed = geometry or field_geometry(plan, options)
-    distance, points, source = (
-        truth_tumour_distance(truth) if truth is not None else plan_tumour_distance(plan)
-    )
-    mesh = contour_field(bed, distance, points)
-    model = tracer or TracerModel()
-    return mesh, model.emission(distance(mesh.vertices_in_image)), source
 
 
 def contour_field(
@@ -450,53 +344,6 @@ def contour_field(
     return mesh
 
 
-def find_phantom_truth(plan: Plan) -> Path | None:
-    """The ``truth.json`` of the igcs phantom the plan was made from, or None.
-
-    Looked for next to the plan's source (``source.path`` is the phantom's ``dicom/`` folder, or
-    the folder itself) and accepted only when its series instance UID is the plan's.
-    """
-    source = plan.source.get("path")
-    uid = plan.source.get("series_instance_uid")
-    if not source or not uid:
-        return None
-    folder = Path(str(source))
-    for candidate in (folder.parent / "truth.json", folder / "truth.json"):
-        try:
-            raw = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(raw, dict) and raw.get("series_instance_uid") == uid:
-            return candidate.resolve()
-    return None
-
-
-def _with_truth(
-    field_: SurgicalField,
-    tumour: tuple[SignedDistance, Float64Array, str],
-    tracer: TracerModel | None,
-    thresholds: MarginThresholds | None,
-) -> SurgicalField:
-    distance, _, source = tumour
-    model = tracer or TracerModel()
-    limits = thresholds or MarginThresholds()
-    signed = distance(field_.mesh.vertices_in_image)
-    emission = model.emission(signed)
-    sbr = emission / model.background
-    truth = FieldTruth(
-        tracer=model,
-        positive_sbr=limits.positive_sbr,
-        signed_distance_mm=_frozen(signed),
-        emission=_frozen(emission),
-        true_sbr=_frozen(sbr),
-        true_patch=_frozen(sbr >= limits.positive_sbr),
-        source=source,
-    )
-    from dataclasses import replace
-
-    return replace(field_, truth=truth)
-
-
 def _body_centre(plan: Plan) -> Float64Array:
     """The skin mesh's vertex centroid (LPS mm), or the image's centre without one."""
     try:
@@ -506,7 +353,8 @@ def _body_centre(plan: Plan) -> Float64Array:
         return extent.mean(axis=0)
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
+def frozen(array: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``array`` (the field's masks and truths are shared by threads)."""
     copy = np.array(array)
     copy.setflags(write=False)
     return copy

@@ -39,8 +39,7 @@ from typing import Any
 import numpy as np
 
 from navigation.fluorescence.field import FieldGeometry
-from navigation.fluorescence.scene import geometry_from_dict
-from navigation.fluorescence.tissue import TissueModel
+from navigation.fluorescence.model_field import geometry_from_dict
 from navigation.tracking.recording import SessionEvent
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.core.checks import Float64Array, InputError, check_finite
@@ -111,11 +110,6 @@ class SimulationTruth:
         """The synthetic sensor model the frames were made with (None if not recorded)."""
         entry = (self.fluorescence or {}).get("nir_sensor")
         return NirSensorModel(**entry) if entry else None
-
-    def tissue(self) -> TissueModel | None:
-        """The tissue model the frames were rendered with (None: the phantom's patch)."""
-        entry = (self.fluorescence or {}).get("tissue")
-        return TissueModel.from_dict(entry) if entry else None
 
     def geometry(self) -> FieldGeometry | None:
         """The field the simulator's camera looked at (None if not recorded)."""

@@ -3,9 +3,11 @@ and write ``fluorescence.vtp``, the PNG views and ``metrics.json``.
 
 :func:`map_recorded_session` resolves the mapper's inputs (:mod:`.mapping_inputs`: explicit files,
 else what the session recorded, else the simulator's truth), builds the field mesh
-(:mod:`.field`; with a simulator truth, the same bed the simulator used and the phantom's true
-tracer patch on its vertices), maps every camera frame (:mod:`.session_mapping`) and writes the
-outputs with the metrics (:mod:`.report`). ``igcs demo`` and ``igcs fluorescence`` both call it.
+(:mod:`.model_field`; with a simulator truth, the same bed the simulator used), scores it with
+the evaluator the caller chose (the evaluation hook, :mod:`.evaluation`: the true tracer on its
+vertices, or none for a real session), maps every camera frame (:mod:`.session_mapping`) and
+writes the outputs with the metrics (:mod:`.report`). ``igcs demo`` and ``igcs fluorescence``
+both call it.
 """
 
 from __future__ import annotations
@@ -18,20 +20,25 @@ from typing import Any
 import numpy as np
 
 from navigation.fluorescence.approach import ApproachGeometry, inside_wound
-from navigation.fluorescence.field import SurgicalField, find_phantom_truth
+from navigation.fluorescence.evaluation import FieldEvaluator
+from navigation.fluorescence.field import SurgicalField
 from navigation.fluorescence.mapping_inputs import (
+    SimulationTruth,
     highlight_detector,
     load_simulation_truth,
     recorded_inputs,
     resolve_inputs,
 )
+from navigation.fluorescence.model_field import mapping_field
 from navigation.fluorescence.report import fluorescence_metrics, write_outputs
-from navigation.fluorescence.scene import mapping_field
 from navigation.fluorescence.session_mapping import SessionDevices, SessionMapping, map_session
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import Plan, load_plan
 from navigation.tracking.recording import SessionReader
 from registration.core.checks import InputError
+
+#: How a caller chooses the truth to score against, from the plan and the simulator's truth
+#: file (when ``--truth`` was given): an evaluator, or None (not scored).
+EvaluatorChoice = Callable[[Plan, SimulationTruth | None], FieldEvaluator | None]
 
 
 @dataclass(frozen=True)
@@ -68,11 +75,13 @@ class OfflineResult:
 def map_recorded_session(
     request: OfflineRequest,
     *,
+    evaluator: EvaluatorChoice | None = None,
     on_frame: Callable[[int, int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> OfflineResult:
     """Map ``request.session`` onto ``request.plan``'s field and write the outputs to
-    ``request.out``. Raises InputError when an input is missing or no frame could be mapped."""
+    ``request.out``; score the map with ``evaluator(plan, simulation truth)`` when given.
+    Raises InputError when an input is missing or no frame could be mapped."""
     say = on_stage or (lambda text: None)
     if not Path(request.session).is_file():
         raise InputError(f"session {request.session} does not exist (igcs record writes one).")
@@ -89,23 +98,11 @@ def map_recorded_session(
         flat_field_path=request.flat_field,
         saturation_level=request.saturation_level,
     )
-    entry = (simulation.fluorescence or {}) if simulation else {}
-    tissue = simulation.tissue() if simulation else None
-    phantom = None
-    if simulation is not None and tissue is None:
-        recorded_path = entry.get("phantom_truth")
-        path = Path(recorded_path) if recorded_path else find_phantom_truth(plan)
-        if path is not None and path.exists():
-            phantom = load_truth(path)
     say("building the field mesh")
-    # Without a phantom or tissue model, a simulated session is scored against the plan's
-    # own tumour (labelled so).
     field_ = mapping_field(
         plan,
         geometry=simulation.geometry() if simulation else None,
-        phantom=phantom,
-        tissue=tissue,
-        simulated=simulation is not None,
+        evaluator=None if evaluator is None else evaluator(plan, simulation),
     )
     detector = highlight_detector(
         inputs.radiometry,

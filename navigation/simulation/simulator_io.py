@@ -36,20 +36,17 @@ from typing import Any
 import numpy as np
 
 from navigation.fluorescence.approach import ApproachGeometry, ApproachOptions, approach_geometry
-from navigation.fluorescence.field import (
-    FieldGeometry,
-    FieldOptions,
-    TracerModel,
-    field_geometry,
-    find_phantom_truth,
-)
-from navigation.fluorescence.scene import world_scene
-from navigation.fluorescence.tissue import TissueModel
-from navigation.planning.phantom import PhantomTruth, load_truth
+from navigation.fluorescence.field import FieldGeometry, FieldOptions, field_geometry
 from navigation.planning.plan import Plan, load_plan, read_plan_mesh
+from navigation.simulation.evaluation import find_phantom_truth
+from navigation.simulation.phantom import PhantomTruth, load_truth
+from navigation.simulation.scenario_builder import build_scenario
+from navigation.simulation.scene import world_scene
 from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_reference_pose
 from navigation.simulation.simulated_frames import FluorescenceFrames
-from navigation.simulation.simulator import Scenario, SimulationConfig, build_scenario
+from navigation.simulation.simulator import Scenario, SimulationConfig
+from navigation.simulation.tissue import TissueModel
+from navigation.simulation.tracer import TracerModel
 from navigation.tracking.messages import IgtlMessage
 from registration.camera_intrinsics import CameraIntrinsics
 from registration.core.atomic_files import write_json_atomic
@@ -83,7 +80,7 @@ def scenario_from_plan(
     sensor, field_options, tracer : the synthetic camera, the field and the tracer models.
     approach : cut a transcervical wound into the plan's anatomy
         (:mod:`navigation.fluorescence.approach`) instead of the phantom's bed.
-    tissue : render real tissue (:mod:`navigation.fluorescence.tissue`: the tracer under the
+    tissue : render real tissue (:mod:`navigation.simulation.tissue`: the tracer under the
         surface, heterogeneous background, relief) instead of the phantom's patch.
     anatomical : a patient rather than a phantom: the pointer sweeps strokes over the face and
         neck and the reference sits on the skull

@@ -17,6 +17,10 @@ IMAGE positions: the wire carries the centre of the volume, ``world_from_ijk`` t
 voxel (0, 0, 0): origin = centre - M (size - 1) / 2 with M the 3x3 of spacing-scaled axes, as
 3D Slicer's OpenIGTLinkIO does. A sub-volume decodes to its own pixels with the origin moved to
 its first voxel.
+
+One module of some 500 lines: the decoder and the encoder of every message type it speaks
+(TRANSFORM, POSITION, TDATA, QTDATA, POINT, STATUS, STRING, IMAGE and the requests) are kept in
+one place, so each encoder stays the mirror image of its decoder.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ Sockets: waited on with :mod:`selectors` (epoll/poll: any descriptor number, unl
 ``select``), TCP_NODELAY (small messages leave at once), keep-alive probes after 1 s idle and
 a send timeout after which the connection is closed (a peer that stops reading cannot block
 us).
+
+One module of some 440 lines: the endpoint (the thread and selector client and server share)
+and its connections (reading, framing, sending) share socket state and counters; split, each
+half would reach into the other's.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ another host is asked for, and refuses peers outside ``allowed_hosts``.
 We own this transport instead of pyigtl's ``OpenIGTLinkClient``/``Server`` (pyigtl 0.3.4 keeps
 only the latest message per device name, never checks CRC, stays "connected" after the server
 closes, does not reconnect and desynchronises on split headers).
+
+One module of some 430 lines: the client and the server share one connection life cycle
+(connect, liveness, reconnect, close) and are kept side by side so they stay symmetric.
 """
 
 from __future__ import annotations

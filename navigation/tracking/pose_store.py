@@ -24,6 +24,9 @@ query time, so it holds even when nobody polls. State changes are
 :class:`ToolStateEvent` s, delivered to subscribers and to a bounded queue; time-driven changes
 (STALE) are found by :meth:`PoseStore.update_states`, which the app calls from its timer or
 which :meth:`PoseStore.start_watchdog` calls from a thread.
+
+One module of some 460 lines: the per-tool state machine, its events and the store's lock are
+one thing; the states are only correct together.
 """
 
 from __future__ import annotations

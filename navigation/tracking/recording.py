@@ -32,6 +32,9 @@ Reading stops at the first incomplete or corrupt record (a torn last record afte
 :class:`SessionReader` logs a warning and reports the unread bytes in ``unreadable_bytes``.
 This is a streaming log, so it is not written atomically (``registration.core.atomic_files``);
 the CRC per record serves the same purpose.
+
+One module of some 400 lines: the record format is written and read here together, so
+writer and reader cannot drift apart.
 """
 
 from __future__ import annotations

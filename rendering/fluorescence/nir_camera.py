@@ -34,7 +34,7 @@ What real tissue adds (all off by default; :func:`tissue_sensor` turns them on):
 
 Subsurface light: a fluorophore a few millimetres under the surface shows on it as a blurred
 patch; :func:`glowing_patch_emission` models that blur along the surface with an erfc edge,
-:mod:`navigation.fluorescence.tissue` with the diffusion approximation.
+:mod:`navigation.simulation.tissue` with the diffusion approximation.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ if not os.environ.get("DISPLAY"):
     pytest.skip("no X display (run under xvfb-run -a)", allow_module_level=True)
 
 from navigation.app.config import NavigationConfig  # noqa: E402
+from navigation.app.launch import open_recorder  # noqa: E402
 from navigation.app.link_panel import ConnectionDialog, LinkPanel  # noqa: E402
 from navigation.app.session import NavigationSession  # noqa: E402
-from navigation.commands.navigate import open_recorder  # noqa: E402
 from navigation.planning.plan_scene import load_plan_scene  # noqa: E402
 from navigation.tracking.link_settings import LinkSettings  # noqa: E402
 from navigation.tracking.pose_store import ToolState  # noqa: E402

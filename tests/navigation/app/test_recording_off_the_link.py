@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from navigation.app.config import NavigationConfig
+from navigation.app.launch import open_recorder
 from navigation.app.session import NavigationSession
-from navigation.commands.navigate import open_recorder
 from navigation.planning.plan_scene import load_plan_scene
 from navigation.tracking.igtl_transport import IgtlServer
 from navigation.tracking.messages import IgtlMessage, ImageBody, TransformBody

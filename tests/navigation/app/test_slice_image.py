@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan_scene import load_plan_scene
+from navigation.simulation.phantom import load_truth
 from rendering.layout import SLICE_NAMES, NavigationLayout
 from rendering.view_state import DisplayOptions, ViewSnapshot
 from rendering.window_level import CT_BONE, CT_SOFT_TISSUE, WindowLevel

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from navigation.fluorescence.field import SurgicalField, build_field, world_scene
-from navigation.planning.phantom import PhantomTruth, load_truth
+from navigation.fluorescence.field import SurgicalField
 from navigation.planning.plan import Plan, load_plan
+from navigation.simulation.phantom import PhantomTruth, load_truth
+from navigation.simulation.tracer import phantom_field, world_scene
 from rendering.fluorescence.surface_mesh import SurfaceMesh
 
 
@@ -26,6 +27,6 @@ class PhantomScene:
 def phantom_scene(phantom_plan, phantom_ct) -> PhantomScene:
     plan = load_plan(phantom_plan)
     truth = load_truth(phantom_ct)
-    field = build_field(plan, truth=truth)
+    field = phantom_field(plan, truth)
     world, emission, _ = world_scene(plan, truth=truth, geometry=field.geometry)
     return PhantomScene(plan, truth, field, world, emission)

@@ -16,10 +16,11 @@ from navigation.fluorescence.approach import (
     inside_wound,
     plan_tumour_mask,
 )
+from navigation.fluorescence.model_field import geometry_from_dict, mapping_field
 from navigation.fluorescence.plan_masks import SmoothMask, plan_labels
-from navigation.fluorescence.scene import geometry_from_dict, mapping_field, tumour_distance
-from navigation.fluorescence.tissue import TissueModel
 from navigation.planning.plan import load_plan
+from navigation.simulation.scene import TissueEvaluator, tumour_distance
+from navigation.simulation.tissue import TissueModel
 from registration.core.checks import InputError
 
 pytestmark = pytest.mark.slow  # the phantom's plan and a wound: about a minute
@@ -75,7 +76,9 @@ def test_round_trip_and_tissue_truth(wound):
     plan, geometry, field = wound
     again = geometry_from_dict(geometry.to_dict())
     assert isinstance(again, ApproachGeometry) and again.to_dict() == geometry.to_dict()
-    scored = mapping_field(plan, geometry=again, tissue=TissueModel(seed=2))
+    scored = mapping_field(
+        plan, geometry=again, evaluator=TissueEvaluator(plan, TissueModel(seed=2))
+    )
     np.testing.assert_array_equal(scored.mesh.triangles, field.mesh.triangles)
     truth = scored.truth
     assert truth is not None and truth.true_patch.any()

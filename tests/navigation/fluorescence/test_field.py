@@ -9,15 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from navigation.fluorescence.field import (
-    FieldOptions,
-    TracerModel,
-    build_field,
-    field_geometry,
-    find_phantom_truth,
-)
-from navigation.planning.phantom import _truth, phantom_geometry
+from navigation.fluorescence.field import FieldOptions, build_field, field_geometry
 from navigation.planning.plan import load_plan
+from navigation.simulation.evaluation import find_phantom_truth
+from navigation.simulation.phantom import _truth, phantom_geometry
+from navigation.simulation.tracer import TracerModel
 from registration.core.checks import InputError
 from tests.navigation.plan_factory import write_plan
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from navigation.cli import main
-from navigation.fluorescence.field import FieldGeometry, build_field
+from navigation.fluorescence.field import FieldGeometry
 from navigation.fluorescence.mapping_inputs import (
     Registration,
     load_simulation_truth,
@@ -27,11 +27,12 @@ from navigation.fluorescence.session_mapping import (
     SKIP_SIZE,
     map_session,
 )
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
+from navigation.simulation.phantom import load_truth
 from navigation.simulation.simulated_motion import CameraOrbit
 from navigation.simulation.simulator import CAMERA, SimulationConfig
 from navigation.simulation.simulator_io import scenario_from_plan, write_truth
+from navigation.simulation.tracer import phantom_field
 from navigation.tracking.messages import ImageBody
 from navigation.tracking.recording import SessionReader, SessionWriter
 from registration.core.transforms import invert_rigid
@@ -131,7 +132,7 @@ def test_every_frame_is_used_or_skipped_with_its_reason(recorded, phantom_plan, 
         np.testing.assert_allclose(
             scenario.image_from_camera_at(t), orbit.image_from_camera(t), atol=1e-9
         )
-    field = build_field(load_plan(phantom_plan), truth=load_truth(phantom_ct), geometry=geometry)
+    field = phantom_field(load_plan(phantom_plan), load_truth(phantom_ct), geometry=geometry)
     mapping = map_session(session, field.mesh, inputs)
     assert mapping.frames_total == 30
     # Frames at 1.0 ... 1.4 s fall in the camera marker's 0.53 s gap.

@@ -12,9 +12,9 @@ import slicerio
 from navigation.cli import main
 from navigation.imaging.loading import load_volume
 from navigation.planning.markups import read_point_file
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
 from navigation.planning.plan_writer import make_plan
+from navigation.simulation.phantom import load_truth
 from registration.core.checks import InputError
 
 

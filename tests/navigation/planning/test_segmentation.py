@@ -5,9 +5,9 @@ import pytest
 
 from navigation.imaging.loading import load_volume
 from navigation.imaging.volume import Volume
-from navigation.planning.phantom import load_truth
 from navigation.planning.region_growing import grow_region
 from navigation.planning.segmentation import segment_volume
+from navigation.simulation.phantom import load_truth
 from registration.core.checks import InputError
 from registration.core.geometry import ImageGeometry
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from navigation.cli import main
-from navigation.planning.phantom import load_truth
 from navigation.planning.plan import load_plan
+from navigation.simulation.phantom import load_truth
 from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]

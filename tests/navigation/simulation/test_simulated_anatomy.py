@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import pyvista as pv
 
+from navigation.simulation.scenario_builder import build_scenario
 from navigation.simulation.simulated_anatomy import face_neck_sweep, skull_reference_pose
-from navigation.simulation.simulator import SimulationConfig, build_scenario
+from navigation.simulation.simulator import SimulationConfig
 from registration.closest_point import TriangleMeshLocator
 from registration.core.transforms import check_rigid
 from tests.registration.head_surface import load_headsq, skin_mesh

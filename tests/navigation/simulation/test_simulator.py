@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from navigation.planning.plan import load_plan
+from navigation.simulation.scenario_builder import build_scenario
 from navigation.simulation.simulator import (
     CAMERA,
     CAMERA_IMAGE_DEVICE,
@@ -18,7 +19,6 @@ from navigation.simulation.simulator import (
     REFERENCE,
     TIP_CALIBRATION_DEVICE,
     SimulationConfig,
-    build_scenario,
 )
 from navigation.simulation.simulator_io import scenario_from_plan, write_truth
 from navigation.tracking.fiducial_collection import FiducialCollector

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from navigation.fluorescence.plan_masks import SmoothMask
-from navigation.fluorescence.tissue import (
+from navigation.simulation.tissue import (
     TissueModel,
     TissueOptics,
     background_texture,

@@ -25,14 +25,14 @@ from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from navigation.imaging.volume import Volume
-from navigation.planning.implicit import (
+from navigation.simulation.implicit import (
     StarShape,
     shape_from_dict,
     shape_to_dict,
     signed_distance_mm,
 )
-from navigation.planning.implicit import inside as inside_shape
-from navigation.planning.phantom_anatomy import (
+from navigation.simulation.implicit import inside as inside_shape
+from navigation.simulation.phantom_anatomy import (
     AIR_VALUE,
     MARKER_RADIUS_MM,
     TISSUES,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from navigation.planning.implicit import (
+from navigation.simulation.implicit import (
     Capsule,
     Ellipsoid,
     SmoothUnion,

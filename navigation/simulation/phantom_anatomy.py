@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from navigation.planning.implicit import (
+from navigation.simulation.implicit import (
     Capsule,
     Difference,
     Ellipsoid,

@@ -1,6 +1,6 @@
 """What tissue emits in the NIR-I window: a tracer under the surface, seen through the tissue.
 
-The phantom's tracer (:class:`~navigation.fluorescence.field.TracerModel`) is a patch with an
+The phantom's tracer (:class:`~navigation.simulation.tracer.TracerModel`) is a patch with an
 erfc edge on a uniform background. Real tissue differs in two ways this model adds:
 
 1. **Depth.** The tracer sits in the tumour, under a few millimetres of tissue, and NIR-I light
@@ -99,7 +99,7 @@ class TissueModel:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["model"] = "subsurface diffusion (navigation.fluorescence.tissue)"
+        data["model"] = "subsurface diffusion (navigation.simulation.tissue)"
         data["effective_attenuation_per_mm"] = self.optics.effective_attenuation_per_mm
         return data
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
-from navigation.planning.phantom import TRUTH_VERSION, write_phantom
+from navigation.simulation.phantom import TRUTH_VERSION, write_phantom
 
 #: The sample phantom: small grid, this seed.
 SAMPLE_SEED = 0

@@ -5,7 +5,7 @@ import pydicom
 import pytest
 
 from navigation.imaging.loading import load_volume
-from navigation.planning.phantom import load_truth, make_phantom
+from navigation.simulation.phantom import load_truth, make_phantom
 from registration.core.checks import InputError
 
 pytestmark = pytest.mark.slow
@@ -91,7 +91,7 @@ def test_truth_is_anatomically_plausible_and_left_right_asymmetric(phantom_ct):
 
 def test_phantom_is_deterministic(phantom_ct):
     from navigation.imaging.series_writer import SeriesInfo
-    from navigation.planning.phantom_anatomy import build_anatomy
+    from navigation.simulation.phantom_anatomy import build_anatomy
 
     truth = load_truth(phantom_ct)
     again = build_anatomy(0)
