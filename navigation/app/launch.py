@@ -169,7 +169,8 @@ def tracker_connector(
         client = session.connect_link(settings)
         if not client.wait_connected(timeout_s):
             log.warning(
-                "no tracker at %s after %.0f s; still trying (tools show DISCONNECTED)",
+                "no message from a tracker at %s after %.0f s; still trying (tools show "
+                "DISCONNECTED)",
                 settings.address,
                 timeout_s,
             )

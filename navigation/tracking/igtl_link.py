@@ -21,6 +21,12 @@ frame) it would be taken for valid and is withheld, counted in ``v1_withheld``
 Liveness: with ``silence_timeout_s`` set, no bytes, or bytes but no valid message, for that
 long closes the link (and a client reconnects); while a verified large body (an IMAGE) is
 arriving its bytes count as progress. The reason is kept in :attr:`Endpoint.disconnect_reason`.
+An endpoint with liveness that *announces on the first message* (the client with a silence
+timeout) reports a connection as up only when its first valid message arrives, not when the TCP
+handshake completes: the kernel completes handshakes for a frozen (SIGSTOP) or hung server from
+its listen backlog, and such a connection, silent until the liveness closes it, would otherwise
+show the link CONNECTED for most of every reconnect cycle while nothing arrives. A connection
+that never delivered a message closes without a disconnect callback (the link stayed down).
 
 Sockets: waited on with :mod:`selectors` (epoll/poll: any descriptor number, unlike
 ``select``), TCP_NODELAY (small messages leave at once), keep-alive probes after 1 s idle and
@@ -172,6 +178,8 @@ class Endpoint:
         self._logged_callback_errors = 0
         #: Why the last connection closed ("" before any did).
         self.disconnect_reason = ""
+        #: Report a connection up at its first valid message (see the module docstring).
+        self.announce_on_first_message = False
 
     # -- consumer API -------------------------------------------------------------------------
 
@@ -211,9 +219,10 @@ class Endpoint:
 
     @property
     def connected(self) -> bool:
-        """True while at least one peer is connected."""
+        """True while at least one peer is connected (and, announcing on the first message, has
+        delivered one)."""
         with self._lock:
-            return bool(self._connections)
+            return any(connection.announced for connection in self._connections)
 
     # -- used by connections ------------------------------------------------------------------
 
@@ -244,6 +253,17 @@ class Endpoint:
         with self._lock:
             self._connections.append(connection)
             self._counts["connects"] += 1
+        if self.announce_on_first_message:
+            log.debug("OpenIGTLink TCP connection to %s; up at its first message", connection.peer)
+            return
+        self._announce(connection)
+
+    def _announce(self, connection: Connection) -> None:
+        """Report ``connection`` up (once)."""
+        with self._lock:
+            if connection.announced:
+                return
+            connection.announced = True
         log.info("OpenIGTLink connected: %s", connection.peer)
         self._notify_connection(True, connection.peer)
 
@@ -256,6 +276,9 @@ class Endpoint:
             _add_send_counts(self._counts, connection)
             self._counts["disconnects"] += 1
             self.disconnect_reason = connection.close_reason
+        if not connection.announced:  # never up: the link stayed down
+            log.debug("OpenIGTLink: %s closed before any message", connection.peer)
+            return
         log.info("OpenIGTLink disconnected: %s (%s)", connection.peer, connection.close_reason)
         self._notify_connection(False, connection.peer)
 
@@ -281,6 +304,8 @@ class Connection:
         self.framer = IgtlFramer(body_caps=endpoint.body_caps)
         self.peer_header_version = 1
         self.close_reason = ""
+        #: Reported up to the endpoint's ``on_connection`` (see :meth:`Endpoint._announce`).
+        self.announced = False
         self._send_lock = threading.Lock()
         self._closed = threading.Event()
         self._queue = SendQueue() if queued else None
@@ -395,6 +420,8 @@ class Connection:
                     if messages or self.framer.in_verified_body:
                         last_progress = now
                     if messages:
+                        if not self.announced:
+                            self.endpoint._announce(self)
                         self.endpoint._deliver(self, messages)
                 if silence is not None:
                     if now - last_bytes > silence:

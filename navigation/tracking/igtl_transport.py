@@ -73,7 +73,9 @@ class IgtlClient(Endpoint):
     silence_timeout_s : disconnect (and reconnect) when no bytes, or no valid message, arrive
         for this long (a pulled cable, a frozen server, a stream swallowed by garbage); None
         (default) waits for the OS to see the peer gone. The applications set it
-        (``navigation.tracking.igtl_link`` docstring).
+        (``navigation.tracking.igtl_link`` docstring). With it, the link counts as up (the
+        ``on_connection`` callback, :attr:`connected`, :meth:`wait_connected`) from the first
+        valid message of a connection, not from its TCP handshake.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class IgtlClient(Endpoint):
         self._thread: threading.Thread | None = None
         self._connection: Connection | None = None
         self._connected_event = threading.Event()
+        self.announce_on_first_message = silence_timeout_s is not None
 
     def __repr__(self) -> str:
         return f"IgtlClient({self.host!r}, {self.port})"
@@ -128,8 +131,13 @@ class IgtlClient(Endpoint):
         return self
 
     def wait_connected(self, timeout: float | None = None) -> bool:
-        """Wait until connected; True if connected within ``timeout`` s."""
+        """Wait until connected (with a silence timeout: until a first message came); True if
+        so within ``timeout`` s."""
         return self._connected_event.wait(timeout)
+
+    def _announce(self, connection: Connection) -> None:
+        super()._announce(connection)
+        self._connected_event.set()
 
     def send(self, message: IgtlMessage, *, header_version: int | None = None) -> None:
         """Send ``message`` to the server (v1/v2 as negotiated unless ``header_version``).
@@ -177,7 +185,6 @@ class IgtlClient(Endpoint):
             connection = Connection(self, sock, peer_text(sock.getpeername()))
             self._connection = connection
             self._opened(connection)
-            self._connected_event.set()
             try:
                 for request in self.requests_on_connect:
                     connection.send(request)

@@ -277,6 +277,9 @@ def test_peer_closing_mid_body_is_a_clean_disconnect(no_thread_leaks):
 
 
 def test_silence_timeout_drops_a_mute_peer_and_reconnects(no_thread_leaks):
+    """A mute peer (what the kernel's handshake gives for a frozen server) is dropped after the
+    silence and reconnected, and never shows the link up; a peer that speaks is up from its
+    first message and down after the silence that follows."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         events: list[tuple[bool, float]] = []
         client = IgtlClient(
@@ -286,10 +289,17 @@ def test_silence_timeout_drops_a_mute_peer_and_reconnects(no_thread_leaks):
             on_connection=lambda up, peer: events.append((up, time.monotonic())),
         ).start()
         first, _ = listener.accept()
-        wait_for(lambda: len(events) == 2)
+        began = time.monotonic()
+        second, _ = listener.accept()  # the mute link was dropped, and it came back
+        assert time.monotonic() - began >= 0.3
+        assert events == [] and not client.connected and not client.wait_connected(0.0)
+        assert client.counters.silence_disconnects == 1
+        pose = IgtlMessage("TRANSFORM", "ToolToTracker", TransformBody(np.eye(4)), 1.0)
+        second.sendall(encode_message(pose))
+        wait_for(lambda: len(events) == 2)  # up at the message, down after the silence
+        assert [up for up, _ in events] == [True, False]
         assert 0.3 <= events[1][1] - events[0][1] < 1.0
-        second, _ = listener.accept()  # it came back
-        wait_for(lambda: len(events) == 3)
+        assert client.drain()[0].device_name == "ToolToTracker"
         client.stop()
         first.close()
         second.close()
