@@ -167,7 +167,10 @@ class PoseStore:
         self._records: dict[str, _Record] = {}
         self._mapper = TimestampMapper(self.config.timestamps)
         self._connected = connected
-        self._connected_since = -math.inf
+        #: When the link last went down: a pose that arrived before it is from before the
+        #: outage (a link counts as up from its first message, so the poses of the message
+        #: batch that brought it up arrived a moment before it was declared up).
+        self._disconnected_s = -math.inf
         self._link_reason = "" if connected else "transport not connected"
         self._events: deque[ToolStateEvent] = deque(maxlen=self.config.event_queue_size)
         self._subscribers: list[Callable[[ToolStateEvent], None]] = []
@@ -246,9 +249,9 @@ class PoseStore:
             self._connected = connected
             now = self._clock()
             if connected:
-                self._connected_since = now
                 self._link_reason = ""
             else:
+                self._disconnected_s = now
                 self._link_reason = reason or "transport disconnected"
             events = self._changes(now, list(self._records))
         self._publish(events)
@@ -371,7 +374,7 @@ class PoseStore:
     def _effective(self, record: _Record, now: float) -> tuple[ToolState, str]:
         if not self._connected:
             return ToolState.DISCONNECTED, self._link_reason
-        if record.arrival_s < self._connected_since:
+        if record.arrival_s <= self._disconnected_s:
             return ToolState.STALE, "no update since the link came back"
         idle = now - record.fresh_s
         if idle > self.config.stale_timeout_s:

@@ -212,6 +212,29 @@ def test_disconnected_then_stale_until_the_next_sample(clock, pose_a):
     ]
 
 
+def test_the_poses_that_bring_the_link_back_are_ok(clock, pose_a):
+    """A client with a silence timeout declares its link up at the first message, a moment
+    after that message's bytes arrived: the poses of that batch are new (after the outage),
+    not 'no update since the link came back'."""
+    store = PoseStore(clock=clock)
+    store.ingest(transform_message("PointerToTracker", pose_a, clock))
+    clock.advance(0.01)
+    store.set_connected(False, "no bytes for 0.50 s")
+    clock.advance(2.0)
+    first = transform_message("PointerToTracker", pose_a, clock)  # arrived now ...
+    clock.advance(0.0005)
+    store.set_connected(True)  # ... and brought the link up half a millisecond later
+    store.ingest(first)
+    assert store.pose("PointerToTracker").state is ToolState.OK
+    states = [(e.previous, e.state) for e in store.drain_events()]
+    assert states == [
+        (None, ToolState.OK),
+        (ToolState.OK, ToolState.DISCONNECTED),
+        (ToolState.DISCONNECTED, ToolState.STALE),  # the old pose, until the new one lands
+        (ToolState.STALE, ToolState.OK),
+    ]
+
+
 def test_relative_pose_composes_through_the_tracker(clock, rng, pose_a):
     tracker_from_reference = random_rigid(rng, max_translation_mm=200.0)
     tracker_from_reference[2, 3] -= 1100.0
