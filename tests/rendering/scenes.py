@@ -83,24 +83,31 @@ def look_at(position, target, up=(0.0, 1.0, 0.0)) -> np.ndarray:
     return pose
 
 
-def ray_cast_occluded(mesh: SurfaceMesh, camera_from_image, indices) -> np.ndarray:
-    """Reference: whether a triangle not containing vertex i crosses the segment camera -> i,
-    by vtkOBBTree (all intersections, incident triangles excluded). Returns (len(indices),)."""
-    points = apply_transform(camera_from_image, mesh.vertices_in_image)
+def obb_tree(points: np.ndarray, triangles: np.ndarray) -> vtk.vtkOBBTree:
+    """VTK's oriented-bounding-box tree over a triangle mesh (points (N, 3), triangles (M, 3)):
+    an independent ray caster for the visibility tests."""
     poly = vtk.vtkPolyData()
     vtk_points = vtk.vtkPoints()
     vtk_points.SetData(numpy_to_vtk(points, deep=True))
     poly.SetPoints(vtk_points)
     cells = vtk.vtkCellArray()
-    offsets = np.arange(0, 3 * len(mesh.triangles) + 1, 3, dtype=np.int64)
+    offsets = np.arange(0, 3 * len(triangles) + 1, 3, dtype=np.int64)
     cells.SetData(
         numpy_to_vtkIdTypeArray(offsets, deep=True),
-        numpy_to_vtkIdTypeArray(mesh.triangles.ravel().astype(np.int64), deep=True),
+        numpy_to_vtkIdTypeArray(triangles.ravel().astype(np.int64), deep=True),
     )
     poly.SetPolys(cells)
     tree = vtk.vtkOBBTree()
     tree.SetDataSet(poly)
     tree.BuildLocator()
+    return tree
+
+
+def ray_cast_occluded(mesh: SurfaceMesh, camera_from_image, indices) -> np.ndarray:
+    """Reference: whether a triangle not containing vertex i crosses the segment camera -> i,
+    by vtkOBBTree (all intersections, incident triangles excluded). Returns (len(indices),)."""
+    points = apply_transform(camera_from_image, mesh.vertices_in_image)
+    tree = obb_tree(points, mesh.triangles)
     hits = vtk.vtkPoints()
     ids = vtk.vtkIdList()
     result = np.zeros(len(indices), dtype=bool)

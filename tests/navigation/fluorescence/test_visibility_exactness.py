@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import vtk
-from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
 
 from navigation.fluorescence.approach import approach_geometry, build_approach_field
 from navigation.planning.plan import load_plan
@@ -33,6 +32,7 @@ from rendering.fluorescence.visibility import (
     compute_visibility,
 )
 from tests.conftest import shared_data_path
+from tests.rendering.scenes import obb_tree
 
 pytestmark = pytest.mark.slow  # the patient's plan and wound: about a minute
 
@@ -84,20 +84,7 @@ class RayCaster:
     def __init__(self, mesh: SurfaceMesh, camera_from_image) -> None:
         self.points = apply_transform(camera_from_image, mesh.vertices_in_image)
         self.triangles = mesh.triangles
-        poly = vtk.vtkPolyData()
-        vtk_points = vtk.vtkPoints()
-        vtk_points.SetData(numpy_to_vtk(self.points, deep=True))
-        poly.SetPoints(vtk_points)
-        cells = vtk.vtkCellArray()
-        offsets = np.arange(0, 3 * len(mesh.triangles) + 1, 3, dtype=np.int64)
-        cells.SetData(
-            numpy_to_vtkIdTypeArray(offsets, deep=True),
-            numpy_to_vtkIdTypeArray(mesh.triangles.ravel().astype(np.int64), deep=True),
-        )
-        poly.SetPolys(cells)
-        self.tree = vtk.vtkOBBTree()
-        self.tree.SetDataSet(poly)
-        self.tree.BuildLocator()
+        self.tree = obb_tree(self.points, mesh.triangles)
 
     def occluder_depth_mm(self, indices, origin=(0.0, 0.0, 0.0)) -> np.ndarray:
         """For each vertex, how far in front of it (mm along the segment from ``origin``, the
