@@ -60,9 +60,7 @@ def run_demo(out: Path, *, seed: int = 0, say: Callable[[str], None] = print) ->
     stage("plan_s", began)
 
     began = time.monotonic()
-    session_path = out / "session.igcsrec"
-    for stale in (session_path, session_path.with_name(session_path.name + ".registration.json")):
-        stale.unlink(missing_ok=True)
+    session_path = fresh_session_path(out)
     navigation = navigate_against_simulator(out, seed=seed, session_path=session_path, say=say)
     stage("navigate_s", began)
 
@@ -76,23 +74,50 @@ def run_demo(out: Path, *, seed: int = 0, say: Callable[[str], None] = print) ->
         **navigation_headline(navigation),
         "plan": plan_report,
         "fluorescence_offline": offline_headline(fluorescence),
+        **run_facts(navigation, seed=seed, stages=stages, start=start),
+    }
+    paths = {**demo_paths(out, session_path), "plan_picture": out / "plan_meshes.png"}
+    return write_demo(paths, summary, _report(summary, navigation, out))
+
+
+def fresh_session_path(out: Path) -> Path:
+    """``out/session.igcsrec``, with any earlier run's recording and registration removed."""
+    session_path = out / "session.igcsrec"
+    for stale in (session_path, session_path.with_name(session_path.name + ".registration.json")):
+        stale.unlink(missing_ok=True)
+    return session_path
+
+
+def run_facts(
+    navigation: dict[str, Any], *, seed: int, stages: dict[str, float], start: float
+) -> dict[str, Any]:
+    """The summary's closing keys: tool states, the automatic registration, seed, stage times
+    and the total time since ``start`` (``time.monotonic()``)."""
+    return {
         "tools": navigation.get("tools"),
         "auto_registration": navigation.get("auto_registration"),
         "seed": seed,
         "stages_s": stages,
         "total_s": round(time.monotonic() - start, 1),
     }
-    paths = {
+
+
+def demo_paths(out: Path, session_path: Path) -> dict[str, Path]:
+    """The output paths both demos write (summary, report, plan, navigation, session, map)."""
+    return {
         "summary": out / "summary.json",
         "report": out / "report.md",
         "plan": out / "plan",
-        "plan_picture": out / "plan_meshes.png",
         "navigation": out / "navigation",
         "session": session_path,
         "fluorescence": out / "fluorescence",
     }
+
+
+def write_demo(paths: dict[str, Path], summary: dict[str, Any], report: str) -> DemoResult:
+    """Write ``summary.json`` and ``report.md`` atomically; the demo's result."""
     write_json_atomic(paths["summary"], summary)
-    write_text_atomic(paths["report"], _report(summary, navigation, out))
+    write_text_atomic(paths["report"], report)
     return DemoResult(summary, paths)
 
 

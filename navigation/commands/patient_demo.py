@@ -30,13 +30,16 @@ from typing import Any
 
 from navigation.commands.demo_pipeline import (
     DemoResult,
+    demo_paths,
     format_number,
+    fresh_session_path,
     map_offline,
     navigate_against_simulator,
     navigation_headline,
     offline_headline,
+    run_facts,
+    write_demo,
 )
-from registration.core.atomic_files import write_json_atomic, write_text_atomic
 from registration.core.checks import InputError
 
 #: Anatomical landmark localisation error with a pointer (RMS, 3-D, mm): what the simulator
@@ -89,9 +92,7 @@ def run_patient_demo(
     stages["plan_s"] = round(time.monotonic() - began, 2)
 
     began = time.monotonic()
-    session_path = out / "session.igcsrec"
-    for stale in (session_path, session_path.with_name(session_path.name + ".registration.json")):
-        stale.unlink(missing_ok=True)
+    session_path = fresh_session_path(out)
 
     def navigate_extra(truth: dict[str, Any]) -> list[str]:
         sweep = truth["sweep"]["interval_s"]
@@ -143,24 +144,10 @@ def run_patient_demo(
             **offline_headline(fluorescence),
             "cnr": (fluorescence.get("quantification") or {}).get("cnr"),
         },
-        "tools": navigation.get("tools"),
-        "auto_registration": navigation.get("auto_registration"),
-        "seed": seed,
-        "stages_s": stages,
-        "total_s": round(time.monotonic() - start, 1),
+        **run_facts(navigation, seed=seed, stages=stages, start=start),
     }
-    paths = {
-        "summary": out / "summary.json",
-        "report": out / "report.md",
-        "plan": out / "plan",
-        "navigation": out / "navigation",
-        "session": session_path,
-        "fluorescence": out / "fluorescence",
-        **pictures,
-    }
-    write_json_atomic(paths["summary"], summary)
-    write_text_atomic(paths["report"], _report(summary, out, pictures))
-    return DemoResult(summary, paths)
+    paths = {**demo_paths(out, session_path), **pictures}
+    return write_demo(paths, summary, _report(summary, out, pictures))
 
 
 def _plan_patient(ct: Path, pet: Path, out: Path, *, say: Callable[[str], None]) -> dict[str, Any]:
